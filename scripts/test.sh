@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# README's test command: every test of the workspace, against real servers.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/pulsetrack/target}"
+
+scripts/ensure-postgres.sh
+
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --no-fail-fast "$@"
+else
+  echo "cargo-nextest not installed: running the same tests with cargo test"
+  cargo test --workspace --no-fail-fast "$@"
+fi

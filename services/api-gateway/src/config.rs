@@ -1,0 +1,67 @@
+//! api-gateway configuration, from the environment (see README for the table).
+
+use std::time::Duration;
+
+use http::Uri;
+use pulsetrack_common::config::{self, ConfigError, ListenConfig};
+
+pub const DEFAULT_PORT: u16 = 4004;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: ListenConfig,
+    pub auth_url: Uri,
+    pub patient_url: Uri,
+    pub jwt: JwtConfig,
+    /// Time allowed for an upstream to start answering (504 after it).
+    pub upstream_timeout: Duration,
+    /// Largest request body forwarded (413 beyond it).
+    pub max_body_bytes: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct JwtConfig {
+    pub issuer: String,
+    pub audience: String,
+    pub keys: KeySource,
+}
+
+/// Where the gateway gets the token verification key. It never holds a signing key.
+#[derive(Debug, Clone)]
+pub enum KeySource {
+    /// auth-service's JWKS, fetched at start and again when a token names an unknown key.
+    Jwks(Uri),
+    /// A fixed Ed25519 public key (SPKI PEM).
+    PublicKeyPem(String),
+}
+
+fn base_url(key: &str, default: &str) -> Result<Uri, ConfigError> {
+    let raw = config::string_or(key, default);
+    let uri: Uri = raw.trim_end_matches('/').parse().map_err(|e| ConfigError::new(key, format!("not a URL: {e}")))?;
+    match (uri.scheme_str(), uri.authority()) {
+        (Some("http"), Some(_)) => Ok(uri),
+        _ => Err(ConfigError::new(key, "must be an http://host:port URL")),
+    }
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let auth_url = base_url("AUTH_SERVICE_URL", "http://127.0.0.1:4005")?;
+        let keys = match config::optional("JWT_PUBLIC_KEY") {
+            Some(pem) => KeySource::PublicKeyPem(pem),
+            None => KeySource::Jwks(base_url("AUTH_JWKS_URL", &format!("{auth_url}/.well-known/jwks.json"))?),
+        };
+        Ok(Self {
+            listen: ListenConfig::from_env(DEFAULT_PORT)?,
+            patient_url: base_url("PATIENT_SERVICE_URL", "http://127.0.0.1:4000")?,
+            auth_url,
+            jwt: JwtConfig {
+                issuer: config::string_or("JWT_ISSUER", "pulsetrack-auth"),
+                audience: config::string_or("JWT_AUDIENCE", "pulsetrack"),
+                keys,
+            },
+            upstream_timeout: Duration::from_millis(config::parse_or("UPSTREAM_TIMEOUT_MS", 15_000)?),
+            max_body_bytes: config::parse_or("MAX_BODY_BYTES", 1024 * 1024)?,
+        })
+    }
+}

@@ -1,0 +1,64 @@
+//! Gateway errors and their one mapping to HTTP responses (all with a JSON body).
+
+use axum::{
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use pulsetrack_common::ApiError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error("missing bearer token")]
+    MissingToken,
+    #[error("invalid token: {0}")]
+    InvalidToken(String),
+    #[error("role {0} may not do this")]
+    Forbidden(&'static str),
+    #[error("token verification keys unavailable")]
+    KeysUnavailable,
+    #[error("request body too large")]
+    PayloadTooLarge,
+    #[error("upstream {0} timed out")]
+    UpstreamTimeout(&'static str),
+    #[error("upstream {upstream} unreachable: {reason}")]
+    UpstreamUnavailable { upstream: &'static str, reason: String },
+}
+
+impl From<GatewayError> for ApiError {
+    fn from(e: GatewayError) -> Self {
+        match &e {
+            GatewayError::MissingToken => ApiError::unauthorized("a bearer token is required"),
+            // The reason is logged, not returned: it would help a forger.
+            GatewayError::InvalidToken(reason) => {
+                tracing::info!(%reason, "token rejected");
+                ApiError::unauthorized("invalid or expired token")
+            }
+            GatewayError::Forbidden(_) => ApiError::forbidden("your role does not allow this operation"),
+            GatewayError::KeysUnavailable => {
+                tracing::error!("no token verification key available");
+                ApiError::service_unavailable("authentication is temporarily unavailable")
+            }
+            GatewayError::PayloadTooLarge => {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", "request body is too large")
+            }
+            GatewayError::UpstreamTimeout(upstream) => {
+                tracing::warn!(upstream, "upstream timed out");
+                ApiError::new(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "UPSTREAM_TIMEOUT",
+                    format!("{upstream} did not answer in time"),
+                )
+            }
+            GatewayError::UpstreamUnavailable { upstream, reason } => {
+                tracing::warn!(upstream, %reason, "upstream unreachable");
+                ApiError::new(StatusCode::BAD_GATEWAY, "UPSTREAM_UNAVAILABLE", format!("{upstream} is unavailable"))
+            }
+        }
+    }
+}
+
+impl IntoResponse for GatewayError {
+    fn into_response(self) -> Response {
+        ApiError::from(self).into_response()
+    }
+}

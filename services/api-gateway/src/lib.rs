@@ -1,0 +1,86 @@
+//! api-gateway: PulseTrack's single public entry. Routes `/auth/**` to auth-service and
+//! `/api/patients/**` to patient-service (`/api` stripped), validates the JWT on
+//! protected routes, forwards the caller's identity and strips spoofed identity headers.
+
+pub mod config;
+pub mod error;
+pub mod jwt;
+pub mod proxy;
+pub mod routes;
+
+use std::{io, net::SocketAddr, sync::Arc, time::Duration};
+
+use axum::body::Body;
+use hyper_util::{
+    client::legacy::{Client, connect::HttpConnector},
+    rt::TokioExecutor,
+};
+use pulsetrack_common::{HttpServer, Readiness, error::not_found_fallback, request_id};
+
+use crate::{config::Config, jwt::Verifier, proxy::Upstream};
+
+/// Pooled HTTP/1.1 client shared by all upstream calls.
+pub type UpstreamClient = Client<HttpConnector, Body>;
+
+pub struct Gateway {
+    client: UpstreamClient,
+    verifier: Verifier,
+    auth: Upstream,
+    patients: Upstream,
+    upstream_timeout: Duration,
+    max_body_bytes: usize,
+}
+
+pub fn upstream_client() -> UpstreamClient {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    connector.set_connect_timeout(Some(Duration::from_secs(2)));
+    Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(60)).build(connector)
+}
+
+pub struct Application {
+    server: HttpServer,
+    addr: SocketAddr,
+}
+
+impl Application {
+    /// Binds the listener (port 0 picks a free port) and tries a first JWKS fetch; if
+    /// auth-service is not up yet, `/ready` reports 503 until the keys are loaded.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let client = upstream_client();
+        let gateway = Arc::new(Gateway {
+            verifier: Verifier::new(&config.jwt, client.clone())?,
+            client,
+            auth: Upstream { name: "auth-service", base: config.auth_url.clone() },
+            patients: Upstream { name: "patient-service", base: config.patient_url.clone() },
+            upstream_timeout: config.upstream_timeout,
+            max_body_bytes: config.max_body_bytes,
+        });
+        if let Err(reason) = gateway.verifier.ready().await {
+            tracing::warn!(%reason, "starting without token verification keys");
+        }
+        let readiness = {
+            let gateway = gateway.clone();
+            Readiness::new().check("jwt-keys", move || {
+                let gateway = gateway.clone();
+                async move { gateway.verifier.ready().await }
+            })
+        };
+        let router = routes::router(gateway).merge(readiness.routes()).fallback(not_found_fallback);
+        let server = HttpServer::bind(&config.listen, request_id::layer(router)).await?;
+        let addr = server.local_addr()?;
+        Ok(Self { server, addr })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub async fn run(self) -> io::Result<()> {
+        self.server.run().await
+    }
+
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> io::Result<()> {
+        self.server.run_until(shutdown).await
+    }
+}

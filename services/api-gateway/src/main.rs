@@ -1,0 +1,9 @@
+use api_gateway::{Application, config::Config};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    pulsetrack_common::telemetry::init("api-gateway");
+    let app = Application::build(Config::from_env()?).await?;
+    app.run().await?;
+    Ok(())
+}

@@ -1,0 +1,7 @@
+//! End-to-end tests through the real gateway, auth-service and patient-service.
+
+mod auth;
+mod helpers;
+mod jwt;
+mod patients;
+mod proxy;

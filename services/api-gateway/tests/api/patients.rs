@@ -1,0 +1,226 @@
+//! Patient CRUD through the gateway, with every error case.
+
+use reqwest::{Method, StatusCode, header};
+use serde_json::{Value, json};
+
+use crate::helpers::{json_of, patient_body, spawn_stack};
+
+#[tokio::test]
+async fn full_crud_through_the_gateway() {
+    let stack = spawn_stack().await;
+    let user = stack.user_token("crud@example.com").await;
+
+    let response = stack.create_patient(&user, &patient_body("Grace@Example.com")).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let created = json_of(response).await;
+    let id = created["id"].as_str().expect("id").to_string();
+    assert_eq!(created["email"], "grace@example.com");
+    assert_eq!(created["dateOfBirth"], "1990-05-17");
+    assert_eq!(created["registeredDate"], "2026-01-15");
+
+    let response = stack.authed(Method::GET, &format!("/api/patients/{id}"), &user, None).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(json_of(response).await, created);
+
+    // Update without registeredDate keeps it; the seed's `dateofBirth` spelling is accepted.
+    let update = json!({"name": "Grace Hopper", "email": "grace@example.com", "address": "Arlington", "dateofBirth": "1980-12-09"});
+    let response = stack.authed(Method::PUT, &format!("/api/patients/{id}"), &user, Some(&update)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let updated = json_of(response).await;
+    assert_eq!(updated["name"], "Grace Hopper");
+    assert_eq!(updated["dateOfBirth"], "1980-12-09");
+    assert_eq!(updated["registeredDate"], "2026-01-15");
+
+    let list = json_of(stack.authed(Method::GET, "/api/patients", &user, None).await).await;
+    assert_eq!(list["totalElements"], 1);
+    assert_eq!(list["content"][0]["name"], "Grace Hopper");
+
+    let admin = stack.admin_token().await;
+    let response = stack.authed(Method::DELETE, &format!("/api/patients/{id}"), &admin, None).await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    let response = stack.authed(Method::GET, &format!("/api/patients/{id}"), &user, None).await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    let response = stack.authed(Method::DELETE, &format!("/api/patients/{id}"), &admin, None).await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn delete_as_user_is_forbidden_and_keeps_the_patient() {
+    let stack = spawn_stack().await;
+    let user = stack.user_token("deleter@example.com").await;
+    let created = json_of(stack.create_patient(&user, &patient_body("keep@example.com")).await).await;
+    let path = format!("/api/patients/{}", created["id"].as_str().expect("id"));
+    let response = stack.authed(Method::DELETE, &path, &user, None).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    // Spoofing the role header changes nothing.
+    let response = stack
+        .client
+        .delete(stack.url(&path))
+        .bearer_auth(&user)
+        .header("x-user-role", "ADMIN")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert_eq!(stack.authed(Method::GET, &path, &user, None).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn patient_service_itself_refuses_delete_without_an_admin_identity() {
+    let stack = spawn_stack().await;
+    let user = stack.user_token("direct@example.com").await;
+    let created = json_of(stack.create_patient(&user, &patient_body("direct@example.com")).await).await;
+    let url = format!("{}/patients/{}", stack.patient, created["id"].as_str().expect("id"));
+    let response = stack.client.delete(&url).send().await.expect("request");
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let response = stack
+        .client
+        .delete(&url)
+        .header("x-user-id", "u1")
+        .header("x-user-email", "u@example.com")
+        .header("x-user-role", "USER")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn validation_errors_name_each_field_and_change_nothing() {
+    let stack = spawn_stack().await;
+    let user = stack.user_token("validate@example.com").await;
+    let cases: Vec<(Value, &str)> = vec![
+        (json!({}), "name"),
+        (
+            json!({"name": "A", "email": "bad", "address": "x", "dateOfBirth": "1990-01-01", "registeredDate": "2026-01-01"}),
+            "email",
+        ),
+        (
+            json!({"name": "A", "email": "a@b.co", "address": "x", "dateOfBirth": "2999-01-01", "registeredDate": "2026-01-01"}),
+            "dateOfBirth",
+        ),
+        (
+            json!({"name": "A", "email": "a@b.co", "address": "x", "dateOfBirth": "01/02/1990", "registeredDate": "2026-01-01"}),
+            "dateOfBirth",
+        ),
+        (json!({"name": "A", "email": "a@b.co", "address": "x", "dateOfBirth": "1990-01-01"}), "registeredDate"),
+        (
+            json!({"name": 42, "email": "a@b.co", "address": "x", "dateOfBirth": "1990-01-01", "registeredDate": "2026-01-01"}),
+            "name",
+        ),
+        (
+            json!({"name": "", "email": "a@b.co", "address": "x", "dateOfBirth": "1990-01-01", "registeredDate": "2026-01-01"}),
+            "name",
+        ),
+    ];
+    for (body, field) in cases {
+        let response = stack.create_patient(&user, &body).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{body}");
+        let error = json_of(response).await;
+        let fields: Vec<&str> =
+            error["fields"].as_array().expect("fields").iter().filter_map(|f| f["field"].as_str()).collect();
+        assert!(fields.contains(&field), "{body}: {fields:?}");
+    }
+    let response = stack
+        .client
+        .post(stack.url("/api/patients"))
+        .bearer_auth(&user)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body("{\"name\": ")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(json_of(response).await["error"], "MALFORMED_JSON");
+
+    let list = json_of(stack.authed(Method::GET, "/api/patients", &user, None).await).await;
+    assert_eq!(list["totalElements"], 0);
+}
+
+#[tokio::test]
+async fn malformed_and_unknown_ids() {
+    let stack = spawn_stack().await;
+    let user = stack.user_token("ids@example.com").await;
+    let response = stack.authed(Method::GET, "/api/patients/not-a-uuid", &user, None).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(json_of(response).await["fields"][0]["field"], "id");
+    let missing = uuid::Uuid::new_v4();
+    let response = stack.authed(Method::GET, &format!("/api/patients/{missing}"), &user, None).await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    let response = stack
+        .authed(Method::PUT, &format!("/api/patients/{missing}"), &user, Some(&patient_body("x@example.com")))
+        .await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    let response = stack.authed(Method::PUT, "/api/patients/nope", &user, Some(&json!({}))).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let admin = stack.admin_token().await;
+    let response = stack.authed(Method::DELETE, "/api/patients/nope", &admin, None).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn duplicate_email_is_409_on_create_and_update() {
+    let stack = spawn_stack().await;
+    let user = stack.user_token("dupes@example.com").await;
+    assert_eq!(stack.create_patient(&user, &patient_body("one@example.com")).await.status(), StatusCode::CREATED);
+    let second = json_of(stack.create_patient(&user, &patient_body("two@example.com")).await).await;
+    let response = stack.create_patient(&user, &patient_body("ONE@example.com")).await;
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+    let path = format!("/api/patients/{}", second["id"].as_str().expect("id"));
+    let response = stack.authed(Method::PUT, &path, &user, Some(&patient_body("one@example.com"))).await;
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+    let unchanged = json_of(stack.authed(Method::GET, &path, &user, None).await).await;
+    assert_eq!(unchanged["email"], "two@example.com");
+}
+
+#[tokio::test]
+async fn pagination_bounds_order_and_search() {
+    let stack = spawn_stack().await;
+    let user = stack.user_token("pages@example.com").await;
+    let mut ids = Vec::new();
+    for i in 0..25 {
+        let mut body = patient_body(&format!("p{i:02}@example.com"));
+        body["name"] = json!(if i % 5 == 0 { format!("Searchable 100% {i}") } else { format!("Patient {i}") });
+        let created = json_of(stack.create_patient(&user, &body).await).await;
+        ids.push(created["id"].as_str().expect("id").to_string());
+    }
+    let page0 = json_of(stack.authed(Method::GET, "/api/patients", &user, None).await).await;
+    assert_eq!(page0["size"], 20);
+    assert_eq!(page0["content"].as_array().expect("array").len(), 20);
+    assert_eq!((page0["totalElements"].clone(), page0["totalPages"].clone()), (json!(25), json!(2)));
+    let page1 = json_of(stack.authed(Method::GET, "/api/patients?page=1&size=20", &user, None).await).await;
+    let listed: Vec<String> = page0["content"]
+        .as_array()
+        .into_iter()
+        .chain(page1["content"].as_array())
+        .flatten()
+        .map(|p| p["id"].as_str().expect("id").to_string())
+        .collect();
+    assert_eq!(listed, ids, "stable creation order across pages");
+
+    let max = json_of(stack.authed(Method::GET, "/api/patients?size=100", &user, None).await).await;
+    assert_eq!(max["content"].as_array().expect("array").len(), 25);
+    for bad in ["size=0", "size=101", "page=-1", "size=abc", "page=1.5"] {
+        let response = stack.authed(Method::GET, &format!("/api/patients?{bad}"), &user, None).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{bad}");
+    }
+    let found = json_of(stack.authed(Method::GET, "/api/patients?search=100%25", &user, None).await).await;
+    assert_eq!(found["totalElements"], 5, "search is a literal substring match");
+    let by_email = json_of(stack.authed(Method::GET, "/api/patients?search=P07@EXAMPLE", &user, None).await).await;
+    assert_eq!(by_email["totalElements"], 1);
+    let beyond = json_of(stack.authed(Method::GET, "/api/patients?page=9", &user, None).await).await;
+    assert_eq!(beyond["content"].as_array().expect("array").len(), 0);
+}
+
+#[tokio::test]
+async fn openapi_document_is_public_through_the_gateway() {
+    let stack = spawn_stack().await;
+    let response = stack.client.get(stack.url("/api-docs/patients")).send().await.expect("request");
+    assert_eq!(response.status(), StatusCode::OK);
+    let doc = json_of(response).await;
+    assert!(doc["openapi"].as_str().expect("version").starts_with("3."));
+    assert!(doc["paths"]["/patients/{id}"]["delete"].is_object());
+    let ui = stack.client.get(format!("{}/swagger-ui/", stack.patient)).send().await.expect("request");
+    assert_eq!(ui.status(), StatusCode::OK);
+    assert!(ui.text().await.expect("html").contains("swagger"));
+}

@@ -1,0 +1,58 @@
+//! auth-service errors and their one mapping to HTTP responses.
+
+use axum::response::{IntoResponse, Response};
+use pulsetrack_common::{ApiError, FieldError};
+
+use crate::repository::RepoError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("validation failed")]
+    Validation(Vec<FieldError>),
+    #[error("email already registered")]
+    EmailTaken,
+    /// Same answer for an unknown email and a wrong password.
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    #[error("only an ADMIN may create ADMIN accounts")]
+    AdminRequired,
+    #[error("invalid bearer token")]
+    InvalidToken,
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<RepoError> for Error {
+    fn from(e: RepoError) -> Self {
+        match e {
+            RepoError::EmailTaken => Error::EmailTaken,
+            RepoError::Database(e) => Error::Database(e),
+        }
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Validation(fields) => ApiError::validation(fields),
+            Error::EmailTaken => ApiError::conflict("an account with this email already exists")
+                .with_field("email", "already registered"),
+            Error::InvalidCredentials => ApiError::unauthorized("invalid email or password"),
+            Error::AdminRequired => ApiError::forbidden("only an ADMIN may create ADMIN accounts"),
+            Error::InvalidToken => ApiError::unauthorized("invalid or expired bearer token"),
+            Error::Database(e) => pulsetrack_common::error::database_error(&e),
+            Error::Internal(e) => {
+                tracing::error!(error = %e, "internal error");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        ApiError::from(self).into_response()
+    }
+}

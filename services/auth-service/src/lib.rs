@@ -1,0 +1,72 @@
+//! auth-service: signup and login on its own Postgres database; issues EdDSA JWTs and
+//! publishes the verification key as a JWKS.
+
+pub mod config;
+pub mod error;
+pub mod password;
+pub mod repository;
+pub mod routes;
+pub mod tokens;
+
+use std::{io, net::SocketAddr, sync::Arc};
+
+use anyhow::Context;
+use pulsetrack_common::{HttpServer, Readiness, error::not_found_fallback, request_id};
+
+use crate::{config::Config, repository::UserRepository, tokens::TokenIssuer};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// The built service: bound to its port, ready to run.
+pub struct Application {
+    server: HttpServer,
+    addr: SocketAddr,
+}
+
+impl Application {
+    /// Connects and migrates the database, loads the signing key, seeds the admin
+    /// account and binds the listener (port 0 picks a free port).
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let pool = pulsetrack_common::db::connect_and_migrate(&config.database, &MIGRATOR)
+            .await
+            .context("cannot prepare the auth database")?;
+        let users = UserRepository::new(pool.clone());
+
+        let pem = match &config.jwt.private_key_pem {
+            Some(pem) => pem.expose().clone(),
+            None => {
+                tracing::info!("JWT_PRIVATE_KEY not set: using the signing key kept in the auth database");
+                users.signing_key_or_insert(&tokens::generate_private_key_pem()?).await?
+            }
+        };
+        let tokens = Arc::new(TokenIssuer::new(&config.jwt, &pem).context("JWT_PRIVATE_KEY")?);
+
+        if let Some(admin) = &config.admin {
+            let hash = password::hash(admin.password.expose().clone()).await?;
+            if users.seed_admin(&admin.email, "admin", &hash).await? {
+                tracing::info!(email = %admin.email, "seeded the admin account");
+            }
+        }
+
+        let router = routes::router(routes::AppState { users, tokens })
+            .merge(Readiness::new().postgres(pool).routes())
+            .fallback(not_found_fallback);
+        let server = HttpServer::bind(&config.listen, request_id::layer(router)).await?;
+        let addr = server.local_addr()?;
+        Ok(Self { server, addr })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Serves until SIGINT/SIGTERM.
+    pub async fn run(self) -> io::Result<()> {
+        self.server.run().await
+    }
+
+    /// Serves until `shutdown` completes (tests).
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> io::Result<()> {
+        self.server.run_until(shutdown).await
+    }
+}

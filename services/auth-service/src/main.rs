@@ -1,0 +1,10 @@
+use auth_service::{Application, config::Config};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    pulsetrack_common::telemetry::init("auth-service");
+    let config = Config::from_env()?;
+    let app = Application::build(config).await?;
+    app.run().await?;
+    Ok(())
+}

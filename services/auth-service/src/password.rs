@@ -1,0 +1,76 @@
+//! Password policy and argon2id hashing. Hashing is CPU-bound, so it runs on the
+//! blocking pool, never on the async workers.
+
+use std::sync::LazyLock;
+
+use argon2::{
+    Argon2, PasswordHash, PasswordHasher, PasswordVerifier,
+    password_hash::{SaltString, rand_core::OsRng},
+};
+
+pub const MIN_LEN: usize = 8;
+/// Bounds the hashing work a single request can ask for.
+pub const MAX_LEN: usize = 128;
+
+pub fn check_policy(password: &str) -> Result<(), String> {
+    let len = password.chars().count();
+    if len < MIN_LEN {
+        return Err(format!("must be at least {MIN_LEN} characters"));
+    }
+    if len > MAX_LEN {
+        return Err(format!("must be at most {MAX_LEN} characters"));
+    }
+    Ok(())
+}
+
+/// Argon2id with the crate's defaults (the OWASP-recommended m=19 MiB, t=2, p=1).
+pub async fn hash(password: String) -> anyhow::Result<String> {
+    tokio::task::spawn_blocking(move || {
+        let salt = SaltString::generate(&mut OsRng);
+        Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|h| h.to_string())
+            .map_err(|e| anyhow::anyhow!("argon2 hash failed: {e}"))
+    })
+    .await?
+}
+
+/// A hash of no real password, verified against when the email is unknown so that
+/// an unknown email and a wrong password take the same time.
+static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default().hash_password(b"no-such-user-password", &salt).map(|h| h.to_string()).unwrap_or_default()
+});
+
+/// Verifies `password` against `stored`, or against a dummy hash when `stored` is None.
+pub async fn verify(password: String, stored: Option<String>) -> anyhow::Result<bool> {
+    tokio::task::spawn_blocking(move || {
+        let known = stored.is_some();
+        let stored = stored.unwrap_or_else(|| DUMMY_HASH.clone());
+        let parsed = PasswordHash::new(&stored).map_err(|e| anyhow::anyhow!("stored hash unreadable: {e}"))?;
+        let matches = Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok();
+        Ok(known && matches)
+    })
+    .await?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policy_bounds() {
+        assert!(check_policy("1234567").is_err());
+        assert!(check_policy("12345678").is_ok());
+        assert!(check_policy(&"x".repeat(129)).is_err());
+    }
+
+    #[tokio::test]
+    async fn hash_is_argon2id_and_verifies() {
+        let h = hash("correct horse".into()).await.expect("hashes");
+        assert!(h.starts_with("$argon2id$"));
+        assert!(verify("correct horse".into(), Some(h.clone())).await.expect("verifies"));
+        assert!(!verify("wrong horse!".into(), Some(h)).await.expect("verifies"));
+        assert!(!verify("no-such-user-password".into(), None).await.expect("verifies"));
+    }
+}

@@ -1,0 +1,112 @@
+//! Postgres: one database per service, created on first start if missing, a bounded
+//! pool, and migrations run by each service with its own `sqlx::migrate!`.
+
+use std::{str::FromStr, time::Duration};
+
+use sqlx::{
+    Connection, PgConnection, PgPool,
+    postgres::{PgConnectOptions, PgPoolOptions},
+};
+
+use crate::config::{self, ConfigError, Secret};
+
+#[derive(Debug, Clone)]
+pub struct DatabaseConfig {
+    /// `postgres://user:pass@host:port/database`; wrapped because it may hold a password.
+    pub url: Secret<String>,
+    pub max_connections: u32,
+    pub acquire_timeout: Duration,
+}
+
+impl DatabaseConfig {
+    /// `DATABASE_URL` (default: local Postgres, database `default_db`) and
+    /// `DATABASE_MAX_CONNECTIONS` (default 10).
+    pub fn from_env(default_db: &str) -> Result<Self, ConfigError> {
+        let url = config::string_or("DATABASE_URL", &format!("postgres://postgres@127.0.0.1:5432/{default_db}"));
+        PgConnectOptions::from_str(&url)
+            .map_err(|e| ConfigError::new("DATABASE_URL", format!("not a Postgres URL: {e}")))?;
+        Ok(Self {
+            url: Secret::new(url),
+            max_connections: config::parse_or("DATABASE_MAX_CONNECTIONS", 10)?,
+            acquire_timeout: Duration::from_millis(config::parse_or("DATABASE_ACQUIRE_TIMEOUT_MS", 3000)?),
+        })
+    }
+
+    pub fn with_url(url: impl Into<String>) -> Self {
+        Self { url: Secret::new(url.into()), max_connections: 10, acquire_timeout: Duration::from_secs(3) }
+    }
+
+    fn options(&self) -> Result<PgConnectOptions, sqlx::Error> {
+        PgConnectOptions::from_str(self.url.expose())
+    }
+}
+
+/// Creates the configured database when it does not exist yet (the server must be up).
+pub async fn ensure_database(config: &DatabaseConfig) -> Result<(), sqlx::Error> {
+    let options = config.options()?;
+    let Some(name) = options.get_database().map(str::to_string) else {
+        return Ok(());
+    };
+    let mut admin = PgConnection::connect_with(&options.clone().database("postgres")).await?;
+    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+        .bind(&name)
+        .fetch_one(&mut admin)
+        .await?;
+    if !exists {
+        let sql = format!("CREATE DATABASE {}", quote_ident(&name));
+        // The name is quoted by quote_ident, so the statement is safe.
+        match sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut admin).await {
+            Ok(_) => tracing::info!(database = %name, "created database"),
+            // Another replica created it between our check and our CREATE.
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P04") => {}
+            Err(e) => return Err(e),
+        }
+    }
+    admin.close().await
+}
+
+/// A lazily connecting pool: the service starts (and `/ready` reports 503) while
+/// Postgres is down, and recovers when it comes back.
+pub fn pool(config: &DatabaseConfig) -> Result<PgPool, sqlx::Error> {
+    Ok(PgPoolOptions::new()
+        .max_connections(config.max_connections)
+        .acquire_timeout(config.acquire_timeout)
+        .connect_lazy_with(config.options()?))
+}
+
+/// Ensures the database, connects, and runs the service's migrations.
+pub async fn connect_and_migrate(
+    config: &DatabaseConfig,
+    migrator: &sqlx::migrate::Migrator,
+) -> Result<PgPool, sqlx::Error> {
+    ensure_database(config).await?;
+    let pool = pool(config)?;
+    migrator.run(&pool).await?;
+    Ok(pool)
+}
+
+pub async fn ping(pool: &PgPool) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT 1").execute(pool).await.map(|_| ())
+}
+
+/// Quotes a Postgres identifier (`"` doubled).
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_are_quoted() {
+        assert_eq!(quote_ident("auth"), "\"auth\"");
+        assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
+    }
+
+    #[test]
+    fn config_debug_hides_the_url() {
+        let cfg = DatabaseConfig::with_url("postgres://u:secretpw@h/db");
+        assert!(!format!("{cfg:?}").contains("secretpw"));
+    }
+}

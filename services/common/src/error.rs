@@ -1,0 +1,150 @@
+//! The client-safe error body shared by every HTTP service.
+//!
+//! Each service keeps its own error enum and maps it to an [`ApiError`] in one place
+//! (its `error.rs`). Internal details are logged there and never put in the body.
+
+use axum::{
+    Json,
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use serde::Serialize;
+
+/// One field that failed validation, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    pub field: String,
+    pub reason: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self { field: field.into(), reason: reason.into() }
+    }
+}
+
+/// The JSON error body: `{status, error, message, fields?}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ApiError {
+    #[serde(serialize_with = "serialize_status")]
+    pub status: StatusCode,
+    /// A stable, machine-readable code such as `VALIDATION_FAILED`.
+    pub error: &'static str,
+    pub message: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<FieldError>,
+}
+
+fn serialize_status<S: serde::Serializer>(status: &StatusCode, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u16(status.as_u16())
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, error: &'static str, message: impl Into<String>) -> Self {
+        Self { status, error, message: message.into(), fields: Vec::new() }
+    }
+
+    /// 400 with the fields that failed.
+    pub fn validation(fields: Vec<FieldError>) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            error: "VALIDATION_FAILED",
+            message: "request validation failed".into(),
+            fields,
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "BAD_REQUEST", message)
+    }
+
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", message)
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "FORBIDDEN", message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "NOT_FOUND", message)
+    }
+
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "CONFLICT", message)
+    }
+
+    /// 500 with a generic message; the caller logs the cause.
+    pub fn internal() -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR", "internal server error")
+    }
+
+    pub fn service_unavailable(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE", message)
+    }
+
+    pub fn with_field(mut self, field: impl Into<String>, reason: impl Into<String>) -> Self {
+        self.fields.push(FieldError::new(field, reason));
+        self
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status;
+        let mut response = (status, Json(self)).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+/// The Postgres constraint that a unique violation hit, if the error is one.
+pub fn unique_violation(err: &sqlx::Error) -> Option<&str> {
+    match err {
+        sqlx::Error::Database(db) if db.is_unique_violation() => Some(db.constraint().unwrap_or("")),
+        _ => None,
+    }
+}
+
+/// Maps a database error that no caller handled: logged in full, and answered with
+/// 503 when Postgres is unreachable or saturated (the client may retry) or 500 otherwise.
+pub fn database_error(err: &sqlx::Error) -> ApiError {
+    match err {
+        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+            tracing::error!(error = %err, "database unavailable");
+            ApiError::service_unavailable("the database is unavailable, retry later")
+        }
+        _ => {
+            tracing::error!(error = %err, "database error");
+            ApiError::internal()
+        }
+    }
+}
+
+/// Handler for unmatched routes: a JSON 404 rather than an empty body.
+pub async fn not_found_fallback() -> ApiError {
+    ApiError::not_found("no such route")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn unauthorized_carries_www_authenticate() {
+        let response = ApiError::unauthorized("missing token").into_response();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(response.headers().get(header::WWW_AUTHENTICATE).map(|v| v.as_bytes()), Some(&b"Bearer"[..]));
+    }
+
+    #[test]
+    fn body_has_status_code_and_fields() {
+        let err = ApiError::validation(vec![FieldError::new("email", "must be a valid email address")]);
+        let body = serde_json::to_value(&err).expect("serializes");
+        assert_eq!(body["status"], 400);
+        assert_eq!(body["error"], "VALIDATION_FAILED");
+        assert_eq!(body["fields"][0]["field"], "email");
+    }
+}

@@ -1,0 +1,108 @@
+//! `/health` (liveness: the process answers) and `/ready` (readiness: every dependency
+//! answers; 503 while one does not). Probe failures are logged, not returned.
+
+use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
+
+use axum::{Json, Router, extract::State, http::StatusCode, routing::get};
+use serde_json::{Map, Value, json};
+use sqlx::PgPool;
+
+type CheckFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
+type CheckFn = Arc<dyn Fn() -> CheckFuture + Send + Sync>;
+
+/// How long one readiness probe may take before it counts as down.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The named dependency checks behind `/ready`.
+#[derive(Clone, Default)]
+pub struct Readiness {
+    checks: Vec<(&'static str, CheckFn)>,
+}
+
+impl Readiness {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a named check; `Err` means the dependency is down (the reason is logged).
+    pub fn check<F, Fut>(mut self, name: &'static str, check: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), String>> + Send + 'static,
+    {
+        self.checks.push((name, Arc::new(move || Box::pin(check()))));
+        self
+    }
+
+    /// Adds a `SELECT 1` probe on the pool.
+    pub fn postgres(self, pool: PgPool) -> Self {
+        self.check("postgres", move || {
+            let pool = pool.clone();
+            async move { crate::db::ping(&pool).await.map_err(|e| e.to_string()) }
+        })
+    }
+
+    /// Runs every check concurrently; returns whether all passed and each one's state.
+    pub async fn probe(&self) -> (bool, Map<String, Value>) {
+        let mut set = tokio::task::JoinSet::new();
+        for (name, check) in &self.checks {
+            let (name, fut) = (*name, check());
+            set.spawn(async move {
+                match tokio::time::timeout(PROBE_TIMEOUT, fut).await {
+                    Ok(result) => (name, result),
+                    Err(_) => (name, Err("timed out".to_string())),
+                }
+            });
+        }
+        let mut results = Vec::with_capacity(self.checks.len());
+        while let Some(joined) = set.join_next().await {
+            results.push(joined.unwrap_or(("check", Err("check panicked".to_string()))));
+        }
+        results.sort_by_key(|(name, _)| *name);
+        let mut all_up = true;
+        let mut states = Map::new();
+        for (name, outcome) in results {
+            if let Err(reason) = &outcome {
+                all_up = false;
+                tracing::warn!(dependency = name, %reason, "readiness check failed");
+            }
+            states.insert(name.to_string(), json!(if outcome.is_ok() { "UP" } else { "DOWN" }));
+        }
+        (all_up, states)
+    }
+
+    /// `/health` and `/ready` for any router state.
+    pub fn routes<S: Clone + Send + Sync + 'static>(self) -> Router<S> {
+        Router::new()
+            .route("/health", get(|| async { Json(json!({"status": "UP"})) }))
+            .route("/ready", get(ready).with_state(Arc::new(self)))
+    }
+}
+
+async fn ready(State(readiness): State<Arc<Readiness>>) -> (StatusCode, Json<Value>) {
+    let (up, checks) = readiness.probe().await;
+    let status = if up { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, Json(json!({"status": if up { "UP" } else { "DOWN" }, "checks": checks})))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn ready_is_down_when_one_check_fails() {
+        let readiness = Readiness::new()
+            .check("good", || async { Ok(()) })
+            .check("bad", || async { Err("connection refused".to_string()) });
+        let (up, states) = readiness.probe().await;
+        assert!(!up);
+        assert_eq!(states["good"], "UP");
+        assert_eq!(states["bad"], "DOWN");
+    }
+
+    #[tokio::test]
+    async fn ready_is_up_when_all_pass() {
+        let (up, _) = Readiness::new().check("good", || async { Ok(()) }).probe().await;
+        assert!(up);
+    }
+}

@@ -1,0 +1,24 @@
+//! What every PulseTrack service shares, so that no service copies it:
+//! configuration from the environment, tracing, request ids, the Postgres pool and
+//! migrations, `/health` and `/ready`, graceful shutdown, the HTTP server wrapper, the
+//! client-safe error body and the JSON extractor that reports the failing field.
+
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod health;
+pub mod identity;
+pub mod json;
+pub mod request_id;
+pub mod server;
+pub mod shutdown;
+pub mod telemetry;
+pub mod validate;
+
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use error::{ApiError, FieldError};
+pub use health::Readiness;
+pub use json::JsonBody;
+pub use server::HttpServer;

@@ -1,0 +1,103 @@
+//! Field validation shared by the services; each rule returns the reason a value fails.
+
+use crate::error::FieldError;
+
+/// Collects field errors; `finish` turns them into `Err` when there are any.
+#[derive(Debug, Default)]
+pub struct Validator {
+    errors: Vec<FieldError>,
+}
+
+impl Validator {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records the failure of `result` under `field`; returns the value on success.
+    pub fn field<T>(&mut self, field: &str, result: Result<T, String>) -> Option<T> {
+        match result {
+            Ok(v) => Some(v),
+            Err(reason) => {
+                self.errors.push(FieldError::new(field, reason));
+                None
+            }
+        }
+    }
+
+    pub fn finish(self) -> Result<(), Vec<FieldError>> {
+        if self.errors.is_empty() { Ok(()) } else { Err(self.errors) }
+    }
+}
+
+/// A required value.
+pub fn required<T>(value: Option<T>) -> Result<T, String> {
+    value.ok_or_else(|| "is required".to_string())
+}
+
+/// Trimmed, non-empty text of at most `max` characters.
+pub fn text(value: Option<String>, max: usize) -> Result<String, String> {
+    let value = required(value)?.trim().to_string();
+    if value.is_empty() {
+        return Err("must not be blank".into());
+    }
+    if value.chars().count() > max {
+        return Err(format!("must be at most {max} characters"));
+    }
+    if value.chars().any(char::is_control) {
+        return Err("must not contain control characters".into());
+    }
+    Ok(value)
+}
+
+/// An email address, trimmed and lower-cased so that uniqueness ignores case.
+pub fn email(value: Option<String>) -> Result<String, String> {
+    let value = required(value)?.trim().to_lowercase();
+    const REASON: &str = "must be a valid email address";
+    if value.is_empty() || value.len() > 254 {
+        return Err(REASON.into());
+    }
+    let Some((local, domain)) = value.split_once('@') else {
+        return Err(REASON.into());
+    };
+    let domain_ok = domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !domain.contains("..")
+        && domain.chars().all(|c| c.is_alphanumeric() || c == '-' || c == '.');
+    let local_ok = !local.is_empty()
+        && local.len() <= 64
+        && local.chars().all(|c| c.is_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c));
+    if domain_ok && local_ok { Ok(value) } else { Err(REASON.into()) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails() {
+        assert_eq!(email(Some(" Ada@Example.COM ".into())), Ok("ada@example.com".into()));
+        for bad in ["", "plain", "a@b", "a@@b.c", "a b@c.d", "@b.c", "a@.b.c", "a@b..c"] {
+            assert!(email(Some(bad.into())).is_err(), "{bad} should be rejected");
+        }
+        assert_eq!(email(None), Err("is required".into()));
+    }
+
+    #[test]
+    fn text_is_trimmed_and_bounded() {
+        assert_eq!(text(Some("  x ".into()), 5), Ok("x".into()));
+        assert!(text(Some("   ".into()), 5).is_err());
+        assert!(text(Some("abcdef".into()), 5).is_err());
+        assert!(text(Some("a\u{0}b".into()), 5).is_err());
+    }
+
+    #[test]
+    fn validator_collects_every_failure() {
+        let mut v = Validator::new();
+        assert_eq!(v.field("a", text(None, 3)), None);
+        assert_eq!(v.field("b", text(Some("ok".into()), 3)), Some("ok".to_string()));
+        assert_eq!(v.field("c", email(Some("nope".into()))), None);
+        let errors = v.finish().unwrap_err();
+        assert_eq!(errors.iter().map(|e| e.field.as_str()).collect::<Vec<_>>(), ["a", "c"]);
+    }
+}

@@ -1,0 +1,9 @@
+use patient_service::{Application, config::Config};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    pulsetrack_common::telemetry::init("patient-service");
+    let app = Application::build(Config::from_env()?).await?;
+    app.run().await?;
+    Ok(())
+}

@@ -1,0 +1,130 @@
+//! Patients in patient-service's own database.
+//!
+//! Writes take a connection that is inside a transaction opened by the service layer
+//! (`service.rs`): work that must commit together with a patient change (the billing
+//! request and the patient event of the outbox) is written on the same connection.
+
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::domain::{ListParams, Patient, PatientInput};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RepoError {
+    #[error("email already registered")]
+    EmailTaken,
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+fn map_unique(e: sqlx::Error) -> RepoError {
+    if pulsetrack_common::error::unique_violation(&e) == Some("patients_email_key") {
+        RepoError::EmailTaken
+    } else {
+        RepoError::Database(e)
+    }
+}
+
+const COLUMNS: &str = "id, name, email, address, date_of_birth, registered_date";
+
+#[derive(Clone)]
+pub struct PatientRepository {
+    pool: PgPool,
+}
+
+impl PatientRepository {
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub async fn find(&self, id: Uuid) -> Result<Option<Patient>, sqlx::Error> {
+        sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM patients WHERE id = $1")))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+    }
+
+    /// One page in id (creation) order, and the total number of matches.
+    pub async fn list(&self, params: &ListParams) -> Result<(Vec<Patient>, i64), sqlx::Error> {
+        let pattern = params.search.as_deref().map(like_pattern);
+        let rows: Vec<Patient> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM patients \
+             WHERE $1::text IS NULL OR name ILIKE $1 OR email ILIKE $1 \
+             ORDER BY id LIMIT $2 OFFSET $3"
+        )))
+        .bind(&pattern)
+        .bind(params.size)
+        .bind(params.page * params.size)
+        .fetch_all(&self.pool)
+        .await?;
+        let total: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM patients WHERE $1::text IS NULL OR name ILIKE $1 OR email ILIKE $1",
+        )
+        .bind(&pattern)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((rows, total))
+    }
+
+    pub async fn insert(conn: &mut PgConnection, input: &PatientInput) -> Result<Patient, RepoError> {
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO patients (id, name, email, address, date_of_birth, registered_date) \
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLUMNS}"
+        )))
+        .bind(Uuid::now_v7())
+        .bind(&input.name)
+        .bind(&input.email)
+        .bind(&input.address)
+        .bind(input.date_of_birth)
+        .bind(input.registered_date)
+        .fetch_one(conn)
+        .await
+        .map_err(map_unique)
+    }
+
+    /// `None` when no patient has this id. A `None` registered date keeps the stored one.
+    pub async fn update(conn: &mut PgConnection, id: Uuid, input: &PatientInput) -> Result<Option<Patient>, RepoError> {
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "UPDATE patients SET name = $2, email = $3, address = $4, date_of_birth = $5, \
+             registered_date = COALESCE($6, registered_date), updated_at = now() \
+             WHERE id = $1 RETURNING {COLUMNS}"
+        )))
+        .bind(id)
+        .bind(&input.name)
+        .bind(&input.email)
+        .bind(&input.address)
+        .bind(input.date_of_birth)
+        .bind(input.registered_date)
+        .fetch_optional(conn)
+        .await
+        .map_err(map_unique)
+    }
+
+    /// The deleted patient, or `None` when no patient has this id.
+    pub async fn delete(conn: &mut PgConnection, id: Uuid) -> Result<Option<Patient>, sqlx::Error> {
+        sqlx::query_as(sqlx::AssertSqlSafe(format!("DELETE FROM patients WHERE id = $1 RETURNING {COLUMNS}")))
+            .bind(id)
+            .fetch_optional(conn)
+            .await
+    }
+}
+
+/// `%text%` with LIKE's metacharacters escaped, so a search is a plain substring match.
+fn like_pattern(text: &str) -> String {
+    let escaped = text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::like_pattern;
+
+    #[test]
+    fn like_metacharacters_are_escaped() {
+        assert_eq!(like_pattern("a%b_c\\"), "%a\\%b\\_c\\\\%");
+    }
+}
