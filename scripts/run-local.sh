@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Starts PulseTrack on this machine: auth-service (:4005), patient-service (:4000) and
-# the api-gateway on 127.0.0.1:4004. Ctrl-C stops everything.
+# Starts PulseTrack on this machine: a tansu Kafka broker (:9092), billing-service
+# (:4001 HTTP, :9001 gRPC), analytics-service (:4002), auth-service (:4005),
+# patient-service (:4000) and the api-gateway on 127.0.0.1:4004. Ctrl-C stops everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/pulsetrack/target}"
 
 scripts/ensure-postgres.sh
-cargo build --release -p auth-service -p patient-service -p api-gateway
+TANSU="$(scripts/install-tansu.sh)"
+cargo build --release -p auth-service -p patient-service -p api-gateway -p billing-service -p analytics-service
 
 PG="${PULSETRACK_POSTGRES:-postgres://postgres@127.0.0.1:5432}"
 BIN="$CARGO_TARGET_DIR/release"
@@ -30,6 +32,30 @@ wait_ready() {
   echo "$name did not become ready at $url" >&2
   return 1
 }
+
+wait_port() {
+  local name=$1 port=$2
+  for _ in $(seq 1 100); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then echo "$name ready on :$port"; return 0; fi
+    sleep 0.1
+  done
+  echo "$name did not listen on :$port" >&2
+  return 1
+}
+
+export KAFKA_BROKERS=127.0.0.1:9092
+RUST_LOG=warn "$TANSU" broker --listener-url tcp://127.0.0.1:9092 --advertised-listener-url tcp://127.0.0.1:9092 \
+  --storage-engine memory://tansu/ > >(sed -u 's/^/[tansu] /') 2>&1 &
+pids+=($!)
+wait_port tansu 9092
+
+DATABASE_URL="$PG/billing_service" PORT=4001 GRPC_PORT=9001 "$BIN/billing-service" > >(sed -u 's/^/[billing-service] /') 2>&1 &
+pids+=($!)
+wait_ready billing-service http://127.0.0.1:4001/ready
+
+DATABASE_URL="$PG/analytics_service" PORT=4002 "$BIN/analytics-service" > >(sed -u 's/^/[analytics-service] /') 2>&1 &
+pids+=($!)
+wait_ready analytics-service http://127.0.0.1:4002/ready
 
 DATABASE_URL="$PG/auth_service" PORT=4005 "$BIN/auth-service" > >(sed -u 's/^/[auth-service] /') 2>&1 &
 pids+=($!)

@@ -5,6 +5,9 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/pulsetrack/target}"
 
 scripts/ensure-postgres.sh
+# The event pipeline tests run a real tansu broker (built once, cached outside the clone).
+TANSU_BIN="$(scripts/install-tansu.sh)"
+export TANSU_BIN
 
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast "$@"

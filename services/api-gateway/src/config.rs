@@ -12,6 +12,8 @@ pub struct Config {
     pub listen: ListenConfig,
     pub auth_url: Uri,
     pub patient_url: Uri,
+    pub billing_url: Uri,
+    pub analytics_url: Uri,
     pub jwt: JwtConfig,
     /// Time allowed for an upstream to start answering (504 after it).
     pub upstream_timeout: Duration,
@@ -54,6 +56,8 @@ impl Config {
         Ok(Self {
             listen: ListenConfig::from_env(DEFAULT_PORT)?,
             patient_url: base_url("PATIENT_SERVICE_URL", "http://127.0.0.1:4000")?,
+            billing_url: base_url("BILLING_SERVICE_URL", "http://127.0.0.1:4001")?,
+            analytics_url: base_url("ANALYTICS_SERVICE_URL", "http://127.0.0.1:4002")?,
             auth_url,
             jwt: JwtConfig {
                 issuer: config::string_or("JWT_ISSUER", "pulsetrack-auth"),

@@ -61,12 +61,18 @@ impl Verifier {
         })
     }
 
-    /// Whether a verification key is loaded (fetching the JWKS if none is yet).
+    /// Loads the keys at start-up, whatever the rate limit.
+    pub async fn load(&self) -> Result<(), String> {
+        self.refresh(true).await;
+        if self.has_keys() { Ok(()) } else { Err("no verification key loaded".into()) }
+    }
+
+    /// Whether a verification key is loaded (fetching the JWKS, rate-limited, if not).
     pub async fn ready(&self) -> Result<(), String> {
         if self.has_keys() {
             return Ok(());
         }
-        self.refresh(true).await;
+        self.refresh(false).await;
         if self.has_keys() { Ok(()) } else { Err("no verification key loaded".into()) }
     }
 

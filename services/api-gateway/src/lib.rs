@@ -1,6 +1,6 @@
-//! api-gateway: PulseTrack's single public entry. Routes `/auth/**` to auth-service and
-//! `/api/patients/**` to patient-service (`/api` stripped), validates the JWT on
-//! protected routes, forwards the caller's identity and strips spoofed identity headers.
+//! api-gateway: PulseTrack's single public entry. Routes `/auth/**` to auth-service,
+//! `/api/patients/**`, `/api/billing/**` and `/api/analytics/**` to their services
+//! (`/api` stripped), validates the JWT on protected routes, forwards the caller's identity and strips spoofed identity headers.
 
 pub mod config;
 pub mod error;
@@ -27,6 +27,8 @@ pub struct Gateway {
     verifier: Verifier,
     auth: Upstream,
     patients: Upstream,
+    billing: Upstream,
+    analytics: Upstream,
     upstream_timeout: Duration,
     max_body_bytes: usize,
 }
@@ -53,10 +55,12 @@ impl Application {
             client,
             auth: Upstream { name: "auth-service", base: config.auth_url.clone() },
             patients: Upstream { name: "patient-service", base: config.patient_url.clone() },
+            billing: Upstream { name: "billing-service", base: config.billing_url.clone() },
+            analytics: Upstream { name: "analytics-service", base: config.analytics_url.clone() },
             upstream_timeout: config.upstream_timeout,
             max_body_bytes: config.max_body_bytes,
         });
-        if let Err(reason) = gateway.verifier.ready().await {
+        if let Err(reason) = gateway.verifier.load().await {
             tracing::warn!(%reason, "starting without token verification keys");
         }
         let readiness = {

@@ -56,12 +56,27 @@ pub struct Forward<'a> {
     pub client_addr: Option<SocketAddr>,
 }
 
-/// Removes what a client may not send upstream: hop-by-hop headers and identity headers.
-pub fn sanitize(headers: &mut HeaderMap) {
-    for name in HOP_BY_HOP {
+/// Forwarding headers the gateway sets itself; a client's values are not passed on.
+const FORWARDING: [&str; 5] = ["forwarded", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "x-real-ip"];
+
+/// Removes hop-by-hop headers, including those the `Connection` header names.
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|token| HeaderName::from_bytes(token.trim().as_bytes()).ok())
+        .collect();
+    for name in named.into_iter().chain(HOP_BY_HOP) {
         headers.remove(name);
     }
-    for name in identity::IDENTITY_HEADERS {
+}
+
+/// Removes what a client may not send upstream: hop-by-hop, forwarding and identity headers.
+pub fn sanitize(headers: &mut HeaderMap) {
+    strip_hop_by_hop(headers);
+    for name in FORWARDING.into_iter().chain(identity::IDENTITY_HEADERS) {
         headers.remove(name);
     }
 }
@@ -105,9 +120,7 @@ impl Forward<'_> {
             Ok(Ok(response)) => response,
         };
         let (mut parts, body) = response.into_parts();
-        for name in HOP_BY_HOP {
-            parts.headers.remove(name);
-        }
+        strip_hop_by_hop(&mut parts.headers);
         Ok(Response::from_parts(parts, Body::new(body)))
     }
 }
@@ -157,7 +170,9 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert("x-user-role", HeaderValue::from_static("ADMIN"));
         headers.insert("x-user-id", HeaderValue::from_static("someone"));
-        headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+        headers.insert(header::CONNECTION, HeaderValue::from_static("close, x-secret-hop"));
+        headers.insert("x-secret-hop", HeaderValue::from_static("1"));
+        headers.insert("x-forwarded-for", HeaderValue::from_static("10.0.0.1"));
         headers.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
         sanitize(&mut headers);
         assert_eq!(headers.len(), 1);

@@ -22,6 +22,8 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/auth/{*rest}", any(auth))
         .route("/api/patients", any(patients))
         .route("/api/patients/{*rest}", any(patients))
+        .route("/api/billing/{*rest}", any(billing))
+        .route("/api/analytics/{*rest}", any(analytics))
         .route("/api-docs/patients", get(patient_docs))
         .with_state(gateway)
 }
@@ -38,8 +40,27 @@ async fn patients(State(gw): State<Arc<Gateway>>, request: Request) -> Result<Re
     if request.method() == Method::DELETE && claims.role != Role::Admin {
         return Err(GatewayError::Forbidden(claims.role.as_str()));
     }
-    let path = request.uri().path().strip_prefix("/api").unwrap_or_default().to_string();
-    gw.forward(&gw.patients, &path, Some(&claims), request).await
+    gw.forward(&gw.patients, &strip_api(&request), Some(&claims), request).await
+}
+
+/// Protected: any authenticated caller may read billing accounts.
+async fn billing(State(gw): State<Arc<Gateway>>, request: Request) -> Result<Response, GatewayError> {
+    let claims = gw.authenticate(request.headers()).await?;
+    gw.forward(&gw.billing, &strip_api(&request), Some(&claims), request).await
+}
+
+/// Protected: ADMIN only.
+async fn analytics(State(gw): State<Arc<Gateway>>, request: Request) -> Result<Response, GatewayError> {
+    let claims = gw.authenticate(request.headers()).await?;
+    if claims.role != Role::Admin {
+        return Err(GatewayError::Forbidden(claims.role.as_str()));
+    }
+    gw.forward(&gw.analytics, &strip_api(&request), Some(&claims), request).await
+}
+
+/// `/api/x/...` → `/x/...` (every `/api` route is matched with that prefix).
+fn strip_api(request: &Request) -> String {
+    request.uri().path().strip_prefix("/api").unwrap_or_default().to_string()
 }
 
 /// Public: patient-service's OpenAPI document.

@@ -18,6 +18,8 @@ pub enum Error {
     AdminRequired,
     #[error("invalid bearer token")]
     InvalidToken,
+    #[error("too many password operations in progress")]
+    Busy,
     #[error(transparent)]
     Database(#[from] sqlx::Error),
     #[error(transparent)]
@@ -33,6 +35,15 @@ impl From<RepoError> for Error {
     }
 }
 
+impl From<crate::password::HashError> for Error {
+    fn from(e: crate::password::HashError) -> Self {
+        match e {
+            crate::password::HashError::Busy => Error::Busy,
+            crate::password::HashError::Internal(e) => Error::Internal(e),
+        }
+    }
+}
+
 impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
         match e {
@@ -42,6 +53,7 @@ impl From<Error> for ApiError {
             Error::InvalidCredentials => ApiError::unauthorized("invalid email or password"),
             Error::AdminRequired => ApiError::forbidden("only an ADMIN may create ADMIN accounts"),
             Error::InvalidToken => ApiError::unauthorized("invalid or expired bearer token"),
+            Error::Busy => ApiError::service_unavailable("the service is busy, retry shortly"),
             Error::Database(e) => pulsetrack_common::error::database_error(&e),
             Error::Internal(e) => {
                 tracing::error!(error = %e, "internal error");

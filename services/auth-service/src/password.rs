@@ -1,12 +1,38 @@
 //! Password policy and argon2id hashing. Hashing is CPU-bound, so it runs on the
 //! blocking pool, never on the async workers.
 
-use std::sync::LazyLock;
+use std::{sync::LazyLock, time::Duration};
 
 use argon2::{
     Argon2, PasswordHash, PasswordHasher, PasswordVerifier,
     password_hash::{SaltString, rand_core::OsRng},
 };
+
+/// At most this many hashes run at once (each takes ~19 MiB and a core for tens of
+/// milliseconds); a flood of logins queues here instead of exhausting memory.
+static HASHING: LazyLock<tokio::sync::Semaphore> = LazyLock::new(|| {
+    let cores = std::thread::available_parallelism().map(usize::from).unwrap_or(2);
+    tokio::sync::Semaphore::new(cores * 2)
+});
+/// How long a request waits for a hashing slot before it is answered 503.
+const QUEUE_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum HashError {
+    #[error("password hashing is saturated")]
+    Busy,
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+/// Runs `work` on the blocking pool once a hashing slot is free.
+async fn hashing<T: Send + 'static>(work: impl FnOnce() -> anyhow::Result<T> + Send + 'static) -> Result<T, HashError> {
+    let _permit = tokio::time::timeout(QUEUE_TIMEOUT, HASHING.acquire())
+        .await
+        .map_err(|_| HashError::Busy)?
+        .map_err(|e| HashError::Internal(e.into()))?;
+    Ok(tokio::task::spawn_blocking(work).await.map_err(anyhow::Error::from)??)
+}
 
 pub const MIN_LEN: usize = 8;
 /// Bounds the hashing work a single request can ask for.
@@ -24,15 +50,15 @@ pub fn check_policy(password: &str) -> Result<(), String> {
 }
 
 /// Argon2id with the crate's defaults (the OWASP-recommended m=19 MiB, t=2, p=1).
-pub async fn hash(password: String) -> anyhow::Result<String> {
-    tokio::task::spawn_blocking(move || {
+pub async fn hash(password: String) -> Result<String, HashError> {
+    hashing(move || {
         let salt = SaltString::generate(&mut OsRng);
         Argon2::default()
             .hash_password(password.as_bytes(), &salt)
             .map(|h| h.to_string())
             .map_err(|e| anyhow::anyhow!("argon2 hash failed: {e}"))
     })
-    .await?
+    .await
 }
 
 /// A hash of no real password, verified against when the email is unknown so that
@@ -43,15 +69,15 @@ static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| {
 });
 
 /// Verifies `password` against `stored`, or against a dummy hash when `stored` is None.
-pub async fn verify(password: String, stored: Option<String>) -> anyhow::Result<bool> {
-    tokio::task::spawn_blocking(move || {
+pub async fn verify(password: String, stored: Option<String>) -> Result<bool, HashError> {
+    hashing(move || {
         let known = stored.is_some();
         let stored = stored.unwrap_or_else(|| DUMMY_HASH.clone());
         let parsed = PasswordHash::new(&stored).map_err(|e| anyhow::anyhow!("stored hash unreadable: {e}"))?;
         let matches = Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok();
         Ok(known && matches)
     })
-    .await?
+    .await
 }
 
 #[cfg(test)]

@@ -9,6 +9,8 @@ pub mod error;
 pub mod health;
 pub mod identity;
 pub mod json;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 pub mod request_id;
 pub mod server;
 pub mod shutdown;

@@ -64,3 +64,174 @@ pub fn init_test_logs() {
         crate::telemetry::init("test");
     }
 }
+
+/// A TCP proxy for fault injection (the crates.io test suite's "chaos proxy" idea):
+/// clients connect to it, it forwards to a real server; `cut` closes every connection
+/// and refuses new ones, as a stopped server would; `restore` listens again on the
+/// same port. It runs on a runtime of its own, so that it keeps forwarding while a
+/// client library blocks the test's thread (rdkafka's close and flush do).
+pub struct ChaosProxy {
+    port: u16,
+    upstream: std::net::SocketAddr,
+    runtime: Option<tokio::runtime::Runtime>,
+    // Dropping the sender (on cut) ends the accept loop and every open connection.
+    alive: Option<tokio::sync::watch::Sender<()>>,
+}
+
+impl ChaosProxy {
+    pub async fn start(upstream: std::net::SocketAddr) -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("chaos-proxy")
+            .enable_all()
+            .build()
+            .unwrap_or_else(|e| panic!("proxy runtime: {e}"));
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("bind: {e}"));
+        let port = listener.local_addr().map(|a| a.port()).unwrap_or_else(|e| panic!("addr: {e}"));
+        let mut proxy = Self { port, upstream, runtime: Some(runtime), alive: None };
+        proxy.serve(listener);
+        proxy
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    fn serve(&mut self, listener: std::net::TcpListener) {
+        let Some(runtime) = &self.runtime else { return };
+        let (alive, watch) = tokio::sync::watch::channel(());
+        self.alive = Some(alive);
+        let upstream = self.upstream;
+        let _ = listener.set_nonblocking(true);
+        runtime.spawn(async move {
+            let Ok(listener) = tokio::net::TcpListener::from_std(listener) else { return };
+            let mut accept_watch = watch.clone();
+            loop {
+                let (mut client, _) = tokio::select! {
+                    _ = accept_watch.changed() => return,
+                    accepted = listener.accept() => match accepted {
+                        Ok(pair) => pair,
+                        Err(_) => continue,
+                    },
+                };
+                let mut conn_watch = watch.clone();
+                tokio::spawn(async move {
+                    let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await else { return };
+                    let _ = client.set_nodelay(true);
+                    let _ = server.set_nodelay(true);
+                    tokio::select! {
+                        _ = conn_watch.changed() => {}
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                    }
+                });
+            }
+        });
+    }
+
+    /// Closes every connection and stops listening (connection refused from now on).
+    pub async fn cut(&mut self) {
+        self.alive = None;
+        // Let the accept loop and the connections observe the drop.
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
+    /// Listens again on the same port.
+    pub async fn restore(&mut self) {
+        for _ in 0..100 {
+            if let Ok(listener) = std::net::TcpListener::bind(("127.0.0.1", self.port)) {
+                self.serve(listener);
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("cannot listen on 127.0.0.1:{} again", self.port);
+    }
+}
+
+impl Drop for ChaosProxy {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// A tansu broker (Kafka wire protocol, memory storage) run as a real process for one
+/// test, reached through a [`ChaosProxy`] that it advertises as its address, so a test
+/// can take the broker off the network and bring it back with its state intact (as a
+/// restarted broker with durable storage would come back). `TANSU_BIN` overrides
+/// where the binary is looked for (default: `scripts/install-tansu.sh`'s location).
+pub struct TestBroker {
+    child: std::process::Child,
+    proxy: ChaosProxy,
+}
+
+pub fn tansu_bin() -> std::path::PathBuf {
+    match config::optional("TANSU_BIN") {
+        Some(path) => path.into(),
+        None => {
+            let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
+            std::path::Path::new(&home).join(".cache/pulsetrack/tools/bin/tansu")
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("no free port: {e}"))
+}
+
+impl TestBroker {
+    /// Starts a broker and waits until it accepts connections. Panics when tansu is
+    /// not installed (`scripts/install-tansu.sh`): there is no fallback.
+    pub async fn start() -> Self {
+        let port = free_port();
+        let upstream = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        let proxy = ChaosProxy::start(upstream).await;
+        let bin = tansu_bin();
+        let listener = format!("tcp://127.0.0.1:{port}");
+        let advertised = format!("tcp://127.0.0.1:{}", proxy.port());
+        let log = std::env::temp_dir().join(format!("tansu-test-{port}.log"));
+        let log_file = std::fs::File::create(&log).unwrap_or_else(|e| panic!("cannot create {}: {e}", log.display()));
+        let child = std::process::Command::new(&bin)
+            .args(["broker", "--listener-url", &listener, "--advertised-listener-url", &advertised])
+            .args(["--storage-engine", "memory://tansu/"])
+            .env("RUST_LOG", "warn")
+            .stdout(log_file.try_clone().unwrap_or_else(|e| panic!("log file: {e}")))
+            .stderr(log_file)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start tansu at {} (run scripts/install-tansu.sh): {e}", bin.display()));
+        let broker = Self { child, proxy };
+        for _ in 0..200 {
+            if tokio::net::TcpStream::connect(upstream).await.is_ok() {
+                return broker;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        panic!("tansu did not listen on {listener}; see {}", log.display());
+    }
+
+    /// `host:port` for `bootstrap.servers`.
+    pub fn brokers(&self) -> String {
+        format!("127.0.0.1:{}", self.proxy.port())
+    }
+
+    /// The broker becomes unreachable: connections are cut and refused.
+    pub async fn outage(&mut self) {
+        self.proxy.cut().await;
+    }
+
+    /// The broker is reachable again, with the topics and offsets it had.
+    pub async fn recover(&mut self) {
+        self.proxy.restore().await;
+    }
+}
+
+impl Drop for TestBroker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

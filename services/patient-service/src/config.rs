@@ -1,8 +1,11 @@
 //! patient-service configuration, from the environment (see README for the table).
 
+use std::time::Duration;
+
 use pulsetrack_common::{
-    config::{ConfigError, ListenConfig},
+    config::{self, ConfigError, ListenConfig},
     db::DatabaseConfig,
+    kafka::KafkaConfig,
 };
 
 pub const DEFAULT_PORT: u16 = 4000;
@@ -11,6 +14,56 @@ pub const DEFAULT_PORT: u16 = 4000;
 pub struct Config {
     pub listen: ListenConfig,
     pub database: DatabaseConfig,
+    /// billing-service's gRPC endpoint (`BILLING_GRPC_URL`).
+    pub billing_grpc_url: String,
+    pub kafka: KafkaConfig,
+    pub outbox: OutboxConfig,
+}
+
+/// How the outbox dispatcher delivers.
+#[derive(Debug, Clone)]
+pub struct OutboxConfig {
+    /// How often pending rows are looked for when no change woke the dispatcher.
+    pub poll_interval: Duration,
+    /// Retry delay after the first failure; doubles per attempt up to `max_backoff`.
+    pub base_backoff: Duration,
+    pub max_backoff: Duration,
+    /// Deadline of one gRPC call to billing-service.
+    pub billing_deadline: Duration,
+    /// How long the producer tries to deliver one event before the row is retried later.
+    pub kafka_delivery_timeout: Duration,
+}
+
+impl Default for OutboxConfig {
+    fn default() -> Self {
+        Self {
+            poll_interval: Duration::from_millis(500),
+            base_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(10),
+            billing_deadline: Duration::from_secs(2),
+            kafka_delivery_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl OutboxConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let d = Self::default();
+        let ms = |key: &str, default: Duration| -> Result<Duration, ConfigError> {
+            let value = config::parse_or(key, u64::try_from(default.as_millis()).unwrap_or(u64::MAX))?;
+            if value == 0 {
+                return Err(ConfigError::new(key, "must be positive"));
+            }
+            Ok(Duration::from_millis(value))
+        };
+        Ok(Self {
+            poll_interval: ms("OUTBOX_POLL_INTERVAL_MS", d.poll_interval)?,
+            base_backoff: ms("OUTBOX_BASE_BACKOFF_MS", d.base_backoff)?,
+            max_backoff: ms("OUTBOX_MAX_BACKOFF_MS", d.max_backoff)?,
+            billing_deadline: ms("BILLING_DEADLINE_MS", d.billing_deadline)?,
+            kafka_delivery_timeout: ms("KAFKA_DELIVERY_TIMEOUT_MS", d.kafka_delivery_timeout)?,
+        })
+    }
 }
 
 impl Config {
@@ -18,6 +71,9 @@ impl Config {
         Ok(Self {
             listen: ListenConfig::from_env(DEFAULT_PORT)?,
             database: DatabaseConfig::from_env("patient_service")?,
+            billing_grpc_url: config::string_or("BILLING_GRPC_URL", "http://127.0.0.1:9001"),
+            kafka: KafkaConfig::from_env()?,
+            outbox: OutboxConfig::from_env()?,
         })
     }
 }

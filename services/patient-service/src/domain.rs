@@ -98,7 +98,15 @@ impl PatientRequest {
         let date_of_birth = v.field("dateOfBirth", birth_date(self.date_of_birth, today));
         let registered_date = match (mode, self.registered_date) {
             (Mode::Update, None) => Some(None),
-            (_, value) => v.field("registeredDate", date(value)).map(Some),
+            // One day of slack for clients ahead of UTC.
+            (_, value) => v
+                .field(
+                    "registeredDate",
+                    date(value).and_then(|d| {
+                        if d > today + chrono::Days::new(1) { Err("must not be in the future".into()) } else { Ok(d) }
+                    }),
+                )
+                .map(Some),
         };
         if let (Some(dob), Some(Some(reg))) = (date_of_birth, registered_date)
             && reg < dob

@@ -1,9 +1,12 @@
 //! patient-service: patient CRUD on its own Postgres database, with an OpenAPI
-//! document at `/v3/api-docs` and Swagger UI at `/swagger-ui`.
+//! document at `/v3/api-docs` and Swagger UI at `/swagger-ui`. Each change also
+//! opens a billing account (gRPC) and publishes a `PatientEvent` (Kafka) through the
+//! transactional outbox.
 
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod outbox;
 pub mod repository;
 pub mod routes;
 pub mod service;
@@ -28,7 +31,19 @@ impl Application {
         let pool = pulsetrack_common::db::connect_and_migrate(&config.database, &MIGRATOR)
             .await
             .context("cannot prepare the patient database")?;
-        let service = PatientService::new(PatientRepository::new(pool.clone()));
+        let wakeup = outbox::Wakeup::default();
+        outbox::Dispatcher::new(
+            pool.clone(),
+            wakeup.clone(),
+            &config.billing_grpc_url,
+            config.kafka.clone(),
+            config.outbox.clone(),
+        )?
+        .spawn();
+        // The broker may come up after us; events wait in the outbox meanwhile.
+        let kafka = config.kafka.clone();
+        tokio::spawn(async move { kafka.ensure_topics_until_ok(&[pulsetrack_common::kafka::PATIENT_TOPIC]).await });
+        let service = PatientService::new(PatientRepository::new(pool.clone()), wakeup);
         let router =
             routes::router(service).merge(Readiness::new().postgres(pool).routes()).fallback(not_found_fallback);
         let server = HttpServer::bind(&config.listen, request_id::layer(router)).await?;

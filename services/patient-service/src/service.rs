@@ -1,23 +1,26 @@
-//! Use cases: each patient change runs in one database transaction. This is the seam
-//! for the transactional outbox: the billing request and the `PatientEvent` for a
-//! change will be inserted here, on the same transaction as the change itself.
+//! Use cases: each patient change and the outbox rows it implies (the billing request,
+//! the `PatientEvent`) commit in one database transaction. The HTTP response never
+//! waits on billing or Kafka: the outbox dispatcher delivers after the commit.
 
+use pulsetrack_proto::event_type;
 use uuid::Uuid;
 
 use crate::{
     domain::{ListParams, Patient, PatientInput, PatientPage},
     error::Error,
+    outbox::{self, Wakeup},
     repository::PatientRepository,
 };
 
 #[derive(Clone)]
 pub struct PatientService {
     repo: PatientRepository,
+    wakeup: Wakeup,
 }
 
 impl PatientService {
-    pub fn new(repo: PatientRepository) -> Self {
-        Self { repo }
+    pub fn new(repo: PatientRepository, wakeup: Wakeup) -> Self {
+        Self { repo, wakeup }
     }
 
     pub async fn get(&self, id: Uuid) -> Result<Patient, Error> {
@@ -33,7 +36,10 @@ impl PatientService {
     pub async fn create(&self, input: PatientInput) -> Result<Patient, Error> {
         let mut tx = self.repo.pool().begin().await?;
         let patient = PatientRepository::insert(&mut tx, &input).await?;
+        outbox::enqueue_billing(&mut tx, &patient).await?;
+        outbox::enqueue_event(&mut tx, &patient, event_type::PATIENT_CREATED).await?;
         tx.commit().await?;
+        self.wakeup.wake();
         tracing::info!(patient_id = %patient.id, "patient created");
         Ok(patient)
     }
@@ -41,7 +47,9 @@ impl PatientService {
     pub async fn update(&self, id: Uuid, input: PatientInput) -> Result<Patient, Error> {
         let mut tx = self.repo.pool().begin().await?;
         let patient = PatientRepository::update(&mut tx, id, &input).await?.ok_or(Error::NotFound(id))?;
+        outbox::enqueue_event(&mut tx, &patient, event_type::PATIENT_UPDATED).await?;
         tx.commit().await?;
+        self.wakeup.wake();
         tracing::info!(patient_id = %patient.id, "patient updated");
         Ok(patient)
     }
@@ -49,7 +57,9 @@ impl PatientService {
     pub async fn delete(&self, id: Uuid) -> Result<(), Error> {
         let mut tx = self.repo.pool().begin().await?;
         let patient = PatientRepository::delete(&mut tx, id).await?.ok_or(Error::NotFound(id))?;
+        outbox::enqueue_event(&mut tx, &patient, event_type::PATIENT_DELETED).await?;
         tx.commit().await?;
+        self.wakeup.wake();
         tracing::info!(patient_id = %patient.id, "patient deleted");
         Ok(())
     }

@@ -140,7 +140,7 @@ async fn the_seeded_admin_logs_in_as_admin() {
 #[tokio::test]
 async fn health_and_readiness() {
     let stack = spawn_stack().await;
-    for base in [&stack.gateway, &stack.auth, &stack.patient] {
+    for base in [&stack.gateway, &stack.auth, &stack.patient, &stack.billing_http] {
         for path in ["/health", "/ready"] {
             let response = stack.client.get(format!("{base}{path}")).send().await.expect("request");
             assert_eq!(response.status(), StatusCode::OK, "{base}{path}");

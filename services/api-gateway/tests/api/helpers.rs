@@ -1,17 +1,21 @@
-//! Starts the real auth-service, patient-service and api-gateway on port 0, each on a
-//! fresh database of the real Postgres, as zero2prod's `spawn_app` does.
+//! Starts the real services on port 0, each on a fresh database of the real Postgres,
+//! as zero2prod's `spawn_app` does; the pipeline tests add a real tansu broker and
+//! analytics-service.
 
 use std::{net::SocketAddr, time::Duration};
 
 use api_gateway::config::{JwtConfig as GatewayJwt, KeySource};
 use auth_service::config::{AdminSeed, JwtConfig as AuthJwt};
+use patient_service::config::OutboxConfig;
 use pulsetrack_common::{
     config::{ListenConfig, Secret},
     db::DatabaseConfig,
-    testing::{TestDatabase, init_test_logs},
+    kafka::KafkaConfig,
+    testing::{TestBroker, TestDatabase, init_test_logs},
 };
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{Value, json};
+use tokio::sync::oneshot;
 
 pub const ISSUER: &str = "pulsetrack-auth";
 pub const AUDIENCE: &str = "pulsetrack";
@@ -22,13 +26,53 @@ pub fn listen_any() -> ListenConfig {
     ListenConfig { host: "127.0.0.1".into(), port: 0 }
 }
 
+/// A service task that can be stopped (graceful shutdown) and awaited.
+pub struct Running {
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    fn spawn<F, Fut, E>(run_until: F) -> Self
+    where
+        F: FnOnce(std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>) -> Fut,
+        Fut: std::future::Future<Output = Result<(), E>> + Send + 'static,
+        E: std::fmt::Debug,
+    {
+        let (tx, rx) = oneshot::channel::<()>();
+        let fut = run_until(Box::pin(async move {
+            let _ = rx.await;
+        }));
+        let task = tokio::spawn(async move {
+            if let Err(e) = fut.await {
+                panic!("service failed: {e:?}");
+            }
+        });
+        Self { stop: Some(tx), task }
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(15), &mut self.task).await;
+    }
+}
+
 pub struct TestStack {
     pub gateway: String,
     pub auth: String,
     pub patient: String,
+    pub billing_http: String,
     pub private_key_pem: String,
     pub client: Client,
-    _dbs: (TestDatabase, TestDatabase),
+    pub broker: Option<TestBroker>,
+    pub billing: Option<Running>,
+    pub billing_config: billing_service::config::Config,
+    pub billing_db_url: String,
+    pub analytics: Option<Running>,
+    pub analytics_config: Option<analytics_service::config::Config>,
+    _dbs: Vec<TestDatabase>,
 }
 
 /// Gateway settings a test may change; upstream URLs default to the real services.
@@ -36,11 +80,13 @@ pub struct GatewayOverrides {
     pub patient_url: Option<String>,
     pub upstream_timeout: Duration,
     pub max_body_bytes: usize,
+    /// Start a tansu broker and analytics-service (the event pipeline).
+    pub kafka: bool,
 }
 
 impl Default for GatewayOverrides {
     fn default() -> Self {
-        Self { patient_url: None, upstream_timeout: Duration::from_secs(10), max_body_bytes: 64 * 1024 }
+        Self { patient_url: None, upstream_timeout: Duration::from_secs(10), max_body_bytes: 64 * 1024, kafka: false }
     }
 }
 
@@ -48,10 +94,27 @@ pub async fn spawn_stack() -> TestStack {
     spawn_stack_with(GatewayOverrides::default()).await
 }
 
+/// The whole system with the event pipeline: broker, billing and analytics included.
+pub async fn spawn_pipeline() -> TestStack {
+    spawn_stack_with(GatewayOverrides { kafka: true, ..Default::default() }).await
+}
+
+/// Test outbox timings: fast retries so outage tests recover quickly.
+pub fn test_outbox() -> OutboxConfig {
+    OutboxConfig {
+        poll_interval: Duration::from_millis(100),
+        base_backoff: Duration::from_millis(50),
+        max_backoff: Duration::from_millis(500),
+        billing_deadline: Duration::from_secs(2),
+        kafka_delivery_timeout: Duration::from_secs(2),
+    }
+}
+
 pub async fn spawn_stack_with(overrides: GatewayOverrides) -> TestStack {
     init_test_logs();
     let auth_db = TestDatabase::create("auth").await;
     let patient_db = TestDatabase::create("patient").await;
+    let billing_db = TestDatabase::create("billing").await;
     let private_key_pem = auth_service::tokens::generate_private_key_pem().expect("key");
 
     let auth_config = auth_service::config::Config {
@@ -69,8 +132,52 @@ pub async fn spawn_stack_with(overrides: GatewayOverrides) -> TestStack {
     let auth_addr = auth.local_addr();
     tokio::spawn(auth.run_until(std::future::pending()));
 
-    let patient_config =
-        patient_service::config::Config { listen: listen_any(), database: DatabaseConfig::with_url(patient_db.url()) };
+    let mut billing_config = billing_service::config::Config {
+        http: listen_any(),
+        grpc: listen_any(),
+        database: DatabaseConfig::with_url(billing_db.url()),
+    };
+    let billing = billing_service::Application::build(billing_config.clone()).await.expect("billing-service starts");
+    // Pin the ports, so a restarted billing-service comes back where patient-service looks.
+    billing_config.http.port = billing.http_addr().port();
+    billing_config.grpc.port = billing.grpc_addr().port();
+    let billing_http = format!("http://{}", billing.http_addr());
+    let billing_grpc = format!("http://{}", billing.grpc_addr());
+    let billing = Running::spawn(|stop| billing.run_until(stop));
+
+    let broker = if overrides.kafka { Some(TestBroker::start().await) } else { None };
+    let kafka = match &broker {
+        Some(broker) => KafkaConfig::local(broker.brokers()),
+        // No pipeline in this test: events wait in the outbox, as in a broker outage.
+        None => KafkaConfig::local(closed_port_addr().to_string()),
+    };
+
+    let mut dbs = vec![auth_db, billing_db];
+    let (analytics, analytics_config, analytics_http) = if overrides.kafka {
+        let analytics_db = TestDatabase::create("analytics").await;
+        let mut config = analytics_service::config::Config {
+            listen: listen_any(),
+            database: DatabaseConfig::with_url(analytics_db.url()),
+            kafka: kafka.clone(),
+            group_id: "analytics-service".into(),
+        };
+        dbs.push(analytics_db);
+        let app = analytics_service::Application::build(config.clone()).await.expect("analytics-service starts");
+        config.listen.port = app.local_addr().port();
+        let url = format!("http://{}", app.local_addr());
+        (Some(Running::spawn(|stop| app.run_until(stop))), Some(config), url)
+    } else {
+        (None, None, format!("http://{}", closed_port_addr()))
+    };
+
+    let patient_config = patient_service::config::Config {
+        listen: listen_any(),
+        database: DatabaseConfig::with_url(patient_db.url()),
+        billing_grpc_url: billing_grpc,
+        kafka,
+        outbox: test_outbox(),
+    };
+    dbs.push(patient_db);
     let patient = patient_service::Application::build(patient_config).await.expect("patient-service starts");
     let patient_addr = patient.local_addr();
     tokio::spawn(patient.run_until(std::future::pending()));
@@ -81,6 +188,8 @@ pub async fn spawn_stack_with(overrides: GatewayOverrides) -> TestStack {
         listen: listen_any(),
         auth_url: auth_url.parse().expect("uri"),
         patient_url: patient_url.parse().expect("uri"),
+        billing_url: billing_http.parse().expect("uri"),
+        analytics_url: analytics_http.parse().expect("uri"),
         jwt: GatewayJwt {
             issuer: ISSUER.into(),
             audience: AUDIENCE.into(),
@@ -93,13 +202,50 @@ pub async fn spawn_stack_with(overrides: GatewayOverrides) -> TestStack {
     let gateway_addr = gateway.local_addr();
     tokio::spawn(gateway.run_until(std::future::pending()));
 
+    let billing_db_url = dbs[1].url().to_string();
     TestStack {
         gateway: format!("http://{gateway_addr}"),
         auth: auth_url,
         patient: format!("http://{patient_addr}"),
+        billing_http,
         private_key_pem,
         client: Client::builder().timeout(Duration::from_secs(30)).build().expect("client"),
-        _dbs: (auth_db, patient_db),
+        broker,
+        billing: Some(billing),
+        billing_config,
+        billing_db_url,
+        analytics,
+        analytics_config,
+        _dbs: dbs,
+    }
+}
+
+impl TestStack {
+    pub async fn stop_billing(&mut self) {
+        if let Some(running) = self.billing.take() {
+            running.stop().await;
+        }
+    }
+
+    pub async fn start_billing(&mut self) {
+        let app = billing_service::Application::build(self.billing_config.clone()).await.expect("billing restarts");
+        self.billing = Some(Running::spawn(|stop| app.run_until(stop)));
+    }
+
+    pub async fn stop_analytics(&mut self) {
+        if let Some(running) = self.analytics.take() {
+            running.stop().await;
+        }
+    }
+
+    pub async fn start_analytics(&mut self) {
+        let config = self.analytics_config.clone().expect("pipeline stack");
+        let app = analytics_service::Application::build(config).await.expect("analytics restarts");
+        self.analytics = Some(Running::spawn(|stop| app.run_until(stop)));
+    }
+
+    pub fn broker(&mut self) -> &mut TestBroker {
+        self.broker.as_mut().expect("pipeline stack")
     }
 }
 

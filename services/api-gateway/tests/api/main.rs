@@ -4,4 +4,5 @@ mod auth;
 mod helpers;
 mod jwt;
 mod patients;
+mod pipeline;
 mod proxy;

@@ -1,0 +1,236 @@
+//! The `patient` topic consumer: decode, validate, store once, then commit.
+//!
+//! Offsets are committed only after the event is in the database (or, for a message
+//! that cannot be decoded, after it is in the dead-letter topic), so a crash at any
+//! point redelivers rather than loses; the unique event id makes redelivery harmless.
+
+use std::{future::Future, time::Duration};
+
+use chrono::{DateTime, Datelike, Utc};
+use prost::Message as _;
+use pulsetrack_common::kafka::{KafkaConfig, PATIENT_DLT_TOPIC, PATIENT_TOPIC, is_unknown_topic};
+use pulsetrack_proto::{event_type, patient_events::PatientEvent};
+use rdkafka::{
+    Message,
+    consumer::{CommitMode, Consumer, StreamConsumer},
+    message::{BorrowedMessage, Header, OwnedHeaders},
+    producer::{FutureProducer, FutureRecord},
+};
+use uuid::Uuid;
+
+use crate::repository::{EventRepository, StoredEvent};
+
+const RETRY_MIN: Duration = Duration::from_millis(100);
+const RETRY_MAX: Duration = Duration::from_secs(5);
+
+pub struct EventConsumer {
+    consumer: StreamConsumer,
+    dlt: FutureProducer,
+    events: EventRepository,
+    kafka: KafkaConfig,
+}
+
+/// Why a message is not a valid `PatientEvent`.
+pub fn decode(payload: &[u8], partition: i32, offset: i64) -> Result<StoredEvent, String> {
+    let event = PatientEvent::decode(payload).map_err(|e| format!("not a PatientEvent: {e}"))?;
+    let event_id = Uuid::parse_str(&event.event_id).map_err(|_| "event_id: not a UUID".to_string())?;
+    let patient_id = Uuid::parse_str(&event.patient_id).map_err(|_| "patientId: not a UUID".to_string())?;
+    if ![event_type::PATIENT_CREATED, event_type::PATIENT_UPDATED, event_type::PATIENT_DELETED]
+        .contains(&event.event_type.as_str())
+    {
+        return Err(format!("event_type: unknown {:?}", event.event_type));
+    }
+    let occurred_at = event
+        .occurred_at
+        .and_then(|t| DateTime::<Utc>::from_timestamp(t.seconds, u32::try_from(t.nanos).ok()?))
+        .filter(|t| (2000..=9999).contains(&t.year()))
+        .ok_or("occurred_at: missing or out of range")?;
+    // Postgres text cannot hold NUL; such an event could never be stored.
+    if event.name.contains('\0') || event.email.contains('\0') {
+        return Err("name/email: contains a NUL character".into());
+    }
+    Ok(StoredEvent {
+        event_id,
+        patient_id,
+        event_type: event.event_type,
+        name: event.name,
+        email: event.email,
+        occurred_at,
+        kafka_partition: partition,
+        kafka_offset: offset,
+    })
+}
+
+impl EventConsumer {
+    pub fn new(kafka: &KafkaConfig, group_id: &str, events: EventRepository) -> anyhow::Result<Self> {
+        let consumer: StreamConsumer = kafka
+            .client_config()
+            .set("group.id", group_id)
+            .set("enable.auto.commit", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("session.timeout.ms", "6000")
+            .set("heartbeat.interval.ms", "500")
+            .set("fetch.wait.max.ms", "10")
+            .create()?;
+        consumer.subscribe(&[PATIENT_TOPIC])?;
+        let dlt: FutureProducer = kafka.client_config().set("acks", "all").set("linger.ms", "1").create()?;
+        Ok(Self { consumer, dlt, events, kafka: kafka.clone() })
+    }
+
+    /// Consumes until `shutdown` completes.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                () = &mut shutdown => break,
+                received = self.consumer.recv() => match received {
+                    // On shutdown mid-message nothing is committed: it is redelivered.
+                    Ok(message) => tokio::select! {
+                        () = &mut shutdown => break,
+                        () = self.handle(&message) => {}
+                    },
+                    Err(e) => {
+                        tracing::warn!(error = %e, "kafka receive error");
+                        tokio::time::sleep(RETRY_MIN).await;
+                    }
+                },
+            }
+        }
+        tracing::info!("consumer stopped");
+    }
+
+    async fn handle(&self, message: &BorrowedMessage<'_>) {
+        let payload = message.payload().unwrap_or_default();
+        match decode(payload, message.partition(), message.offset()) {
+            Ok(event) => {
+                // Transient failures (Postgres down) are retried; an event Postgres
+                // refuses for its content would block the partition, so it is dead-lettered.
+                let stored = retry("store event", || async {
+                    match self.events.insert(&event).await {
+                        Ok(_) => Ok(Ok(())),
+                        Err(e) if is_permanent(&e) => Ok(Err(e.to_string())),
+                        Err(e) => Err(e),
+                    }
+                })
+                .await;
+                match stored {
+                    Ok(()) => {
+                        tracing::debug!(event_id = %event.event_id, event_type = %event.event_type, "event stored")
+                    }
+                    Err(reason) => {
+                        tracing::warn!(event_id = %event.event_id, %reason, "event refused by the database; to DLT");
+                        retry("send to DLT", || self.to_dead_letter(message, &reason)).await;
+                    }
+                }
+            }
+            Err(reason) => {
+                tracing::warn!(partition = message.partition(), offset = message.offset(), %reason, "poison message to DLT");
+                retry("send to DLT", || self.to_dead_letter(message, &reason)).await;
+            }
+        }
+        if let Err(e) = self.consumer.commit_message(message, CommitMode::Async) {
+            // The next commit covers this offset; at worst the message is redelivered.
+            tracing::warn!(error = %e, "offset commit failed");
+        }
+    }
+
+    async fn to_dead_letter(&self, message: &BorrowedMessage<'_>, reason: &str) -> Result<(), String> {
+        let partition = message.partition().to_string();
+        let offset = message.offset().to_string();
+        let headers = OwnedHeaders::new()
+            .insert(Header { key: "x-error", value: Some(reason) })
+            .insert(Header { key: "x-original-topic", value: Some(message.topic()) })
+            .insert(Header { key: "x-original-partition", value: Some(&partition) })
+            .insert(Header { key: "x-original-offset", value: Some(&offset) });
+        let mut record: FutureRecord<'_, [u8], [u8]> =
+            FutureRecord::to(PATIENT_DLT_TOPIC).payload(message.payload().unwrap_or_default()).headers(headers);
+        if let Some(key) = message.key() {
+            record = record.key(key);
+        }
+        match self.dlt.send(record, Duration::from_secs(5)).await {
+            Ok(_) => Ok(()),
+            Err((e, _)) => {
+                if is_unknown_topic(&e) {
+                    // A broker that lost its topics (a fresh local broker): create it again.
+                    let _ = self.kafka.ensure_topics(&[PATIENT_DLT_TOPIC]).await;
+                }
+                Err(e.to_string())
+            }
+        }
+    }
+}
+
+/// Whether Postgres refused the data itself (SQLSTATE class 22 data exception or 23
+/// integrity violation), so retrying can never succeed.
+fn is_permanent(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Encode(_) => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|c| c.starts_with("22") || c.starts_with("23")),
+        _ => false,
+    }
+}
+
+/// Retries `op` with backoff until it succeeds: a message is never skipped because
+/// Postgres or the broker is briefly unavailable.
+async fn retry<T, E, F, Fut>(what: &str, mut op: F) -> T
+where
+    E: std::fmt::Display,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let mut delay = RETRY_MIN;
+    loop {
+        match op().await {
+            Ok(value) => return value,
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "{what} failed");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(RETRY_MAX);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event() -> PatientEvent {
+        PatientEvent {
+            patient_id: Uuid::new_v4().to_string(),
+            name: "Ada".into(),
+            email: "ada@example.com".into(),
+            event_type: event_type::PATIENT_CREATED.into(),
+            event_id: Uuid::new_v4().to_string(),
+            occurred_at: Some(prost_types::Timestamp { seconds: 1_764_000_000, nanos: 5 }),
+        }
+    }
+
+    #[test]
+    fn a_valid_event_decodes() {
+        let e = event();
+        let stored = decode(&e.encode_to_vec(), 2, 7).expect("valid");
+        assert_eq!(stored.event_id.to_string(), e.event_id);
+        assert_eq!((stored.kafka_partition, stored.kafka_offset), (2, 7));
+    }
+
+    #[test]
+    fn poison_messages_are_named() {
+        assert!(decode(b"\xff\xff\xff", 0, 0).is_err());
+        let mut e = event();
+        e.event_id = "nope".into();
+        assert!(decode(&e.encode_to_vec(), 0, 0).expect_err("bad id").contains("event_id"));
+        let mut e = event();
+        e.event_type = "PATIENT_EXPLODED".into();
+        assert!(decode(&e.encode_to_vec(), 0, 0).expect_err("bad type").contains("event_type"));
+        let mut e = event();
+        e.occurred_at = None;
+        assert!(decode(&e.encode_to_vec(), 0, 0).is_err());
+        let mut e = event();
+        e.occurred_at = Some(prost_types::Timestamp { seconds: 400_000_000_000, nanos: 0 });
+        assert!(decode(&e.encode_to_vec(), 0, 0).expect_err("year 14645").contains("occurred_at"));
+        let mut e = event();
+        e.name = "nul\0byte".into();
+        assert!(decode(&e.encode_to_vec(), 0, 0).expect_err("nul").contains("NUL"));
+    }
+}

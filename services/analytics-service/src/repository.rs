@@ -1,0 +1,94 @@
+//! Stored patient events and the summary over them.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+/// A decoded, validated event and where it was read from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredEvent {
+    pub event_id: Uuid,
+    pub patient_id: Uuid,
+    pub event_type: String,
+    pub name: String,
+    pub email: String,
+    pub occurred_at: DateTime<Utc>,
+    pub kafka_partition: i32,
+    pub kafka_offset: i64,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DayCount {
+    pub date: NaiveDate,
+    pub count: i64,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    pub total_events: i64,
+    pub events_by_type: std::collections::BTreeMap<String, i64>,
+    pub patients_created_per_day: Vec<DayCount>,
+}
+
+#[derive(Clone)]
+pub struct EventRepository {
+    pool: PgPool,
+}
+
+impl EventRepository {
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    /// Stores the event once; returns false when its id was already stored.
+    pub async fn insert(&self, e: &StoredEvent) -> Result<bool, sqlx::Error> {
+        let result = sqlx::query(
+            "INSERT INTO patient_events \
+             (event_id, patient_id, event_type, name, email, occurred_at, kafka_partition, kafka_offset) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (event_id) DO NOTHING",
+        )
+        .bind(e.event_id)
+        .bind(e.patient_id)
+        .bind(&e.event_type)
+        .bind(&e.name)
+        .bind(&e.email)
+        .bind(e.occurred_at)
+        .bind(e.kafka_partition)
+        .bind(e.kafka_offset)
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    pub async fn of_patient(&self, patient_id: Uuid) -> Result<Vec<StoredEvent>, sqlx::Error> {
+        sqlx::query_as(
+            "SELECT event_id, patient_id, event_type, name, email, occurred_at, kafka_partition, kafka_offset \
+             FROM patient_events WHERE patient_id = $1 ORDER BY occurred_at, event_id",
+        )
+        .bind(patient_id)
+        .fetch_all(&self.pool)
+        .await
+    }
+
+    pub async fn summary(&self) -> Result<Summary, sqlx::Error> {
+        let by_type: Vec<(String, i64)> =
+            sqlx::query_as("SELECT event_type, count(*) FROM patient_events GROUP BY event_type ORDER BY event_type")
+                .fetch_all(&self.pool)
+                .await?;
+        let per_day: Vec<(NaiveDate, i64)> = sqlx::query_as(
+            "SELECT (occurred_at AT TIME ZONE 'UTC')::date AS day, count(*) FROM patient_events \
+             WHERE event_type = 'PATIENT_CREATED' GROUP BY day ORDER BY day",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(Summary {
+            total_events: by_type.iter().map(|(_, n)| n).sum(),
+            events_by_type: by_type.into_iter().collect(),
+            patients_created_per_day: per_day.into_iter().map(|(date, count)| DayCount { date, count }).collect(),
+        })
+    }
+}

@@ -1,0 +1,244 @@
+//! The event pipeline end to end: patient create → billing account (gRPC, outbox) and
+//! PatientEvent (Kafka on a real tansu broker) → analytics, through outages.
+
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::{TestStack, json_of, patient_body, spawn_pipeline, spawn_stack};
+
+/// Polls `check` until it returns `Some`, or panics after `limit`.
+async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+const WAIT: Duration = Duration::from_secs(60);
+
+async fn create(stack: &TestStack, token: &str, email: &str) -> String {
+    let response = stack.create_patient(token, &patient_body(email)).await;
+    assert_eq!(response.status(), StatusCode::CREATED, "create {email}");
+    json_of(response).await["id"].as_str().expect("id").to_string()
+}
+
+/// The billing account of a patient, read through the gateway.
+async fn billing_account(stack: &TestStack, token: &str, patient: &str) -> Option<Value> {
+    let response = stack.authed(Method::GET, &format!("/api/billing/accounts/{patient}"), token, None).await;
+    match response.status() {
+        StatusCode::OK => Some(json_of(response).await),
+        _ => None,
+    }
+}
+
+/// The events analytics stored for a patient, read through the gateway (ADMIN).
+async fn analytics_events(stack: &TestStack, admin: &str, patient: &str) -> Vec<Value> {
+    let response = stack.authed(Method::GET, &format!("/api/analytics/patients/{patient}/events"), admin, None).await;
+    if response.status() != StatusCode::OK {
+        return Vec::new();
+    }
+    json_of(response).await.as_array().cloned().unwrap_or_default()
+}
+
+fn types(events: &[Value]) -> Vec<&str> {
+    events.iter().filter_map(|e| e["eventType"].as_str()).collect()
+}
+
+async fn billing_rows(stack: &TestStack) -> i64 {
+    let pool = sqlx::PgPool::connect(&stack.billing_db_url).await.expect("billing db");
+    let n = sqlx::query_scalar("SELECT count(*) FROM billing_accounts").fetch_one(&pool).await.expect("count");
+    pool.close().await;
+    n
+}
+
+/// Waits until every patient has exactly one PATIENT_CREATED event in analytics.
+async fn wait_created_once(stack: &TestStack, admin: &str, patients: &[String]) {
+    for patient in patients {
+        let events = eventually("the PATIENT_CREATED event", WAIT, || async {
+            let events = analytics_events(stack, admin, patient).await;
+            (!events.is_empty()).then_some(events)
+        })
+        .await;
+        assert_eq!(types(&events), ["PATIENT_CREATED"], "exactly once for {patient}");
+    }
+}
+
+#[tokio::test]
+async fn a_created_patient_gets_one_billing_account_and_one_analytics_event() {
+    let stack = spawn_pipeline().await;
+    let user = stack.user_token("flow@example.com").await;
+    let admin = stack.admin_token().await;
+    let patient = create(&stack, &user, "flow-patient@example.com").await;
+
+    let account = eventually("the billing account", WAIT, || billing_account(&stack, &user, &patient)).await;
+    assert_eq!(account["status"], "ACTIVE");
+    assert_eq!(account["patientId"], patient.as_str());
+    assert_eq!(account["email"], "flow-patient@example.com");
+    wait_created_once(&stack, &admin, std::slice::from_ref(&patient)).await;
+    let summary = json_of(stack.authed(Method::GET, "/api/analytics/summary", &admin, None).await).await;
+    assert_eq!(summary["eventsByType"]["PATIENT_CREATED"], 1);
+    assert_eq!(summary["patientsCreatedPerDay"][0]["count"], 1);
+    // Nothing more arrives later.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(analytics_events(&stack, &admin, &patient).await.len(), 1);
+    assert_eq!(billing_rows(&stack).await, 1);
+}
+
+#[tokio::test]
+async fn analytics_is_admin_only() {
+    let stack = spawn_stack().await;
+    let user = stack.user_token("nosy@example.com").await;
+    let response = stack.authed(Method::GET, "/api/analytics/summary", &user, None).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let response = stack.client.get(stack.url("/api/analytics/summary")).send().await.expect("request");
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let response = stack.client.get(stack.url("/api/billing/accounts/x")).send().await.expect("request");
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn billing_outage_loses_no_account_and_duplicates_none() {
+    let mut stack = spawn_stack().await;
+    let user = stack.user_token("outage@example.com").await;
+    stack.stop_billing().await;
+
+    let mut patients = Vec::new();
+    for i in 0..10 {
+        patients.push(create(&stack, &user, &format!("b{i}@example.com")).await);
+    }
+    // billing-service is down: the accounts wait in the outbox.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let response = stack.authed(Method::GET, &format!("/api/billing/accounts/{}", patients[0]), &user, None).await;
+    assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+
+    stack.start_billing().await;
+    for patient in &patients {
+        eventually("the billing account after the outage", WAIT, || billing_account(&stack, &user, patient)).await;
+    }
+    assert_eq!(billing_rows(&stack).await, 10, "exactly one account per patient");
+}
+
+#[tokio::test]
+async fn broker_outage_delays_events_but_loses_and_duplicates_none() {
+    let mut stack = spawn_pipeline().await;
+    let user = stack.user_token("broker@example.com").await;
+    let admin = stack.admin_token().await;
+    let before = create(&stack, &user, "before@example.com").await;
+    wait_created_once(&stack, &admin, std::slice::from_ref(&before)).await;
+
+    stack.broker().outage().await;
+    let mut during = Vec::new();
+    for i in 0..5 {
+        // Creates succeed while the broker is down: the response never waits on Kafka.
+        during.push(create(&stack, &user, &format!("during{i}@example.com")).await);
+    }
+    // The outage is real: nothing reaches analytics while the broker is away.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for patient in &during {
+        assert!(analytics_events(&stack, &admin, patient).await.is_empty(), "delivered during the outage");
+    }
+    stack.broker().recover().await;
+
+    wait_created_once(&stack, &admin, &during).await;
+    let all: Vec<String> = std::iter::once(before).chain(during).collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    wait_created_once(&stack, &admin, &all).await;
+}
+
+#[tokio::test]
+async fn analytics_restart_mid_stream_loses_and_duplicates_nothing() {
+    let mut stack = spawn_pipeline().await;
+    let user = stack.user_token("restart@example.com").await;
+    let admin = stack.admin_token().await;
+    let mut patients = Vec::new();
+    for i in 0..20 {
+        if i == 8 {
+            stack.stop_analytics().await;
+        }
+        if i == 14 {
+            stack.start_analytics().await;
+        }
+        patients.push(create(&stack, &user, &format!("r{i}@example.com")).await);
+    }
+    wait_created_once(&stack, &admin, &patients).await;
+    let summary = json_of(stack.authed(Method::GET, "/api/analytics/summary", &admin, None).await).await;
+    assert_eq!(summary["eventsByType"]["PATIENT_CREATED"], 20);
+}
+
+#[tokio::test]
+async fn update_and_delete_events_arrive_in_order() {
+    let stack = spawn_pipeline().await;
+    let user = stack.user_token("lifecycle@example.com").await;
+    let admin = stack.admin_token().await;
+    let patient = create(&stack, &user, "life@example.com").await;
+    let update =
+        json!({"name": "Renamed", "email": "life@example.com", "address": "Elsewhere", "dateOfBirth": "1990-05-17"});
+    let response = stack.authed(Method::PUT, &format!("/api/patients/{patient}"), &user, Some(&update)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let response = stack.authed(Method::DELETE, &format!("/api/patients/{patient}"), &admin, None).await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+
+    let events = eventually("three events", WAIT, || async {
+        let events = analytics_events(&stack, &admin, &patient).await;
+        (events.len() >= 3).then_some(events)
+    })
+    .await;
+    assert_eq!(types(&events), ["PATIENT_CREATED", "PATIENT_UPDATED", "PATIENT_DELETED"]);
+    assert_eq!(events[1]["name"], "Renamed");
+    let ids: std::collections::HashSet<&str> = events.iter().filter_map(|e| e["eventId"].as_str()).collect();
+    assert_eq!(ids.len(), 3, "each event has its own id");
+}
+
+#[tokio::test]
+async fn a_poison_message_goes_to_the_dead_letter_topic_and_consumption_continues() {
+    use rdkafka::{
+        ClientConfig, Message,
+        consumer::{Consumer, StreamConsumer},
+        message::Headers,
+        producer::{FutureProducer, FutureRecord},
+    };
+    let mut stack = spawn_pipeline().await;
+    let brokers = stack.broker().brokers();
+    let user = stack.user_token("poison@example.com").await;
+    let admin = stack.admin_token().await;
+    // Wait for the pipeline to be live (topics created, consumer assigned).
+    let first = create(&stack, &user, "first@example.com").await;
+    wait_created_once(&stack, &admin, std::slice::from_ref(&first)).await;
+
+    let producer: FutureProducer =
+        ClientConfig::new().set("bootstrap.servers", &brokers).create().expect("test producer");
+    producer
+        .send(
+            FutureRecord::to("patient").key("poison-key").payload(&b"\xde\xad\xbe\xef not protobuf"[..]),
+            Duration::from_secs(5),
+        )
+        .await
+        .expect("poison produced");
+
+    let next = create(&stack, &user, "next@example.com").await;
+    wait_created_once(&stack, &admin, std::slice::from_ref(&next)).await;
+
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .set("group.id", "dlt-inspector")
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .expect("test consumer");
+    consumer.subscribe(&["patient.dlt"]).expect("subscribe");
+    let message = tokio::time::timeout(WAIT, consumer.recv()).await.expect("a DLT message in time").expect("message");
+    assert_eq!(message.key(), Some(&b"poison-key"[..]));
+    assert_eq!(message.payload(), Some(&b"\xde\xad\xbe\xef not protobuf"[..]));
+    let headers = message.headers().expect("headers");
+    let error = headers.iter().find(|h| h.key == "x-error").and_then(|h| h.value).expect("x-error header");
+    assert!(String::from_utf8_lossy(error).contains("PatientEvent"));
+}

@@ -1,0 +1,53 @@
+//! Billing accounts in billing-service's own database.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[serde(rename_all = "camelCase")]
+pub struct BillingAccount {
+    pub id: Uuid,
+    pub patient_id: Uuid,
+    pub name: String,
+    pub email: String,
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Clone)]
+pub struct AccountRepository {
+    pool: PgPool,
+}
+
+impl AccountRepository {
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    /// The patient's account, created ACTIVE if it does not exist. One statement, so
+    /// concurrent or repeated calls for one patient all get the same account.
+    pub async fn open(&self, patient_id: Uuid, name: &str, email: &str) -> Result<BillingAccount, sqlx::Error> {
+        sqlx::query_as(
+            "INSERT INTO billing_accounts (id, patient_id, name, email, status) VALUES ($1, $2, $3, $4, 'ACTIVE') \
+             ON CONFLICT (patient_id) DO UPDATE SET patient_id = EXCLUDED.patient_id \
+             RETURNING id, patient_id, name, email, status, created_at",
+        )
+        .bind(Uuid::now_v7())
+        .bind(patient_id)
+        .bind(name)
+        .bind(email)
+        .fetch_one(&self.pool)
+        .await
+    }
+
+    pub async fn find_by_patient(&self, patient_id: Uuid) -> Result<Option<BillingAccount>, sqlx::Error> {
+        sqlx::query_as(
+            "SELECT id, patient_id, name, email, status, created_at FROM billing_accounts WHERE patient_id = $1",
+        )
+        .bind(patient_id)
+        .fetch_optional(&self.pool)
+        .await
+    }
+}

@@ -1,0 +1,111 @@
+//! billing-service as the real application: gRPC over TCP, health, reflection, HTTP.
+
+use billing_service::{Application, config::Config};
+use pulsetrack_common::{config::ListenConfig, db::DatabaseConfig, testing::TestDatabase};
+use pulsetrack_proto::billing::{BillingRequest, billing_service_client::BillingServiceClient};
+use tonic::{Code, transport::Channel};
+
+struct App {
+    grpc: BillingServiceClient<Channel>,
+    channel: Channel,
+    http: String,
+    _db: TestDatabase,
+}
+
+async fn spawn_app() -> App {
+    let db = TestDatabase::create("billing").await;
+    let any = || ListenConfig { host: "127.0.0.1".into(), port: 0 };
+    let app = Application::build(Config { http: any(), grpc: any(), database: DatabaseConfig::with_url(db.url()) })
+        .await
+        .expect("billing starts");
+    let grpc_url = format!("http://{}", app.grpc_addr());
+    let http = format!("http://{}", app.http_addr());
+    tokio::spawn(app.run_until(std::future::pending()));
+    let channel = Channel::from_shared(grpc_url).expect("uri").connect().await.expect("connects");
+    App { grpc: BillingServiceClient::new(channel.clone()), channel, http, _db: db }
+}
+
+fn request(patient_id: &str) -> BillingRequest {
+    BillingRequest { patient_id: patient_id.into(), name: "Ada".into(), email: "ada@example.com".into() }
+}
+
+#[tokio::test]
+async fn creating_twice_for_one_patient_returns_the_same_account() {
+    let mut app = spawn_app().await;
+    let patient = uuid::Uuid::new_v4().to_string();
+    let first = app.grpc.create_billing_account(request(&patient)).await.expect("created").into_inner();
+    let second = app.grpc.create_billing_account(request(&patient)).await.expect("idempotent").into_inner();
+    assert_eq!(first.status, "ACTIVE");
+    assert_eq!(first.account_id, second.account_id);
+    let other = app.grpc.create_billing_account(request(&uuid::Uuid::new_v4().to_string())).await.expect("created");
+    assert_ne!(other.into_inner().account_id, first.account_id);
+
+    let account: serde_json::Value = reqwest::get(format!("{}/billing/accounts/{patient}", app.http))
+        .await
+        .expect("http")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(account["id"], first.account_id.as_str());
+}
+
+#[tokio::test]
+async fn invalid_requests_are_invalid_argument_naming_the_field() {
+    let mut app = spawn_app().await;
+    let status = app.grpc.create_billing_account(request("not-a-uuid")).await.expect_err("rejected");
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(status.message().contains("patientId"));
+    let mut blank = request(&uuid::Uuid::new_v4().to_string());
+    blank.email = "  ".into();
+    let status = app.grpc.create_billing_account(blank).await.expect_err("rejected");
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(status.message().contains("email"));
+}
+
+#[tokio::test]
+async fn unknown_and_malformed_lookups_over_http() {
+    let app = spawn_app().await;
+    let response = reqwest::get(format!("{}/billing/accounts/{}", app.http, uuid::Uuid::new_v4())).await.expect("http");
+    assert_eq!(response.status(), reqwest::StatusCode::NOT_FOUND);
+    let response = reqwest::get(format!("{}/billing/accounts/nope", app.http)).await.expect("http");
+    assert_eq!(response.status(), reqwest::StatusCode::BAD_REQUEST);
+    let response = reqwest::get(format!("{}/ready", app.http)).await.expect("http");
+    assert_eq!(response.status(), reqwest::StatusCode::OK);
+}
+
+#[tokio::test]
+async fn standard_health_service_reports_serving() {
+    use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
+    let app = spawn_app().await;
+    let mut health = HealthClient::new(app.channel.clone());
+    let response = health
+        .check(HealthCheckRequest { service: "billing.BillingService".into() })
+        .await
+        .expect("health check")
+        .into_inner();
+    assert_eq!(response.status(), ServingStatus::Serving);
+}
+
+#[tokio::test]
+async fn reflection_lists_the_billing_service() {
+    use tokio_stream::StreamExt;
+    use tonic_reflection::pb::v1::{
+        ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
+        server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+    };
+    let app = spawn_app().await;
+    let mut reflection = ServerReflectionClient::new(app.channel.clone());
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut responses =
+        reflection.server_reflection_info(tokio_stream::iter([request])).await.expect("reflection").into_inner();
+    let response = responses.next().await.expect("one response").expect("ok");
+    let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else {
+        panic!("unexpected reflection response");
+    };
+    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    assert!(names.contains(&"billing.BillingService".to_string()), "{names:?}");
+    assert!(names.contains(&"grpc.health.v1.Health".to_string()), "{names:?}");
+}

@@ -1,0 +1,112 @@
+//! Kafka client settings shared by the producer (patient-service) and the consumer
+//! (analytics-service), and topic creation: the broker (tansu in development, MSK in
+//! AWS) does not auto-create topics, so each service creates the ones it needs.
+
+use std::time::Duration;
+
+use rdkafka::{
+    ClientConfig,
+    admin::{AdminClient, AdminOptions, NewTopic, TopicReplication},
+    client::DefaultClientContext,
+    error::KafkaError,
+    types::RDKafkaErrorCode,
+};
+
+use crate::config::{self, ConfigError};
+
+/// The patient events topic.
+pub const PATIENT_TOPIC: &str = "patient";
+/// Where analytics-service sends messages it cannot decode.
+pub const PATIENT_DLT_TOPIC: &str = "patient.dlt";
+/// Default partition count of the patient topic: events are keyed by patient id, so
+/// this bounds how many analytics consumers can share the work.
+pub const DEFAULT_PARTITIONS: i32 = 3;
+
+/// Whether a produce failed because the broker does not know the topic (a fresh
+/// in-memory broker after a restart): the producer should create it and retry.
+pub fn is_unknown_topic(error: &KafkaError) -> bool {
+    matches!(
+        error,
+        KafkaError::MessageProduction(RDKafkaErrorCode::UnknownTopicOrPartition | RDKafkaErrorCode::UnknownTopic)
+    )
+}
+
+#[derive(Debug, Clone)]
+pub struct KafkaConfig {
+    /// `KAFKA_BROKERS` (or `KAFKA_BOOTSTRAP_SERVERS`): comma-separated host:port.
+    pub brokers: String,
+    /// `KAFKA_TOPIC_PARTITIONS`, used when a service creates a topic.
+    pub partitions: i32,
+    /// `KAFKA_REPLICATION_FACTOR` (1 for a single local broker, 3 on MSK).
+    pub replication: i32,
+}
+
+impl KafkaConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let brokers = config::optional("KAFKA_BROKERS")
+            .or_else(|| config::optional("KAFKA_BOOTSTRAP_SERVERS"))
+            .unwrap_or_else(|| "127.0.0.1:9092".into());
+        let partitions = config::parse_or("KAFKA_TOPIC_PARTITIONS", DEFAULT_PARTITIONS)?;
+        if partitions < 1 {
+            return Err(ConfigError::new("KAFKA_TOPIC_PARTITIONS", "must be at least 1"));
+        }
+        let replication = config::parse_or("KAFKA_REPLICATION_FACTOR", 1)?;
+        if replication < 1 {
+            return Err(ConfigError::new("KAFKA_REPLICATION_FACTOR", "must be at least 1"));
+        }
+        Ok(Self { brokers, partitions, replication })
+    }
+
+    pub fn local(brokers: impl Into<String>) -> Self {
+        Self { brokers: brokers.into(), partitions: DEFAULT_PARTITIONS, replication: 1 }
+    }
+
+    /// Base client settings; callers add producer or consumer settings.
+    pub fn client_config(&self) -> ClientConfig {
+        let mut cfg = ClientConfig::new();
+        cfg.set("bootstrap.servers", &self.brokers)
+            // Fail over to a restarted broker quickly.
+            .set("reconnect.backoff.ms", "50")
+            .set("reconnect.backoff.max.ms", "1000")
+            .set("topic.metadata.refresh.interval.ms", "5000")
+            .set("log_level", "4");
+        cfg
+    }
+
+    /// Creates `topics` unless they exist. Errors when the broker cannot be reached.
+    pub async fn ensure_topics(&self, topics: &[&str]) -> Result<(), KafkaError> {
+        let admin: AdminClient<DefaultClientContext> = self.client_config().create()?;
+        let new_topics: Vec<NewTopic> = topics
+            .iter()
+            .map(|t| NewTopic::new(t, self.partitions, TopicReplication::Fixed(self.replication)))
+            .collect();
+        let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(5)));
+        let results = admin.create_topics(&new_topics, &options).await?;
+        for result in results {
+            match result {
+                Ok(topic) => tracing::info!(%topic, partitions = self.partitions, "created topic"),
+                Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Err((topic, code)) => {
+                    return Err(KafkaError::AdminOp(code))
+                        .inspect_err(|_| tracing::warn!(%topic, ?code, "topic creation failed"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Retries [`Self::ensure_topics`] until it succeeds (the broker may start later).
+    pub async fn ensure_topics_until_ok(&self, topics: &[&str]) {
+        let mut delay = Duration::from_millis(200);
+        loop {
+            match self.ensure_topics(topics).await {
+                Ok(()) => return,
+                Err(e) => {
+                    tracing::warn!(error = %e, brokers = %self.brokers, "cannot create topics yet; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+}
