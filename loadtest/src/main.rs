@@ -5,10 +5,7 @@
 
 mod stats;
 
-use std::{
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::Parser;
@@ -93,14 +90,18 @@ async fn main() -> anyhow::Result<()> {
     let wall = started.elapsed();
     phases.push(Phase { name: "signup", summary: signup.summary(wall) });
     phases.push(Phase { name: "login", summary: login.summary(wall) });
-    let token = Arc::new(token.context("login returned no token; is the system up?")?);
+    let token = token.context("login returned no token; is the system up?")?;
 
-    let (_, create_phase) = create_phase(&client, &base, &token, &run, args.creates, args.create_concurrency).await;
-    phases.push(Phase { name: "create patient", summary: create_phase });
-    phases.push(Phase {
-        name: "list patients",
-        summary: list_phase(&client, &base, &token, args.lists, args.list_concurrency).await,
-    });
+    let creates = run_phase(args.creates, args.create_concurrency, |i| {
+        client.post(format!("{base}/api/patients")).bearer_auth(&token).json(&patient(&run, i))
+    })
+    .await;
+    phases.push(Phase { name: "create patient", summary: creates });
+    let lists = run_phase(args.lists, args.list_concurrency, |_| {
+        client.get(format!("{base}/api/patients?size=100")).bearer_auth(&token)
+    })
+    .await;
+    phases.push(Phase { name: "list patients", summary: lists });
 
     if args.e2e > 0 {
         let (Some(email), Some(password)) = (&args.admin_email, &args.admin_password) else {
@@ -145,46 +146,10 @@ fn patient(run: &str, i: usize) -> Value {
     })
 }
 
-async fn create_phase(
-    client: &Client,
-    base: &str,
-    token: &Arc<String>,
-    run: &str,
-    count: usize,
-    concurrency: usize,
-) -> (Vec<String>, Summary) {
+/// Sends `count` requests built by `make`, at most `concurrency` at a time.
+async fn run_phase(count: usize, concurrency: usize, make: impl Fn(usize) -> reqwest::RequestBuilder) -> Summary {
     let started = Instant::now();
-    let results: Vec<_> = stream::iter(0..count)
-        .map(|i| {
-            let request =
-                client.post(format!("{base}/api/patients")).bearer_auth(token.as_str()).json(&patient(run, i));
-            async move { send(request).await }
-        })
-        .buffer_unordered(concurrency)
-        .collect()
-        .await;
-    let wall = started.elapsed();
-    let mut recorder = Recorder::default();
-    let mut ids = Vec::new();
-    for (status, body, latency) in results {
-        recorder.record(status, latency);
-        if let Some(id) = body.as_ref().and_then(|b| b["id"].as_str()) {
-            ids.push(id.to_string());
-        }
-    }
-    (ids, recorder.summary(wall))
-}
-
-async fn list_phase(client: &Client, base: &str, token: &Arc<String>, count: usize, concurrency: usize) -> Summary {
-    let started = Instant::now();
-    let results: Vec<_> = stream::iter(0..count)
-        .map(|_| {
-            let request = client.get(format!("{base}/api/patients?size=100")).bearer_auth(token.as_str());
-            async move { send(request).await }
-        })
-        .buffer_unordered(concurrency)
-        .collect()
-        .await;
+    let results: Vec<_> = stream::iter(0..count).map(|i| send(make(i))).buffer_unordered(concurrency).collect().await;
     let wall = started.elapsed();
     let mut recorder = Recorder::default();
     for (status, _, latency) in results {

@@ -15,8 +15,8 @@ use pulsetrack_common::{
     error::not_found_fallback,
     kafka::{PATIENT_DLT_TOPIC, PATIENT_TOPIC},
     request_id,
+    shutdown::Shutdown,
 };
-use tokio::sync::watch;
 
 use crate::{config::Config, consumer::EventConsumer, repository::EventRepository};
 
@@ -24,7 +24,6 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 pub struct Application {
     server: HttpServer,
-    addr: SocketAddr,
     config: Config,
     events: EventRepository,
 }
@@ -38,12 +37,11 @@ impl Application {
         let router =
             routes::router(events.clone()).merge(Readiness::new().postgres(pool).routes()).fallback(not_found_fallback);
         let server = HttpServer::bind(&config.listen, request_id::layer(router)).await?;
-        let addr = server.local_addr()?;
-        Ok(Self { server, addr, config, events })
+        Ok(Self { server, config, events })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.addr
+        self.server.local_addr()
     }
 
     pub async fn run(self) -> anyhow::Result<()> {
@@ -52,19 +50,11 @@ impl Application {
 
     /// Serves HTTP and consumes until `shutdown` completes.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let (stop_tx, stop_rx) = watch::channel(false);
-        tokio::spawn(async move {
-            shutdown.await;
-            let _ = stop_tx.send(true);
-        });
-        let stopped = |mut rx: watch::Receiver<bool>| async move {
-            let _ = rx.wait_for(|stop| *stop).await;
-        };
+        let shutdown = Shutdown::on(shutdown);
         // Topics first: the broker does not create them, and subscribing to a missing
         // topic would only log errors until someone did.
         let kafka = self.config.kafka.clone();
-        let consumer_stop = stopped(stop_rx.clone());
-        let topics_stop = stopped(stop_rx.clone());
+        let (consumer_stop, topics_stop) = (shutdown.wait(), shutdown.wait());
         let events = self.events;
         let group_id = self.config.group_id.clone();
         let consume = async move {
@@ -75,7 +65,7 @@ impl Application {
             EventConsumer::new(&kafka, &group_id, events)?.run(consumer_stop).await;
             anyhow::Ok(())
         };
-        let http = self.server.run_until(stopped(stop_rx));
+        let http = self.server.run_until(shutdown.wait());
         // A consumer that cannot run ends the process (and its supervisor restarts it)
         // rather than leaving an HTTP server that looks healthy but consumes nothing.
         tokio::try_join!(async { consume.await.context("kafka consumer") }, async {

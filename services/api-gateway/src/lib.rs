@@ -8,7 +8,7 @@ pub mod jwt;
 pub mod proxy;
 pub mod routes;
 
-use std::{io, net::SocketAddr, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use axum::body::Body;
 use hyper_util::{
@@ -40,15 +40,13 @@ pub fn upstream_client() -> UpstreamClient {
     Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(60)).build(connector)
 }
 
-pub struct Application {
-    server: HttpServer,
-    addr: SocketAddr,
-}
+/// Builds the service; `build` returns the bound server (port 0 picks a free port).
+pub struct Application;
 
 impl Application {
     /// Binds the listener (port 0 picks a free port) and tries a first JWKS fetch; if
     /// auth-service is not up yet, `/ready` reports 503 until the keys are loaded.
-    pub async fn build(config: Config) -> anyhow::Result<Self> {
+    pub async fn build(config: Config) -> anyhow::Result<HttpServer> {
         let client = upstream_client();
         let gateway = Arc::new(Gateway {
             verifier: Verifier::new(&config.jwt, client.clone())?,
@@ -71,20 +69,6 @@ impl Application {
             })
         };
         let router = routes::router(gateway).merge(readiness.routes()).fallback(not_found_fallback);
-        let server = HttpServer::bind(&config.listen, request_id::layer(router)).await?;
-        let addr = server.local_addr()?;
-        Ok(Self { server, addr })
-    }
-
-    pub fn local_addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    pub async fn run(self) -> io::Result<()> {
-        self.server.run().await
-    }
-
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> io::Result<()> {
-        self.server.run_until(shutdown).await
+        Ok(HttpServer::bind(&config.listen, request_id::layer(router)).await?)
     }
 }

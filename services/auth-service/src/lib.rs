@@ -8,7 +8,7 @@ pub mod repository;
 pub mod routes;
 pub mod tokens;
 
-use std::{io, net::SocketAddr, sync::Arc};
+use std::sync::Arc;
 
 use anyhow::Context;
 use pulsetrack_common::{HttpServer, Readiness, error::not_found_fallback, request_id};
@@ -17,16 +17,13 @@ use crate::{config::Config, repository::UserRepository, tokens::TokenIssuer};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-/// The built service: bound to its port, ready to run.
-pub struct Application {
-    server: HttpServer,
-    addr: SocketAddr,
-}
+/// Builds the service; `build` returns the bound server (port 0 picks a free port).
+pub struct Application;
 
 impl Application {
     /// Connects and migrates the database, loads the signing key, seeds the admin
     /// account and binds the listener (port 0 picks a free port).
-    pub async fn build(config: Config) -> anyhow::Result<Self> {
+    pub async fn build(config: Config) -> anyhow::Result<HttpServer> {
         let pool = pulsetrack_common::db::connect_and_migrate(&config.database, &MIGRATOR)
             .await
             .context("cannot prepare the auth database")?;
@@ -51,22 +48,6 @@ impl Application {
         let router = routes::router(routes::AppState { users, tokens })
             .merge(Readiness::new().postgres(pool).routes())
             .fallback(not_found_fallback);
-        let server = HttpServer::bind(&config.listen, request_id::layer(router)).await?;
-        let addr = server.local_addr()?;
-        Ok(Self { server, addr })
-    }
-
-    pub fn local_addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    /// Serves until SIGINT/SIGTERM.
-    pub async fn run(self) -> io::Result<()> {
-        self.server.run().await
-    }
-
-    /// Serves until `shutdown` completes (tests).
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> io::Result<()> {
-        self.server.run_until(shutdown).await
+        Ok(HttpServer::bind(&config.listen, request_id::layer(router)).await?)
     }
 }

@@ -10,9 +10,10 @@ pub mod repository;
 use std::{future::Future, io, net::SocketAddr};
 
 use anyhow::Context;
+use pulsetrack_common::shutdown::Shutdown;
 use pulsetrack_common::{HttpServer, Readiness, error::not_found_fallback, request_id};
 use pulsetrack_proto::billing::billing_service_server::BillingServiceServer;
-use tokio::{net::TcpListener, sync::watch};
+use tokio::net::TcpListener;
 use tonic::transport::server::TcpIncoming;
 
 use crate::{config::Config, grpc::BillingGrpc, repository::AccountRepository};
@@ -21,7 +22,6 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 pub struct Application {
     http: HttpServer,
-    http_addr: SocketAddr,
     grpc: TcpListener,
     grpc_addr: SocketAddr,
     accounts: AccountRepository,
@@ -37,14 +37,13 @@ impl Application {
         let router =
             http::router(accounts.clone()).merge(Readiness::new().postgres(pool).routes()).fallback(not_found_fallback);
         let http = HttpServer::bind(&config.http, request_id::layer(router)).await?;
-        let http_addr = http.local_addr()?;
         let grpc = TcpListener::bind((config.grpc.host.as_str(), config.grpc.port)).await?;
         let grpc_addr = grpc.local_addr()?;
-        Ok(Self { http, http_addr, grpc, grpc_addr, accounts })
+        Ok(Self { http, grpc, grpc_addr, accounts })
     }
 
     pub fn http_addr(&self) -> SocketAddr {
-        self.http_addr
+        self.http.local_addr()
     }
 
     pub fn grpc_addr(&self) -> SocketAddr {
@@ -57,15 +56,7 @@ impl Application {
 
     /// Serves HTTP and gRPC until `shutdown` completes; both drain in-flight calls.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let (stop_tx, stop_rx) = watch::channel(false);
-        tokio::spawn(async move {
-            shutdown.await;
-            let _ = stop_tx.send(true);
-        });
-        let stopped = |mut rx: watch::Receiver<bool>| async move {
-            let _ = rx.wait_for(|stop| *stop).await;
-        };
-
+        let shutdown = Shutdown::on(shutdown);
         let (health_reporter, health_service) = tonic_health::server::health_reporter();
         health_reporter.set_serving::<BillingServiceServer<BillingGrpc>>().await;
         let reflection = tonic_reflection::server::Builder::configure()
@@ -79,8 +70,8 @@ impl Application {
             .add_service(health_service)
             .add_service(reflection)
             .add_service(BillingServiceServer::new(BillingGrpc::new(self.accounts)))
-            .serve_with_incoming_shutdown(incoming, stopped(stop_rx.clone()));
-        let http = self.http.run_until(stopped(stop_rx));
+            .serve_with_incoming_shutdown(incoming, shutdown.wait());
+        let http = self.http.run_until(shutdown.wait());
         let (grpc, http): (Result<(), tonic::transport::Error>, io::Result<()>) = tokio::join!(grpc, http);
         grpc.context("gRPC server")?;
         http.context("HTTP server")?;

@@ -10,17 +10,20 @@ use crate::config::ListenConfig;
 
 pub struct HttpServer {
     listener: TcpListener,
+    addr: SocketAddr,
     router: Router,
 }
 
 impl HttpServer {
     pub async fn bind(listen: &ListenConfig, router: Router) -> io::Result<Self> {
         let listener = TcpListener::bind((listen.host.as_str(), listen.port)).await?;
-        Ok(Self { listener, router })
+        let addr = listener.local_addr()?;
+        Ok(Self { listener, addr, router })
     }
 
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.listener.local_addr()
+    /// The bound address (the real port when 0 was asked for).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
     }
 
     /// Serves until SIGINT/SIGTERM.
@@ -30,8 +33,7 @@ impl HttpServer {
 
     /// Serves until `shutdown` completes.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> io::Result<()> {
-        let addr = self.local_addr()?;
-        tracing::info!(%addr, "listening");
+        tracing::info!(addr = %self.addr, "listening");
         // Connect info lets the gateway forward the client address (X-Forwarded-For).
         axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(shutdown)

@@ -1,5 +1,33 @@
 //! Graceful shutdown: resolves on SIGINT (Ctrl-C) or SIGTERM (what ECS and `up` send).
 
+use std::future::Future;
+
+use tokio::sync::watch;
+
+/// One shutdown future fanned out to every task of a service (HTTP server, gRPC
+/// server, consumer), each of which waits on its own copy.
+#[derive(Clone)]
+pub struct Shutdown(watch::Receiver<bool>);
+
+impl Shutdown {
+    pub fn on(shutdown: impl Future<Output = ()> + Send + 'static) -> Self {
+        let (tx, rx) = watch::channel(false);
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = tx.send(true);
+        });
+        Self(rx)
+    }
+
+    /// Completes once shutdown was asked for.
+    pub fn wait(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut rx = self.0.clone();
+        async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        }
+    }
+}
+
 /// Completes when the process is asked to stop.
 pub async fn signal() {
     let ctrl_c = async {

@@ -11,8 +11,6 @@ pub mod repository;
 pub mod routes;
 pub mod service;
 
-use std::{io, net::SocketAddr};
-
 use anyhow::Context;
 use pulsetrack_common::{HttpServer, Readiness, error::not_found_fallback, request_id};
 
@@ -20,14 +18,12 @@ use crate::{config::Config, repository::PatientRepository, service::PatientServi
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-pub struct Application {
-    server: HttpServer,
-    addr: SocketAddr,
-}
+/// Builds the service; `build` returns the bound server (port 0 picks a free port).
+pub struct Application;
 
 impl Application {
     /// Connects and migrates the database and binds the listener (port 0 picks a free port).
-    pub async fn build(config: Config) -> anyhow::Result<Self> {
+    pub async fn build(config: Config) -> anyhow::Result<HttpServer> {
         let pool = pulsetrack_common::db::connect_and_migrate(&config.database, &MIGRATOR)
             .await
             .context("cannot prepare the patient database")?;
@@ -46,20 +42,6 @@ impl Application {
         let service = PatientService::new(PatientRepository::new(pool.clone()), wakeup);
         let router =
             routes::router(service).merge(Readiness::new().postgres(pool).routes()).fallback(not_found_fallback);
-        let server = HttpServer::bind(&config.listen, request_id::layer(router)).await?;
-        let addr = server.local_addr()?;
-        Ok(Self { server, addr })
-    }
-
-    pub fn local_addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    pub async fn run(self) -> io::Result<()> {
-        self.server.run().await
-    }
-
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> io::Result<()> {
-        self.server.run_until(shutdown).await
+        Ok(HttpServer::bind(&config.listen, request_id::layer(router)).await?)
     }
 }
