@@ -5,6 +5,7 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/pulsetrack/target}"
 
 scripts/ensure-postgres.sh
+scripts/ensure-python-tools.sh
 # The event pipeline tests run a real tansu broker (built once, cached outside the clone).
 TANSU_BIN="$(scripts/install-tansu.sh)"
 export TANSU_BIN

@@ -19,10 +19,21 @@ pub struct DatabaseConfig {
 }
 
 impl DatabaseConfig {
-    /// `DATABASE_URL` (default: local Postgres, database `default_db`) and
-    /// `DATABASE_MAX_CONNECTIONS` (default 10).
+    /// `DATABASE_URL`; or, as ECS injects them from the RDS secret, `DATABASE_HOST`,
+    /// `DATABASE_PORT`, `DATABASE_NAME`, `DATABASE_USER`, `DATABASE_PASSWORD`; default:
+    /// local Postgres, database `default_db`. `DATABASE_MAX_CONNECTIONS` (default 10).
     pub fn from_env(default_db: &str) -> Result<Self, ConfigError> {
-        let url = config::string_or("DATABASE_URL", &format!("postgres://postgres@127.0.0.1:5432/{default_db}"));
+        let url = match (config::optional("DATABASE_URL"), config::optional("DATABASE_HOST")) {
+            (Some(url), _) => url,
+            (None, Some(host)) => format!(
+                "postgres://{}:{}@{host}:{}/{}",
+                percent_encode(&config::string_or("DATABASE_USER", "postgres")),
+                percent_encode(&config::string_or("DATABASE_PASSWORD", "")),
+                config::parse_or("DATABASE_PORT", 5432u16)?,
+                percent_encode(&config::string_or("DATABASE_NAME", default_db)),
+            ),
+            (None, None) => format!("postgres://postgres@127.0.0.1:5432/{default_db}"),
+        };
         PgConnectOptions::from_str(&url)
             .map_err(|e| ConfigError::new("DATABASE_URL", format!("not a Postgres URL: {e}")))?;
         Ok(Self {
@@ -89,6 +100,16 @@ pub async fn ping(pool: &PgPool) -> Result<(), sqlx::Error> {
     sqlx::query("SELECT 1").execute(pool).await.map(|_| ())
 }
 
+/// Percent-encodes everything but RFC 3986's unreserved characters.
+fn percent_encode(raw: &str) -> String {
+    raw.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 /// Quotes a Postgres identifier (`"` doubled).
 pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
@@ -102,6 +123,14 @@ mod tests {
     fn identifiers_are_quoted() {
         assert_eq!(quote_ident("auth"), "\"auth\"");
         assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
+    }
+
+    #[test]
+    fn url_parts_are_percent_encoded() {
+        assert_eq!(percent_encode("p@ss:w/rd"), "p%40ss%3Aw%2Frd");
+        let url = format!("postgres://u:{}@h:5432/db", percent_encode("p@ss:w/rd"));
+        let options = PgConnectOptions::from_str(&url).expect("parses");
+        assert_eq!(options.get_host(), "h");
     }
 
     #[test]

@@ -1,0 +1,54 @@
+//! `<binary> healthcheck`: the container health check (ECS task definitions and the
+//! Dockerfiles run it). It asks the running service's own `/health` on `PORT` and
+//! exits 0 when the answer is 200, so images need no curl.
+
+use std::{
+    io::{Read, Write},
+    net::{SocketAddr, TcpStream},
+    time::Duration,
+};
+
+/// If the first argument is `healthcheck`, probes and exits; otherwise returns.
+pub fn exit_if_requested(default_port: u16) {
+    if std::env::args().nth(1).as_deref() != Some("healthcheck") {
+        return;
+    }
+    let port = crate::config::parse_or("PORT", default_port).unwrap_or(default_port);
+    std::process::exit(if probe(SocketAddr::from(([127, 0, 0, 1], port))) { 0 } else { 1 });
+}
+
+/// Whether `GET /health` on `addr` answers 200 within 3 seconds.
+pub fn probe(addr: SocketAddr) -> bool {
+    let timeout = Duration::from_secs(3);
+    let Ok(mut stream) = TcpStream::connect_timeout(&addr, timeout) else { return false };
+    let _ = stream.set_read_timeout(Some(timeout));
+    let _ = stream.set_write_timeout(Some(timeout));
+    if stream.write_all(b"GET /health HTTP/1.0\r\nHost: localhost\r\n\r\n").is_err() {
+        return false;
+    }
+    let mut head = [0u8; 16];
+    let mut read = 0;
+    while read < head.len() {
+        match stream.read(&mut head[read..]) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => read += n,
+        }
+    }
+    head[..read].starts_with(b"HTTP/1.1 200") || head[..read].starts_with(b"HTTP/1.0 200")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn probe_is_true_only_for_a_healthy_server() {
+        let router = crate::Readiness::new().routes::<()>();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        assert!(tokio::task::spawn_blocking(move || probe(addr)).await.expect("join"));
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr");
+        assert!(!tokio::task::spawn_blocking(move || probe(closed)).await.expect("join"));
+    }
+}

@@ -1,0 +1,200 @@
+//! Compute constructs: an ECS cluster with a Cloud Map namespace, and Fargate services
+//! that build their task definition, roles, log group and discovery entry.
+
+use serde_json::{Value, json};
+
+use crate::{
+    core::{Expr, LogicalId, Scope},
+    ec2::{SecurityGroup, Vpc},
+};
+
+pub struct Cluster {
+    pub id: LogicalId,
+    /// The Cloud Map namespace, when service discovery is on.
+    pub namespace: Option<LogicalId>,
+    pub namespace_name: String,
+}
+
+impl Cluster {
+    /// `namespace_name`: the private DNS namespace services register in; `None` builds
+    /// no Cloud Map resources (for endpoints without Cloud Map, such as moto).
+    pub fn new(scope: &mut Scope<'_>, id: &str, vpc: &Vpc, namespace_name: Option<&str>) -> Self {
+        let mut scope = scope.child(id);
+        let cluster = scope.add(
+            "Resource",
+            "AWS::ECS::Cluster",
+            json!({ "ClusterSettings": [{ "Name": "containerInsights", "Value": "enabled" }] }),
+        );
+        let namespace = namespace_name.map(|name| {
+            scope.add(
+                "Namespace",
+                "AWS::ServiceDiscovery::PrivateDnsNamespace",
+                json!({ "Name": name, "Vpc": vpc.id.r#ref(), "Description": "PulseTrack service discovery" }),
+            )
+        });
+        Self { id: cluster, namespace, namespace_name: namespace_name.unwrap_or_default().to_string() }
+    }
+}
+
+/// What a Fargate service runs.
+#[derive(Debug, Clone)]
+pub struct ContainerSpec {
+    /// Service name: ECS service, container, log group, Cloud Map name.
+    pub name: String,
+    pub image: String,
+    pub cpu: u32,
+    pub memory_mib: u32,
+    pub ports: Vec<u16>,
+    pub environment: Vec<(String, Expr)>,
+    /// Environment variables read from Secrets Manager: (name, `valueFrom` ARN expr).
+    pub secrets: Vec<(String, Expr)>,
+    /// Secrets the execution role may read (their ARNs).
+    pub secret_arns: Vec<Expr>,
+    pub desired_count: u32,
+    pub log_retention_days: u32,
+}
+
+pub struct FargateService {
+    pub service: LogicalId,
+    pub task_definition: LogicalId,
+    pub log_group: LogicalId,
+    pub execution_role: LogicalId,
+    pub task_role: LogicalId,
+    pub security_group: SecurityGroup,
+    pub spec: ContainerSpec,
+}
+
+fn assume_role(service: &str) -> Value {
+    json!({ "Version": "2012-10-17",
+            "Statement": [{ "Effect": "Allow", "Principal": { "Service": service }, "Action": "sts:AssumeRole" }] })
+}
+
+/// A load balancer target for a service: the target group and the container port.
+pub struct LoadBalancerTarget {
+    pub target_group: LogicalId,
+    pub listener: LogicalId,
+    pub port: u16,
+}
+
+impl FargateService {
+    pub fn new(
+        scope: &mut Scope<'_>,
+        id: &str,
+        cluster: &Cluster,
+        vpc: &Vpc,
+        spec: ContainerSpec,
+        target: Option<LoadBalancerTarget>,
+    ) -> Self {
+        let mut scope = scope.child(id);
+        let security_group = SecurityGroup::new(
+            &mut scope,
+            &format!("{id}Sg"),
+            vpc,
+            &format!("{} tasks", spec.name),
+            crate::ec2::Egress::AwsApis,
+        );
+        let log_group = scope.add(
+            "LogGroup",
+            "AWS::Logs::LogGroup",
+            json!({ "LogGroupName": format!("/pulsetrack/{}", spec.name), "RetentionInDays": spec.log_retention_days }),
+        );
+        scope.set_deletion_policy(&log_group, "Delete");
+
+        // Execution role: pull the image, write this log group, read these secrets.
+        let execution_role = scope.add(
+            "ExecutionRole",
+            "AWS::IAM::Role",
+            json!({ "AssumeRolePolicyDocument": assume_role("ecs-tasks.amazonaws.com") }),
+        );
+        let mut statements = vec![
+            json!({ "Effect": "Allow", "Action": ["ecr:GetAuthorizationToken"], "Resource": "*" }),
+            json!({ "Effect": "Allow", "Action": ["ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"],
+                    "Resource": Expr::Sub("arn:${AWS::Partition}:ecr:${AWS::Region}:${AWS::AccountId}:repository/*".into()) }),
+            json!({ "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Resource": log_group.attr("Arn") }),
+        ];
+        if !spec.secret_arns.is_empty() {
+            statements.push(
+                json!({ "Effect": "Allow", "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+                                    "Resource": spec.secret_arns }),
+            );
+        }
+        scope.add(
+            "ExecutionPolicy",
+            "AWS::IAM::Policy",
+            json!({ "PolicyName": format!("{}-execution", spec.name), "Roles": [execution_role.r#ref()],
+                    "PolicyDocument": { "Version": "2012-10-17", "Statement": statements } }),
+        );
+        // Task role: the application itself calls no AWS API, so it is granted nothing.
+        let task_role = scope.add(
+            "TaskRole",
+            "AWS::IAM::Role",
+            json!({ "AssumeRolePolicyDocument": assume_role("ecs-tasks.amazonaws.com") }),
+        );
+
+        let environment: Vec<Value> =
+            spec.environment.iter().map(|(name, value)| json!({ "Name": name, "Value": value.clone() })).collect();
+        let secrets: Vec<Value> =
+            spec.secrets.iter().map(|(name, from)| json!({ "Name": name, "ValueFrom": from.clone() })).collect();
+        let task_definition = scope.add(
+            "TaskDefinition",
+            "AWS::ECS::TaskDefinition",
+            json!({
+                "Family": format!("pulsetrack-{}", spec.name),
+                "Cpu": spec.cpu.to_string(),
+                "Memory": spec.memory_mib.to_string(),
+                "NetworkMode": "awsvpc",
+                "RequiresCompatibilities": ["FARGATE"],
+                "RuntimePlatform": { "CpuArchitecture": "X86_64", "OperatingSystemFamily": "LINUX" },
+                "ExecutionRoleArn": execution_role.attr("Arn"),
+                "TaskRoleArn": task_role.attr("Arn"),
+                "ContainerDefinitions": [{
+                    "Name": spec.name,
+                    "Image": spec.image,
+                    "Essential": true,
+                    "PortMappings": spec.ports.iter().map(|p| json!({ "ContainerPort": p, "Protocol": "tcp" })).collect::<Vec<_>>(),
+                    "Environment": environment,
+                    "Secrets": secrets,
+                    "LogConfiguration": { "LogDriver": "awslogs", "Options": {
+                        "awslogs-group": log_group.r#ref(), "awslogs-region": Expr::region(), "awslogs-stream-prefix": spec.name } },
+                    // Each binary answers `healthcheck` by probing its own /health.
+                    "HealthCheck": { "Command": ["CMD", format!("/usr/local/bin/{}", spec.name), "healthcheck"],
+                                     "Interval": 15, "Timeout": 5, "Retries": 3, "StartPeriod": 30 },
+                }],
+            }),
+        );
+        let discovery = cluster.namespace.as_ref().map(|namespace| {
+            scope.add(
+                "Discovery",
+                "AWS::ServiceDiscovery::Service",
+                json!({ "Name": spec.name, "NamespaceId": namespace.attr("Id"),
+                        "DnsConfig": { "DnsRecords": [{ "Type": "A", "TTL": 10 }], "RoutingPolicy": "MULTIVALUE" },
+                        "HealthCheckCustomConfig": { "FailureThreshold": 1 } }),
+            )
+        });
+        let mut service = json!({
+            "ServiceName": spec.name,
+            "Cluster": cluster.id.r#ref(),
+            "TaskDefinition": task_definition.r#ref(),
+            "DesiredCount": spec.desired_count,
+            "LaunchType": "FARGATE",
+            "DeploymentConfiguration": { "DeploymentCircuitBreaker": { "Enable": true, "Rollback": true },
+                                         "MaximumPercent": 200, "MinimumHealthyPercent": 100 },
+            "NetworkConfiguration": { "AwsvpcConfiguration": { "AssignPublicIp": "DISABLED",
+                "SecurityGroups": [security_group.group_id()], "Subnets": vpc.private_subnet_refs() } },
+        });
+        if let Some(discovery) = &discovery {
+            service["ServiceRegistries"] = json!([{ "RegistryArn": discovery.attr("Arn") }]);
+        }
+        if let Some(target) = &target {
+            service["LoadBalancers"] = json!([{ "ContainerName": spec.name, "ContainerPort": target.port,
+                                                 "TargetGroupArn": target.target_group.r#ref() }]);
+            service["HealthCheckGracePeriodSeconds"] = json!(60);
+        }
+        let service_id = scope.add("Service", "AWS::ECS::Service", service);
+        if let Some(target) = &target {
+            // The target group must be attached to a listener before the service registers.
+            scope.depend(&service_id, &target.listener);
+        }
+        Self { service: service_id, task_definition, log_group, execution_role, task_role, security_group, spec }
+    }
+}

@@ -1,0 +1,482 @@
+//! The PulseTrack stack (an L3 pattern): VPC, ECS cluster, five Fargate services with
+//! the api-gateway behind an internet-facing ALB on :4004, one RDS database per
+//! service, MSK (optional), and only the security-group rules the services need.
+
+use std::collections::BTreeMap;
+
+use serde_json::json;
+
+use crate::{
+    core::{Expr, Scope, Stack},
+    ec2::Vpc,
+    ecs::{Cluster, ContainerSpec, FargateService},
+    elb::PublicLoadBalancer,
+    msk::{BROKER_PORT, KafkaCluster},
+    rds::Database,
+};
+
+pub const GATEWAY_PORT: u16 = 4004;
+pub const NAMESPACE: &str = "pulsetrack.local";
+
+/// One PulseTrack service: its binary/container name, ports and database.
+#[derive(Debug, Clone, Copy)]
+pub struct ServiceDef {
+    pub name: &'static str,
+    pub construct: &'static str,
+    pub http_port: u16,
+    pub grpc_port: Option<u16>,
+    pub database: Option<&'static str>,
+    pub kafka: bool,
+    pub cpu: u32,
+    pub memory_mib: u32,
+}
+
+/// The services, in dependency order (what a service calls comes before it).
+pub const SERVICES: [ServiceDef; 5] = [
+    ServiceDef {
+        name: "billing-service",
+        construct: "BillingService",
+        http_port: 4001,
+        grpc_port: Some(9001),
+        database: Some("billing_service"),
+        kafka: false,
+        cpu: 256,
+        memory_mib: 512,
+    },
+    ServiceDef {
+        name: "analytics-service",
+        construct: "AnalyticsService",
+        http_port: 4002,
+        grpc_port: None,
+        database: Some("analytics_service"),
+        kafka: true,
+        cpu: 256,
+        memory_mib: 512,
+    },
+    ServiceDef {
+        name: "auth-service",
+        construct: "AuthService",
+        http_port: 4005,
+        grpc_port: None,
+        database: Some("auth_service"),
+        kafka: false,
+        cpu: 256,
+        memory_mib: 512,
+    },
+    ServiceDef {
+        name: "patient-service",
+        construct: "PatientService",
+        http_port: 4000,
+        grpc_port: None,
+        database: Some("patient_service"),
+        kafka: true,
+        cpu: 256,
+        memory_mib: 512,
+    },
+    ServiceDef {
+        name: "api-gateway",
+        construct: "ApiGateway",
+        http_port: GATEWAY_PORT,
+        grpc_port: None,
+        database: None,
+        kafka: false,
+        cpu: 256,
+        memory_mib: 512,
+    },
+];
+
+/// Who calls whom, on which port: each becomes one ingress/egress rule pair, and the
+/// endpoint a caller is configured with is derived from the same entry.
+pub const CALLS: [(&str, &str, u16, &str); 5] = [
+    ("api-gateway", "auth-service", 4005, "AUTH_SERVICE_URL"),
+    ("api-gateway", "patient-service", 4000, "PATIENT_SERVICE_URL"),
+    ("api-gateway", "billing-service", 4001, "BILLING_SERVICE_URL"),
+    ("api-gateway", "analytics-service", 4002, "ANALYTICS_SERVICE_URL"),
+    ("patient-service", "billing-service", 9001, "BILLING_GRPC_URL"),
+];
+
+pub fn service(name: &str) -> Option<&'static ServiceDef> {
+    SERVICES.iter().find(|s| s.name == name)
+}
+
+impl ServiceDef {
+    pub fn ports(&self) -> Vec<u16> {
+        std::iter::once(self.http_port).chain(self.grpc_port).collect()
+    }
+}
+
+/// Synthesis context (`--context key=value`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Context {
+    pub environment: String,
+    pub image_registry: String,
+    pub image_tag: String,
+    pub desired_count: u32,
+    /// Create an MSK cluster (the seed's `USE_MSK`); otherwise `kafka_brokers` is used.
+    pub msk: bool,
+    pub kafka_brokers: Option<String>,
+    pub db_instance_class: String,
+    pub admin_email: String,
+    /// Cloud Map service discovery; off only for endpoints without Cloud Map (moto).
+    pub service_discovery: bool,
+}
+
+impl Default for Context {
+    fn default() -> Self {
+        Self {
+            environment: "dev".into(),
+            image_registry: "pulsetrack".into(),
+            image_tag: "latest".into(),
+            desired_count: 1,
+            msk: true,
+            kafka_brokers: None,
+            db_instance_class: "db.t4g.micro".into(),
+            admin_email: "admin@pulsetrack.local".into(),
+            service_discovery: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("context {key}: {reason}")]
+pub struct ContextError {
+    pub key: String,
+    pub reason: String,
+}
+
+/// The context keys `--context` accepts.
+pub const CONTEXT_KEYS: [&str; 8] = [
+    "environment",
+    "image-registry",
+    "image-tag",
+    "desired-count",
+    "msk",
+    "kafka-brokers",
+    "db-instance-class",
+    "admin-email",
+];
+
+impl Context {
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Self, ContextError> {
+        let mut ctx = Self::default();
+        let err = |key: &str, reason: &str| ContextError { key: key.into(), reason: reason.into() };
+        for (key, value) in pairs {
+            let value = value.trim();
+            match key {
+                "environment" if !value.is_empty() && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') => {
+                    ctx.environment = value.into()
+                }
+                "environment" => return Err(err(key, "letters, digits and '-' only")),
+                "image-registry" if !value.is_empty() => ctx.image_registry = value.trim_end_matches('/').into(),
+                "image-tag" if !value.is_empty() => ctx.image_tag = value.into(),
+                "desired-count" => {
+                    ctx.desired_count =
+                        value.parse().ok().filter(|n| *n <= 10).ok_or_else(|| err(key, "an integer from 0 to 10"))?
+                }
+                "msk" => ctx.msk = value.parse().map_err(|_| err(key, "true or false"))?,
+                "service-discovery" => ctx.service_discovery = value.parse().map_err(|_| err(key, "true or false"))?,
+                "kafka-brokers" if !value.is_empty() => ctx.kafka_brokers = Some(value.into()),
+                "db-instance-class" if value.starts_with("db.") => ctx.db_instance_class = value.into(),
+                "admin-email" if value.contains('@') => ctx.admin_email = value.into(),
+                k if CONTEXT_KEYS.contains(&k) => return Err(err(key, "invalid value")),
+                _ => return Err(err(key, &format!("unknown key; expected one of {}", CONTEXT_KEYS.join(", ")))),
+            }
+        }
+        if !ctx.msk && ctx.kafka_brokers.is_none() {
+            return Err(err("kafka-brokers", "required when msk=false (where the services find Kafka)"));
+        }
+        Ok(ctx)
+    }
+
+    pub fn image(&self, service: &str) -> String {
+        format!("{}/{service}:{}", self.image_registry, self.image_tag)
+    }
+}
+
+/// Builds the whole stack.
+pub fn pulsetrack_stack(name: &str, ctx: &Context) -> Stack {
+    let mut stack = Stack::new(name, format!("PulseTrack patient management ({})", ctx.environment));
+    let mut root = stack.scope();
+    build(&mut root, ctx);
+    stack
+}
+
+fn build(scope: &mut Scope<'_>, ctx: &Context) {
+    let vpc = Vpc::new(scope, "Vpc", "10.0.0.0/16", 2);
+    let cluster = Cluster::new(scope, "Cluster", &vpc, ctx.service_discovery.then_some(NAMESPACE));
+    let alb = PublicLoadBalancer::new(scope, "PublicAlb", &vpc, GATEWAY_PORT, GATEWAY_PORT, "/health");
+
+    let kafka = ctx.msk.then(|| KafkaCluster::new(scope, "Kafka", &vpc, 2, "kafka.t3.small"));
+    // With MSK the bootstrap brokers are not a CloudFormation attribute: `deployer
+    // deploy` writes them into this secret once the cluster exists.
+    let kafka_brokers: (Option<Expr>, Option<Expr>) = match (&kafka, &ctx.kafka_brokers) {
+        (Some(_), _) => {
+            let secret = scope.add(
+                "KafkaBootstrapSecret",
+                "AWS::SecretsManager::Secret",
+                json!({ "Description": "MSK bootstrap brokers, written by `deployer deploy`",
+                        "SecretString": "pending: set by deployer deploy after MSK is created" }),
+            );
+            (None, Some(secret.r#ref()))
+        }
+        (None, Some(brokers)) => (Some(Expr::lit(brokers.as_str())), None),
+        (None, None) => (None, None),
+    };
+    let admin_secret = scope.add(
+        "AdminPasswordSecret",
+        "AWS::SecretsManager::Secret",
+        json!({ "Description": "Password of the seeded PulseTrack ADMIN account",
+                "GenerateSecretString": { "PasswordLength": 24, "ExcludePunctuation": true } }),
+    );
+
+    let mut databases = BTreeMap::new();
+    let mut services: BTreeMap<&str, FargateService> = BTreeMap::new();
+    for def in &SERVICES {
+        let mut environment: Vec<(String, Expr)> = vec![
+            ("HOST".into(), "0.0.0.0".into()),
+            ("PORT".into(), def.http_port.to_string().into()),
+            ("LOG_FORMAT".into(), "json".into()),
+            ("RUST_LOG".into(), "info".into()),
+        ];
+        if let Some(grpc) = def.grpc_port {
+            environment.push(("GRPC_PORT".into(), grpc.to_string().into()));
+        }
+        let mut secrets = Vec::new();
+        let mut secret_arns = Vec::new();
+        if let Some(db_name) = def.database {
+            let db = Database::new(scope, &format!("{}Db", def.construct), &vpc, db_name, &ctx.db_instance_class);
+            environment.push(("DATABASE_HOST".into(), db.endpoint_address()));
+            environment.push(("DATABASE_PORT".into(), db.instance.attr("Endpoint.Port")));
+            environment.push(("DATABASE_NAME".into(), db_name.into()));
+            for key in ["username", "password"] {
+                let name = format!("DATABASE_{}", if key == "username" { "USER" } else { "PASSWORD" });
+                secrets.push((name, Expr::Join(":".into(), vec![db.secret.r#ref(), format!("{key}::").into()])));
+            }
+            secret_arns.push(db.secret.r#ref());
+            databases.insert(def.name, db);
+        }
+        if def.kafka {
+            match &kafka_brokers {
+                (Some(literal), _) => environment.push(("KAFKA_BROKERS".into(), literal.clone())),
+                (_, Some(secret)) => {
+                    secrets.push(("KAFKA_BROKERS".into(), secret.clone()));
+                    secret_arns.push(secret.clone());
+                }
+                (None, None) => {}
+            }
+            environment.push(("KAFKA_REPLICATION_FACTOR".into(), if ctx.msk { "2" } else { "1" }.into()));
+        }
+        if def.name == "auth-service" {
+            environment.push(("PULSETRACK_ADMIN_EMAIL".into(), ctx.admin_email.as_str().into()));
+            secrets.push(("PULSETRACK_ADMIN_PASSWORD".into(), admin_secret.r#ref()));
+            secret_arns.push(admin_secret.r#ref());
+        }
+        for (_, to, port, variable) in CALLS.iter().filter(|c| c.0 == def.name) {
+            environment.push(((*variable).into(), format!("http://{to}.{NAMESPACE}:{port}").into()));
+        }
+        let spec = ContainerSpec {
+            name: def.name.into(),
+            image: ctx.image(def.name),
+            cpu: def.cpu,
+            memory_mib: def.memory_mib,
+            ports: def.ports(),
+            environment,
+            secrets,
+            secret_arns,
+            desired_count: ctx.desired_count,
+            log_retention_days: 30,
+        };
+        let target = (def.name == "api-gateway").then(|| alb.target(GATEWAY_PORT));
+        let service = FargateService::new(scope, def.construct, &cluster, &vpc, spec, target);
+        services.insert(def.name, service);
+    }
+
+    // Security-group rules: exactly the calls above, the ALB to the gateway, each
+    // service to its own database, Kafka clients to the brokers.
+    let mut rules = scope.child("Rules");
+    if let Some(gateway) = services.get("api-gateway") {
+        gateway.security_group.allow_from(&mut rules, &alb.security_group, GATEWAY_PORT, "ALB to api-gateway");
+    }
+    for (from, to, port, _) in CALLS {
+        match (services.get(from), services.get(to)) {
+            (Some(caller), Some(callee)) if callee.spec.ports.contains(&port) => {
+                callee.security_group.allow_from(&mut rules, &caller.security_group, port, &format!("{from} to {to}"));
+            }
+            _ => rules.error(format!("call {from} -> {to}:{port} does not match a port of {to}")),
+        }
+    }
+    for (name, db) in &databases {
+        if let Some(service) = services.get(name) {
+            db.security_group.allow_from(&mut rules, &service.security_group, 5432, &format!("{name} to its database"));
+        }
+    }
+    if let Some(kafka) = &kafka {
+        for def in SERVICES.iter().filter(|d| d.kafka) {
+            if let Some(service) = services.get(def.name) {
+                kafka.security_group.allow_from(
+                    &mut rules,
+                    &service.security_group,
+                    BROKER_PORT,
+                    &format!("{} to Kafka", def.name),
+                );
+            }
+        }
+    }
+    drop(rules);
+
+    scope.add_output("LoadBalancerDns", "DNS name of the public load balancer", alb.dns_name());
+    scope.add_output("GatewayUrl", "PulseTrack's public entry", alb.url());
+    for (name, db) in &databases {
+        let id: String = name.split('-').map(|w| format!("{}{}", &w[..1].to_uppercase(), &w[1..])).collect();
+        scope.add_output(&format!("{id}DbEndpoint"), &format!("Endpoint of {name}'s database"), db.endpoint_address());
+    }
+    if let Some(kafka) = &kafka {
+        scope.add_output("KafkaClusterArn", "ARN of the MSK cluster", kafka.cluster.r#ref());
+    }
+    scope.add_output("ClusterName", "ECS cluster", cluster.id.r#ref());
+}
+
+/// The security group rule pairs a stack holds, for tests and reports.
+pub fn rule_count(stack: &Stack) -> usize {
+    stack.resources.values().filter(|r| r.resource_type == "AWS::EC2::SecurityGroupIngress").count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn synth(pairs: &[(&str, &str)]) -> serde_json::Value {
+        let ctx = Context::from_pairs(pairs.iter().copied()).expect("context");
+        pulsetrack_stack("PulseTrack", &ctx).synth().expect("valid stack")
+    }
+
+    fn of_type<'a>(t: &'a serde_json::Value, ty: &str) -> Vec<&'a serde_json::Value> {
+        t["Resources"].as_object().map(|m| m.values().filter(|r| r["Type"] == ty).collect()).unwrap_or_default()
+    }
+
+    #[test]
+    fn every_seed_resource_type_is_covered() {
+        let t = synth(&[]);
+        for ty in [
+            "AWS::EC2::VPC",
+            "AWS::EC2::Subnet",
+            "AWS::EC2::InternetGateway",
+            "AWS::EC2::NatGateway",
+            "AWS::EC2::EIP",
+            "AWS::EC2::Route",
+            "AWS::EC2::RouteTable",
+            "AWS::EC2::SubnetRouteTableAssociation",
+            "AWS::EC2::VPCGatewayAttachment",
+            "AWS::EC2::SecurityGroup",
+            "AWS::EC2::SecurityGroupIngress",
+            "AWS::EC2::SecurityGroupEgress",
+            "AWS::ECS::Cluster",
+            "AWS::ECS::Service",
+            "AWS::ECS::TaskDefinition",
+            "AWS::ElasticLoadBalancingV2::LoadBalancer",
+            "AWS::ElasticLoadBalancingV2::Listener",
+            "AWS::ElasticLoadBalancingV2::TargetGroup",
+            "AWS::IAM::Policy",
+            "AWS::IAM::Role",
+            "AWS::Logs::LogGroup",
+            "AWS::RDS::DBInstance",
+            "AWS::RDS::DBSubnetGroup",
+            "AWS::SecretsManager::Secret",
+            "AWS::SecretsManager::SecretTargetAttachment",
+            "AWS::ServiceDiscovery::PrivateDnsNamespace",
+            "AWS::MSK::Cluster",
+        ] {
+            assert!(!of_type(&t, ty).is_empty(), "{ty} missing");
+        }
+        assert_eq!(of_type(&t, "AWS::ECS::Service").len(), 5);
+        assert_eq!(of_type(&t, "AWS::RDS::DBInstance").len(), 4);
+    }
+
+    #[test]
+    fn the_listener_is_on_4004_and_fronts_the_gateway() {
+        let t = synth(&[]);
+        let listener = of_type(&t, "AWS::ElasticLoadBalancingV2::Listener")[0];
+        assert_eq!(listener["Properties"]["Port"], 4004);
+        let gateway = of_type(&t, "AWS::ECS::Service")
+            .into_iter()
+            .find(|s| s["Properties"]["ServiceName"] == "api-gateway")
+            .expect("gateway");
+        assert_eq!(gateway["Properties"]["LoadBalancers"][0]["ContainerPort"], 4004);
+        assert_eq!(t["Outputs"]["GatewayUrl"]["Value"]["Fn::Sub"].as_str().map(|s| s.ends_with(":4004")), Some(true));
+    }
+
+    #[test]
+    fn no_plain_text_secret_and_no_host_docker_internal() {
+        let text = synth(&[]).to_string();
+        assert!(!text.contains("host.docker.internal"));
+        assert!(!text.contains("JWT_SECRET"));
+        for task in of_type(&synth(&[]), "AWS::ECS::TaskDefinition") {
+            let env = &task["Properties"]["ContainerDefinitions"][0]["Environment"];
+            for var in env.as_array().into_iter().flatten() {
+                let name = var["Name"].as_str().unwrap_or_default();
+                assert!(!name.contains("PASSWORD") && !name.contains("SECRET"), "{name} in plain environment");
+            }
+        }
+    }
+
+    #[test]
+    fn ingress_rules_are_exactly_the_needed_ones() {
+        let t = synth(&[]);
+        let mut ports: Vec<u64> = of_type(&t, "AWS::EC2::SecurityGroupIngress")
+            .iter()
+            .filter_map(|r| r["Properties"]["FromPort"].as_u64())
+            .collect();
+        ports.sort_unstable();
+        // ALB 4004 from anywhere, ALB->gw 4004, gw->4 services, patient->billing 9001,
+        // 4 databases, 2 Kafka clients.
+        assert_eq!(ports, [4000, 4001, 4002, 4004, 4004, 4005, 5432, 5432, 5432, 5432, 9001, 9092, 9092]);
+        let open: Vec<_> = of_type(&t, "AWS::EC2::SecurityGroupIngress")
+            .into_iter()
+            .filter(|r| r["Properties"]["CidrIp"] == "0.0.0.0/0")
+            .collect();
+        assert_eq!(open.len(), 1, "only the ALB listener is open to the internet");
+    }
+
+    #[test]
+    fn without_msk_the_brokers_come_from_context() {
+        let t = synth(&[("msk", "false"), ("kafka-brokers", "10.0.9.9:9092")]);
+        assert!(of_type(&t, "AWS::MSK::Cluster").is_empty());
+        assert!(t.to_string().contains("10.0.9.9:9092"));
+        let err = Context::from_pairs([("msk", "false")]).expect_err("brokers required");
+        assert_eq!(err.key, "kafka-brokers");
+    }
+
+    #[test]
+    fn service_discovery_can_be_left_out_for_emulators() {
+        let t = synth(&[("service-discovery", "false")]);
+        assert!(of_type(&t, "AWS::ServiceDiscovery::Service").is_empty());
+        assert!(of_type(&t, "AWS::ServiceDiscovery::PrivateDnsNamespace").is_empty());
+        assert!(of_type(&t, "AWS::ECS::Service").iter().all(|s| s["Properties"]["ServiceRegistries"].is_null()));
+        assert_eq!(of_type(&synth(&[]), "AWS::ServiceDiscovery::Service").len(), 5);
+    }
+
+    #[test]
+    fn context_is_validated() {
+        assert!(Context::from_pairs([("desired-count", "x")]).is_err());
+        assert!(Context::from_pairs([("colour", "blue")]).expect_err("unknown").reason.contains("unknown key"));
+        let ctx =
+            Context::from_pairs([("image-registry", "123.dkr.ecr.eu-west-1.amazonaws.com/"), ("image-tag", "v1")])
+                .expect("ok");
+        assert_eq!(ctx.image("auth-service"), "123.dkr.ecr.eu-west-1.amazonaws.com/auth-service:v1");
+    }
+
+    #[test]
+    fn synthesis_is_deterministic() {
+        let a = serde_json::to_string(&synth(&[])).expect("json");
+        let b = serde_json::to_string(&synth(&[])).expect("json");
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn calls_match_service_ports() {
+        for (from, to, port, _) in CALLS {
+            assert!(service(from).is_some(), "{from}");
+            assert!(service(to).map(ServiceDef::ports).unwrap_or_default().contains(&port), "{to}:{port}");
+        }
+    }
+}
