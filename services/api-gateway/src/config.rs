@@ -46,12 +46,17 @@ fn base_url(key: &str, default: &str) -> Result<Uri, ConfigError> {
     }
 }
 
+/// auth-service's JWKS. `Uri` prints a bare authority with a trailing `/`.
+pub fn default_jwks_url(auth_url: &Uri) -> String {
+    format!("{}/.well-known/jwks.json", auth_url.to_string().trim_end_matches('/'))
+}
+
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
         let auth_url = base_url("AUTH_SERVICE_URL", "http://127.0.0.1:4005")?;
         let keys = match config::optional("JWT_PUBLIC_KEY") {
             Some(pem) => KeySource::PublicKeyPem(pem),
-            None => KeySource::Jwks(base_url("AUTH_JWKS_URL", &format!("{auth_url}/.well-known/jwks.json"))?),
+            None => KeySource::Jwks(base_url("AUTH_JWKS_URL", &default_jwks_url(&auth_url))?),
         };
         Ok(Self {
             listen: ListenConfig::from_env(DEFAULT_PORT)?,
@@ -67,5 +72,16 @@ impl Config {
             upstream_timeout: Duration::from_millis(config::parse_or("UPSTREAM_TIMEOUT_MS", 15_000)?),
             max_body_bytes: config::parse_or("MAX_BODY_BYTES", 1024 * 1024)?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_jwks_url_has_no_double_slash() {
+        let auth: Uri = "http://127.0.0.1:4005".parse().expect("uri");
+        assert_eq!(default_jwks_url(&auth), "http://127.0.0.1:4005/.well-known/jwks.json");
     }
 }

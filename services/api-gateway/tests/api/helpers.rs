@@ -193,7 +193,10 @@ pub async fn spawn_stack_with(overrides: GatewayOverrides) -> TestStack {
         jwt: GatewayJwt {
             issuer: ISSUER.into(),
             audience: AUDIENCE.into(),
-            keys: KeySource::Jwks(format!("{auth_url}/.well-known/jwks.json").parse().expect("uri")),
+            // The default the gateway derives from AUTH_SERVICE_URL, as in production.
+            keys: KeySource::Jwks(
+                api_gateway::config::default_jwks_url(&auth_url.parse().expect("uri")).parse().expect("uri"),
+            ),
         },
         upstream_timeout: overrides.upstream_timeout,
         max_body_bytes: overrides.max_body_bytes,
