@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Starts PulseTrack on this machine: a tansu Kafka broker (:9092), billing-service
+# Starts PulseTrack on this machine: a tansu Kafka broker (:9092 or a free port), billing-service
 # (:4001 HTTP, :9001 gRPC), analytics-service (:4002), auth-service (:4005),
 # patient-service (:4000) and the api-gateway on 127.0.0.1:4004. Ctrl-C stops everything.
 set -euo pipefail
@@ -43,11 +43,16 @@ wait_port() {
   return 1
 }
 
-export KAFKA_BROKERS=127.0.0.1:9092
-RUST_LOG=warn "$TANSU" broker --listener-url tcp://127.0.0.1:9092 --advertised-listener-url tcp://127.0.0.1:9092 \
+# The broker's port: KAFKA_PORT, else 9092 when free, else any free port.
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+if [ -z "${KAFKA_PORT:-}" ]; then
+  if (exec 3<>/dev/tcp/127.0.0.1/9092) 2>/dev/null; then KAFKA_PORT=$(free_port); else KAFKA_PORT=9092; fi
+fi
+export KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT"
+RUST_LOG=warn "$TANSU" broker --listener-url "tcp://$KAFKA_BROKERS" --advertised-listener-url "tcp://$KAFKA_BROKERS" \
   --storage-engine memory://tansu/ > >(sed -u 's/^/[tansu] /') 2>&1 &
 pids+=($!)
-wait_port tansu 9092
+wait_port tansu "$KAFKA_PORT"
 
 DATABASE_URL="$PG/billing_service" PORT=4001 GRPC_PORT=9001 "$BIN/billing-service" > >(sed -u 's/^/[billing-service] /') 2>&1 &
 pids+=($!)

@@ -9,6 +9,48 @@ fn name_tag(value: &str) -> Value {
     json!([{ "Key": "Name", "Value": value }])
 }
 
+/// Where one subnet goes: its VPC, block and zone.
+struct SubnetPlace<'a> {
+    vpc: &'a LogicalId,
+    cidr: String,
+    az: u8,
+}
+
+struct BuiltSubnet {
+    subnet: LogicalId,
+    route: LogicalId,
+}
+
+impl SubnetPlace<'_> {
+    /// The subnet, its route table and association, and a default route to `target`
+    /// (`{"GatewayId": ..}` or `{"NatGatewayId": ..}`).
+    fn build(self, scope: &mut Scope<'_>, target: Value, public: bool) -> BuiltSubnet {
+        let path = scope.path();
+        let subnet = scope.add(
+            "Subnet",
+            "AWS::EC2::Subnet",
+            json!({ "VpcId": self.vpc.r#ref(), "CidrBlock": self.cidr, "AvailabilityZone": Expr::Az(self.az.into()),
+                    "MapPublicIpOnLaunch": public, "Tags": name_tag(&path) }),
+        );
+        let table = scope.add(
+            "RouteTable",
+            "AWS::EC2::RouteTable",
+            json!({ "VpcId": self.vpc.r#ref(), "Tags": name_tag(&path) }),
+        );
+        scope.add(
+            "RouteTableAssociation",
+            "AWS::EC2::SubnetRouteTableAssociation",
+            json!({ "RouteTableId": table.r#ref(), "SubnetId": subnet.r#ref() }),
+        );
+        let mut route = json!({ "RouteTableId": table.r#ref(), "DestinationCidrBlock": "0.0.0.0/0" });
+        if let (Some(route), Value::Object(target)) = (route.as_object_mut(), target) {
+            route.extend(target);
+        }
+        let route = scope.add("DefaultRoute", "AWS::EC2::Route", route);
+        BuiltSubnet { subnet, route }
+    }
+}
+
 /// A VPC across `azs` availability zones, each with a public subnet (internet
 /// gateway route) and a private subnet (route through that zone's NAT gateway).
 pub struct Vpc {
@@ -45,62 +87,22 @@ impl Vpc {
         for az in 0..azs {
             let n = az + 1;
             let mut public = scope.child(&format!("PublicSubnet{n}"));
+            let place = SubnetPlace { vpc: &vpc, cidr: subnet_cidr(cidr, az), az };
+            let subnet = place.build(&mut public, json!({ "GatewayId": igw.r#ref() }), true);
+            public.depend(&subnet.route, &attachment);
             let public_path = public.path();
-            let subnet = public.add(
-                "Subnet",
-                "AWS::EC2::Subnet",
-                json!({ "VpcId": vpc.r#ref(), "CidrBlock": subnet_cidr(cidr, az), "AvailabilityZone": Expr::Az(az.into()),
-                        "MapPublicIpOnLaunch": true, "Tags": name_tag(&public_path) }),
-            );
-            let table = public.add(
-                "RouteTable",
-                "AWS::EC2::RouteTable",
-                json!({ "VpcId": vpc.r#ref(), "Tags": name_tag(&public_path) }),
-            );
-            public.add(
-                "RouteTableAssociation",
-                "AWS::EC2::SubnetRouteTableAssociation",
-                json!({ "RouteTableId": table.r#ref(), "SubnetId": subnet.r#ref() }),
-            );
-            let route = public.add(
-                "DefaultRoute",
-                "AWS::EC2::Route",
-                json!({ "RouteTableId": table.r#ref(), "DestinationCidrBlock": "0.0.0.0/0", "GatewayId": igw.r#ref() }),
-            );
-            public.depend(&route, &attachment);
             let eip = public.add("EIP", "AWS::EC2::EIP", json!({ "Domain": "vpc", "Tags": name_tag(&public_path) }));
             let nat = public.add(
                 "NATGateway",
                 "AWS::EC2::NatGateway",
-                json!({ "AllocationId": eip.attr("AllocationId"), "SubnetId": subnet.r#ref(), "Tags": name_tag(&public_path) }),
+                json!({ "AllocationId": eip.attr("AllocationId"), "SubnetId": subnet.subnet.r#ref(), "Tags": name_tag(&public_path) }),
             );
             public.depend(&nat, &attachment);
-            public_subnets.push(subnet);
+            public_subnets.push(subnet.subnet);
 
             let mut private = scope.child(&format!("PrivateSubnet{n}"));
-            let private_path = private.path();
-            let subnet = private.add(
-                "Subnet",
-                "AWS::EC2::Subnet",
-                json!({ "VpcId": vpc.r#ref(), "CidrBlock": subnet_cidr(cidr, az + azs), "AvailabilityZone": Expr::Az(az.into()),
-                        "MapPublicIpOnLaunch": false, "Tags": name_tag(&private_path) }),
-            );
-            let table = private.add(
-                "RouteTable",
-                "AWS::EC2::RouteTable",
-                json!({ "VpcId": vpc.r#ref(), "Tags": name_tag(&private_path) }),
-            );
-            private.add(
-                "RouteTableAssociation",
-                "AWS::EC2::SubnetRouteTableAssociation",
-                json!({ "RouteTableId": table.r#ref(), "SubnetId": subnet.r#ref() }),
-            );
-            private.add(
-                "DefaultRoute",
-                "AWS::EC2::Route",
-                json!({ "RouteTableId": table.r#ref(), "DestinationCidrBlock": "0.0.0.0/0", "NatGatewayId": nat.r#ref() }),
-            );
-            private_subnets.push(subnet);
+            let place = SubnetPlace { vpc: &vpc, cidr: subnet_cidr(cidr, az + azs), az };
+            private_subnets.push(place.build(&mut private, json!({ "NatGatewayId": nat.r#ref() }), false).subnet);
         }
         Self { id: vpc, public_subnets, private_subnets }
     }

@@ -62,6 +62,18 @@ impl PublicLoadBalancer {
         self.load_balancer.attr("DNSName")
     }
 
+    /// A Route 53 health check probing `path` through the public listener, as users
+    /// reach the system (the seed checked its databases, which are not reachable from
+    /// Route 53's checkers; the public entry is).
+    pub fn health_check(&self, scope: &mut Scope<'_>, id: &str, path: &str) -> LogicalId {
+        scope.add(
+            id,
+            "AWS::Route53::HealthCheck",
+            json!({ "HealthCheckConfig": { "Type": "HTTP", "FullyQualifiedDomainName": self.dns_name(), "Port": self.port,
+                                           "ResourcePath": path, "RequestInterval": 30, "FailureThreshold": 3 } }),
+        )
+    }
+
     /// `http://<alb-dns>:<port>`.
     pub fn url(&self) -> Expr {
         Expr::Sub(format!("http://${{{}.DNSName}}:{}", self.load_balancer, self.port))

@@ -324,6 +324,8 @@ fn build(scope: &mut Scope<'_>, ctx: &Context) {
     }
     drop(rules);
 
+    let health_check = alb.health_check(scope, "GatewayHealthCheck", "/health");
+    scope.add_output("GatewayHealthCheckId", "Route 53 health check of the public entry", health_check.r#ref());
     scope.add_output("LoadBalancerDns", "DNS name of the public load balancer", alb.dns_name());
     scope.add_output("GatewayUrl", "PulseTrack's public entry", alb.url());
     for (name, db) in &databases {
