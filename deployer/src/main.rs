@@ -1,35 +1,127 @@
 //! `deployer`: PulseTrack's infrastructure tool.
 
-use std::{path::PathBuf, process::ExitCode, time::Instant};
+use std::{
+    io::{BufRead, IsTerminal, Write},
+    path::PathBuf,
+    process::ExitCode,
+    time::{Duration, Instant},
+};
 
-use clap::{Parser, Subcommand};
-use deployer::assembly;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use deployer::{
+    assembly,
+    cloudformation::{Progress, Stacks},
+    status,
+    target::{Target, localstack_endpoint},
+};
 use pulsetrack_stacks::{Context, pulsetrack_stack};
+use serde_json::json;
 
 #[derive(Parser, Debug)]
-#[command(version, about = "Synthesize PulseTrack's AWS stack to CloudFormation")]
+#[command(version, about = "Synthesize, deploy and inspect PulseTrack's AWS stack")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Args, Debug, Clone)]
+struct StackArgs {
+    /// Stack name.
+    #[arg(long, default_value = "PulseTrack")]
+    stack: String,
+    /// Context values, `key=value` (repeatable): environment, image-registry,
+    /// image-tag, desired-count, msk, kafka-brokers, db-instance-class, admin-email,
+    /// service-discovery.
+    #[arg(short = 'c', long = "context", value_name = "KEY=VALUE", value_parser = parse_pair)]
+    context: Vec<(String, String)>,
+}
+
+#[derive(Args, Debug, Clone)]
+struct TargetArgs {
+    /// Use LocalStack: AWS_ENDPOINT_URL, else LOCALSTACK_HOST, else
+    /// http://localhost.localstack.cloud:4566, else http://127.0.0.1:4566.
+    #[arg(long, conflicts_with = "endpoint")]
+    localstack: bool,
+    /// An AWS-compatible endpoint URL (credentials test/test unless set).
+    #[arg(long, value_name = "URL")]
+    endpoint: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Output {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Approval {
+    /// Deploy without asking.
+    Never,
+    /// Ask before new security-group rules or IAM statements (fail in CI).
+    Broadening,
 }
 
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Write the cloud assembly (`<Stack>.template.json`, `manifest.json`, `tree.json`).
     Synth {
+        #[command(flatten)]
+        stack: StackArgs,
         /// Output folder.
         #[arg(long, default_value = "cdk.out")]
         out: PathBuf,
-        /// Stack name.
-        #[arg(long, default_value = "PulseTrack")]
-        stack: String,
-        /// Context values, `key=value` (repeatable): environment, image-registry,
-        /// image-tag, desired-count, msk, kafka-brokers, db-instance-class, admin-email.
-        #[arg(short = 'c', long = "context", value_name = "KEY=VALUE", value_parser = parse_pair)]
-        context: Vec<(String, String)>,
         /// Write nothing; exit 1 if the assembly in this folder differs (a CI drift gate).
         #[arg(long, value_name = "DIR", conflicts_with = "out")]
         check: Option<PathBuf>,
+    },
+    /// Synthesize, then create or update the stack through a change set.
+    Deploy {
+        #[command(flatten)]
+        stack: StackArgs,
+        #[command(flatten)]
+        target: TargetArgs,
+        /// Give up waiting after this many seconds.
+        #[arg(long, default_value_t = 1800)]
+        timeout: u64,
+        /// Write the stack outputs to this file as JSON.
+        #[arg(long, value_name = "FILE")]
+        outputs_file: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+        #[arg(long, value_enum, default_value_t = Approval::Broadening)]
+        require_approval: Approval,
+    },
+    /// Show what a deploy would change, CDK-style: [+] added, [-] removed, [~] modified.
+    Diff {
+        #[command(flatten)]
+        stack: StackArgs,
+        #[command(flatten)]
+        target: TargetArgs,
+        /// Exit 1 when there are differences.
+        #[arg(long)]
+        fail: bool,
+    },
+    /// Delete the stack, wait, and report resources left behind.
+    Destroy {
+        #[arg(long, default_value = "PulseTrack")]
+        stack: String,
+        #[command(flatten)]
+        target: TargetArgs,
+        #[arg(long, default_value_t = 1800)]
+        timeout: u64,
+        /// On moto only: when its delete-stack cannot remove the stack (it does not
+        /// order dependencies), wipe the emulator with POST /moto-api/reset.
+        #[arg(long)]
+        moto_reset: bool,
+    },
+    /// What is running: ECS services, load balancer, databases, Kafka, network.
+    Status {
+        #[arg(long, default_value = "PulseTrack")]
+        stack: String,
+        #[command(flatten)]
+        target: TargetArgs,
+        #[arg(long, value_enum, default_value_t = Output::Text)]
+        output: Output,
     },
 }
 
@@ -40,50 +132,290 @@ fn parse_pair(raw: &str) -> Result<(String, String), String> {
     }
 }
 
-fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match cli.command {
-        Command::Synth { out, stack, context, check } => {
+/// Exit codes: 0 ok, 1 failure or drift/differences, 2 bad arguments or context,
+/// 3 invalid stack, 4 I/O or AWS error, 5 approval refused.
+#[derive(Debug)]
+struct Failure(u8, String);
+
+impl<E: std::fmt::Display> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Failure(4, e.to_string())
+    }
+}
+
+fn target_of(args: &TargetArgs) -> Target {
+    if args.localstack {
+        Target::Endpoint(localstack_endpoint(|k| std::env::var(k).ok()))
+    } else if let Some(url) = &args.endpoint {
+        Target::Endpoint(url.clone())
+    } else {
+        Target::Aws
+    }
+}
+
+/// Synthesizes the template; on moto (which has no Cloud Map in CloudFormation) it
+/// turns service discovery off unless the user set it, and says so.
+async fn template_for(stack: &StackArgs, target: Option<&Target>) -> Result<(String, usize), Failure> {
+    let mut pairs: Vec<(String, String)> = stack.context.clone();
+    if let Some(target) = target
+        && !pairs.iter().any(|(k, _)| k == "service-discovery")
+        && target.is_moto().await
+    {
+        eprintln!(
+            "note: {} is moto, whose CloudFormation has no Cloud Map: deploying with service-discovery=false",
+            target.describe()
+        );
+        pairs.push(("service-discovery".into(), "false".into()));
+    }
+    let ctx = Context::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .map_err(|e| Failure(2, e.to_string()))?;
+    let model = pulsetrack_stack(&stack.stack, &ctx);
+    let files = assembly::synthesize(&model).map_err(|e| Failure(3, e.to_string()))?;
+    let template = files.get(&assembly::template_file(&stack.stack)).cloned().unwrap_or_default();
+    Ok((template, model.resources.len()))
+}
+
+async fn stacks_for(name: &str, target: &Target) -> Stacks {
+    let config = target.sdk_config().await;
+    Stacks::new(aws_sdk_cloudformation::Client::new(&config), name)
+}
+
+fn confirm(question: &str) -> bool {
+    if !std::io::stdin().is_terminal() || std::env::var_os("CI").is_some() {
+        return false;
+    }
+    eprint!("{question} [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer).is_ok() && matches!(answer.trim(), "y" | "Y" | "yes")
+}
+
+async fn run(command: Command) -> Result<(), Failure> {
+    match command {
+        Command::Synth { stack, out, check } => {
             let started = Instant::now();
-            let ctx = match Context::from_pairs(context.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
-                Ok(ctx) => ctx,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return ExitCode::from(2);
-                }
-            };
-            let model = pulsetrack_stack(&stack, &ctx);
-            let files = match assembly::synthesize(&model) {
-                Ok(files) => files,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return ExitCode::from(3);
-                }
-            };
+            let ctx = Context::from_pairs(stack.context.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                .map_err(|e| Failure(2, e.to_string()))?;
+            let model = pulsetrack_stack(&stack.stack, &ctx);
+            let files = assembly::synthesize(&model).map_err(|e| Failure(3, e.to_string()))?;
             if let Some(dir) = check {
                 let drifted = assembly::drift(&dir, &files);
                 if drifted.is_empty() {
                     eprintln!("{}: up to date ({} resources)", dir.display(), model.resources.len());
-                    return ExitCode::SUCCESS;
+                    return Ok(());
                 }
-                for path in drifted {
-                    eprintln!("drift: {}", path.display());
-                }
-                eprintln!("run `deployer synth --out {}` and commit the result", dir.display());
-                return ExitCode::from(1);
+                let list: Vec<String> = drifted.iter().map(|p| format!("drift: {}", p.display())).collect();
+                return Err(Failure(
+                    1,
+                    format!("{}\nrun `deployer synth --out {}` and commit the result", list.join("\n"), dir.display()),
+                ));
             }
-            if let Err(e) = assembly::write(&out, &files) {
-                eprintln!("error: {e:#}");
-                return ExitCode::from(4);
-            }
+            assembly::write(&out, &files).map_err(|e| Failure(4, format!("{e:#}")))?;
             eprintln!(
-                "synthesized {stack}: {} resources, {} outputs -> {} in {:.1} ms",
+                "synthesized {}: {} resources, {} outputs -> {} in {:.1} ms",
+                stack.stack,
                 model.resources.len(),
                 model.outputs.len(),
-                out.join(assembly::template_file(&stack)).display(),
+                out.join(assembly::template_file(&stack.stack)).display(),
                 started.elapsed().as_secs_f64() * 1000.0
             );
-            ExitCode::SUCCESS
+            Ok(())
+        }
+        Command::Deploy { stack, target, timeout, outputs_file, output, require_approval } => {
+            let started = Instant::now();
+            let target = target_of(&target);
+            let (template, count) = template_for(&stack, Some(&target)).await?;
+            let stacks = stacks_for(&stack.stack, &target).await;
+            eprintln!("deploying {} ({count} resources) to {}", stack.stack, target.describe());
+            // Read before the change set exists: it is what the change is measured against.
+            let old = stacks.deployed_template().await;
+            let Some(prepared) = stacks.prepare(&template).await.map_err(|e| Failure(1, format!("{e:#}")))? else {
+                let outputs = stacks.outputs().await.unwrap_or_default();
+                finish(&stack.stack, "NO_CHANGES", &outputs, &[], started, output, outputs_file.as_ref())?;
+                return Ok(());
+            };
+            for change in &prepared.changes {
+                if output == Output::Text {
+                    eprintln!("  {}", change.line());
+                }
+            }
+            let new: serde_json::Value = serde_json::from_str(&template).unwrap_or_default();
+            let broadening: Vec<_> = prepared.changes.iter().filter(|c| c.broadening(&old, &new)).collect();
+            if require_approval == Approval::Broadening
+                && !broadening.is_empty()
+                && !confirm(&format!("{} security-relevant change(s) widen access. Deploy?", broadening.len()))
+            {
+                stacks.discard(&prepared.change_set).await;
+                let list: Vec<String> = broadening.iter().map(|c| format!("  {}", c.line())).collect();
+                return Err(Failure(
+                    5,
+                    format!(
+                        "{} broadening change(s) need approval: confirm on a terminal, or pass --require-approval never\n{}",
+                        broadening.len(),
+                        list.join("\n")
+                    ),
+                ));
+            }
+            stacks.execute(&prepared.change_set).await.map_err(|e| Failure(1, format!("{e:#}")))?;
+            let mut progress = Progress::new(output == Output::Json);
+            let (status, failures) = stacks
+                .wait(Duration::from_secs(timeout), &mut progress)
+                .await
+                .map_err(|e| Failure(1, format!("{e:#}")))?;
+            if !matches!(status.as_str(), "CREATE_COMPLETE" | "UPDATE_COMPLETE") {
+                let reasons =
+                    if failures.is_empty() { "no resource reported a reason".into() } else { failures.join("\n  ") };
+                return Err(Failure(1, format!("deploy of {} ended {status}:\n  {reasons}", stack.stack)));
+            }
+            let mut outputs = stacks.outputs().await?;
+            if outputs.is_empty() && template.contains("\"Outputs\"") {
+                eprintln!(
+                    "note: {} reported no outputs after the change set (moto computes them only on UpdateStack); refreshing them",
+                    target.describe()
+                );
+                stacks.refresh_outputs(&template).await.map_err(|e| Failure(1, format!("{e:#}")))?;
+                outputs = stacks.outputs().await?;
+            }
+            finish(&stack.stack, &status, &outputs, &prepared.changes, started, output, outputs_file.as_ref())
+        }
+        Command::Diff { stack, target, fail } => {
+            let target = target_of(&target);
+            let (template, _) = template_for(&stack, Some(&target)).await?;
+            let stacks = stacks_for(&stack.stack, &target).await;
+            let prepared = stacks.prepare(&template).await.map_err(|e| Failure(1, format!("{e:#}")))?;
+            let Some(prepared) = prepared else {
+                println!("There were no differences");
+                return Ok(());
+            };
+            stacks.discard(&prepared.change_set).await;
+            for change in &prepared.changes {
+                println!("{}", change.line());
+            }
+            let security = prepared.changes.iter().filter(|c| c.security_relevant()).count();
+            println!("\n{} change(s), {security} security-relevant", prepared.changes.len());
+            if fail { Err(Failure(1, "differences found".into())) } else { Ok(()) }
+        }
+        Command::Destroy { stack, target, timeout, moto_reset } => {
+            let target = target_of(&target);
+            let stacks = stacks_for(&stack, &target).await;
+            let moto = target.is_moto().await;
+            if moto_reset && !moto {
+                return Err(Failure(2, format!("--moto-reset: {} is not moto", target.describe())));
+            }
+            if stacks.status().await?.is_none() {
+                println!("stack {stack} does not exist on {}", target.describe());
+                if moto_reset {
+                    target.moto_reset().await.map_err(|e| Failure(1, format!("{e:#}")))?;
+                    println!("reset the moto emulator (POST /moto-api/reset)");
+                }
+                return Ok(());
+            }
+            let before = stacks.resources().await.unwrap_or_default();
+            match stacks.delete().await {
+                // moto may fail part-way (it does not order dependencies) yet drop the stack.
+                Err(e) if !moto || stacks.status().await?.is_some() => return Err(Failure(1, format!("{e:#}"))),
+                Err(e) => eprintln!("note: moto's delete-stack failed part-way: {e:#}"),
+                Ok(()) => {
+                    let mut progress = Progress::new(false);
+                    let (status, failures) = stacks.wait(Duration::from_secs(timeout), &mut progress).await?;
+                    if status != "DELETE_COMPLETE" {
+                        return Err(Failure(1, format!("destroy ended {status}:\n  {}", failures.join("\n  "))));
+                    }
+                }
+            }
+            let config = target.sdk_config().await;
+            let left = status::left_behind(&config, &before).await;
+            println!("destroyed {stack}");
+            if !left.is_empty() {
+                println!("{} of its resources are still on {}:", left.len(), target.describe());
+                for item in &left {
+                    println!("  {item}");
+                }
+            }
+            if moto_reset {
+                target.moto_reset().await.map_err(|e| Failure(1, format!("{e:#}")))?;
+                println!("reset the moto emulator (POST /moto-api/reset)");
+            } else if moto && !left.is_empty() {
+                println!("moto keeps resources after delete-stack; `deployer destroy --moto-reset` wipes the emulator");
+            }
+            Ok(())
+        }
+        Command::Status { stack, target, output } => {
+            let target = target_of(&target);
+            let stacks = stacks_for(&stack, &target).await;
+            let Some(stack_status) = stacks.status().await? else {
+                return Err(Failure(1, format!("stack {stack} does not exist on {}", target.describe())));
+            };
+            let resources = stacks.resources().await?;
+            let config = target.sdk_config().await;
+            let sections = status::report(&config, &resources).await;
+            let outputs = stacks.outputs().await.unwrap_or_default();
+            match output {
+                Output::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&json!({ "stack": stack, "status": stack_status,
+                        "outputs": outputs.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<_, _>>(),
+                        "sections": sections }))?
+                ),
+                Output::Text => {
+                    println!("STACK {stack}  {stack_status}");
+                    for (k, v) in &outputs {
+                        println!("  {k} = {v}");
+                    }
+                    print!("{}", status::render(&sections));
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+fn finish(
+    stack: &str,
+    status: &str,
+    outputs: &[(String, String)],
+    changes: &[deployer::cloudformation::ResourceChange],
+    started: Instant,
+    output: Output,
+    outputs_file: Option<&PathBuf>,
+) -> Result<(), Failure> {
+    let outputs_json: serde_json::Map<String, serde_json::Value> =
+        outputs.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+    if let Some(path) = outputs_file {
+        std::fs::write(path, serde_json::to_string_pretty(&outputs_json)? + "\n")
+            .map_err(|e| Failure(4, format!("cannot write {}: {e}", path.display())))?;
+    }
+    match output {
+        Output::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({ "stack": stack, "status": status, "changes": changes,
+                "outputs": outputs_json, "elapsedMs": started.elapsed().as_millis() as u64 }))?
+        ),
+        Output::Text => {
+            if status == "NO_CHANGES" {
+                println!("{stack}: no changes");
+            } else {
+                println!("{stack}: {status} in {:.1}s", started.elapsed().as_secs_f64());
+            }
+            for (k, v) in outputs {
+                println!("  {k} = {v}");
+            }
+            if let Some((_, url)) = outputs.iter().find(|(k, _)| k == "GatewayUrl") {
+                println!("\nPulseTrack: {url}");
+            }
+        }
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli.command).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure(code, message)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(code)
         }
     }
 }

@@ -1,0 +1,476 @@
+//! Deploy, diff and destroy through CloudFormation change sets.
+
+use std::{
+    collections::BTreeSet,
+    io::{IsTerminal, Write},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, bail};
+use aws_sdk_cloudformation::{
+    Client,
+    error::ProvideErrorMetadata,
+    types::{Capability, ChangeAction, ChangeSetStatus, ChangeSetType, Replacement, StackStatus},
+};
+use serde::Serialize;
+use serde_json::Value;
+
+/// One resource-level change of a change set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourceChange {
+    pub action: String,
+    pub logical_id: String,
+    pub resource_type: String,
+    pub replacement: bool,
+}
+
+/// Resource types whose addition or change widens what can reach what.
+const SECURITY_TYPES: [&str; 6] = [
+    "AWS::EC2::SecurityGroup",
+    "AWS::EC2::SecurityGroupIngress",
+    "AWS::EC2::SecurityGroupEgress",
+    "AWS::IAM::Role",
+    "AWS::IAM::Policy",
+    "AWS::IAM::ManagedPolicy",
+];
+
+/// The values of a string-or-array field, as a set.
+fn set_of(v: &Value) -> BTreeSet<String> {
+    match v {
+        Value::Array(items) => items.iter().map(Value::to_string).collect(),
+        Value::Null => BTreeSet::new(),
+        other => std::iter::once(other.to_string()).collect(),
+    }
+}
+
+/// Whether grant `old` already allows everything grant `new` does: the same effect
+/// and principal, and at least its actions on at least its resources. Anything else
+/// (security group rules) must match exactly.
+fn covers(old: &Value, new: &Value) -> bool {
+    if old == new {
+        return true;
+    }
+    if new.get("Effect").is_none() {
+        return false;
+    }
+    old["Effect"] == new["Effect"]
+        && old["Principal"] == new["Principal"]
+        && set_of(&old["Action"]).is_superset(&set_of(&new["Action"]))
+        && set_of(&old["Resource"]).is_superset(&set_of(&new["Resource"]))
+}
+
+impl ResourceChange {
+    pub fn security_relevant(&self) -> bool {
+        SECURITY_TYPES.contains(&self.resource_type.as_str())
+    }
+
+    /// Whether this change widens access: a new security resource, or a modified one
+    /// whose new properties hold a rule or statement the old ones did not (as CDK
+    /// compares statements). `old`/`new` are the deployed and proposed templates.
+    pub fn broadening(&self, old: &Value, new: &Value) -> bool {
+        if !self.security_relevant() {
+            return false;
+        }
+        match self.action.as_str() {
+            "Add" => true,
+            "Remove" => false,
+            _ => {
+                let props = |t: &Value| t["Resources"][&self.logical_id]["Properties"].clone();
+                let (before, after) = (props(old), props(new));
+                let grants = |p: &Value| -> Vec<Value> {
+                    let mut items = Vec::new();
+                    for key in ["SecurityGroupIngress", "SecurityGroupEgress", "Policies"] {
+                        items.extend(p[key].as_array().cloned().unwrap_or_default());
+                    }
+                    for doc in ["PolicyDocument", "AssumeRolePolicyDocument"] {
+                        items.extend(p[doc]["Statement"].as_array().cloned().unwrap_or_default());
+                    }
+                    items
+                };
+                match self.resource_type.as_str() {
+                    // A standalone rule that changed is a different rule.
+                    "AWS::EC2::SecurityGroupIngress" | "AWS::EC2::SecurityGroupEgress" => before != after,
+                    _ => {
+                        let old_grants = grants(&before);
+                        grants(&after).iter().any(|g| !old_grants.iter().any(|o| covers(o, g)))
+                    }
+                }
+            }
+        }
+    }
+
+    /// CDK-style line: `[+] AWS::EC2::VPC VpcResource1234` (`[-]` removed,
+    /// `[~]` modified, `[~] ... (replacement)`), `!` marking security changes.
+    pub fn line(&self) -> String {
+        let mark = match self.action.as_str() {
+            "Add" => "[+]",
+            "Remove" => "[-]",
+            _ => "[~]",
+        };
+        let security = if self.security_relevant() { " (!) security" } else { "" };
+        let replacement = if self.replacement { " (replacement)" } else { "" };
+        format!("{mark} {} {}{replacement}{security}", self.resource_type, self.logical_id)
+    }
+}
+
+pub struct Stacks {
+    client: Client,
+    pub name: String,
+}
+
+/// What a prepared change set holds.
+pub struct Prepared {
+    pub change_set: String,
+    pub changes: Vec<ResourceChange>,
+    pub create: bool,
+}
+
+fn is_missing_stack(message: Option<&str>) -> bool {
+    message.is_some_and(|m| m.contains("does not exist"))
+}
+
+fn is_no_change(reason: &str) -> bool {
+    reason.contains("didn't contain changes") || reason.contains("No updates are to be performed")
+}
+
+impl Stacks {
+    pub fn new(client: Client, name: &str) -> Self {
+        Self { client, name: name.into() }
+    }
+
+    /// The stack's status, or `None` when it does not exist.
+    pub async fn status(&self) -> anyhow::Result<Option<String>> {
+        match self.client.describe_stacks().stack_name(&self.name).send().await {
+            Ok(out) => Ok(out.stacks().first().and_then(|s| s.stack_status()).map(|s| s.as_str().to_string())),
+            Err(e) if is_missing_stack(e.message()) => Ok(None),
+            Err(e) => Err(anyhow::anyhow!("DescribeStacks failed: {}", e.message().unwrap_or(&e.to_string()))),
+        }
+    }
+
+    /// Creates a change set and waits until it is ready. `None`: nothing would change.
+    pub async fn prepare(&self, template: &str) -> anyhow::Result<Option<Prepared>> {
+        let create = match self.status().await? {
+            None => true,
+            Some(s) if s == StackStatus::ReviewInProgress.as_str() => true,
+            Some(s) if s.ends_with("_IN_PROGRESS") => {
+                bail!("stack {} is busy ({s}); try again when it settles", self.name)
+            }
+            Some(s) if s == StackStatus::RollbackComplete.as_str() => {
+                bail!(
+                    "stack {} is in ROLLBACK_COMPLETE after a failed creation; run `deployer destroy` first",
+                    self.name
+                )
+            }
+            Some(_) => false,
+        };
+        let change_set = format!(
+            "pulsetrack-{}",
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0)
+        );
+        self.client
+            .create_change_set()
+            .stack_name(&self.name)
+            .change_set_name(&change_set)
+            .template_body(template)
+            .change_set_type(if create { ChangeSetType::Create } else { ChangeSetType::Update })
+            .capabilities(Capability::CapabilityIam)
+            .capabilities(Capability::CapabilityNamedIam)
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("CreateChangeSet failed: {}", e.message().unwrap_or(&e.to_string())))?;
+        let deadline = Instant::now() + Duration::from_secs(300);
+        loop {
+            let out = self
+                .client
+                .describe_change_set()
+                .stack_name(&self.name)
+                .change_set_name(&change_set)
+                .send()
+                .await
+                .map_err(|e| anyhow::anyhow!("DescribeChangeSet failed: {}", e.message().unwrap_or(&e.to_string())))?;
+            match out.status() {
+                Some(ChangeSetStatus::CreateComplete) => {
+                    let changes = out
+                        .changes()
+                        .iter()
+                        .filter_map(|c| c.resource_change())
+                        .map(|r| ResourceChange {
+                            action: r.action().map(ChangeAction::as_str).unwrap_or("Modify").to_string(),
+                            logical_id: r.logical_resource_id().unwrap_or_default().to_string(),
+                            resource_type: r.resource_type().unwrap_or_default().to_string(),
+                            replacement: matches!(r.replacement(), Some(Replacement::True)),
+                        })
+                        .collect::<Vec<_>>();
+                    if changes.is_empty() && !create {
+                        self.discard(&change_set).await;
+                        return Ok(None);
+                    }
+                    return Ok(Some(Prepared { change_set, changes, create }));
+                }
+                Some(ChangeSetStatus::Failed) => {
+                    let reason = out.status_reason().unwrap_or("no reason given").to_string();
+                    self.discard(&change_set).await;
+                    if is_no_change(&reason) {
+                        return Ok(None);
+                    }
+                    bail!("the change set failed: {reason}");
+                }
+                _ if Instant::now() > deadline => bail!("the change set was not ready within 5 minutes"),
+                _ => tokio::time::sleep(Duration::from_millis(300)).await,
+            }
+        }
+    }
+
+    pub async fn discard(&self, change_set: &str) {
+        let _ = self.client.delete_change_set().stack_name(&self.name).change_set_name(change_set).send().await;
+        // A CREATE change set leaves an empty REVIEW_IN_PROGRESS stack behind.
+        if let Ok(Some(status)) = self.status().await
+            && status == StackStatus::ReviewInProgress.as_str()
+        {
+            let _ = self.client.delete_stack().stack_name(&self.name).send().await;
+        }
+    }
+
+    pub async fn execute(&self, change_set: &str) -> anyhow::Result<()> {
+        self.client
+            .execute_change_set()
+            .stack_name(&self.name)
+            .change_set_name(change_set)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| anyhow::anyhow!("ExecuteChangeSet failed: {}", e.message().unwrap_or(&e.to_string())))
+    }
+
+    /// Follows the stack until it leaves `*_IN_PROGRESS`, printing each new event;
+    /// returns the final status and the failed resources with their reasons.
+    pub async fn wait(&self, timeout: Duration, progress: &mut Progress) -> anyhow::Result<(String, Vec<String>)> {
+        let started = Instant::now();
+        let mut seen = BTreeSet::new();
+        let mut failures = Vec::new();
+        loop {
+            if let Ok(out) = self.client.describe_stack_events().stack_name(&self.name).send().await {
+                let mut events: Vec<_> =
+                    out.stack_events().iter().filter(|e| e.event_id().is_some_and(|id| !seen.contains(id))).collect();
+                events.reverse();
+                for event in events {
+                    seen.insert(event.event_id().unwrap_or_default().to_string());
+                    let status = event.resource_status().map(|s| s.as_str()).unwrap_or_default();
+                    let reason = event.resource_status_reason().unwrap_or_default();
+                    let line = format!(
+                        "{} {} {} {}",
+                        status,
+                        event.resource_type().unwrap_or_default(),
+                        event.logical_resource_id().unwrap_or_default(),
+                        reason
+                    );
+                    if status.ends_with("FAILED") {
+                        failures.push(format!(
+                            "{} ({}): {reason}",
+                            event.logical_resource_id().unwrap_or_default(),
+                            event.resource_type().unwrap_or_default()
+                        ));
+                    }
+                    progress.event(line.trim_end());
+                }
+            }
+            match self.status().await? {
+                None => return Ok(("DELETE_COMPLETE".into(), failures)),
+                Some(status) if !status.ends_with("_IN_PROGRESS") => {
+                    progress.done();
+                    return Ok((status, failures));
+                }
+                Some(status) => progress.tick(&status, started.elapsed()),
+            }
+            if started.elapsed() > timeout {
+                bail!("stack {} did not settle within {}s", self.name, timeout.as_secs());
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    pub async fn outputs(&self) -> anyhow::Result<Vec<(String, String)>> {
+        let out = self.client.describe_stacks().stack_name(&self.name).send().await.context("DescribeStacks")?;
+        let mut outputs: Vec<(String, String)> = out
+            .stacks()
+            .first()
+            .map(|s| {
+                s.outputs()
+                    .iter()
+                    .map(|o| {
+                        (
+                            o.output_key().unwrap_or_default().to_string(),
+                            o.output_value().unwrap_or_default().to_string(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        outputs.sort();
+        Ok(outputs)
+    }
+
+    /// The deployed template (`Null` when the stack does not exist yet).
+    pub async fn deployed_template(&self) -> Value {
+        match self.client.get_template().stack_name(&self.name).send().await {
+            Ok(out) => out.template_body().and_then(|t| serde_json::from_str(t).ok()).unwrap_or(Value::Null),
+            Err(_) => Value::Null,
+        }
+    }
+
+    /// moto computes a stack's outputs on CreateStack/UpdateStack but not when a change
+    /// set executes; an UpdateStack with the same template makes it compute them.
+    /// Real CloudFormation reports outputs after a change set, so this never runs there
+    /// (and would only answer "No updates are to be performed").
+    pub async fn refresh_outputs(&self, template: &str) -> anyhow::Result<()> {
+        let result = self
+            .client
+            .update_stack()
+            .stack_name(&self.name)
+            .template_body(template)
+            .capabilities(Capability::CapabilityIam)
+            .capabilities(Capability::CapabilityNamedIam)
+            .send()
+            .await;
+        match result {
+            Ok(_) => {}
+            Err(e) if e.message().is_some_and(is_no_change) => return Ok(()),
+            Err(e) => bail!("UpdateStack failed: {}", e.message().unwrap_or(&e.to_string())),
+        }
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while self.status().await?.is_some_and(|s| s.ends_with("_IN_PROGRESS")) {
+            if Instant::now() > deadline {
+                bail!("the output refresh did not settle");
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        Ok(())
+    }
+
+    /// Logical id, type, physical id of every resource in the stack.
+    pub async fn resources(&self) -> anyhow::Result<Vec<(String, String, String)>> {
+        let out = self
+            .client
+            .describe_stack_resources()
+            .stack_name(&self.name)
+            .send()
+            .await
+            .context("DescribeStackResources")?;
+        Ok(out
+            .stack_resources()
+            .iter()
+            .map(|r| {
+                (
+                    r.logical_resource_id().unwrap_or_default().to_string(),
+                    r.resource_type().unwrap_or_default().to_string(),
+                    r.physical_resource_id().unwrap_or_default().to_string(),
+                )
+            })
+            .collect())
+    }
+
+    pub async fn delete(&self) -> anyhow::Result<()> {
+        self.client
+            .delete_stack()
+            .stack_name(&self.name)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| anyhow::anyhow!("DeleteStack failed: {}", e.message().unwrap_or(&e.to_string())))
+    }
+}
+
+/// Live progress: an updating line on a terminal, plain event lines otherwise (or
+/// when `CI` is set), nothing at all for `--output json` (events go to stderr).
+pub struct Progress {
+    interactive: bool,
+    quiet: bool,
+    line_open: bool,
+}
+
+impl Progress {
+    pub fn new(quiet: bool) -> Self {
+        let interactive = std::io::stderr().is_terminal() && std::env::var_os("CI").is_none();
+        Self { interactive, quiet, line_open: false }
+    }
+
+    fn event(&mut self, line: &str) {
+        if self.quiet {
+            return;
+        }
+        if self.line_open {
+            eprint!("\r\x1b[2K");
+            self.line_open = false;
+        }
+        eprintln!("  {line}");
+    }
+
+    fn tick(&mut self, status: &str, elapsed: Duration) {
+        if self.interactive && !self.quiet {
+            let spinner = ["|", "/", "-", "\\"][(elapsed.as_millis() / 500 % 4) as usize];
+            eprint!("\r\x1b[2K{spinner} {status} ({}s)", elapsed.as_secs());
+            let _ = std::io::stderr().flush();
+            self.line_open = true;
+        }
+    }
+
+    fn done(&mut self) {
+        if self.line_open {
+            eprint!("\r\x1b[2K");
+            self.line_open = false;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(action: &str, ty: &str) -> ResourceChange {
+        ResourceChange { action: action.into(), logical_id: "X1".into(), resource_type: ty.into(), replacement: false }
+    }
+
+    #[test]
+    fn lines_are_cdk_style_and_mark_security() {
+        assert_eq!(change("Add", "AWS::EC2::VPC").line(), "[+] AWS::EC2::VPC X1");
+        assert_eq!(change("Remove", "AWS::EC2::VPC").line(), "[-] AWS::EC2::VPC X1");
+        let mut replaced = change("Modify", "AWS::RDS::DBInstance");
+        replaced.replacement = true;
+        assert_eq!(replaced.line(), "[~] AWS::RDS::DBInstance X1 (replacement)");
+        assert!(change("Add", "AWS::EC2::SecurityGroupIngress").line().ends_with("(!) security"));
+    }
+
+    fn policy(statements: Value) -> Value {
+        serde_json::json!({ "Resources": { "X1": { "Properties": { "PolicyDocument": { "Statement": statements } } } } })
+    }
+
+    #[test]
+    fn broadening_is_new_access_only() {
+        let none = Value::Null;
+        assert!(change("Add", "AWS::IAM::Policy").broadening(&none, &none));
+        assert!(!change("Remove", "AWS::EC2::SecurityGroupIngress").broadening(&none, &none));
+        assert!(!change("Add", "AWS::Logs::LogGroup").broadening(&none, &none));
+        let a = serde_json::json!({"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"});
+        let b = serde_json::json!({"Effect": "Allow", "Action": "s3:PutObject", "Resource": "*"});
+        let modify = change("Modify", "AWS::IAM::Policy");
+        assert!(
+            modify.broadening(
+                &policy(serde_json::json!([a.clone()])),
+                &policy(serde_json::json!([a.clone(), b.clone()]))
+            )
+        );
+        assert!(
+            !modify.broadening(&policy(serde_json::json!([a.clone(), b])), &policy(serde_json::json!([a]))),
+            "narrowing"
+        );
+    }
+
+    #[test]
+    fn no_change_reasons_are_recognised() {
+        assert!(is_no_change(
+            "The submitted information didn't contain changes. Submit different information to create a change set."
+        ));
+        assert!(!is_no_change("Template error: unresolved reference"));
+    }
+}

@@ -1,0 +1,237 @@
+//! `deployer status`: what is running, read from each service's own API.
+
+use aws_config::SdkConfig;
+use aws_sdk_ec2::types::Filter;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+/// A section of the report; `unavailable` when the endpoint lacks the API.
+#[derive(Debug, Serialize)]
+pub struct Section {
+    pub name: &'static str,
+    pub items: Vec<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unavailable: Option<String>,
+}
+
+fn unavailable<E: aws_sdk_ecs::error::ProvideErrorMetadata + std::fmt::Display>(e: &E) -> String {
+    format!("unavailable from this endpoint ({})", e.message().map(str::to_string).unwrap_or_else(|| e.to_string()))
+}
+
+/// Physical ids of the stack's resources of `resource_type`.
+fn of_type<'a>(resources: &'a [(String, String, String)], resource_type: &str) -> Vec<&'a str> {
+    resources.iter().filter(|r| r.1 == resource_type).map(|r| r.2.as_str()).filter(|id| !id.is_empty()).collect()
+}
+
+pub async fn report(config: &SdkConfig, resources: &[(String, String, String)]) -> Vec<Section> {
+    let mut sections = Vec::new();
+
+    let ec2 = aws_sdk_ec2::Client::new(config);
+    let mut network = Section { name: "network", items: Vec::new(), unavailable: None };
+    for vpc in of_type(resources, "AWS::EC2::VPC") {
+        match ec2.describe_vpcs().vpc_ids(vpc).send().await {
+            Ok(out) => {
+                for v in out.vpcs() {
+                    let subnets = ec2
+                        .describe_subnets()
+                        .filters(Filter::builder().name("vpc-id").values(vpc).build())
+                        .send()
+                        .await
+                        .map(|s| {
+                            s.subnets()
+                                .iter()
+                                .map(|s| json!({ "id": s.subnet_id(), "cidr": s.cidr_block(), "az": s.availability_zone() }))
+                                .collect::<Vec<_>>()
+                        })
+                        .unwrap_or_default();
+                    network.items.push(json!({ "vpc": v.vpc_id(), "cidr": v.cidr_block(),
+                        "state": v.state().map(|s| s.as_str()), "subnets": subnets }));
+                }
+            }
+            Err(e) => network.unavailable = Some(unavailable(&e)),
+        }
+    }
+    sections.push(network);
+
+    let ecs = aws_sdk_ecs::Client::new(config);
+    let mut compute = Section { name: "ecs", items: Vec::new(), unavailable: None };
+    for cluster in of_type(resources, "AWS::ECS::Cluster") {
+        let services = of_type(resources, "AWS::ECS::Service");
+        match ecs
+            .describe_services()
+            .cluster(cluster)
+            .set_services(Some(services.iter().map(|s| s.to_string()).collect()))
+            .send()
+            .await
+        {
+            Ok(out) => {
+                for s in out.services() {
+                    compute.items.push(json!({ "cluster": cluster, "service": s.service_name(), "status": s.status(),
+                        "desired": s.desired_count(), "running": s.running_count(), "pending": s.pending_count() }));
+                }
+            }
+            Err(e) => compute.unavailable = Some(unavailable(&e)),
+        }
+    }
+    sections.push(compute);
+
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(config);
+    let mut balancers = Section { name: "load balancer", items: Vec::new(), unavailable: None };
+    for lb in of_type(resources, "AWS::ElasticLoadBalancingV2::LoadBalancer") {
+        match elb.describe_load_balancers().load_balancer_arns(lb).send().await {
+            Ok(out) => {
+                for b in out.load_balancers() {
+                    let listeners = elb
+                        .describe_listeners()
+                        .load_balancer_arn(lb)
+                        .send()
+                        .await
+                        .map(|l| {
+                            l.listeners()
+                                .iter()
+                                .map(|l| json!({ "port": l.port(), "protocol": l.protocol().map(|p| p.as_str()) }))
+                                .collect::<Vec<_>>()
+                        })
+                        .unwrap_or_default();
+                    balancers.items.push(
+                        json!({ "dns": b.dns_name(), "state": b.state().and_then(|s| s.code()).map(|c| c.as_str()),
+                        "listeners": listeners }),
+                    );
+                }
+            }
+            Err(e) => balancers.unavailable = Some(unavailable(&e)),
+        }
+    }
+    for tg in of_type(resources, "AWS::ElasticLoadBalancingV2::TargetGroup") {
+        match elb.describe_target_health().target_group_arn(tg).send().await {
+            Ok(out) => {
+                let targets: Vec<Value> = out
+                    .target_health_descriptions()
+                    .iter()
+                    .map(|t| {
+                        json!({ "target": t.target().and_then(|t| t.id()),
+                        "health": t.target_health().and_then(|h| h.state()).map(|s| s.as_str()) })
+                    })
+                    .collect();
+                balancers.items.push(json!({ "targetGroup": tg, "targets": targets }));
+            }
+            Err(e) => balancers.unavailable = Some(unavailable(&e)),
+        }
+    }
+    sections.push(balancers);
+
+    let rds = aws_sdk_rds::Client::new(config);
+    let mut databases = Section { name: "databases", items: Vec::new(), unavailable: None };
+    for db in of_type(resources, "AWS::RDS::DBInstance") {
+        match rds.describe_db_instances().db_instance_identifier(db).send().await {
+            Ok(out) => {
+                for i in out.db_instances() {
+                    databases.items.push(json!({ "id": i.db_instance_identifier(), "status": i.db_instance_status(),
+                        "engine": i.engine_version(), "endpoint": i.endpoint().and_then(|e| e.address()),
+                        "port": i.endpoint().and_then(|e| e.port()) }));
+                }
+            }
+            Err(e) => databases.unavailable = Some(unavailable(&e)),
+        }
+    }
+    sections.push(databases);
+
+    let kafka = aws_sdk_kafka::Client::new(config);
+    let mut msk = Section { name: "kafka", items: Vec::new(), unavailable: None };
+    let clusters = of_type(resources, "AWS::MSK::Cluster");
+    if clusters.is_empty() {
+        msk.unavailable = Some("no MSK cluster in this stack (msk=false, or the endpoint skipped it)".into());
+    }
+    for arn in clusters {
+        let state = match kafka.describe_cluster_v2().cluster_arn(arn).send().await {
+            Ok(out) => out.cluster_info().and_then(|c| c.state()).map(|s| s.as_str().to_string()),
+            Err(e) => Some(unavailable(&e)),
+        };
+        let brokers = match kafka.get_bootstrap_brokers().cluster_arn(arn).send().await {
+            Ok(out) => out.bootstrap_broker_string().map(str::to_string),
+            Err(e) => Some(unavailable(&e)),
+        };
+        msk.items.push(json!({ "cluster": arn, "state": state, "bootstrapBrokers": brokers }));
+    }
+    sections.push(msk);
+    sections
+}
+
+/// The report as a table-like text.
+pub fn render(sections: &[Section]) -> String {
+    let mut out = String::new();
+    for section in sections {
+        out.push_str(&format!("{}\n", section.name.to_uppercase()));
+        for item in &section.items {
+            let fields: Vec<String> = item
+                .as_object()
+                .map(|o| o.iter().map(|(k, v)| format!("{k}={}", compact(v))).collect())
+                .unwrap_or_default();
+            out.push_str(&format!("  {}\n", fields.join("  ")));
+        }
+        if let Some(reason) = &section.unavailable {
+            out.push_str(&format!("  {reason}\n"));
+        } else if section.items.is_empty() {
+            out.push_str("  (none)\n");
+        }
+    }
+    out
+}
+
+fn compact(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "-".into(),
+        Value::Array(items) => format!("[{}]", items.len()),
+        other => other.to_string(),
+    }
+}
+
+/// Resources of a deleted stack that the endpoint still has (moto keeps them; AWS
+/// keeps retained snapshots). Checked for the types whose APIs we query.
+pub async fn left_behind(config: &SdkConfig, resources: &[(String, String, String)]) -> Vec<String> {
+    let mut left = Vec::new();
+    let ec2 = aws_sdk_ec2::Client::new(config);
+    for vpc in of_type(resources, "AWS::EC2::VPC") {
+        if ec2.describe_vpcs().vpc_ids(vpc).send().await.is_ok_and(|o| !o.vpcs().is_empty()) {
+            left.push(format!("AWS::EC2::VPC {vpc}"));
+        }
+    }
+    let ecs = aws_sdk_ecs::Client::new(config);
+    for cluster in of_type(resources, "AWS::ECS::Cluster") {
+        if ecs
+            .describe_clusters()
+            .clusters(cluster)
+            .send()
+            .await
+            .is_ok_and(|o| o.clusters().iter().any(|c| c.status() == Some("ACTIVE")))
+        {
+            left.push(format!("AWS::ECS::Cluster {cluster}"));
+        }
+    }
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(config);
+    for lb in of_type(resources, "AWS::ElasticLoadBalancingV2::LoadBalancer") {
+        if elb
+            .describe_load_balancers()
+            .load_balancer_arns(lb)
+            .send()
+            .await
+            .is_ok_and(|o| !o.load_balancers().is_empty())
+        {
+            left.push(format!("AWS::ElasticLoadBalancingV2::LoadBalancer {lb}"));
+        }
+    }
+    let rds = aws_sdk_rds::Client::new(config);
+    for db in of_type(resources, "AWS::RDS::DBInstance") {
+        if rds
+            .describe_db_instances()
+            .db_instance_identifier(db)
+            .send()
+            .await
+            .is_ok_and(|o| !o.db_instances().is_empty())
+        {
+            left.push(format!("AWS::RDS::DBInstance {db}"));
+        }
+    }
+    left
+}
