@@ -207,15 +207,15 @@ fn build(scope: &mut Scope<'_>, ctx: &Context) {
     let alb = PublicLoadBalancer::new(scope, "PublicAlb", &vpc, GATEWAY_PORT, GATEWAY_PORT, "/health");
 
     let kafka = ctx.msk.then(|| KafkaCluster::new(scope, "Kafka", &vpc, 2, "kafka.t3.small"));
-    // With MSK the bootstrap brokers are not a CloudFormation attribute: `deployer
-    // deploy` writes them into this secret once the cluster exists.
+    // With MSK the bootstrap brokers are not a CloudFormation attribute: they go into
+    // this secret once the cluster exists (by hand for now; see README).
     let kafka_brokers: (Option<Expr>, Option<Expr>) = match (&kafka, &ctx.kafka_brokers) {
         (Some(_), _) => {
             let secret = scope.add(
                 "KafkaBootstrapSecret",
                 "AWS::SecretsManager::Secret",
-                json!({ "Description": "MSK bootstrap brokers, written by `deployer deploy`",
-                        "SecretString": "pending: set by deployer deploy after MSK is created" }),
+                json!({ "Description": "MSK bootstrap brokers (GetBootstrapBrokers), set after the cluster exists",
+                        "SecretString": "pending: set to the MSK bootstrap brokers after the cluster exists" }),
             );
             (None, Some(secret.r#ref()))
         }
