@@ -153,9 +153,13 @@ fn target_of(args: &TargetArgs) -> Target {
     }
 }
 
-/// Synthesizes the template; on moto (which has no Cloud Map in CloudFormation) it
-/// turns service discovery off unless the user set it, and says so.
-async fn template_for(stack: &StackArgs, target: Option<&Target>) -> Result<(String, usize), Failure> {
+/// Synthesizes the stack model and its assembly. With a `target` that is moto (whose
+/// CloudFormation has no Cloud Map) it turns service discovery off unless the user
+/// set it, and says so.
+async fn synthesize(
+    stack: &StackArgs,
+    target: Option<&Target>,
+) -> Result<(pulsetrack_stacks::Stack, assembly::Assembly), Failure> {
     let mut pairs: Vec<(String, String)> = stack.context.clone();
     if let Some(target) = target
         && !pairs.iter().any(|(k, _)| k == "service-discovery")
@@ -171,8 +175,11 @@ async fn template_for(stack: &StackArgs, target: Option<&Target>) -> Result<(Str
         .map_err(|e| Failure(2, e.to_string()))?;
     let model = pulsetrack_stack(&stack.stack, &ctx);
     let files = assembly::synthesize(&model).map_err(|e| Failure(3, e.to_string()))?;
-    let template = files.get(&assembly::template_file(&stack.stack)).cloned().unwrap_or_default();
-    Ok((template, model.resources.len()))
+    Ok((model, files))
+}
+
+fn template_of(stack: &StackArgs, files: &assembly::Assembly) -> String {
+    files.get(&assembly::template_file(&stack.stack)).cloned().unwrap_or_default()
 }
 
 async fn stacks_for(name: &str, target: &Target) -> Stacks {
@@ -194,10 +201,7 @@ async fn run(command: Command) -> Result<(), Failure> {
     match command {
         Command::Synth { stack, out, check } => {
             let started = Instant::now();
-            let ctx = Context::from_pairs(stack.context.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-                .map_err(|e| Failure(2, e.to_string()))?;
-            let model = pulsetrack_stack(&stack.stack, &ctx);
-            let files = assembly::synthesize(&model).map_err(|e| Failure(3, e.to_string()))?;
+            let (model, files) = synthesize(&stack, None).await?;
             if let Some(dir) = check {
                 let drifted = assembly::drift(&dir, &files);
                 if drifted.is_empty() {
@@ -224,7 +228,8 @@ async fn run(command: Command) -> Result<(), Failure> {
         Command::Deploy { stack, target, timeout, outputs_file, output, require_approval } => {
             let started = Instant::now();
             let target = target_of(&target);
-            let (template, count) = template_for(&stack, Some(&target)).await?;
+            let (model, files) = synthesize(&stack, Some(&target)).await?;
+            let (template, count) = (template_of(&stack, &files), model.resources.len());
             let stacks = stacks_for(&stack.stack, &target).await;
             eprintln!("deploying {} ({count} resources) to {}", stack.stack, target.describe());
             // Read before the change set exists: it is what the change is measured against.
@@ -268,7 +273,7 @@ async fn run(command: Command) -> Result<(), Failure> {
                 return Err(Failure(1, format!("deploy of {} ended {status}:\n  {reasons}", stack.stack)));
             }
             let mut outputs = stacks.outputs().await?;
-            if outputs.is_empty() && template.contains("\"Outputs\"") {
+            if outputs.is_empty() && !model.outputs.is_empty() {
                 eprintln!(
                     "note: {} reported no outputs after the change set (moto computes them only on UpdateStack); refreshing them",
                     target.describe()
@@ -280,7 +285,8 @@ async fn run(command: Command) -> Result<(), Failure> {
         }
         Command::Diff { stack, target, fail } => {
             let target = target_of(&target);
-            let (template, _) = template_for(&stack, Some(&target)).await?;
+            let (_, files) = synthesize(&stack, Some(&target)).await?;
+            let template = template_of(&stack, &files);
             let stacks = stacks_for(&stack.stack, &target).await;
             let prepared = stacks.prepare(&template).await.map_err(|e| Failure(1, format!("{e:#}")))?;
             let Some(prepared) = prepared else {
