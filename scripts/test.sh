@@ -10,6 +10,9 @@ scripts/ensure-python-tools.sh
 TANSU_BIN="$(scripts/install-tansu.sh)"
 export TANSU_BIN
 
+# `deployer up`'s end-to-end test runs the service binaries from the same target folder.
+cargo build --workspace --bins
+
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast "$@"
 else

@@ -1,8 +1,10 @@
 //! The deployer: synthesizes PulseTrack's stack model to a CloudFormation cloud
 //! assembly (`synth`), applies it through change sets (`deploy`, `diff`, `destroy`)
-//! and reports what runs (`status`) with the typed AWS SDK clients.
+//! and reports what runs (`status`) with the typed AWS SDK clients; `up` runs the
+//! same model on one machine ([`local`]).
 
 pub mod assembly;
 pub mod cloudformation;
+pub mod local;
 pub mod status;
 pub mod target;

@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use deployer::{
     assembly,
     cloudformation::{Progress, Stacks},
-    status,
+    local, status,
     target::{Target, localstack_endpoint},
 };
 use pulsetrack_stacks::{Context, pulsetrack_stack};
@@ -114,7 +114,8 @@ enum Command {
         #[arg(long)]
         moto_reset: bool,
     },
-    /// What is running: ECS services, load balancer, databases, Kafka, network.
+    /// What is running: ECS services, load balancer, databases, Kafka, network; with
+    /// --local, the processes of `deployer up`.
     Status {
         #[arg(long, default_value = "PulseTrack")]
         stack: String,
@@ -122,7 +123,65 @@ enum Command {
         target: TargetArgs,
         #[arg(long, value_enum, default_value_t = Output::Text)]
         output: Output,
+        /// Report the system `deployer up` runs on this machine.
+        #[arg(long, conflicts_with_all = ["localstack", "endpoint"])]
+        local: bool,
+        #[arg(long, default_value = DEFAULT_DATA_DIR, requires = "local")]
+        data_dir: PathBuf,
     },
+    /// Run the stack model on this machine: each Fargate service as a process, the RDS
+    /// databases on a local Postgres, MSK as a local tansu, the ALB listener as the
+    /// gateway on 127.0.0.1:4004. Ctrl-C or SIGTERM stops everything.
+    Up(Box<UpArgs>),
+    /// Stop the system `deployer up` runs (or what a killed `up` left behind).
+    Down {
+        #[arg(long, default_value = DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+        #[arg(long, default_value_t = 60)]
+        timeout: u64,
+    },
+}
+
+const DEFAULT_DATA_DIR: &str = ".pulsetrack/up";
+
+#[derive(Args, Debug)]
+struct UpArgs {
+    /// Data folder: the private Postgres cluster, generated passwords, the state file.
+    #[arg(long, default_value = DEFAULT_DATA_DIR)]
+    data_dir: PathBuf,
+    /// Folder of the service binaries (default: the deployer's own folder).
+    #[arg(long, env = "PULSETRACK_BIN_DIR")]
+    bin_dir: Option<PathBuf>,
+    /// Use this Postgres server instead of a private cluster (each service gets its own database on it).
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// Use these Kafka-protocol brokers instead of a private tansu.
+    #[arg(long, env = "KAFKA_BROKERS")]
+    kafka_brokers: Option<String>,
+    /// The tansu binary (default: TANSU_BIN, PATH, ~/.cache/pulsetrack/tools/bin/tansu).
+    #[arg(long)]
+    tansu: Option<PathBuf>,
+    /// Folder of initdb and pg_ctl (default: PATH, pg_config, /usr/lib/postgresql/<newest>/bin).
+    #[arg(long)]
+    postgres_bin: Option<PathBuf>,
+    /// The gateway's port (the ALB listener's, 4004).
+    #[arg(long)]
+    port: Option<u16>,
+    /// Added to every service port, to run a second system beside the first.
+    #[arg(long, default_value_t = 0)]
+    port_offset: u16,
+    /// Seconds each service may take to become ready.
+    #[arg(long, default_value_t = 60)]
+    ready_timeout: u64,
+    /// Service log format: text for a terminal, json as in the cloud.
+    #[arg(long, env = "LOG_FORMAT", default_value = "text")]
+    log_format: String,
+    /// Services' log filter (the task definitions say info).
+    #[arg(long, env = "RUST_LOG")]
+    rust_log: Option<String>,
+    /// The seeded ADMIN's password (default: generated once into the data folder).
+    #[arg(long, env = "PULSETRACK_ADMIN_PASSWORD", hide_env_values = true)]
+    admin_password: Option<String>,
 }
 
 fn parse_pair(raw: &str) -> Result<(String, String), String> {
@@ -346,7 +405,39 @@ async fn run(command: Command) -> Result<(), Failure> {
             }
             Ok(())
         }
-        Command::Status { stack, target, output } => {
+        Command::Up(args) => {
+            let bin_dir = match args.bin_dir {
+                Some(dir) => dir,
+                None => std::env::current_exe()?.parent().map(PathBuf::from).unwrap_or_default(),
+            };
+            let options = local::UpOptions {
+                data_dir: args.data_dir,
+                bin_dir,
+                database_url: args.database_url,
+                kafka_brokers: args.kafka_brokers,
+                tansu: args.tansu,
+                postgres_bin: args.postgres_bin,
+                gateway_port: args.port,
+                port_offset: args.port_offset,
+                ready_timeout: Duration::from_secs(args.ready_timeout),
+                log_format: args.log_format,
+                rust_log: args.rust_log,
+                admin_password: args.admin_password,
+            };
+            local::up(options).await.map_err(|e| Failure(1, format!("{e:#}")))
+        }
+        Command::Down { data_dir, timeout } => {
+            let report =
+                local::down(&data_dir, Duration::from_secs(timeout)).await.map_err(|e| Failure(1, format!("{e:#}")))?;
+            println!("{report}");
+            Ok(())
+        }
+        Command::Status { local: true, data_dir, .. } => {
+            let report = local::status(&data_dir).await.map_err(|e| Failure(1, format!("{e:#}")))?;
+            print!("{report}");
+            Ok(())
+        }
+        Command::Status { stack, target, output, .. } => {
             let target = target_of(&target);
             let stacks = stacks_for(&stack, &target).await;
             let Some(stack_status) = stacks.status().await? else {

@@ -1,0 +1,534 @@
+//! `deployer up`: the stack model run on one machine. Every Fargate service becomes a
+//! process of the workspace binary of the same name, every RDS instance a database on
+//! one local Postgres, MSK a local tansu broker, the ALB's :4004 listener the gateway
+//! on 127.0.0.1:4004. `deployer down` stops it; `deployer status --local` shows it.
+
+pub mod plan;
+pub mod postgres;
+pub mod supervisor;
+
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, bail};
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use self::{
+    plan::{Endpoints, LocalService},
+    postgres::{PrivateCluster, Server},
+    supervisor::{Backoff, Event, Printer, ProcessSpec, Supervised},
+};
+
+/// What `up` was asked for.
+#[derive(Debug, Clone)]
+pub struct UpOptions {
+    /// Data folder: the private Postgres cluster, generated secrets, the state file.
+    pub data_dir: PathBuf,
+    /// Where the service binaries are (the deployer's own folder by default).
+    pub bin_dir: PathBuf,
+    /// An existing Postgres (`DATABASE_URL`) instead of a private cluster.
+    pub database_url: Option<String>,
+    /// An existing Kafka-protocol broker (`KAFKA_BROKERS`) instead of a private tansu.
+    pub kafka_brokers: Option<String>,
+    pub tansu: Option<PathBuf>,
+    pub postgres_bin: Option<PathBuf>,
+    pub gateway_port: Option<u16>,
+    pub port_offset: u16,
+    pub ready_timeout: Duration,
+    pub log_format: String,
+    pub rust_log: Option<String>,
+    pub admin_password: Option<String>,
+}
+
+/// Written to `<data>/up.json` while `up` runs.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct State {
+    pub pid: u32,
+    pub gateway_url: String,
+    pub postgres: String,
+    /// The private cluster's data folder, when `up` runs one.
+    pub postgres_data: Option<PathBuf>,
+    pub postgres_pid: Option<u32>,
+    pub kafka_brokers: String,
+    pub processes: BTreeMap<String, ProcessState>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ProcessState {
+    pub pid: Option<u32>,
+    pub url: Option<String>,
+    pub ports: Vec<u16>,
+    pub restarts: u32,
+    pub binary: PathBuf,
+}
+
+pub fn state_file(data_dir: &Path) -> PathBuf {
+    data_dir.join("up.json")
+}
+
+pub fn read_state(data_dir: &Path) -> Option<State> {
+    serde_json::from_str(&std::fs::read_to_string(state_file(data_dir)).ok()?).ok()
+}
+
+fn write_state(data_dir: &Path, state: &State) {
+    if let Ok(text) = serde_json::to_string_pretty(state) {
+        let _ = std::fs::write(state_file(data_dir), text + "\n");
+    }
+}
+
+/// Whether `pid` runs (a zombie, exited but not yet reaped by its parent, does not).
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| stat.rsplit_once(')').map(|(_, rest)| rest.trim_start().starts_with('Z')))
+        .is_some_and(|zombie| !zombie)
+}
+
+/// Whether `pid` still runs `binary` (a recorded pid may have been reused).
+fn runs(pid: u32, binary: &Path) -> bool {
+    std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|exe| exe == binary)
+}
+
+/// Finds tansu: `--tansu`, `TANSU_BIN`, PATH, then the cache `scripts/install-tansu.sh` fills.
+pub fn find_tansu(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
+    let mut candidates: Vec<PathBuf> = explicit.map(Path::to_path_buf).into_iter().collect();
+    candidates.extend(std::env::var_os("TANSU_BIN").map(PathBuf::from));
+    if let Some(path) = std::env::var_os("PATH") {
+        candidates.extend(std::env::split_paths(&path).map(|d| d.join("tansu")));
+    }
+    if let Some(home) = std::env::var_os("HOME") {
+        candidates.push(PathBuf::from(home).join(".cache/pulsetrack/tools/bin/tansu"));
+    }
+    candidates.into_iter().find(|p| p.is_file()).context(
+        "the tansu broker was not found: run scripts/install-tansu.sh (builds it once), pass --tansu PATH, \
+         or give an existing broker with KAFKA_BROKERS",
+    )
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn port_free(port: u16) -> bool {
+    std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
+}
+
+async fn wait_ready(url: &str, supervised: &Supervised, timeout: Duration) -> anyhow::Result<Duration> {
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(2)).build()?;
+    let started = Instant::now();
+    loop {
+        if supervised.pid().is_some()
+            && let Ok(response) = client.get(url).send().await
+            && response.status().is_success()
+        {
+            return Ok(started.elapsed());
+        }
+        if started.elapsed() >= timeout {
+            bail!("{} was not ready at {url} after {}s", supervised.name, timeout.as_secs());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Everything `up` started, stopped in reverse.
+struct Running {
+    processes: Vec<Supervised>,
+    cluster: Option<PrivateCluster>,
+}
+
+impl Running {
+    async fn stop(mut self, say: impl Fn(String)) {
+        while let Some(process) = self.processes.pop() {
+            let name = process.name.clone();
+            process.stop().await;
+            say(format!("stopped {name}"));
+        }
+        if let Some(cluster) = self.cluster.take() {
+            match cluster.stop().await {
+                Ok(()) => say("stopped postgres".into()),
+                Err(e) => say(format!("postgres: {e:#}")),
+            }
+        }
+    }
+}
+
+/// Runs the system until Ctrl-C or SIGTERM.
+pub async fn up(options: UpOptions) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let data_dir = &options.data_dir;
+    std::fs::create_dir_all(data_dir).with_context(|| format!("cannot create {}", data_dir.display()))?;
+    let data_dir = data_dir.canonicalize()?;
+    if let Some(state) = read_state(&data_dir)
+        && state.pid != std::process::id()
+        && alive(state.pid)
+    {
+        bail!(
+            "`deployer up` already runs on {} (pid {}, {}): `deployer down --data-dir {}` stops it",
+            data_dir.display(),
+            state.pid,
+            state.gateway_url,
+            data_dir.display()
+        );
+    }
+
+    // The binaries first: a missing one is a build problem, reported before anything starts.
+    let probe = plan::local_stack("127.0.0.1:9092");
+    let names: Vec<String> = probe
+        .resources
+        .values()
+        .filter(|r| r.resource_type == "AWS::ECS::TaskDefinition")
+        .filter_map(|r| r.properties.get("ContainerDefinitions")?.get(0)?.get("Name")?.as_str().map(String::from))
+        .collect();
+    let missing: Vec<&String> = names.iter().filter(|n| !options.bin_dir.join(n).is_file()).collect();
+    if !missing.is_empty() {
+        bail!(
+            "{} missing in {}: build them first (`cargo build --release -p {}`) or pass --bin-dir",
+            missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "),
+            options.bin_dir.display(),
+            missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" -p ")
+        );
+    }
+    let tansu = match &options.kafka_brokers {
+        Some(_) => None,
+        None => Some(find_tansu(options.tansu.as_deref())?),
+    };
+
+    let printer = Printer::new(names.iter().map(String::as_str).chain(["postgres", "tansu", "up"]));
+    let say = {
+        let printer = printer.clone();
+        move |line: String| printer.line("up", 7, &line)
+    };
+    let (events_tx, mut events) = mpsc::unbounded_channel();
+    let mut running = Running { processes: Vec::new(), cluster: None };
+    let result = start_all(&options, &data_dir, tansu, &printer, &events_tx, &mut running, &say).await;
+    let (mut state, services) = match result {
+        Ok(ok) => ok,
+        Err(e) => {
+            say(format!("start failed: {e:#}; stopping what was started"));
+            running.stop(&say).await;
+            return Err(e);
+        }
+    };
+    write_state(&data_dir, &state);
+    print_table(&state, &services, &options, &data_dir, started.elapsed());
+
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => { say("Ctrl-C: stopping".into()); break; }
+            _ = sigterm.recv() => { say("SIGTERM: stopping".into()); break; }
+            Some(event) = events.recv() => {
+                match &event {
+                    Event::Started { name, pid } => {
+                        if let Some(p) = state.processes.get_mut(name) {
+                            p.pid = Some(*pid);
+                            if p.restarts > 0 {
+                                say(format!("{name} started (pid {pid})"));
+                            }
+                        }
+                    }
+                    Event::Exited { name, status, uptime, restart_in, restarts } => {
+                        if let Some(p) = state.processes.get_mut(name) { p.pid = None; p.restarts = *restarts; }
+                        say(format!("{name} exited ({status}) after {:.1}s; restarting in {}s (restart #{restarts})",
+                            uptime.as_secs_f64(), restart_in.as_secs()));
+                    }
+                    Event::SpawnFailed { name, error, restart_in } => {
+                        say(format!("{name} could not start: {error}; retrying in {}s", restart_in.as_secs()));
+                    }
+                }
+                write_state(&data_dir, &state);
+            }
+        }
+    }
+    running.stop(&say).await;
+    let _ = std::fs::remove_file(state_file(&data_dir));
+    say("stopped".into());
+    Ok(())
+}
+
+async fn start_all(
+    options: &UpOptions,
+    data_dir: &Path,
+    tansu: Option<PathBuf>,
+    printer: &Printer,
+    events: &mpsc::UnboundedSender<Event>,
+    running: &mut Running,
+    say: &impl Fn(String),
+) -> anyhow::Result<(State, Vec<LocalService>)> {
+    let grace = Duration::from_secs(10);
+    // Postgres: the given server, or the private cluster.
+    let (server, postgres_data) = match &options.database_url {
+        Some(url) => {
+            let server = Server::from_url(url)?;
+            postgres::wait_tcp(&format!("{}:{}", server.host, server.port), Duration::from_secs(5))
+                .await
+                .with_context(|| format!("DATABASE_URL {}", server.display()))?;
+            say(format!("using Postgres at {}", server.display()));
+            (server, None)
+        }
+        None => {
+            let bin = postgres::find_bin_dir(options.postgres_bin.as_deref())?;
+            let cluster = PrivateCluster::prepare(data_dir, bin, free_port()?).await?;
+            let t = Instant::now();
+            cluster.start().await?;
+            say(format!(
+                "postgres ready in {:.1}s: {} (data {}, log {})",
+                t.elapsed().as_secs_f64(),
+                cluster.server.display(),
+                cluster.data.display(),
+                cluster.log.display()
+            ));
+            let server = cluster.server.clone();
+            let data = cluster.data.clone();
+            running.cluster = Some(cluster);
+            (server, Some(data))
+        }
+    };
+
+    let mut processes = BTreeMap::new();
+    // Kafka: the given brokers, or a private tansu (in memory: topics are created by
+    // the services at startup; messages do not outlive `up`).
+    let kafka_brokers = match (&options.kafka_brokers, tansu) {
+        (Some(brokers), _) => {
+            say(format!("using Kafka brokers {brokers}"));
+            brokers.clone()
+        }
+        (None, Some(tansu)) => {
+            let addr = format!("127.0.0.1:{}", free_port()?);
+            let url = format!("tcp://{addr}");
+            let spec = ProcessSpec {
+                name: "tansu".into(),
+                program: tansu.clone(),
+                args: vec![
+                    "broker".into(),
+                    "--listener-url".into(),
+                    url.clone(),
+                    "--advertised-listener-url".into(),
+                    url,
+                    "--storage-engine".into(),
+                    "memory://tansu/".into(),
+                ],
+                env: vec![("RUST_LOG".into(), "warn".into())],
+            };
+            running.processes.push(Supervised::start(
+                spec,
+                6,
+                printer.clone(),
+                events.clone(),
+                Backoff::default(),
+                grace,
+            ));
+            postgres::wait_tcp(&addr, options.ready_timeout).await.context("tansu did not start")?;
+            say(format!("tansu ready: {addr}"));
+            processes.insert(
+                "tansu".into(),
+                ProcessState { pid: None, url: Some(addr.clone()), ports: vec![], restarts: 0, binary: tansu },
+            );
+            addr
+        }
+        (None, None) => bail!("no Kafka broker: give KAFKA_BROKERS or install tansu"),
+    };
+
+    let admin_password = match &options.admin_password {
+        Some(p) => p.clone(),
+        None => postgres::secret_file(&data_dir.join("admin-password"))?,
+    };
+    let endpoints = Endpoints {
+        bind_host: "127.0.0.1".into(),
+        postgres_host: server.host.clone(),
+        postgres_port: server.port,
+        postgres_user: server.user.clone(),
+        postgres_password: server.password.clone(),
+        kafka_brokers: kafka_brokers.clone(),
+        admin_password,
+        port_offset: options.port_offset,
+        gateway_port: options.gateway_port,
+    };
+    let services = plan::plan(&plan::local_stack(&kafka_brokers), &endpoints)?;
+    let busy: Vec<u16> = services.iter().flat_map(|s| s.ports.iter().map(|p| p.1)).filter(|p| !port_free(*p)).collect();
+    if !busy.is_empty() {
+        bail!(
+            "port(s) {busy:?} are in use (another PulseTrack? `deployer down` stops one started by up; \
+             --port-offset N or --port P move this one)"
+        );
+    }
+
+    for (index, service) in services.iter().enumerate() {
+        let mut env = service.env.clone();
+        for (key, value) in [("LOG_FORMAT", Some(options.log_format.clone())), ("RUST_LOG", options.rust_log.clone())] {
+            if let Some(value) = value {
+                env.retain(|(k, _)| k != key);
+                env.push((key.into(), value));
+            }
+        }
+        if !printer.color() {
+            // Plain lines when `up`'s output is not a terminal (tracing honours NO_COLOR).
+            env.push(("NO_COLOR".into(), "1".into()));
+        }
+        let binary = options.bin_dir.join(&service.name);
+        let spec = ProcessSpec { name: service.name.clone(), program: binary.clone(), args: vec![], env };
+        let supervised = Supervised::start(spec, index, printer.clone(), events.clone(), Backoff::default(), grace);
+        let took = wait_ready(&format!("{}/ready", service.url()), &supervised, options.ready_timeout).await;
+        running.processes.push(supervised);
+        let took = took?;
+        say(format!("{} ready in {:.1}s: {}", service.name, took.as_secs_f64(), service.url()));
+        processes.insert(
+            service.name.clone(),
+            ProcessState {
+                pid: None,
+                url: Some(service.url()),
+                ports: service.ports.iter().map(|p| p.1).collect(),
+                restarts: 0,
+                binary,
+            },
+        );
+    }
+    for process in &running.processes {
+        if let Some(p) = processes.get_mut(&process.name) {
+            p.pid = process.pid();
+        }
+    }
+    let gateway_url = services.iter().find(|s| s.name == "api-gateway").map(LocalService::url).unwrap_or_default();
+    let postgres_pid = running.cluster.as_ref().and_then(PrivateCluster::pid);
+    Ok((
+        State {
+            pid: std::process::id(),
+            gateway_url,
+            postgres: server.display(),
+            postgres_data,
+            postgres_pid,
+            kafka_brokers,
+            processes,
+        },
+        services,
+    ))
+}
+
+fn print_table(state: &State, services: &[LocalService], options: &UpOptions, data_dir: &Path, took: Duration) {
+    println!();
+    println!("PulseTrack is up in {:.1}s: {}", took.as_secs_f64(), state.gateway_url);
+    print!("{}", render_status(state));
+    let admin = services
+        .iter()
+        .flat_map(|s| &s.env)
+        .find(|(k, _)| k == "PULSETRACK_ADMIN_EMAIL")
+        .map_or("admin", |(_, v)| v.as_str());
+    let password = if options.admin_password.is_some() {
+        "PULSETRACK_ADMIN_PASSWORD".to_string()
+    } else {
+        data_dir.join("admin-password").display().to_string()
+    };
+    println!("admin: {admin} (password in {password})");
+    println!("data: {}   stop: Ctrl-C, or `deployer down` from another shell", data_dir.display());
+    println!();
+}
+
+/// The status table: one row per process, with pid, state and resident memory.
+pub fn render_status(state: &State) -> String {
+    let mut out = format!("{:<18} {:>8} {:>9} {:>9}  {}\n", "PROCESS", "PID", "RSS", "RESTARTS", "ENDPOINT");
+    let rss = |pid: Option<u32>| {
+        pid.and_then(supervisor::rss_kib).map_or_else(|| "-".to_string(), |k| format!("{:.1} MiB", k as f64 / 1024.0))
+    };
+    let pid_text = |pid: Option<u32>| pid.map_or_else(|| "down".to_string(), |p| p.to_string());
+    if state.postgres_data.is_some() {
+        out.push_str(&format!(
+            "{:<18} {:>8} {:>9} {:>9}  {}\n",
+            "postgres",
+            pid_text(state.postgres_pid),
+            rss(state.postgres_pid),
+            "-",
+            state.postgres
+        ));
+    }
+    let mut rows: Vec<(&String, &ProcessState)> = state.processes.iter().collect();
+    // tansu first, the gateway last, the rest by port.
+    rows.sort_by_key(|(name, p)| (name.as_str() != "tansu", name.as_str() == "api-gateway", p.ports.clone()));
+    for (name, process) in rows {
+        let pid = process.pid.filter(|p| alive(*p));
+        let mut endpoint = process.url.clone().unwrap_or_default();
+        if process.ports.len() > 1 {
+            let extra: Vec<String> = process.ports[1..].iter().map(|p| format!("grpc :{p}")).collect();
+            endpoint = format!("{endpoint}  {}", extra.join(" "));
+        }
+        out.push_str(&format!(
+            "{:<18} {:>8} {:>9} {:>9}  {}\n",
+            name,
+            pid_text(pid),
+            rss(pid),
+            process.restarts,
+            endpoint
+        ));
+    }
+    out
+}
+
+/// `deployer status --local`: the state file, with live pids, memory and readiness.
+pub async fn status(data_dir: &Path) -> anyhow::Result<String> {
+    let Some(mut state) = read_state(data_dir) else {
+        bail!("no `deployer up` runs on {} (no {})", data_dir.display(), state_file(data_dir).display());
+    };
+    if !alive(state.pid) {
+        bail!("`deployer up` (pid {}) is gone; `deployer down --data-dir {}` cleans up", state.pid, data_dir.display());
+    }
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(2)).build()?;
+    let mut lines = format!("PulseTrack (up pid {}): {}\n", state.pid, state.gateway_url);
+    for (name, process) in &mut state.processes {
+        if name == "tansu" {
+            continue;
+        }
+        let ready = match &process.url {
+            Some(url) => client.get(format!("{url}/ready")).send().await.is_ok_and(|r| r.status().is_success()),
+            None => false,
+        };
+        if !ready {
+            lines.push_str(&format!("  {name}: NOT READY\n"));
+        }
+    }
+    lines.push_str(&render_status(&state));
+    Ok(lines)
+}
+
+/// `deployer down`: asks a running `up` to stop and waits; after a killed `up`, stops
+/// what it left (its processes, the private Postgres).
+pub async fn down(data_dir: &Path, timeout: Duration) -> anyhow::Result<String> {
+    let Some(state) = read_state(data_dir) else {
+        return Ok(format!("nothing runs on {}", data_dir.display()));
+    };
+    if alive(state.pid) {
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(state.pid)?);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM)?;
+        let deadline = Instant::now() + timeout;
+        while alive(state.pid) {
+            if Instant::now() >= deadline {
+                bail!("`deployer up` (pid {}) did not stop within {}s", state.pid, timeout.as_secs());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        return Ok(format!("stopped `deployer up` (pid {})", state.pid));
+    }
+    let mut stopped = Vec::new();
+    for (name, process) in &state.processes {
+        if let Some(pid) = process.pid.filter(|p| runs(*p, &process.binary)) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(i32::try_from(pid)?),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+            stopped.push(name.clone());
+        }
+    }
+    if let Some(data) = &state.postgres_data {
+        let bin = postgres::find_bin_dir(None)?;
+        let root = data.parent().unwrap_or(data_dir);
+        let cluster = PrivateCluster::prepare(root, bin, 0).await?;
+        if cluster.is_running().await {
+            cluster.stop().await?;
+            stopped.push("postgres".into());
+        }
+    }
+    let _ = std::fs::remove_file(state_file(data_dir));
+    Ok(format!("`deployer up` (pid {}) was gone; stopped what it left: {}", state.pid, stopped.join(", ")))
+}

@@ -1,0 +1,377 @@
+//! From the stack model to processes: every ECS task definition becomes one local
+//! process of the workspace binary of the same name, with the task's environment and
+//! secrets resolved against local endpoints. The same model `deployer synth` renders.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use pulsetrack_stacks::{
+    Context, Stack,
+    pulsetrack::{GATEWAY_PORT, NAMESPACE},
+    pulsetrack_stack,
+};
+use serde_json::Value;
+
+/// Where the local system's shared parts are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoints {
+    /// The address services bind to (the task definitions say 0.0.0.0).
+    pub bind_host: String,
+    pub postgres_host: String,
+    pub postgres_port: u16,
+    pub postgres_user: String,
+    pub postgres_password: String,
+    /// `host:port[,host:port]` of the Kafka-protocol broker.
+    pub kafka_brokers: String,
+    pub admin_password: String,
+    /// Added to every container port (lets a second system run beside the first).
+    pub port_offset: u16,
+    /// The gateway's port (the ALB listener's); `None` keeps 4004 + offset.
+    pub gateway_port: Option<u16>,
+}
+
+/// One process to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalService {
+    pub name: String,
+    /// Environment, in the task definition's order, with local values.
+    pub env: Vec<(String, String)>,
+    /// Container port → local port.
+    pub ports: Vec<(u16, u16)>,
+    /// The local HTTP port (the first port mapping, which the health check probes).
+    pub http_port: u16,
+    /// Services this one calls (they start first).
+    pub depends_on: Vec<String>,
+    /// The database it uses, if any.
+    pub database: Option<String>,
+    /// Whether it talks to Kafka.
+    pub kafka: bool,
+}
+
+impl LocalService {
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.http_port)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{service}: {variable}: {reason}")]
+pub struct PlanError {
+    pub service: String,
+    pub variable: String,
+    pub reason: String,
+}
+
+/// The context `up` synthesizes with: no MSK (a local broker instead), Cloud Map names
+/// (rewritten to loopback here).
+pub fn local_stack(kafka_brokers: &str) -> Stack {
+    let ctx = Context {
+        environment: "local".into(),
+        msk: false,
+        kafka_brokers: Some(kafka_brokers.into()),
+        service_discovery: true,
+        ..Context::default()
+    };
+    pulsetrack_stack("PulseTrack", &ctx)
+}
+
+/// The services of `stack`, in an order where everything a service calls comes first.
+pub fn plan(stack: &Stack, endpoints: &Endpoints) -> Result<Vec<LocalService>, PlanError> {
+    let container_of = |props: &serde_json::Map<String, Value>| props.get("ContainerDefinitions")?.get(0).cloned();
+    let tasks: Vec<Value> = stack
+        .resources
+        .values()
+        .filter(|r| r.resource_type == "AWS::ECS::TaskDefinition")
+        .filter_map(|r| container_of(&r.properties))
+        .collect();
+    // Container port → local port, for every service (calls are rewritten with it).
+    let mut port_map: BTreeMap<(String, u16), u16> = BTreeMap::new();
+    for task in &tasks {
+        let name = text(&task["Name"]);
+        for port in container_ports(task) {
+            port_map.insert((name.clone(), port), local_port(port, endpoints));
+        }
+    }
+    let names: BTreeSet<String> = tasks.iter().map(|t| text(&t["Name"])).collect();
+    let mut services = Vec::new();
+    for task in &tasks {
+        let name = text(&task["Name"]);
+        let err =
+            |variable: &str, reason: String| PlanError { service: name.clone(), variable: variable.into(), reason };
+        let mut env = Vec::new();
+        let mut depends_on = BTreeSet::new();
+        let mut database = None;
+        for var in task["Environment"].as_array().into_iter().flatten() {
+            let key = text(&var["Name"]);
+            let value = match &var["Value"] {
+                Value::String(s) if key == "HOST" && s == "0.0.0.0" => endpoints.bind_host.clone(),
+                Value::String(s) if key == "PORT" || key == "GRPC_PORT" => {
+                    let port: u16 = s.parse().map_err(|_| err(&key, format!("not a port: {s}")))?;
+                    port_map.get(&(name.clone(), port)).copied().unwrap_or(port).to_string()
+                }
+                Value::String(s) if s.contains(&format!(".{NAMESPACE}:")) => {
+                    let (callee, rewritten) = rewrite_service_url(s, &port_map)
+                        .ok_or_else(|| err(&key, format!("{s} names no service of this stack ({})", join(&names))))?;
+                    depends_on.insert(callee);
+                    rewritten
+                }
+                Value::String(_) if key == "KAFKA_BROKERS" => endpoints.kafka_brokers.clone(),
+                Value::String(s) => {
+                    if key == "DATABASE_NAME" {
+                        database = Some(s.clone());
+                    }
+                    s.clone()
+                }
+                other => resolve_intrinsic(stack, other, endpoints).ok_or_else(|| {
+                    err(&key, format!("cannot map {other} to a local value (only RDS endpoints are known)"))
+                })?,
+            };
+            env.push((key, value));
+        }
+        for secret in task["Secrets"].as_array().into_iter().flatten() {
+            let key = text(&secret["Name"]);
+            let value = resolve_secret(stack, &secret["ValueFrom"], endpoints)
+                .ok_or_else(|| err(&key, format!("no local value for the secret {}", secret["ValueFrom"])))?;
+            env.push((key, value));
+        }
+        let ports: Vec<(u16, u16)> = container_ports(task)
+            .into_iter()
+            .map(|p| (p, port_map.get(&(name.clone(), p)).copied().unwrap_or(p)))
+            .collect();
+        let Some(&(_, http_port)) = ports.first() else {
+            return Err(err("PortMappings", "a service needs at least one port".into()));
+        };
+        let kafka = env.iter().any(|(k, _)| k == "KAFKA_BROKERS");
+        services.push(LocalService {
+            name: name.clone(),
+            env,
+            ports,
+            http_port,
+            depends_on: depends_on.into_iter().collect(),
+            database,
+            kafka,
+        });
+    }
+    order(services)
+}
+
+fn text(v: &Value) -> String {
+    v.as_str().unwrap_or_default().to_string()
+}
+
+fn join(names: &BTreeSet<String>) -> String {
+    names.iter().cloned().collect::<Vec<_>>().join(", ")
+}
+
+fn container_ports(task: &Value) -> Vec<u16> {
+    task["PortMappings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m["ContainerPort"].as_u64().and_then(|p| u16::try_from(p).ok()))
+        .collect()
+}
+
+fn local_port(port: u16, endpoints: &Endpoints) -> u16 {
+    if port == GATEWAY_PORT
+        && let Some(port) = endpoints.gateway_port
+    {
+        return port;
+    }
+    port.saturating_add(endpoints.port_offset)
+}
+
+/// `http://billing-service.pulsetrack.local:9001` → (`billing-service`, `http://127.0.0.1:<local>`).
+fn rewrite_service_url(url: &str, ports: &BTreeMap<(String, u16), u16>) -> Option<(String, String)> {
+    let (scheme, rest) = url.split_once("://")?;
+    let (authority, path) = rest.split_once('/').map_or((rest, ""), |(a, p)| (a, p));
+    let (host, port) = authority.rsplit_once(':')?;
+    let service = host.strip_suffix(&format!(".{NAMESPACE}"))?;
+    let local = ports.get(&(service.to_string(), port.parse().ok()?))?;
+    let path = if path.is_empty() { String::new() } else { format!("/{path}") };
+    Some((service.to_string(), format!("{scheme}://127.0.0.1:{local}{path}")))
+}
+
+fn resource_type<'a>(stack: &'a Stack, id: &str) -> Option<&'a str> {
+    stack.resources.get(id).map(|r| r.resource_type.as_str())
+}
+
+/// `Fn::GetAtt [<DBInstance>, Endpoint.Address|Endpoint.Port]` → the local Postgres.
+fn resolve_intrinsic(stack: &Stack, value: &Value, endpoints: &Endpoints) -> Option<String> {
+    let getatt = value.get("Fn::GetAtt")?.as_array()?;
+    let (id, attribute) = (getatt.first()?.as_str()?, getatt.get(1)?.as_str()?);
+    match (resource_type(stack, id)?, attribute) {
+        ("AWS::RDS::DBInstance", "Endpoint.Address") => Some(endpoints.postgres_host.clone()),
+        ("AWS::RDS::DBInstance", "Endpoint.Port") => Some(endpoints.postgres_port.to_string()),
+        _ => None,
+    }
+}
+
+/// A secret's `ValueFrom`: `Fn::Join [":", [Ref <db secret>, "username::"]]` → the
+/// local Postgres user (or password); `Ref <generated secret>` → the admin password.
+fn resolve_secret(stack: &Stack, value: &Value, endpoints: &Endpoints) -> Option<String> {
+    if let Some(id) = value.get("Ref").and_then(Value::as_str) {
+        let secret = stack.resources.get(id)?;
+        return (secret.resource_type == "AWS::SecretsManager::Secret"
+            && secret.properties.contains_key("GenerateSecretString"))
+        .then(|| endpoints.admin_password.clone());
+    }
+    let parts = value.get("Fn::Join")?.get(1)?.as_array()?;
+    let id = parts.first()?.get("Ref")?.as_str()?;
+    if resource_type(stack, id)? != "AWS::SecretsManager::Secret" {
+        return None;
+    }
+    match parts.get(1)?.as_str()? {
+        "username::" => Some(endpoints.postgres_user.clone()),
+        "password::" => Some(endpoints.postgres_password.clone()),
+        _ => None,
+    }
+}
+
+/// Topological order (Kahn), ties by the model's order; a cycle is an error.
+fn order(services: Vec<LocalService>) -> Result<Vec<LocalService>, PlanError> {
+    let mut remaining = services;
+    let mut ordered: Vec<LocalService> = Vec::new();
+    while !remaining.is_empty() {
+        let started: BTreeSet<&str> = ordered.iter().map(|s| s.name.as_str()).collect();
+        let Some(next) = remaining.iter().position(|s| s.depends_on.iter().all(|d| started.contains(d.as_str())))
+        else {
+            let stuck: Vec<String> = remaining.iter().map(|s| s.name.clone()).collect();
+            return Err(PlanError {
+                service: stuck.join(", "),
+                variable: "dependencies".into(),
+                reason: "these services call each other in a cycle".into(),
+            });
+        };
+        ordered.push(remaining.remove(next));
+    }
+    Ok(ordered)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn endpoints() -> Endpoints {
+        Endpoints {
+            bind_host: "127.0.0.1".into(),
+            postgres_host: "127.0.0.1".into(),
+            postgres_port: 54321,
+            postgres_user: "pulsetrack".into(),
+            postgres_password: "pw".into(),
+            kafka_brokers: "127.0.0.1:19092".into(),
+            admin_password: "admin-pw".into(),
+            port_offset: 0,
+            gateway_port: None,
+        }
+    }
+
+    fn env<'a>(service: &'a LocalService, key: &str) -> Option<&'a str> {
+        service.env.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+
+    fn planned(endpoints: &Endpoints) -> Vec<LocalService> {
+        plan(&local_stack(&endpoints.kafka_brokers), endpoints).expect("plan")
+    }
+
+    #[test]
+    fn every_fargate_service_becomes_a_process_in_dependency_order() {
+        let services = planned(&endpoints());
+        let names: Vec<&str> = services.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names.len(), pulsetrack_stacks::pulsetrack::SERVICES.len());
+        for (i, service) in services.iter().enumerate() {
+            for dep in &service.depends_on {
+                let at = names.iter().position(|n| n == dep).expect("dependency is a service");
+                assert!(at < i, "{dep} must start before {}", service.name);
+            }
+        }
+        assert_eq!(names.last(), Some(&"api-gateway"));
+        let gateway = &services[services.len() - 1];
+        assert_eq!(gateway.depends_on.len(), 4);
+    }
+
+    #[test]
+    fn endpoints_are_rewritten_to_local_ones() {
+        let services = planned(&endpoints());
+        let patient = services.iter().find(|s| s.name == "patient-service").expect("patient");
+        assert_eq!(env(patient, "HOST"), Some("127.0.0.1"));
+        assert_eq!(env(patient, "DATABASE_HOST"), Some("127.0.0.1"));
+        assert_eq!(env(patient, "DATABASE_PORT"), Some("54321"));
+        assert_eq!(env(patient, "DATABASE_NAME"), Some("patient_service"));
+        assert_eq!(env(patient, "DATABASE_USER"), Some("pulsetrack"));
+        assert_eq!(env(patient, "DATABASE_PASSWORD"), Some("pw"));
+        assert_eq!(env(patient, "KAFKA_BROKERS"), Some("127.0.0.1:19092"));
+        assert_eq!(env(patient, "BILLING_GRPC_URL"), Some("http://127.0.0.1:9001"));
+        assert_eq!(patient.database.as_deref(), Some("patient_service"));
+        assert!(patient.kafka);
+        let auth = services.iter().find(|s| s.name == "auth-service").expect("auth");
+        assert_eq!(env(auth, "PULSETRACK_ADMIN_PASSWORD"), Some("admin-pw"));
+        assert!(!auth.kafka);
+        for service in &services {
+            for (key, value) in &service.env {
+                assert!(!value.contains(&format!(".{NAMESPACE}:")), "{}: {key}={value}", service.name);
+                assert!(!value.contains("Fn::") && !value.contains("\"Ref\""), "{}: {key}={value}", service.name);
+            }
+        }
+    }
+
+    #[test]
+    fn ports_shift_by_the_offset_and_the_gateway_can_be_moved() {
+        let mut e = endpoints();
+        e.port_offset = 100;
+        let services = planned(&e);
+        let billing = services.iter().find(|s| s.name == "billing-service").expect("billing");
+        assert_eq!(billing.ports, vec![(4001, 4101), (9001, 9101)]);
+        assert_eq!(env(billing, "PORT"), Some("4101"));
+        assert_eq!(env(billing, "GRPC_PORT"), Some("9101"));
+        let gateway = services.iter().find(|s| s.name == "api-gateway").expect("gateway");
+        assert_eq!(gateway.http_port, 4104);
+        assert_eq!(env(gateway, "AUTH_SERVICE_URL"), Some("http://127.0.0.1:4105"));
+        e.gateway_port = Some(8080);
+        let services = planned(&e);
+        let gateway = services.iter().find(|s| s.name == "api-gateway").expect("gateway");
+        assert_eq!(gateway.url(), "http://127.0.0.1:8080");
+        assert_eq!(env(gateway, "PORT"), Some("8080"));
+    }
+
+    #[test]
+    fn an_unknown_intrinsic_is_an_error_not_a_guess() {
+        let mut stack = local_stack("127.0.0.1:9092");
+        let task = stack
+            .resources
+            .values_mut()
+            .find(|r| r.resource_type == "AWS::ECS::TaskDefinition")
+            .expect("a task definition");
+        task.properties["ContainerDefinitions"][0]["Environment"]
+            .as_array_mut()
+            .expect("environment")
+            .push(serde_json::json!({ "Name": "QUEUE_URL", "Value": { "Ref": "SomeQueue" } }));
+        let err = plan(&stack, &endpoints()).expect_err("unmapped");
+        assert_eq!(err.variable, "QUEUE_URL");
+    }
+
+    #[test]
+    fn a_call_to_a_missing_service_is_an_error() {
+        let ports = BTreeMap::from([(("billing-service".to_string(), 9001), 9001)]);
+        assert_eq!(
+            rewrite_service_url("http://billing-service.pulsetrack.local:9001", &ports),
+            Some(("billing-service".into(), "http://127.0.0.1:9001".into()))
+        );
+        assert_eq!(rewrite_service_url("http://nobody.pulsetrack.local:9001", &ports), None);
+        assert_eq!(rewrite_service_url("http://billing-service.pulsetrack.local:1", &ports), None);
+    }
+
+    #[test]
+    fn cycles_are_reported() {
+        let svc = |name: &str, dep: &str| LocalService {
+            name: name.into(),
+            env: vec![],
+            ports: vec![(1, 1)],
+            http_port: 1,
+            depends_on: vec![dep.into()],
+            database: None,
+            kafka: false,
+        };
+        let err = order(vec![svc("a", "b"), svc("b", "a")]).expect_err("cycle");
+        assert!(err.reason.contains("cycle"));
+    }
+}

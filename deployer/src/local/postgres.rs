@@ -1,0 +1,336 @@
+//! The local stand-in for the RDS instances: one private Postgres cluster (initdb and
+//! pg_ctl, data under the `up` data folder) or a server the user names.
+
+use std::{
+    ffi::OsString,
+    os::unix::fs::{PermissionsExt, chown},
+    path::{Path, PathBuf},
+    process::Stdio,
+    time::Duration,
+};
+
+use anyhow::{Context, bail};
+use tokio::process::Command;
+
+/// How services reach Postgres.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Server {
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub password: String,
+}
+
+impl Server {
+    /// From `postgres://user:password@host:port[/db]` (the database part is ignored:
+    /// every service uses its own database on this server).
+    pub fn from_url(url: &str) -> anyhow::Result<Self> {
+        let parsed = reqwest::Url::parse(url).context("DATABASE_URL is not a URL")?;
+        if !matches!(parsed.scheme(), "postgres" | "postgresql") {
+            bail!("DATABASE_URL must start with postgres://, not {}://", parsed.scheme());
+        }
+        let decode = |s: &str| percent_decode(s).context("DATABASE_URL: bad percent-encoding");
+        Ok(Self {
+            host: parsed.host_str().filter(|h| !h.is_empty()).unwrap_or("127.0.0.1").to_string(),
+            port: parsed.port().unwrap_or(5432),
+            user: if parsed.username().is_empty() { "postgres".into() } else { decode(parsed.username())? },
+            password: decode(parsed.password().unwrap_or_default())?,
+        })
+    }
+
+    /// For display: no password.
+    pub fn display(&self) -> String {
+        format!("postgres://{}@{}:{}", self.user, self.host, self.port)
+    }
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Finds `initdb`/`pg_ctl`: an explicit folder, PATH, `pg_config --bindir`, then
+/// Debian's /usr/lib/postgresql/<newest>/bin.
+pub fn find_bin_dir(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
+    let has_tools = |dir: &Path| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file();
+    if let Some(dir) = explicit {
+        return if has_tools(dir) {
+            Ok(dir.to_path_buf())
+        } else {
+            bail!("{} holds no initdb and pg_ctl", dir.display())
+        };
+    }
+    let mut candidates: Vec<PathBuf> =
+        std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect()).unwrap_or_default();
+    if let Ok(out) = std::process::Command::new("pg_config").arg("--bindir").stderr(Stdio::null()).output() {
+        candidates.push(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()));
+    }
+    let mut debian: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| Some((e.file_name().to_str()?.parse().ok()?, e.path().join("bin"))))
+        .collect();
+    debian.sort();
+    candidates.extend(debian.into_iter().rev().map(|(_, p)| p));
+    candidates.into_iter().find(|d| has_tools(d)).context(
+        "PostgreSQL's server tools (initdb, pg_ctl) were not found: install them (Debian/Ubuntu: \
+         `sudo apt-get install postgresql`), pass --postgres-bin DIR, or give an existing server with DATABASE_URL",
+    )
+}
+
+/// A private cluster under `<data>/postgres`.
+#[derive(Debug, Clone)]
+pub struct PrivateCluster {
+    bin: PathBuf,
+    pub data: PathBuf,
+    run: PathBuf,
+    pub log: PathBuf,
+    /// initdb refuses to run as root: then the cluster belongs to this OS user.
+    os_user: Option<nix::unistd::User>,
+    pub server: Server,
+}
+
+const SUPERUSER: &str = "pulsetrack";
+
+impl PrivateCluster {
+    /// Creates the cluster on first use (initdb, scram-sha-256 over TCP, a generated
+    /// password kept in `<root>/postgres-password`).
+    pub async fn prepare(root: &Path, bin: PathBuf, port: u16) -> anyhow::Result<Self> {
+        let data = root.join("postgres");
+        let run = root.join("postgres.run");
+        let log = root.join("postgres.log");
+        let os_user = if running_as_root() {
+            let name = std::env::var("PULSETRACK_POSTGRES_OS_USER").unwrap_or_else(|_| "postgres".into());
+            Some(nix::unistd::User::from_name(&name)?.with_context(|| {
+                format!("running as root, initdb needs an unprivileged OS user: `{name}` does not exist (set PULSETRACK_POSTGRES_OS_USER)")
+            })?)
+        } else {
+            None
+        };
+        let password = secret_file(&root.join("postgres-password"))?;
+        let cluster = Self {
+            bin,
+            data,
+            run,
+            log,
+            os_user,
+            server: Server { host: "127.0.0.1".into(), port, user: SUPERUSER.into(), password },
+        };
+        for dir in [&cluster.data, &cluster.run] {
+            std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+        }
+        if !cluster.log.exists() {
+            std::fs::write(&cluster.log, "")?;
+        }
+        cluster.give_to_os_user(&[&cluster.data, &cluster.run, &cluster.log])?;
+        if !cluster.data.join("PG_VERSION").exists() {
+            cluster.initdb().await?;
+        }
+        Ok(cluster)
+    }
+
+    fn give_to_os_user(&self, paths: &[&Path]) -> anyhow::Result<()> {
+        if let Some(user) = &self.os_user {
+            for path in paths {
+                chown(path, Some(user.uid.as_raw()), Some(user.gid.as_raw()))
+                    .with_context(|| format!("cannot give {} to {}", path.display(), user.name))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn command(&self, tool: &str) -> Command {
+        let program = self.bin.join(tool);
+        match &self.os_user {
+            Some(user) => {
+                let mut c = Command::new("runuser");
+                c.args(["-u", &user.name, "--"]).arg(program);
+                c
+            }
+            None => Command::new(program),
+        }
+    }
+
+    async fn run(&self, tool: &str, args: &[OsString]) -> anyhow::Result<()> {
+        let out = self
+            .command(tool)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .await
+            .with_context(|| format!("cannot run {tool}"))?;
+        if !out.status.success() {
+            bail!(
+                "{tool} failed ({}): {}{}",
+                out.status,
+                String::from_utf8_lossy(&out.stdout).trim(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        Ok(())
+    }
+
+    async fn initdb(&self) -> anyhow::Result<()> {
+        let pwfile = self.run.join("initdb-password");
+        std::fs::write(&pwfile, &self.server.password)?;
+        std::fs::set_permissions(&pwfile, std::fs::Permissions::from_mode(0o600))?;
+        self.give_to_os_user(&[&pwfile])?;
+        let result = self
+            .run(
+                "initdb",
+                &[
+                    "-D".into(),
+                    self.data.clone().into(),
+                    "-U".into(),
+                    SUPERUSER.into(),
+                    format!("--pwfile={}", pwfile.display()).into(),
+                    "--auth-host=scram-sha-256".into(),
+                    "--auth-local=trust".into(),
+                    "--encoding=UTF8".into(),
+                    "--no-instructions".into(),
+                ],
+            )
+            .await;
+        let _ = std::fs::remove_file(&pwfile);
+        result?;
+        // Loopback only; the socket in a folder only this cluster's user can enter.
+        let conf = format!(
+            "\n# deployer up\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{}'\nmax_connections = 200\n",
+            self.run.display()
+        );
+        let path = self.data.join("postgresql.conf");
+        let mut current = std::fs::read_to_string(&path)?;
+        current.push_str(&conf);
+        std::fs::write(&path, current)?;
+        Ok(())
+    }
+
+    /// Whether a postmaster runs on this data folder (say, left by a killed `up`).
+    pub async fn is_running(&self) -> bool {
+        self.command("pg_ctl")
+            .arg("status")
+            .arg("-D")
+            .arg(&self.data)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .await
+            .is_ok_and(|s| s.success())
+    }
+
+    pub async fn start(&self) -> anyhow::Result<()> {
+        if self.is_running().await {
+            // Left by an `up` that was killed: stop it and start on this run's port.
+            self.stop().await?;
+        }
+        self.run(
+            "pg_ctl",
+            &[
+                "start".into(),
+                "-D".into(),
+                self.data.clone().into(),
+                "-l".into(),
+                self.log.clone().into(),
+                "-w".into(),
+                "-t".into(),
+                "60".into(),
+                "-o".into(),
+                format!("-p {}", self.server.port).into(),
+            ],
+        )
+        .await
+        .with_context(|| format!("Postgres did not start; see {}", self.log.display()))
+    }
+
+    pub async fn stop(&self) -> anyhow::Result<()> {
+        self.run(
+            "pg_ctl",
+            &["stop".into(), "-D".into(), self.data.clone().into(), "-m".into(), "fast".into(), "-w".into()],
+        )
+        .await
+    }
+
+    /// The postmaster's pid (first line of postmaster.pid), for memory reports.
+    pub fn pid(&self) -> Option<u32> {
+        std::fs::read_to_string(self.data.join("postmaster.pid")).ok()?.lines().next()?.trim().parse().ok()
+    }
+}
+
+fn running_as_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+}
+
+/// A generated secret kept in `path` (mode 0600), created on first use.
+pub fn secret_file(path: &Path) -> anyhow::Result<String> {
+    if let Ok(existing) = std::fs::read_to_string(path) {
+        let existing = existing.trim().to_string();
+        if !existing.is_empty() {
+            return Ok(existing);
+        }
+    }
+    let mut bytes = [0u8; 18];
+    std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom")?, &mut bytes)?;
+    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
+    let secret: String = bytes.iter().map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char).collect();
+    std::fs::write(path, format!("{secret}\n")).with_context(|| format!("cannot write {}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(secret)
+}
+
+/// Waits until a TCP connection to `addr` succeeds.
+pub async fn wait_tcp(addr: &str, timeout: Duration) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            bail!("nothing listens on {addr} after {}s", timeout.as_secs());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_database_url_gives_the_server() {
+        let s = Server::from_url("postgres://app:p%40ss@db.internal:6543/whatever").expect("url");
+        assert_eq!(s, Server { host: "db.internal".into(), port: 6543, user: "app".into(), password: "p@ss".into() });
+        assert_eq!(s.display(), "postgres://app@db.internal:6543");
+        let d = Server::from_url("postgresql://127.0.0.1").expect("url");
+        assert_eq!((d.port, d.user.as_str(), d.password.as_str()), (5432, "postgres", ""));
+        assert!(Server::from_url("mysql://x@y/z").is_err());
+        assert!(Server::from_url("not a url").is_err());
+    }
+
+    #[test]
+    fn secrets_are_generated_once_and_kept_private() {
+        let dir = std::env::temp_dir().join(format!("pt-secret-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("s");
+        let first = secret_file(&path).expect("secret");
+        assert_eq!(first.len(), 18);
+        assert_eq!(secret_file(&path).expect("again"), first);
+        let mode = std::fs::metadata(&path).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        std::fs::remove_dir_all(&dir).expect("cleanup");
+    }
+}

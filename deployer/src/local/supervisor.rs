@@ -1,0 +1,346 @@
+//! Runs one process the way ECS runs a task: start it, prefix its log lines with its
+//! name, restart it with exponential backoff when it exits on its own, and stop it
+//! with SIGTERM (then SIGKILL after a grace period).
+
+use std::{
+    io::{IsTerminal, Write},
+    path::PathBuf,
+    process::{ExitStatus, Stdio},
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use nix::{sys::signal, unistd::Pid};
+use tokio::{
+    io::{AsyncBufReadExt, AsyncRead, BufReader},
+    process::{Child, Command},
+    sync::{mpsc, watch},
+    task::JoinHandle,
+};
+
+/// Variables a child inherits from `up`'s own environment; everything else comes from
+/// its task definition, as in a container.
+const INHERITED: [&str; 6] = ["PATH", "HOME", "LANG", "LC_ALL", "TZ", "RUST_BACKTRACE"];
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct ProcessSpec {
+    pub name: String,
+    pub program: PathBuf,
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+}
+
+/// What the supervisors report to `up`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    Started {
+        name: String,
+        pid: u32,
+    },
+    /// The process ended on its own; it is restarted after `restart_in`.
+    Exited {
+        name: String,
+        status: String,
+        uptime: Duration,
+        restart_in: Duration,
+        restarts: u32,
+    },
+    SpawnFailed {
+        name: String,
+        error: String,
+        restart_in: Duration,
+    },
+}
+
+/// Restart delays: 1 s doubling to 30 s; back to 1 s after a minute of running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    pub initial: Duration,
+    pub max: Duration,
+    pub stable_after: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self { initial: Duration::from_secs(1), max: Duration::from_secs(30), stable_after: Duration::from_secs(60) }
+    }
+}
+
+impl Backoff {
+    /// The delay before the next start, given the previous delay and how long the
+    /// process ran.
+    pub fn next(&self, previous: Option<Duration>, uptime: Duration) -> Duration {
+        match previous {
+            Some(previous) if uptime < self.stable_after => (previous * 2).min(self.max),
+            _ => self.initial,
+        }
+    }
+}
+
+/// Writes children's lines as `name | line`, names padded and (on a terminal) coloured.
+#[derive(Debug, Clone)]
+pub struct Printer {
+    width: usize,
+    color: bool,
+}
+
+impl Printer {
+    pub fn new<'a>(names: impl IntoIterator<Item = &'a str>) -> Self {
+        let width = names.into_iter().map(str::len).max().unwrap_or(8).max(8);
+        Self { width, color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none() }
+    }
+
+    pub fn color(&self) -> bool {
+        self.color
+    }
+
+    pub fn format(&self, name: &str, index: usize, line: &str) -> String {
+        if self.color {
+            let code = [36, 33, 32, 35, 34, 31, 96, 93][index % 8];
+            format!("\x1b[{code}m{name:>width$} |\x1b[0m {line}", width = self.width)
+        } else {
+            format!("{name:>width$} | {line}", width = self.width)
+        }
+    }
+
+    pub fn line(&self, name: &str, index: usize, line: &str) {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{}", self.format(name, index, line));
+    }
+}
+
+/// A supervised process.
+pub struct Supervised {
+    pub name: String,
+    stop: watch::Sender<bool>,
+    pid: watch::Receiver<Option<u32>>,
+    task: JoinHandle<()>,
+}
+
+impl Supervised {
+    pub fn start(
+        spec: ProcessSpec,
+        index: usize,
+        printer: Printer,
+        events: mpsc::UnboundedSender<Event>,
+        backoff: Backoff,
+        grace: Duration,
+    ) -> Self {
+        let (stop, stop_rx) = watch::channel(false);
+        let (pid_tx, pid) = watch::channel(None);
+        let name = spec.name.clone();
+        let task = tokio::spawn(supervise(spec, index, printer, events, backoff, grace, stop_rx, pid_tx));
+        Self { name, stop, pid, task }
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        *self.pid.borrow()
+    }
+
+    /// SIGTERM, wait up to the grace period, SIGKILL; no restart afterwards.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn supervise(
+    spec: ProcessSpec,
+    index: usize,
+    printer: Printer,
+    events: mpsc::UnboundedSender<Event>,
+    backoff: Backoff,
+    grace: Duration,
+    mut stop: watch::Receiver<bool>,
+    pid: watch::Sender<Option<u32>>,
+) {
+    let mut delay: Option<Duration> = None;
+    let mut restarts = 0;
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let started = Instant::now();
+        let wait = match spawn(&spec, index, &printer) {
+            Ok(mut child) => {
+                let child_pid = child.id().unwrap_or_default();
+                let _ = pid.send(Some(child_pid));
+                let _ = events.send(Event::Started { name: spec.name.clone(), pid: child_pid });
+                tokio::select! {
+                    status = child.wait() => {
+                        let _ = pid.send(None);
+                        let uptime = started.elapsed();
+                        let next = backoff.next(delay, uptime);
+                        restarts += 1;
+                        let status = status.map_or_else(|e| e.to_string(), |s| describe(&s));
+                        let _ = events.send(Event::Exited { name: spec.name.clone(), status, uptime, restart_in: next, restarts });
+                        next
+                    }
+                    () = stopped(&mut stop) => {
+                        terminate(&mut child, grace).await;
+                        let _ = pid.send(None);
+                        return;
+                    }
+                }
+            }
+            Err(e) => {
+                let next = backoff.next(delay, Duration::ZERO);
+                let _ =
+                    events.send(Event::SpawnFailed { name: spec.name.clone(), error: e.to_string(), restart_in: next });
+                next
+            }
+        };
+        delay = Some(wait);
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = stopped(&mut stop) => return,
+        }
+    }
+}
+
+/// Resolves once a stop was requested (or the sender is gone).
+async fn stopped(rx: &mut watch::Receiver<bool>) {
+    loop {
+        if *rx.borrow_and_update() {
+            return;
+        }
+        if rx.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+fn spawn(spec: &ProcessSpec, index: usize, printer: &Printer) -> std::io::Result<Child> {
+    let mut command = Command::new(&spec.program);
+    command.args(&spec.args).env_clear();
+    for key in INHERITED {
+        if let Some(value) = std::env::var_os(key) {
+            command.env(key, value);
+        }
+    }
+    command.envs(spec.env.iter().map(|(k, v)| (k, v)));
+    command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+    let mut child = command.spawn()?;
+    if let Some(out) = child.stdout.take() {
+        forward(out, spec.name.clone(), index, printer.clone());
+    }
+    if let Some(err) = child.stderr.take() {
+        forward(err, spec.name.clone(), index, printer.clone());
+    }
+    Ok(child)
+}
+
+fn forward(stream: impl AsyncRead + Unpin + Send + 'static, name: String, index: usize, printer: Printer) {
+    let printer = Arc::new(printer);
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(stream).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            printer.line(&name, index, &line);
+        }
+    });
+}
+
+/// SIGTERM, then SIGKILL if it is still running after `grace`.
+pub async fn terminate(child: &mut Child, grace: Duration) {
+    if let Some(pid) = child.id().and_then(|p| i32::try_from(p).ok()) {
+        let _ = signal::kill(Pid::from_raw(pid), signal::Signal::SIGTERM);
+    }
+    if tokio::time::timeout(grace, child.wait()).await.is_err() {
+        let _ = child.kill().await;
+    }
+}
+
+pub fn describe(status: &ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exit code {code}"),
+        (None, Some(sig)) => {
+            let name = signal::Signal::try_from(sig).map_or_else(|_| sig.to_string(), |s| s.as_str().to_string());
+            format!("signal {name}")
+        }
+        _ => status.to_string(),
+    }
+}
+
+/// Resident memory of a process in KiB (`VmRSS` of /proc/<pid>/status).
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_to_the_cap_and_resets_after_a_stable_run() {
+        let b = Backoff::default();
+        let mut delay = None;
+        let mut seen = Vec::new();
+        for _ in 0..7 {
+            let next = b.next(delay, Duration::from_millis(10));
+            seen.push(next.as_secs());
+            delay = Some(next);
+        }
+        assert_eq!(seen, [1, 2, 4, 8, 16, 30, 30]);
+        assert_eq!(b.next(delay, Duration::from_secs(61)), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn lines_carry_the_padded_name() {
+        let printer = Printer { width: 15, color: false };
+        assert_eq!(printer.format("auth-service", 0, "listening"), "   auth-service | listening");
+    }
+
+    #[tokio::test]
+    async fn a_process_that_exits_is_restarted_and_stop_ends_it() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let spec = ProcessSpec {
+            name: "short".into(),
+            program: "/bin/sh".into(),
+            args: vec!["-c".into(), "echo hi; exit 3".into()],
+            env: vec![],
+        };
+        let backoff =
+            Backoff { initial: Duration::from_millis(10), max: Duration::from_millis(20), stable_after: Duration::MAX };
+        let supervised =
+            Supervised::start(spec, 0, Printer { width: 8, color: false }, tx, backoff, Duration::from_secs(1));
+        let mut exits = Vec::new();
+        while exits.len() < 2 {
+            match rx.recv().await.expect("events") {
+                Event::Exited { status, restarts, .. } => exits.push((status, restarts)),
+                Event::Started { .. } => {}
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(exits, [("exit code 3".to_string(), 1), ("exit code 3".to_string(), 2)]);
+        supervised.stop().await;
+    }
+
+    #[tokio::test]
+    async fn stop_sends_sigterm_to_a_running_process() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let spec = ProcessSpec {
+            name: "long".into(),
+            program: "/bin/sh".into(),
+            args: vec!["-c".into(), "trap 'exit 0' TERM; while true; do sleep 0.05; done".into()],
+            env: vec![],
+        };
+        let supervised = Supervised::start(
+            spec,
+            0,
+            Printer { width: 8, color: false },
+            tx,
+            Backoff::default(),
+            Duration::from_secs(5),
+        );
+        let Some(Event::Started { pid, .. }) = rx.recv().await else { panic!("not started") };
+        assert!(rss_kib(pid).is_some());
+        assert_eq!(supervised.pid(), Some(pid));
+        supervised.stop().await;
+        assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists() || rss_kib(pid).is_none());
+    }
+}
