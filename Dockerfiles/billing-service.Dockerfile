@@ -1,0 +1,40 @@
+# billing-service: billing accounts, HTTP on 4001 and gRPC on 9001.
+# Built from the one workspace, with the repository root as the context:
+#   docker build -f Dockerfiles/billing-service.Dockerfile -t pulsetrack/billing-service:latest .
+# The five services' Dockerfiles differ only in the binary name and ports.
+
+# Toolchain plus cargo-chef (from crates.io). The full (non-slim) image has what the
+# bundled librdkafka build needs (bash, make, gcc and g++ for its configure script);
+# protobuf is compiled by protox, so no protoc is needed.
+FROM rust:1.95-bookworm AS chef
+RUN cargo install cargo-chef --locked --version 0.1.78
+WORKDIR /app
+
+# The dependency recipe: every member's manifest, Cargo.lock and dummy targets. It
+# changes only when dependencies do, so the cook layer below stays cached.
+FROM chef AS planner
+COPY . .
+RUN cargo chef prepare --recipe-path recipe.json
+
+FROM chef AS builder
+COPY --from=planner /app/recipe.json recipe.json
+# The dependencies of this service only (the cached layer).
+RUN cargo chef cook --release --locked --package billing-service --recipe-path recipe.json
+COPY . .
+RUN cargo build --release --locked --package billing-service --bin billing-service \
+    && install -D -m 0755 target/release/billing-service /out/billing-service
+
+# Runtime: the builder's glibc (bookworm); nothing speaks TLS, so no packages are added.
+FROM debian:bookworm-slim AS runtime
+RUN groupadd --system --gid 10001 pulsetrack \
+    && useradd --system --uid 10001 --gid pulsetrack --no-create-home --shell /usr/sbin/nologin pulsetrack
+COPY --from=builder /out/billing-service /usr/local/bin/billing-service
+USER 10001:10001
+ENV HOST=0.0.0.0 \
+    PORT=4001 \
+    GRPC_PORT=9001
+EXPOSE 4001 9001
+# The binary probes its own /health on PORT, so the image needs no curl.
+HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
+    CMD ["/usr/local/bin/billing-service", "healthcheck"]
+ENTRYPOINT ["/usr/local/bin/billing-service"]
