@@ -113,4 +113,24 @@ mod tests {
         assert_eq!(s.max_ms, 40.0);
         assert_eq!(s.throughput_per_s, 2.0);
     }
+
+    #[test]
+    fn empty_phase_summarises_to_zeros() {
+        let s = Recorder::default().summary(Duration::ZERO);
+        assert_eq!((s.requests, s.ok, s.other), (0, 0, 0));
+        assert_eq!((s.avg_ms, s.p50_ms, s.p99_ms, s.max_ms, s.throughput_per_s), (0.0, 0.0, 0.0, 0.0, 0.0));
+    }
+
+    #[test]
+    fn delays_count_as_ok_and_tail_percentiles_find_the_outlier() {
+        let mut r = Recorder::default();
+        for _ in 0..99 {
+            r.record_delay(Duration::from_millis(5));
+        }
+        r.record_delay(Duration::from_millis(500));
+        let s = r.summary(Duration::from_secs(1));
+        assert_eq!((s.requests, s.ok), (100, 100));
+        assert_eq!((s.p50_ms, s.p95_ms, s.p99_ms, s.max_ms), (5.0, 5.0, 5.0, 500.0));
+        assert_eq!(s.avg_ms, 9.95);
+    }
 }
