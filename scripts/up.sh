@@ -10,7 +10,8 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/pulsetrack/target}"
 scripts/ensure-build-tools.sh
 TANSU_BIN="$(scripts/install-tansu.sh)"
 export TANSU_BIN
-cargo build --release -p auth-service -p patient-service -p api-gateway -p billing-service -p analytics-service
-# The deployer is a supervisor here: its debug build is the one the tests use too.
-cargo build -p deployer
+cargo build --release -p auth-service -p patient-service -p api-gateway -p billing-service -p analytics-service -p loadtest
+# The deployer only supervises here: its debug build (with the workspace's features,
+# so it is the very build the tests use) is enough.
+cargo build --workspace --bins
 exec "$CARGO_TARGET_DIR/debug/deployer" up --bin-dir "$CARGO_TARGET_DIR/release" "$@"

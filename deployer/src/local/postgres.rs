@@ -120,6 +120,9 @@ impl PrivateCluster {
         } else {
             None
         };
+        if let Some(user) = &os_user {
+            reachable_by(root, user)?;
+        }
         let password = secret_file(&root.join("postgres-password"))?;
         let cluster = Self {
             bin,
@@ -268,6 +271,29 @@ impl PrivateCluster {
     pub fn pid(&self) -> Option<u32> {
         std::fs::read_to_string(self.data.join("postmaster.pid")).ok()?.lines().next()?.trim().parse().ok()
     }
+}
+
+/// The cluster's OS user must be able to enter every folder above its data.
+fn reachable_by(dir: &Path, user: &nix::unistd::User) -> anyhow::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let dir = dir.canonicalize()?;
+    for folder in dir.ancestors() {
+        let meta = std::fs::metadata(folder)?;
+        let mode = meta.mode();
+        let enters = mode & 0o001 != 0
+            || (meta.uid() == user.uid.as_raw() && mode & 0o100 != 0)
+            || (meta.gid() == user.gid.as_raw() && mode & 0o010 != 0);
+        if !enters {
+            bail!(
+                "Postgres runs as OS user {} (initdb refuses root), which cannot enter {}: \
+                 choose a --data-dir below folders it can enter, or `chmod o+x {}`",
+                user.name,
+                folder.display(),
+                folder.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 fn running_as_root() -> bool {
