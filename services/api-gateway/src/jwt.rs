@@ -23,6 +23,8 @@ use crate::{
 /// A JWKS is re-fetched at most this often when tokens name unknown keys, so that
 /// forged `kid`s cannot turn the gateway into a load generator against auth-service.
 const REFRESH_INTERVAL: Duration = Duration::from_secs(5);
+/// Verified tokens remembered; past this many the memory is cleared and refilled.
+const VERIFIED_CAPACITY: usize = 10_000;
 const MAX_JWKS_BYTES: usize = 64 * 1024;
 
 pub struct Verifier {
@@ -31,6 +33,10 @@ pub struct Verifier {
     keys: RwLock<Keys>,
     last_refresh: Mutex<Option<Instant>>,
     client: UpstreamClient,
+    /// Tokens that passed every check, so a client's next request costs a hash lookup
+    /// instead of an Ed25519 verification. Expiry is checked on every use; the memory
+    /// is dropped whenever the key set changes.
+    verified: RwLock<HashMap<String, Claims>>,
 }
 
 #[derive(Default)]
@@ -58,6 +64,7 @@ impl Verifier {
             keys: RwLock::new(keys),
             last_refresh: Mutex::new(None),
             client,
+            verified: RwLock::new(HashMap::new()),
         })
     }
 
@@ -82,6 +89,27 @@ impl Verifier {
 
     /// Verifies `token` and returns its claims.
     pub async fn verify(&self, token: &str) -> Result<Claims, GatewayError> {
+        if let Some(claims) = self.remembered(token) {
+            return Ok(claims);
+        }
+        let claims = self.verify_signature(token).await?;
+        if let Ok(mut verified) = self.verified.write() {
+            if verified.len() >= VERIFIED_CAPACITY {
+                verified.clear();
+            }
+            verified.insert(token.to_string(), claims.clone());
+        }
+        Ok(claims)
+    }
+
+    /// A token verified before and not expired since (with the same leeway).
+    fn remembered(&self, token: &str) -> Option<Claims> {
+        let claims = self.verified.read().ok()?.get(token).cloned()?;
+        let now = jsonwebtoken::get_current_timestamp();
+        (claims.exp.saturating_add(self.validation.leeway) >= now).then_some(claims)
+    }
+
+    async fn verify_signature(&self, token: &str) -> Result<Claims, GatewayError> {
         let header = jsonwebtoken::decode_header(token).map_err(|e| GatewayError::InvalidToken(e.to_string()))?;
         if header.alg != Algorithm::EdDSA {
             return Err(GatewayError::InvalidToken(format!("algorithm {:?} is not accepted", header.alg)));
@@ -126,6 +154,10 @@ impl Verifier {
                 tracing::info!(keys = by_kid.len(), "loaded token verification keys");
                 if let Ok(mut keys) = self.keys.write() {
                     keys.by_kid = by_kid;
+                }
+                // A key may have been withdrawn: what it verified is verified again.
+                if let Ok(mut verified) = self.verified.write() {
+                    verified.clear();
                 }
             }
             Ok(_) => tracing::warn!(%url, "JWKS holds no usable EdDSA key"),

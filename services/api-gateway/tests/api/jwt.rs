@@ -129,3 +129,20 @@ async fn a_tampered_payload_is_rejected() {
     parts[1] = URL_SAFE_NO_PAD.encode(payload.to_string());
     assert_rejected(&stack, Some(&format!("Bearer {}", parts.join("."))), "tampered").await;
 }
+
+#[tokio::test]
+async fn a_remembered_token_is_still_refused_once_it_expires() {
+    // The gateway remembers verified tokens; expiry must still be enforced on each use.
+    let stack = spawn_stack().await;
+    let kid = kid_of(&stack).await;
+    let mut short = claims("u1");
+    short["exp"] = json!(now() + 1);
+    let token = sign(&stack.private_key_pem, kid, &short);
+    let first = stack.client.get(stack.url("/api/patients")).bearer_auth(&token).send().await.expect("request");
+    assert_eq!(first.status(), StatusCode::OK, "valid while not expired");
+    // Past exp plus the gateway's 5 s leeway.
+    while now() <= short["exp"].as_u64().expect("exp") + 5 {
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    assert_rejected(&stack, Some(&format!("Bearer {token}")), "expired after being remembered").await;
+}
