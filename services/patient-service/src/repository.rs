@@ -7,7 +7,10 @@
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::domain::{ListParams, Patient, PatientInput};
+use crate::{
+    domain::{ListParams, Patient, PatientInput},
+    outbox::OutboxMessage,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RepoError {
@@ -70,19 +73,33 @@ impl PatientRepository {
         Ok((rows, total))
     }
 
-    pub async fn insert(conn: &mut PgConnection, input: &PatientInput) -> Result<Patient, RepoError> {
-        sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO patients (id, name, email, address, date_of_birth, registered_date) \
-             VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLUMNS}"
-        )))
-        .bind(Uuid::now_v7())
-        .bind(&input.name)
-        .bind(&input.email)
-        .bind(&input.address)
-        .bind(input.date_of_birth)
-        .bind(input.registered_date)
-        .fetch_one(conn)
+    /// Inserts `patient` and its outbox rows in one statement: one round trip and one
+    /// commit (a statement is its own transaction), all or nothing.
+    pub async fn insert_with_outbox(&self, patient: &Patient, outbox: &[OutboxMessage]) -> Result<(), RepoError> {
+        let destinations: Vec<&str> = outbox.iter().map(|m| m.destination.as_str()).collect();
+        let payloads: Vec<&[u8]> = outbox.iter().map(|m| m.payload.as_slice()).collect();
+        sqlx::query(
+            "WITH patient AS ( \
+                 INSERT INTO patients (id, name, email, address, date_of_birth, registered_date) \
+                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING id), \
+             queued AS ( \
+                 INSERT INTO outbox (destination, aggregate_id, payload) \
+                 SELECT m.destination, patient.id, m.payload \
+                 FROM patient, unnest($7::text[], $8::bytea[]) WITH ORDINALITY AS m(destination, payload, n) \
+                 ORDER BY m.n) \
+             SELECT id FROM patient",
+        )
+        .bind(patient.id)
+        .bind(&patient.name)
+        .bind(&patient.email)
+        .bind(&patient.address)
+        .bind(patient.date_of_birth)
+        .bind(patient.registered_date)
+        .bind(&destinations)
+        .bind(&payloads)
+        .fetch_one(&self.pool)
         .await
+        .map(|_| ())
         .map_err(map_unique)
     }
 

@@ -34,13 +34,20 @@ impl PatientService {
     }
 
     pub async fn create(&self, input: PatientInput) -> Result<Patient, Error> {
-        let mut tx = self.repo.pool().begin().await?;
-        let patient = PatientRepository::insert(&mut tx, &input).await?;
-        outbox::enqueue_billing(&mut tx, &patient).await?;
-        outbox::enqueue_event(&mut tx, &patient, event_type::PATIENT_CREATED).await?;
-        tx.commit().await?;
+        let patient = Patient {
+            id: Uuid::now_v7(),
+            name: input.name,
+            email: input.email,
+            address: input.address,
+            date_of_birth: input.date_of_birth,
+            // Validation fills it on create (today when the client sent none).
+            registered_date: input.registered_date.unwrap_or_else(|| chrono::Utc::now().date_naive()),
+        };
+        let messages =
+            [outbox::billing_message(&patient), outbox::event_message(&patient, event_type::PATIENT_CREATED)];
+        self.repo.insert_with_outbox(&patient, &messages).await?;
         self.wakeup.wake();
-        tracing::info!(patient_id = %patient.id, "patient created");
+        tracing::debug!(patient_id = %patient.id, "patient created");
         Ok(patient)
     }
 
@@ -50,7 +57,7 @@ impl PatientService {
         outbox::enqueue_event(&mut tx, &patient, event_type::PATIENT_UPDATED).await?;
         tx.commit().await?;
         self.wakeup.wake();
-        tracing::info!(patient_id = %patient.id, "patient updated");
+        tracing::debug!(patient_id = %patient.id, "patient updated");
         Ok(patient)
     }
 
@@ -60,7 +67,7 @@ impl PatientService {
         outbox::enqueue_event(&mut tx, &patient, event_type::PATIENT_DELETED).await?;
         tx.commit().await?;
         self.wakeup.wake();
-        tracing::info!(patient_id = %patient.id, "patient deleted");
+        tracing::debug!(patient_id = %patient.id, "patient deleted");
         Ok(())
     }
 }
