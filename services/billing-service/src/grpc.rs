@@ -47,7 +47,7 @@ impl BillingService for BillingGrpc {
             return Err(Status::invalid_argument("email: must not be blank"));
         }
         let account = self.accounts.open(patient_id, name, email).await.map_err(database_status)?;
-        tracing::info!(%patient_id, account_id = %account.id, "billing account opened");
+        tracing::debug!(%patient_id, account_id = %account.id, "billing account opened");
         Ok(Response::new(BillingResponse { account_id: account.id.to_string(), status: account.status }))
     }
 }
