@@ -5,6 +5,7 @@
 
 use std::{
     io::{BufRead, BufReader},
+    os::unix::process::CommandExt,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     sync::{Arc, Mutex},
@@ -54,6 +55,8 @@ impl Up {
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
+            // As in a terminal: `up` leads its own process group, which Ctrl-C signals.
+            .process_group(0)
             .spawn()
             .expect("start deployer up");
         let output = Arc::new(Mutex::new(Vec::new()));
@@ -83,6 +86,12 @@ impl Up {
             assert!(started.elapsed() < timeout, "no line with {needle:?} after {timeout:?}");
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// What a terminal's Ctrl-C does: SIGINT to the foreground process group.
+    fn ctrl_c(&self) {
+        let group = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGINT).expect("SIGINT to the group");
     }
 
     /// Waits for `up` to exit after `deployer down`; returns whether it exited cleanly.
@@ -234,9 +243,25 @@ fn up_runs_the_whole_system_and_keeps_its_data_across_restarts() {
     let patient = get(&client, &format!("{base}/api/patients/{id}"), &token).expect("patient after restart");
     assert_eq!(patient["email"], patient_email.as_str());
     assert!(get(&client, &format!("{base}/api/billing/accounts/{id}"), &token).is_some(), "account after restart");
-    let (ok, out) = run(&["down"], &data);
-    assert!(ok, "{out}");
-    assert!(up.wait_exit());
+
+    // Ctrl-C: only `up` gets it (the services have their own process groups) and stops
+    // them in reverse dependency order, none of them seen as crashed.
+    up.ctrl_c();
+    let output = Arc::clone(&up.output);
+    assert!(up.wait_exit(), "up exits 0 on Ctrl-C");
+    let lines = output.lock().expect("lock").clone();
+    assert!(!lines.iter().any(|l| l.contains(" exited (")), "a service was seen crashing: {lines:#?}");
+    let stopped: Vec<&String> = lines.iter().filter(|l| l.contains("| stopped ")).collect();
+    let position = |name: &str| {
+        stopped
+            .iter()
+            .position(|l| l.ends_with(&format!("stopped {name}")))
+            .unwrap_or_else(|| panic!("{name} not stopped: {stopped:#?}"))
+    };
+    assert!(position("api-gateway") < position("patient-service"), "{stopped:#?}");
+    assert!(position("patient-service") < position("billing-service"), "{stopped:#?}");
+    assert!(position("billing-service") < position("postgres"), "{stopped:#?}");
+    assert!(!data.join("postgres/postmaster.pid").exists(), "postgres stopped");
     let _ = std::fs::remove_dir_all(&data);
 }
 

@@ -158,14 +158,18 @@ impl PrivateCluster {
 
     fn command(&self, tool: &str) -> Command {
         let program = self.bin.join(tool);
-        match &self.os_user {
+        let mut command = match &self.os_user {
             Some(user) => {
                 let mut c = Command::new("runuser");
                 c.args(["-u", &user.name, "--"]).arg(program);
                 c
             }
             None => Command::new(program),
-        }
+        };
+        // The postmaster pg_ctl starts stays out of the terminal's process group, so
+        // Ctrl-C reaches `up`, which stops Postgres last.
+        command.process_group(0);
+        command
     }
 
     async fn run(&self, tool: &str, args: &[OsString]) -> anyhow::Result<()> {

@@ -222,6 +222,9 @@ fn spawn(spec: &ProcessSpec, index: usize, printer: &Printer) -> std::io::Result
     }
     command.envs(spec.env.iter().map(|(k, v)| (k, v)));
     command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+    // Its own process group: a terminal's Ctrl-C reaches `up` alone, which then stops
+    // the services in reverse dependency order instead of all at once.
+    command.process_group(0);
     let mut child = command.spawn()?;
     if let Some(out) = child.stdout.take() {
         forward(out, spec.name.clone(), index, printer.clone());
