@@ -53,7 +53,7 @@ done
 echo "== end-to-end delays"
 "${LT[@]}" --creates 0 --lists 0 --e2e 200 --json-out "$OUT/e2e.json"
 # 400 creates last ~0.3 s, too short to tell a few percent apart (connection set-up
-# and the previous round's event backlog dominate): 3000 per round at 100 clients, five
+# and the previous round's event backlog dominate): 10000 per round (6 s) at 100 clients, five
 # rounds each, alternating which goes first, 3 s apart so the event pipeline catches up.
 # The gateway's own CPU time per request is read from /proc around its rounds.
 echo "== creates at 100 clients: gateway vs patient-service directly (5 rounds each)"
@@ -64,10 +64,10 @@ round() {
   local via=$1 r=$2
   if [ "$via" = gateway ]; then
     local before; before=$(ticks)
-    "${LT[@]}" --creates 3000 --create-concurrency 100 --lists 0 --json-out "$OUT/overhead-gateway-$r.json" >/dev/null
-    echo "round $r $((  $(ticks) - before )) 3000" >>"$OUT/gateway-cpu.txt"
+    "${LT[@]}" --creates 10000 --create-concurrency 100 --lists 0 --json-out "$OUT/overhead-gateway-$r.json" >/dev/null
+    echo "round $r $((  $(ticks) - before )) 10000" >>"$OUT/gateway-cpu.txt"
   else
-    "${LT[@]}" --creates 3000 --create-concurrency 100 --lists 0 --patient-service-url "$PATIENTS" \
+    "${LT[@]}" --creates 10000 --create-concurrency 100 --lists 0 --patient-service-url "$PATIENTS" \
       --json-out "$OUT/overhead-direct-$r.json" >/dev/null
   fi
   sleep 3
@@ -79,8 +79,9 @@ done
 echo "== pgbench (same Postgres, one create's rows per commit)"
 PGPORT="$(sed -nE 's/.*"postgres": "postgres:\/\/[^@]+@[^:]+:([0-9]+)".*/\1/p' "$DATA/up.json")"
 export PGHOST=127.0.0.1 PGPORT PGUSER=pulsetrack PGPASSWORD="$(cat "$DATA/postgres-password")"
-psql -q -d postgres -c 'CREATE DATABASE bench' 2>/dev/null || true
-psql -q -d bench -f bench/schema.sql
+psql -q -d postgres -c 'DROP DATABASE IF EXISTS bench' -c 'CREATE DATABASE bench'
+# The tables a create writes, from patient-service's own migrations.
+for migration in services/patient-service/migrations/*.sql; do psql -q -d bench -f "$migration"; done
 # Three runs each (the median is reported): a few hundred commits take a fraction of a second.
 for spec in "1:10:500" "2:20:200" "3:100:400"; do
   IFS=: read -r s clients commits <<<"$spec"

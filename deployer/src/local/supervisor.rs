@@ -292,6 +292,15 @@ mod tests {
         assert_eq!(b.next(delay, Duration::from_secs(61)), Duration::from_secs(1));
     }
 
+    fn shell(name: &str, script: &str) -> ProcessSpec {
+        ProcessSpec {
+            name: name.into(),
+            program: "/bin/sh".into(),
+            args: vec!["-c".into(), script.into()],
+            env: vec![],
+        }
+    }
+
     #[test]
     fn lines_carry_the_padded_name() {
         let printer = Printer { width: 15, color: false };
@@ -301,12 +310,7 @@ mod tests {
     #[tokio::test]
     async fn a_process_that_exits_is_restarted_and_stop_ends_it() {
         let (tx, mut rx) = mpsc::unbounded_channel();
-        let spec = ProcessSpec {
-            name: "short".into(),
-            program: "/bin/sh".into(),
-            args: vec!["-c".into(), "echo hi; exit 3".into()],
-            env: vec![],
-        };
+        let spec = shell("short", "echo hi; exit 3");
         let backoff =
             Backoff { initial: Duration::from_millis(10), max: Duration::from_millis(20), stable_after: Duration::MAX };
         let supervised =
@@ -326,12 +330,7 @@ mod tests {
     #[tokio::test]
     async fn stop_sends_sigterm_to_a_running_process() {
         let (tx, mut rx) = mpsc::unbounded_channel();
-        let spec = ProcessSpec {
-            name: "long".into(),
-            program: "/bin/sh".into(),
-            args: vec!["-c".into(), "trap 'exit 0' TERM; while true; do sleep 0.05; done".into()],
-            env: vec![],
-        };
+        let spec = shell("long", "trap 'exit 0' TERM; while true; do sleep 0.05; done");
         let supervised = Supervised::start(
             spec,
             0,
