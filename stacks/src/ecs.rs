@@ -198,3 +198,39 @@ impl FargateService {
         Self { service: service_id, task_definition, log_group, execution_role, task_role, security_group, spec }
     }
 }
+
+/// The container of each ECS task definition in `stack` (`ContainerDefinitions[0]`),
+/// by container name: what `deployer up` runs and what the Dockerfiles must match.
+pub fn containers(stack: &crate::Stack) -> std::collections::BTreeMap<String, Value> {
+    stack
+        .resources
+        .values()
+        .filter(|r| r.resource_type == "AWS::ECS::TaskDefinition")
+        .filter_map(|r| r.properties.get("ContainerDefinitions")?.get(0).cloned())
+        .filter_map(|c| Some((c.get("Name")?.as_str()?.to_string(), c)))
+        .collect()
+}
+
+/// A container definition's `PortMappings` container ports, in order.
+pub fn container_ports(container: &Value) -> Vec<u16> {
+    container["PortMappings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m["ContainerPort"].as_u64().and_then(|p| u16::try_from(p).ok()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Context, pulsetrack_stack};
+
+    #[test]
+    fn every_service_has_one_container_with_its_ports() {
+        let containers = containers(&pulsetrack_stack("PulseTrack", &Context::default()));
+        assert_eq!(containers.len(), crate::pulsetrack::SERVICES.len());
+        assert_eq!(container_ports(&containers["billing-service"]), [4001, 9001]);
+        assert_eq!(container_ports(&containers["api-gateway"]), [4004]);
+    }
+}

@@ -14,6 +14,7 @@ use std::{
 
 use pulsetrack_stacks::{
     Context,
+    ecs::{container_ports, containers},
     pulsetrack::{CALLS, SERVICES, ServiceDef},
     pulsetrack_stack,
 };
@@ -36,14 +37,7 @@ fn dockerfile_path(service: &str) -> String {
 
 /// ContainerDefinitions[0] of every synthesized `AWS::ECS::TaskDefinition`, by container name.
 fn task_definitions() -> BTreeMap<String, Value> {
-    let template = pulsetrack_stack("PulseTrack", &Context::default()).synth().expect("the stack synthesizes");
-    let resources = template["Resources"].as_object().expect("Resources");
-    let containers: BTreeMap<String, Value> = resources
-        .values()
-        .filter(|r| r["Type"] == "AWS::ECS::TaskDefinition")
-        .map(|r| r["Properties"]["ContainerDefinitions"][0].clone())
-        .map(|c| (c["Name"].as_str().expect("container Name").to_string(), c))
-        .collect();
+    let containers = containers(&pulsetrack_stack("PulseTrack", &Context::default()));
     assert_eq!(containers.len(), SERVICES.len(), "one task definition per service");
     containers
 }
@@ -62,12 +56,7 @@ fn task_variable_names(task: &Value) -> BTreeSet<String> {
 }
 
 fn task_ports(task: &Value) -> BTreeSet<u16> {
-    task["PortMappings"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|m| m["ContainerPort"].as_u64().and_then(|p| u16::try_from(p).ok()))
-        .collect()
+    container_ports(task).into_iter().collect()
 }
 
 // ---------------------------------------------------------------- Dockerfiles

@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 use self::{
     plan::{Endpoints, LocalService},
     postgres::{PrivateCluster, Server},
-    supervisor::{Backoff, Event, Printer, ProcessSpec, Supervised},
+    supervisor::{Backoff, Event, Printer, ProcessSpec, Supervised, Supervision},
 };
 
 /// What `up` was asked for.
@@ -177,12 +177,7 @@ pub async fn up(options: UpOptions) -> anyhow::Result<()> {
 
     // The binaries first: a missing one is a build problem, reported before anything starts.
     let probe = plan::local_stack("127.0.0.1:9092");
-    let names: Vec<String> = probe
-        .resources
-        .values()
-        .filter(|r| r.resource_type == "AWS::ECS::TaskDefinition")
-        .filter_map(|r| r.properties.get("ContainerDefinitions")?.get(0)?.get("Name")?.as_str().map(String::from))
-        .collect();
+    let names: Vec<String> = pulsetrack_stacks::ecs::containers(&probe).into_keys().collect();
     let missing: Vec<&String> = names.iter().filter(|n| !options.bin_dir.join(n).is_file()).collect();
     if !missing.is_empty() {
         bail!(
@@ -259,7 +254,12 @@ async fn start_all(
     running: &mut Running,
     say: &impl Fn(String),
 ) -> anyhow::Result<(State, Vec<LocalService>)> {
-    let grace = Duration::from_secs(10);
+    let supervision = Supervision {
+        printer: printer.clone(),
+        events: events.clone(),
+        backoff: Backoff::default(),
+        grace: Duration::from_secs(10),
+    };
     // Postgres: the given server, or the private cluster.
     let (server, postgres_data) = match &options.database_url {
         Some(url) => {
@@ -314,14 +314,7 @@ async fn start_all(
                 ],
                 env: vec![("RUST_LOG".into(), "warn".into())],
             };
-            running.processes.push(Supervised::start(
-                spec,
-                6,
-                printer.clone(),
-                events.clone(),
-                Backoff::default(),
-                grace,
-            ));
+            running.processes.push(Supervised::start(spec, 6, &supervision));
             postgres::wait_tcp(&addr, options.ready_timeout).await.context("tansu did not start")?;
             say(format!("tansu ready: {addr}"));
             processes.insert(
@@ -371,7 +364,7 @@ async fn start_all(
         }
         let binary = options.bin_dir.join(&service.name);
         let spec = ProcessSpec { name: service.name.clone(), program: binary.clone(), args: vec![], env };
-        let supervised = Supervised::start(spec, index, printer.clone(), events.clone(), Backoff::default(), grace);
+        let supervised = Supervised::start(spec, index, &supervision);
         let took = wait_ready(&format!("{}/ready", service.url()), &supervised, options.ready_timeout).await;
         running.processes.push(supervised);
         let took = took?;

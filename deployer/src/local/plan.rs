@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use pulsetrack_stacks::{
     Context, Stack,
+    ecs::{container_ports, containers},
     pulsetrack::{GATEWAY_PORT, NAMESPACE},
     pulsetrack_stack,
 };
@@ -76,13 +77,7 @@ pub fn local_stack(kafka_brokers: &str) -> Stack {
 
 /// The services of `stack`, in an order where everything a service calls comes first.
 pub fn plan(stack: &Stack, endpoints: &Endpoints) -> Result<Vec<LocalService>, PlanError> {
-    let container_of = |props: &serde_json::Map<String, Value>| props.get("ContainerDefinitions")?.get(0).cloned();
-    let tasks: Vec<Value> = stack
-        .resources
-        .values()
-        .filter(|r| r.resource_type == "AWS::ECS::TaskDefinition")
-        .filter_map(|r| container_of(&r.properties))
-        .collect();
+    let tasks: Vec<Value> = containers(stack).into_values().collect();
     // Container port → local port, for every service (calls are rewritten with it).
     let mut port_map: BTreeMap<(String, u16), u16> = BTreeMap::new();
     for task in &tasks {
@@ -160,15 +155,6 @@ fn text(v: &Value) -> String {
 
 fn join(names: &BTreeSet<String>) -> String {
     names.iter().cloned().collect::<Vec<_>>().join(", ")
-}
-
-fn container_ports(task: &Value) -> Vec<u16> {
-    task["PortMappings"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|m| m["ContainerPort"].as_u64().and_then(|p| u16::try_from(p).ok()))
-        .collect()
 }
 
 fn local_port(port: u16, endpoints: &Endpoints) -> u16 {

@@ -110,6 +110,16 @@ impl Printer {
     }
 }
 
+/// How processes are supervised: where their lines and events go, restart delays,
+/// and how long a process may take to stop after SIGTERM.
+#[derive(Debug, Clone)]
+pub struct Supervision {
+    pub printer: Printer,
+    pub events: mpsc::UnboundedSender<Event>,
+    pub backoff: Backoff,
+    pub grace: Duration,
+}
+
 /// A supervised process.
 pub struct Supervised {
     pub name: String,
@@ -119,18 +129,12 @@ pub struct Supervised {
 }
 
 impl Supervised {
-    pub fn start(
-        spec: ProcessSpec,
-        index: usize,
-        printer: Printer,
-        events: mpsc::UnboundedSender<Event>,
-        backoff: Backoff,
-        grace: Duration,
-    ) -> Self {
+    /// Starts `spec`; `index` picks its colour.
+    pub fn start(spec: ProcessSpec, index: usize, supervision: &Supervision) -> Self {
         let (stop, stop_rx) = watch::channel(false);
         let (pid_tx, pid) = watch::channel(None);
         let name = spec.name.clone();
-        let task = tokio::spawn(supervise(spec, index, printer, events, backoff, grace, stop_rx, pid_tx));
+        let task = tokio::spawn(supervise(spec, index, supervision.clone(), stop_rx, pid_tx));
         Self { name, stop, pid, task }
     }
 
@@ -145,17 +149,14 @@ impl Supervised {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn supervise(
     spec: ProcessSpec,
     index: usize,
-    printer: Printer,
-    events: mpsc::UnboundedSender<Event>,
-    backoff: Backoff,
-    grace: Duration,
+    supervision: Supervision,
     mut stop: watch::Receiver<bool>,
     pid: watch::Sender<Option<u32>>,
 ) {
+    let Supervision { printer, events, backoff, grace } = supervision;
     let mut delay: Option<Duration> = None;
     let mut restarts = 0;
     loop {
@@ -313,8 +314,13 @@ mod tests {
         let spec = shell("short", "echo hi; exit 3");
         let backoff =
             Backoff { initial: Duration::from_millis(10), max: Duration::from_millis(20), stable_after: Duration::MAX };
-        let supervised =
-            Supervised::start(spec, 0, Printer { width: 8, color: false }, tx, backoff, Duration::from_secs(1));
+        let supervision = Supervision {
+            printer: Printer { width: 8, color: false },
+            events: tx,
+            backoff,
+            grace: Duration::from_secs(1),
+        };
+        let supervised = Supervised::start(spec, 0, &supervision);
         let mut exits = Vec::new();
         while exits.len() < 2 {
             match rx.recv().await.expect("events") {
@@ -331,14 +337,13 @@ mod tests {
     async fn stop_sends_sigterm_to_a_running_process() {
         let (tx, mut rx) = mpsc::unbounded_channel();
         let spec = shell("long", "trap 'exit 0' TERM; while true; do sleep 0.05; done");
-        let supervised = Supervised::start(
-            spec,
-            0,
-            Printer { width: 8, color: false },
-            tx,
-            Backoff::default(),
-            Duration::from_secs(5),
-        );
+        let supervision = Supervision {
+            printer: Printer { width: 8, color: false },
+            events: tx,
+            backoff: Backoff::default(),
+            grace: Duration::from_secs(5),
+        };
+        let supervised = Supervised::start(spec, 0, &supervision);
         let Some(Event::Started { pid, .. }) = rx.recv().await else { panic!("not started") };
         assert!(rss_kib(pid).is_some());
         assert_eq!(supervised.pid(), Some(pid));
