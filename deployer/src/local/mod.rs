@@ -141,11 +141,18 @@ struct Running {
 }
 
 impl Running {
-    async fn stop(mut self, say: impl Fn(String)) {
+    /// Stops in reverse start order. A process that ended by itself meanwhile (it did
+    /// not wait to be asked) is reported from `events`.
+    async fn stop(mut self, say: impl Fn(String), events: &mut mpsc::UnboundedReceiver<Event>) {
         while let Some(process) = self.processes.pop() {
             let name = process.name.clone();
             process.stop().await;
             say(format!("stopped {name}"));
+        }
+        while let Ok(event) = events.try_recv() {
+            if let Event::Exited { name, status, .. } = event {
+                say(format!("{name} exited ({status}) before it was asked to stop"));
+            }
         }
         if let Some(cluster) = self.cluster.take() {
             match cluster.stop().await {
@@ -204,7 +211,7 @@ pub async fn up(options: UpOptions) -> anyhow::Result<()> {
         Ok(ok) => ok,
         Err(e) => {
             say(format!("start failed: {e:#}; stopping what was started"));
-            running.stop(&say).await;
+            running.stop(&say, &mut events).await;
             return Err(e);
         }
     };
@@ -239,7 +246,7 @@ pub async fn up(options: UpOptions) -> anyhow::Result<()> {
             }
         }
     }
-    running.stop(&say).await;
+    running.stop(&say, &mut events).await;
     let _ = std::fs::remove_file(state_file(&data_dir));
     say("stopped".into());
     Ok(())
