@@ -43,8 +43,14 @@ struct Up {
 
 impl Up {
     fn start(data: &Path, offset: u16) -> Self {
+        Self::start_with(data, offset, &[])
+    }
+
+    /// With extra arguments, e.g. an existing Postgres and broker.
+    fn start_with(data: &Path, offset: u16, extra: &[String]) -> Self {
         let mut child = Command::new(deployer())
             .args(["up", "--ready-timeout", "120", "--port-offset", &offset.to_string()])
+            .args(extra)
             .arg("--data-dir")
             .arg(data)
             .arg("--bin-dir")
@@ -209,6 +215,35 @@ fn up_runs_the_whole_system_and_keeps_its_data_across_restarts() {
         })
     });
     assert!(events.to_string().contains(&id), "{events}");
+
+    // Given addresses are used instead of private ones: a second system on the first
+    // one's Postgres and broker starts neither, and shares their data.
+    {
+        let state: Value =
+            serde_json::from_str(&std::fs::read_to_string(data.join("up.json")).expect("state")).expect("state json");
+        let port = state["postgres"].as_str().and_then(|p| p.rsplit(':').next()).expect("postgres port");
+        let password = std::fs::read_to_string(data.join("postgres-password")).expect("password");
+        let url = format!("postgres://pulsetrack:{}@127.0.0.1:{port}", password.trim());
+        let brokers = state["kafka_brokers"].as_str().expect("brokers").to_string();
+        let second_data = data.with_extension("second");
+        let second_offset = port_offset();
+        let second = Up::start_with(
+            &second_data,
+            second_offset,
+            &["--database-url".into(), url, "--kafka-brokers".into(), brokers.clone()],
+        );
+        assert!(second.lines().iter().any(|l| l.contains(&format!("using Kafka brokers {brokers}"))));
+        assert!(!second_data.join("postgres").exists(), "no private cluster when DATABASE_URL is given");
+        let (ok, status) = run(&["status", "--local"], &second_data);
+        assert!(ok && !status.contains("tansu") && !status.contains("postgres "), "{status}");
+        let second_base = format!("http://127.0.0.1:{}", 4004 + second_offset);
+        let token = login(&client, &second_base, &email, "correct-horse-battery");
+        assert!(get(&client, &format!("{second_base}/api/patients/{id}"), &token).is_some(), "shared database");
+        let (ok, out) = run(&["down"], &second_data);
+        assert!(ok, "{out}");
+        assert!(second.wait_exit());
+        let _ = std::fs::remove_dir_all(&second_data);
+    }
 
     // A crashed service is restarted, as ECS would.
     let state: Value =
