@@ -117,6 +117,20 @@ fn port_free(port: u16) -> bool {
     std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
 }
 
+/// Waits until a TCP connection to `addr` succeeds.
+pub async fn wait_tcp(addr: &str, timeout: Duration) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            bail!("nothing listens on {addr} after {}s", timeout.as_secs());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 async fn wait_ready(url: &str, supervised: &Supervised, timeout: Duration) -> anyhow::Result<Duration> {
     let client = reqwest::Client::builder().timeout(Duration::from_secs(2)).build()?;
     let started = Instant::now();
@@ -271,7 +285,7 @@ async fn start_all(
     let (server, postgres_data) = match &options.database_url {
         Some(url) => {
             let server = Server::from_url(url)?;
-            postgres::wait_tcp(&format!("{}:{}", server.host, server.port), Duration::from_secs(5))
+            wait_tcp(&format!("{}:{}", server.host, server.port), Duration::from_secs(5))
                 .await
                 .with_context(|| format!("DATABASE_URL {}", server.display()))?;
             say(format!("using Postgres at {}", server.display()));
@@ -322,7 +336,7 @@ async fn start_all(
                 env: vec![("RUST_LOG".into(), "warn".into())],
             };
             running.processes.push(Supervised::start(spec, 6, &supervision));
-            postgres::wait_tcp(&addr, options.ready_timeout).await.context("tansu did not start")?;
+            wait_tcp(&addr, options.ready_timeout).await.context("tansu did not start")?;
             say(format!("tansu ready: {addr}"));
             processes.insert(
                 "tansu".into(),
@@ -468,7 +482,7 @@ pub fn render_status(state: &State) -> String {
 
 /// `deployer status --local`: the state file, with live pids, memory and readiness.
 pub async fn status(data_dir: &Path) -> anyhow::Result<String> {
-    let Some(mut state) = read_state(data_dir) else {
+    let Some(state) = read_state(data_dir) else {
         bail!("no `deployer up` runs on {} (no {})", data_dir.display(), state_file(data_dir).display());
     };
     if !alive(state.pid) {
@@ -476,7 +490,7 @@ pub async fn status(data_dir: &Path) -> anyhow::Result<String> {
     }
     let client = reqwest::Client::builder().timeout(Duration::from_secs(2)).build()?;
     let mut lines = format!("PulseTrack (up pid {}): {}\n", state.pid, state.gateway_url);
-    for (name, process) in &mut state.processes {
+    for (name, process) in &state.processes {
         if name == "tansu" {
             continue;
         }
@@ -523,7 +537,7 @@ pub async fn down(data_dir: &Path, timeout: Duration) -> anyhow::Result<String> 
     if let Some(data) = &state.postgres_data {
         let bin = postgres::find_bin_dir(None)?;
         let root = data.parent().unwrap_or(data_dir);
-        let cluster = PrivateCluster::prepare(root, bin, 0).await?;
+        let cluster = PrivateCluster::existing(root, bin)?;
         if cluster.is_running().await {
             cluster.stop().await?;
             stopped.push("postgres".into());

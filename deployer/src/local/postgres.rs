@@ -6,7 +6,6 @@ use std::{
     os::unix::fs::{PermissionsExt, chown},
     path::{Path, PathBuf},
     process::Stdio,
-    time::Duration,
 };
 
 use anyhow::{Context, bail};
@@ -109,29 +108,12 @@ impl PrivateCluster {
     /// Creates the cluster on first use (initdb, scram-sha-256 over TCP, a generated
     /// password kept in `<root>/postgres-password`).
     pub async fn prepare(root: &Path, bin: PathBuf, port: u16) -> anyhow::Result<Self> {
-        let data = root.join("postgres");
-        let run = root.join("postgres.run");
-        let log = root.join("postgres.log");
-        let os_user = if running_as_root() {
-            let name = std::env::var("PULSETRACK_POSTGRES_OS_USER").unwrap_or_else(|_| "postgres".into());
-            Some(nix::unistd::User::from_name(&name)?.with_context(|| {
-                format!("running as root, initdb needs an unprivileged OS user: `{name}` does not exist (set PULSETRACK_POSTGRES_OS_USER)")
-            })?)
-        } else {
-            None
-        };
-        if let Some(user) = &os_user {
+        let mut cluster = Self::existing(root, bin)?;
+        if let Some(user) = &cluster.os_user {
             reachable_by(root, user)?;
         }
-        let password = secret_file(&root.join("postgres-password"))?;
-        let cluster = Self {
-            bin,
-            data,
-            run,
-            log,
-            os_user,
-            server: Server { host: "127.0.0.1".into(), port, user: SUPERUSER.into(), password },
-        };
+        cluster.server.port = port;
+        cluster.server.password = secret_file(&root.join("postgres-password"))?;
         for dir in [&cluster.data, &cluster.run] {
             std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
             std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
@@ -144,6 +126,27 @@ impl PrivateCluster {
             cluster.initdb().await?;
         }
         Ok(cluster)
+    }
+
+    /// The cluster under `root` as it is, to query or stop it: nothing is created,
+    /// and no port or password is known.
+    pub fn existing(root: &Path, bin: PathBuf) -> anyhow::Result<Self> {
+        let os_user = if running_as_root() {
+            let name = std::env::var("PULSETRACK_POSTGRES_OS_USER").unwrap_or_else(|_| "postgres".into());
+            Some(nix::unistd::User::from_name(&name)?.with_context(|| {
+                format!("running as root, initdb needs an unprivileged OS user: `{name}` does not exist (set PULSETRACK_POSTGRES_OS_USER)")
+            })?)
+        } else {
+            None
+        };
+        Ok(Self {
+            bin,
+            data: root.join("postgres"),
+            run: root.join("postgres.run"),
+            log: root.join("postgres.log"),
+            os_user,
+            server: Server { host: "127.0.0.1".into(), port: 0, user: SUPERUSER.into(), password: String::new() },
+        })
     }
 
     fn give_to_os_user(&self, paths: &[&Path]) -> anyhow::Result<()> {
@@ -320,20 +323,6 @@ pub fn secret_file(path: &Path) -> anyhow::Result<String> {
     std::fs::write(path, format!("{secret}\n")).with_context(|| format!("cannot write {}", path.display()))?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
     Ok(secret)
-}
-
-/// Waits until a TCP connection to `addr` succeeds.
-pub async fn wait_tcp(addr: &str, timeout: Duration) -> anyhow::Result<()> {
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        if tokio::net::TcpStream::connect(addr).await.is_ok() {
-            return Ok(());
-        }
-        if tokio::time::Instant::now() >= deadline {
-            bail!("nothing listens on {addr} after {}s", timeout.as_secs());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 #[cfg(test)]

@@ -6,7 +6,6 @@ use std::{
     io::{IsTerminal, Write},
     path::PathBuf,
     process::{ExitStatus, Stdio},
-    sync::Arc,
     time::{Duration, Instant},
 };
 
@@ -237,7 +236,6 @@ fn spawn(spec: &ProcessSpec, index: usize, printer: &Printer) -> std::io::Result
 }
 
 fn forward(stream: impl AsyncRead + Unpin + Send + 'static, name: String, index: usize, printer: Printer) {
-    let printer = Arc::new(printer);
     tokio::spawn(async move {
         let mut lines = BufReader::new(stream).lines();
         while let Ok(Some(line)) = lines.next_line().await {
