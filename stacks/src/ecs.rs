@@ -1,6 +1,7 @@
 //! Compute constructs: an ECS cluster with a Cloud Map namespace, and Fargate services
 //! that build their task definition, roles, log group and discovery entry.
 
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::{
@@ -33,6 +34,50 @@ impl Cluster {
             )
         });
         Self { id: cluster, namespace, namespace_name: namespace_name.unwrap_or_default().to_string() }
+    }
+}
+
+/// Where a service's binary is in its image (`/usr/local/bin/<service>`): the image
+/// builder puts it there, the task definition's health check and entry point run it.
+pub const BINARY_DIR: &str = "/usr/local/bin";
+
+/// The uid:gid the service images run as (never root).
+pub const IMAGE_USER: &str = "10001:10001";
+
+pub fn binary_path(service: &str) -> String {
+    format!("{BINARY_DIR}/{service}")
+}
+
+/// A container health check, as ECS's `HealthCheck` (seconds).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct HealthCheck {
+    /// `["CMD", program, args…]`.
+    pub command: Vec<String>,
+    pub interval: u32,
+    pub timeout: u32,
+    pub retries: u32,
+    pub start_period: u32,
+}
+
+impl HealthCheck {
+    /// Each binary answers `healthcheck` by probing its own /health.
+    pub fn of_service(service: &str) -> Self {
+        Self {
+            command: vec!["CMD".into(), binary_path(service), "healthcheck".into()],
+            interval: 15,
+            timeout: 5,
+            retries: 3,
+            start_period: 30,
+        }
+    }
+
+    /// The program and its arguments (without the `CMD` marker).
+    pub fn argv(&self) -> &[String] {
+        match self.command.first().map(String::as_str) {
+            Some("CMD") => &self.command[1..],
+            _ => &self.command,
+        }
     }
 }
 
@@ -156,9 +201,7 @@ impl FargateService {
                     "Secrets": secrets,
                     "LogConfiguration": { "LogDriver": "awslogs", "Options": {
                         "awslogs-group": log_group.r#ref(), "awslogs-region": Expr::region(), "awslogs-stream-prefix": spec.name } },
-                    // Each binary answers `healthcheck` by probing its own /health.
-                    "HealthCheck": { "Command": ["CMD", format!("/usr/local/bin/{}", spec.name), "healthcheck"],
-                                     "Interval": 15, "Timeout": 5, "Retries": 3, "StartPeriod": 30 },
+                    "HealthCheck": HealthCheck::of_service(&spec.name),
                 }],
             }),
         );
@@ -209,6 +252,24 @@ pub fn containers(stack: &crate::Stack) -> std::collections::BTreeMap<String, Va
         .filter_map(|r| r.properties.get("ContainerDefinitions")?.get(0).cloned())
         .filter_map(|c| Some((c.get("Name")?.as_str()?.to_string(), c)))
         .collect()
+}
+
+/// The containers of the task definitions in a rendered template, by name: what
+/// `deployer up --containers` runs and what the images are built for.
+pub fn template_containers(template: &Value) -> std::collections::BTreeMap<String, Value> {
+    template["Resources"]
+        .as_object()
+        .into_iter()
+        .flat_map(|resources| resources.values())
+        .filter(|r| r["Type"] == "AWS::ECS::TaskDefinition")
+        .filter_map(|r| r["Properties"]["ContainerDefinitions"].get(0).cloned())
+        .filter_map(|c| Some((c.get("Name")?.as_str()?.to_string(), c)))
+        .collect()
+}
+
+/// A container definition's health check.
+pub fn container_health_check(container: &Value) -> Option<HealthCheck> {
+    serde_json::from_value(container.get("HealthCheck")?.clone()).ok()
 }
 
 /// A container definition's `PortMappings` container ports, in order.

@@ -2,11 +2,12 @@
 //!
 //! Layers as in AWS CDK: [`core`] holds resources, typed references and synthesis
 //! (the L1 level: any resource type with its CloudFormation properties); [`ec2`],
-//! [`ecs`], [`elb`], [`rds`] and [`msk`] are L2 constructs with safe defaults that
+//! [`ecr`], [`ecs`], [`elb`], [`rds`] and [`msk`] are L2 constructs with safe defaults that
 //! build their own parts; [`pulsetrack`] is the L3 pattern for the whole system.
 
 pub mod core;
 pub mod ec2;
+pub mod ecr;
 pub mod ecs;
 pub mod elb;
 pub mod msk;
@@ -14,4 +15,4 @@ pub mod pulsetrack;
 pub mod rds;
 
 pub use crate::core::{Expr, LogicalId, Scope, Stack, ValidationErrors};
-pub use crate::pulsetrack::{Context, pulsetrack_stack};
+pub use crate::pulsetrack::{Context, image_repositories_stack, pulsetrack_stack};

@@ -9,6 +9,7 @@ use serde_json::json;
 use crate::{
     core::{Expr, Scope, Stack},
     ec2::Vpc,
+    ecr::Repository,
     ecs::{Cluster, ContainerSpec, FargateService},
     elb::PublicLoadBalancer,
     msk::{BROKER_PORT, KafkaCluster},
@@ -119,6 +120,9 @@ pub struct Context {
     pub admin_email: String,
     /// Cloud Map service discovery; off only for endpoints without Cloud Map (moto).
     pub service_discovery: bool,
+    /// Pushed images by service (`host/path/service@sha256:…`), set by the deployer
+    /// after it published them; a service without one is `image_registry/service:image_tag`.
+    pub images: BTreeMap<String, String>,
 }
 
 impl Default for Context {
@@ -133,6 +137,7 @@ impl Default for Context {
             db_instance_class: "db.t4g.micro".into(),
             admin_email: "admin@pulsetrack.local".into(),
             service_discovery: true,
+            images: BTreeMap::new(),
         }
     }
 }
@@ -189,8 +194,33 @@ impl Context {
     }
 
     pub fn image(&self, service: &str) -> String {
-        format!("{}/{service}:{}", self.image_registry, self.image_tag)
+        match self.images.get(service) {
+            Some(pushed) => pushed.clone(),
+            None => format!("{}/{service}:{}", self.image_registry, self.image_tag),
+        }
     }
+}
+
+/// The stack of the images' ECR repositories (`<name>Images`), deployed before the
+/// main stack so that its task definitions can name pushed images (as `cdk bootstrap`
+/// provides CDK's asset repository). Outputs `<Construct>RepositoryUri`.
+pub fn image_repositories_stack(name: &str) -> Stack {
+    let mut stack = Stack::new(format!("{name}Images"), format!("PulseTrack service images of stack {name}"));
+    let mut scope = stack.scope();
+    for def in &SERVICES {
+        let repository = Repository::new(
+            &mut scope,
+            &format!("{}Repository", def.construct),
+            &format!("{}/{}", name.to_lowercase(), def.name),
+        );
+        scope.add_output(&repository_output(def), &format!("ECR repository of {}", def.name), repository.uri());
+    }
+    stack
+}
+
+/// The output of [`image_repositories_stack`] that holds `def`'s repository URI.
+pub fn repository_output(def: &ServiceDef) -> String {
+    format!("{}RepositoryUri", def.construct)
 }
 
 /// Builds the whole stack.
