@@ -6,6 +6,11 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/pulsetrack/target}"
 
 scripts/ensure-postgres.sh
 scripts/ensure-python-tools.sh
+# Images and containers: podman (with this repository's settings), a local OCI
+# registry, skopeo and the Debian base root filesystem the images are built on.
+PULSETRACK_BASE_ROOTFS="$(scripts/ensure-containers.sh)"
+export PULSETRACK_BASE_ROOTFS
+export CONTAINERS_CONF="${CONTAINERS_CONF:-$PWD/scripts/containers.conf}"
 # The event pipeline tests run a real tansu broker (built once, cached outside the clone).
 TANSU_BIN="$(scripts/install-tansu.sh)"
 export TANSU_BIN

@@ -5,6 +5,8 @@
 
 pub mod assembly;
 pub mod cloudformation;
+pub mod images;
 pub mod local;
+pub mod publish;
 pub mod status;
 pub mod target;

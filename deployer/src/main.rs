@@ -1,6 +1,7 @@
 //! `deployer`: PulseTrack's infrastructure tool.
 
 use std::{
+    collections::BTreeMap,
     io::{BufRead, IsTerminal, Write},
     path::PathBuf,
     process::ExitCode,
@@ -11,10 +12,20 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use deployer::{
     assembly,
     cloudformation::{Progress, Stacks},
-    local, status,
+    images::{
+        self,
+        registry::{Registry, RegistryRef},
+    },
+    local,
+    publish::{self, ImageOptions},
+    status,
     target::{Target, localstack_endpoint},
 };
-use pulsetrack_stacks::{Context, pulsetrack_stack};
+use pulsetrack_stacks::{
+    Context, image_repositories_stack,
+    pulsetrack::{SERVICES, repository_output},
+    pulsetrack_stack,
+};
 use serde_json::json;
 
 #[derive(Parser, Debug)]
@@ -45,6 +56,53 @@ struct TargetArgs {
     /// An AWS-compatible endpoint URL (credentials test/test unless set).
     #[arg(long, value_name = "URL")]
     endpoint: Option<String>,
+}
+
+/// Where the service images are built from.
+#[derive(Args, Debug, Clone)]
+struct ImageArgs {
+    /// Folder of the service binaries (default: the deployer's own folder).
+    #[arg(long, env = "PULSETRACK_BIN_DIR")]
+    bin_dir: Option<PathBuf>,
+    /// Base root filesystem tar (default: PULSETRACK_BASE_ROOTFS, else
+    /// ~/.cache/pulsetrack/tools/base/bookworm-minbase.tar from scripts/ensure-containers.sh).
+    #[arg(long, value_name = "ROOTFS_TAR")]
+    base: Option<PathBuf>,
+    /// The OCI image layout images are written to (default ~/.cache/pulsetrack/images).
+    #[arg(long, value_name = "DIR")]
+    image_store: Option<PathBuf>,
+}
+
+impl ImageArgs {
+    fn options(&self) -> Result<ImageOptions, Failure> {
+        let bin_dir = match &self.bin_dir {
+            Some(dir) => dir.clone(),
+            None => std::env::current_exe()?.parent().map(PathBuf::from).unwrap_or_default(),
+        };
+        Ok(ImageOptions {
+            bin_dir,
+            base: self.base.clone().unwrap_or_else(images::default_base),
+            store: self.image_store.clone().unwrap_or_else(images::default_store),
+        })
+    }
+}
+
+#[derive(Subcommand, Debug)]
+enum ImagesCommand {
+    /// Build the five service images from the workspace's binaries (no container
+    /// engine needed), and with --push publish them, tagged by content.
+    Build {
+        #[command(flatten)]
+        stack: StackArgs,
+        #[command(flatten)]
+        images: ImageArgs,
+        /// Push to `-c image-registry=host[:port]/path` (credentials from
+        /// REGISTRY_USERNAME/REGISTRY_PASSWORD when the registry asks).
+        #[arg(long)]
+        push: bool,
+        #[arg(long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -90,7 +148,16 @@ enum Command {
         output: Output,
         #[arg(long, value_enum, default_value_t = Approval::Broadening)]
         require_approval: Approval,
+        #[command(flatten)]
+        images: ImageArgs,
+        /// Deploy without building or pushing images: the task definitions then name
+        /// `<image-registry>/<service>:<image-tag>`, which must already exist.
+        #[arg(long)]
+        no_images: bool,
     },
+    /// Build and publish the service images (see `deploy`, which does it on its own).
+    #[command(subcommand)]
+    Images(ImagesCommand),
     /// Show what a deploy would change, CDK-style: [+] added, [-] removed, [~] modified.
     Diff {
         #[command(flatten)]
@@ -100,6 +167,12 @@ enum Command {
         /// Exit 1 when there are differences.
         #[arg(long)]
         fail: bool,
+        #[command(flatten)]
+        images: ImageArgs,
+        /// Compare without building images (task definitions name tags, as with
+        /// `deploy --no-images`).
+        #[arg(long)]
+        no_images: bool,
     },
     /// Delete the stack, wait, and report resources left behind.
     Destroy {
@@ -149,9 +222,19 @@ struct UpArgs {
     /// Data folder: the private Postgres cluster, generated passwords, the state file.
     #[arg(long, default_value = DEFAULT_DATA_DIR)]
     data_dir: PathBuf,
-    /// Folder of the service binaries (default: the deployer's own folder).
-    #[arg(long, env = "PULSETRACK_BIN_DIR")]
-    bin_dir: Option<PathBuf>,
+    #[command(flatten)]
+    images: ImageArgs,
+    /// Run the deployed task definitions as containers from their pushed images
+    /// (podman or docker), instead of the binaries as processes.
+    #[arg(long)]
+    containers: bool,
+    /// The container engine's client (default: podman, else docker, from PATH).
+    #[arg(long, requires = "containers")]
+    engine: Option<PathBuf>,
+    /// With --containers: push to this registry (host:port/path) instead of a private
+    /// one in the data folder.
+    #[arg(long, requires = "containers", value_name = "HOST:PORT/PATH")]
+    registry: Option<String>,
     /// Use this Postgres server instead of a private cluster (each service gets its own database on it).
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     database_url: Option<String>,
@@ -218,6 +301,7 @@ fn target_of(args: &TargetArgs) -> Target {
 async fn synthesize(
     stack: &StackArgs,
     target: Option<&Target>,
+    images: BTreeMap<String, String>,
 ) -> Result<(pulsetrack_stacks::Stack, assembly::Assembly), Failure> {
     let mut pairs: Vec<(String, String)> = stack.context.clone();
     if let Some(target) = target
@@ -232,6 +316,7 @@ async fn synthesize(
     }
     let ctx = Context::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .map_err(|e| Failure(2, e.to_string()))?;
+    let ctx = Context { images, ..ctx };
     let model = pulsetrack_stack(&stack.stack, &ctx);
     let files = assembly::synthesize(&model).map_err(|e| Failure(3, e.to_string()))?;
     Ok((model, files))
@@ -256,11 +341,170 @@ fn confirm(question: &str) -> bool {
     std::io::stdin().lock().read_line(&mut answer).is_ok() && matches!(answer.trim(), "y" | "Y" | "yes")
 }
 
+/// The value of `-c key=value`, when given.
+fn context_value<'a>(stack: &'a StackArgs, key: &str) -> Option<&'a str> {
+    stack.context.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+}
+
+/// How a template is applied: through a change set, asking before broadening changes.
+struct Apply {
+    timeout: Duration,
+    output: Output,
+    require_approval: Approval,
+}
+
+/// What applying a template did: `status` is `None` when nothing changed.
+struct Applied {
+    status: Option<String>,
+    changes: Vec<deployer::cloudformation::ResourceChange>,
+}
+
+impl Apply {
+    async fn run(&self, stacks: &Stacks, template: &str) -> Result<Applied, Failure> {
+        // Read before the change set exists: it is what the change is measured against.
+        let old = stacks.deployed_template().await;
+        let Some(prepared) = stacks.prepare(template).await.map_err(|e| Failure(1, format!("{e:#}")))? else {
+            return Ok(Applied { status: None, changes: Vec::new() });
+        };
+        for change in &prepared.changes {
+            if self.output == Output::Text {
+                eprintln!("  {}", change.line());
+            }
+        }
+        let new: serde_json::Value = serde_json::from_str(template).unwrap_or_default();
+        let broadening: Vec<_> = prepared.changes.iter().filter(|c| c.broadening(&old, &new)).collect();
+        if self.require_approval == Approval::Broadening
+            && !broadening.is_empty()
+            && !confirm(&format!("{} security-relevant change(s) widen access. Deploy?", broadening.len()))
+        {
+            stacks.discard(&prepared.change_set).await;
+            let list: Vec<String> = broadening.iter().map(|c| format!("  {}", c.line())).collect();
+            return Err(Failure(
+                5,
+                format!(
+                    "{} broadening change(s) need approval: confirm on a terminal, or pass --require-approval never\n{}",
+                    broadening.len(),
+                    list.join("\n")
+                ),
+            ));
+        }
+        stacks.execute(&prepared.change_set).await.map_err(|e| Failure(1, format!("{e:#}")))?;
+        let mut progress = Progress::new(self.output == Output::Json);
+        let (status, failures) =
+            stacks.wait(self.timeout, &mut progress).await.map_err(|e| Failure(1, format!("{e:#}")))?;
+        if !matches!(status.as_str(), "CREATE_COMPLETE" | "UPDATE_COMPLETE") {
+            let reasons =
+                if failures.is_empty() { "no resource reported a reason".into() } else { failures.join("\n  ") };
+            return Err(Failure(1, format!("deploy of {} ended {status}:\n  {reasons}", stacks.name)));
+        }
+        Ok(Applied { status: Some(status), changes: prepared.changes })
+    }
+}
+
+/// The stack's outputs after `applied`. moto computes outputs only on UpdateStack, so
+/// when a stack that declares outputs reports none, they are refreshed (and it is said).
+async fn outputs_after(
+    stacks: &Stacks,
+    applied: &Applied,
+    template: &str,
+    declares_outputs: bool,
+    target: &Target,
+) -> Result<Vec<(String, String)>, Failure> {
+    let outputs = stacks.outputs().await?;
+    if applied.status.is_none() || !outputs.is_empty() || !declares_outputs {
+        return Ok(outputs);
+    }
+    eprintln!(
+        "note: {} reported no outputs of {} after the change set (moto computes them only on UpdateStack); refreshing them",
+        target.describe(),
+        stacks.name
+    );
+    stacks.refresh_outputs(template).await.map_err(|e| Failure(1, format!("{e:#}")))?;
+    Ok(stacks.outputs().await?)
+}
+
+/// Where `deploy` pushes the images: `-c image-registry`, else the ECR repositories of
+/// the images stack (`<Stack>Images`), which is deployed first.
+async fn deploy_registry(stack: &StackArgs, target: &Target, apply: &Apply) -> Result<Registry, Failure> {
+    if let Some(at) = context_value(stack, "image-registry") {
+        return publish::explicit_registry(at).map_err(|e| Failure(2, format!("{e:#}")));
+    }
+    let repositories = image_repositories_stack(&stack.stack);
+    let files = assembly::synthesize(&repositories).map_err(|e| Failure(3, e.to_string()))?;
+    let template = files.get(&assembly::template_file(&repositories.name)).cloned().unwrap_or_default();
+    let stacks = stacks_for(&repositories.name, target).await;
+    eprintln!("image repositories: stack {} on {}", repositories.name, target.describe());
+    let applied = apply.run(&stacks, &template).await?;
+    let outputs = outputs_after(&stacks, &applied, &template, true, target).await?;
+    let uris: Vec<String> = SERVICES
+        .iter()
+        .filter_map(|def| outputs.iter().find(|(k, _)| *k == repository_output(def)).map(|(_, v)| v.clone()))
+        .collect();
+    if uris.len() != SERVICES.len() {
+        return Err(Failure(
+            1,
+            format!("stack {} reports {} of {} repository URIs", repositories.name, uris.len(), SERVICES.len()),
+        ));
+    }
+    let config = target.sdk_config().await;
+    let registry = publish::ecr_registry(&config, &uris).await.map_err(|e| Failure(1, format!("{e:#}")))?;
+    if target.is_moto().await {
+        return Err(Failure(
+            1,
+            format!(
+                "{} is moto, which has ECR's API but no image registry to push to ({}): \
+                 pass -c image-registry=host:port/path (a local registry), or --no-images",
+                target.describe(),
+                registry.at.host
+            ),
+        ));
+    }
+    Ok(registry)
+}
+
+/// The image references a deploy would write, without pushing: the images are built
+/// (deterministic, so the digests are the ones `deploy` pushes) and named in the
+/// registry `deploy` would use. Before the images stack exists there is no ECR
+/// registry yet: the task definitions then keep their tags, and `diff` says so.
+async fn diff_references(
+    stack: &StackArgs,
+    target: &Target,
+    images: &ImageArgs,
+) -> Result<BTreeMap<String, String>, Failure> {
+    let at = match context_value(stack, "image-registry") {
+        Some(at) => RegistryRef::parse(at).map_err(|e| Failure(2, format!("{e:#}")))?,
+        None => {
+            let repositories = image_repositories_stack(&stack.stack);
+            let stacks = stacks_for(&repositories.name, target).await;
+            if stacks.status().await?.is_none() {
+                eprintln!("note: stack {} does not exist yet: images are compared by tag", repositories.name);
+                return Ok(BTreeMap::new());
+            }
+            let outputs = stacks.outputs().await?;
+            let uri = outputs
+                .iter()
+                .find(|(k, _)| *k == repository_output(&SERVICES[0]))
+                .and_then(|(_, uri)| uri.rsplit_once('/').map(|(prefix, _)| prefix.to_string()))
+                .ok_or_else(|| Failure(1, format!("stack {} has no repository outputs", repositories.name)))?;
+            RegistryRef::parse(&uri).map_err(|e| Failure(1, format!("{e:#}")))?
+        }
+    };
+    let (_, files) = synthesize(stack, Some(target), BTreeMap::new()).await?;
+    let template: serde_json::Value = serde_json::from_str(&template_of(stack, &files))?;
+    let built =
+        publish::publish(&template, &images.options()?, None).await.map_err(|e| Failure(1, format!("{e:#}")))?;
+    Ok(built
+        .images
+        .iter()
+        .map(|(service, image)| (service.clone(), at.by_digest(service, &image.manifest.digest)))
+        .collect())
+}
+
 async fn run(command: Command) -> Result<(), Failure> {
     match command {
         Command::Synth { stack, out, check } => {
             let started = Instant::now();
-            let (model, files) = synthesize(&stack, None).await?;
+            let (model, files) = synthesize(&stack, None, BTreeMap::new()).await?;
             if let Some(dir) = check {
                 let drifted = assembly::drift(&dir, &files);
                 if drifted.is_empty() {
@@ -284,67 +528,78 @@ async fn run(command: Command) -> Result<(), Failure> {
             );
             Ok(())
         }
-        Command::Deploy { stack, target, timeout, outputs_file, output, require_approval } => {
+        Command::Deploy { stack, target, timeout, outputs_file, output, require_approval, images, no_images } => {
             let started = Instant::now();
             let target = target_of(&target);
-            let (model, files) = synthesize(&stack, Some(&target)).await?;
-            let (template, count) = (template_of(&stack, &files), model.resources.len());
-            let stacks = stacks_for(&stack.stack, &target).await;
-            eprintln!("deploying {} ({count} resources) to {}", stack.stack, target.describe());
-            // Read before the change set exists: it is what the change is measured against.
-            let old = stacks.deployed_template().await;
-            let Some(prepared) = stacks.prepare(&template).await.map_err(|e| Failure(1, format!("{e:#}")))? else {
-                let outputs = stacks.outputs().await.unwrap_or_default();
-                finish(&stack.stack, "NO_CHANGES", &outputs, &[], started, output, outputs_file.as_ref())?;
-                return Ok(());
-            };
-            for change in &prepared.changes {
+            let apply = Apply { timeout: Duration::from_secs(timeout), output, require_approval };
+            let references = if no_images {
+                eprintln!(
+                    "warning: --no-images: no image is built or pushed; the task definitions name {}/<service>:<tag>",
+                    context_value(&stack, "image-registry").unwrap_or("pulsetrack")
+                );
+                BTreeMap::new()
+            } else {
+                let registry = deploy_registry(&stack, &target, &apply).await?;
+                let (_, files) = synthesize(&stack, Some(&target), BTreeMap::new()).await?;
+                let template: serde_json::Value = serde_json::from_str(&template_of(&stack, &files))?;
+                let published = publish::publish(&template, &images.options()?, Some(&registry))
+                    .await
+                    .map_err(|e| Failure(1, format!("{e:#}")))?;
                 if output == Output::Text {
-                    eprintln!("  {}", change.line());
+                    eprint!("{}", published.render());
                 }
-            }
-            let new: serde_json::Value = serde_json::from_str(&template).unwrap_or_default();
-            let broadening: Vec<_> = prepared.changes.iter().filter(|c| c.broadening(&old, &new)).collect();
-            if require_approval == Approval::Broadening
-                && !broadening.is_empty()
-                && !confirm(&format!("{} security-relevant change(s) widen access. Deploy?", broadening.len()))
-            {
-                stacks.discard(&prepared.change_set).await;
-                let list: Vec<String> = broadening.iter().map(|c| format!("  {}", c.line())).collect();
-                return Err(Failure(
-                    5,
-                    format!(
-                        "{} broadening change(s) need approval: confirm on a terminal, or pass --require-approval never\n{}",
-                        broadening.len(),
-                        list.join("\n")
-                    ),
-                ));
-            }
-            stacks.execute(&prepared.change_set).await.map_err(|e| Failure(1, format!("{e:#}")))?;
-            let mut progress = Progress::new(output == Output::Json);
-            let (status, failures) = stacks
-                .wait(Duration::from_secs(timeout), &mut progress)
+                published.references()
+            };
+            let (model, files) = synthesize(&stack, Some(&target), references).await?;
+            let template = template_of(&stack, &files);
+            let stacks = stacks_for(&stack.stack, &target).await;
+            eprintln!("deploying {} ({} resources) to {}", stack.stack, model.resources.len(), target.describe());
+            let applied = apply.run(&stacks, &template).await?;
+            let outputs = outputs_after(&stacks, &applied, &template, !model.outputs.is_empty(), &target).await?;
+            let status = applied.status.as_deref().unwrap_or("NO_CHANGES");
+            finish(&stack.stack, status, &outputs, &applied.changes, started, output, outputs_file.as_ref())
+        }
+        Command::Images(ImagesCommand::Build { stack, images, push, output }) => {
+            let (_, files) = synthesize(&stack, None, BTreeMap::new()).await?;
+            let template: serde_json::Value = serde_json::from_str(&template_of(&stack, &files))?;
+            let registry = match (push, context_value(&stack, "image-registry")) {
+                (false, _) => None,
+                (true, Some(at)) => Some(publish::explicit_registry(at).map_err(|e| Failure(2, format!("{e:#}")))?),
+                (true, None) => {
+                    return Err(Failure(2, "--push needs -c image-registry=host[:port]/path".into()));
+                }
+            };
+            let published = publish::publish(&template, &images.options()?, registry.as_ref())
                 .await
                 .map_err(|e| Failure(1, format!("{e:#}")))?;
-            if !matches!(status.as_str(), "CREATE_COMPLETE" | "UPDATE_COMPLETE") {
-                let reasons =
-                    if failures.is_empty() { "no resource reported a reason".into() } else { failures.join("\n  ") };
-                return Err(Failure(1, format!("deploy of {} ended {status}:\n  {reasons}", stack.stack)));
+            match output {
+                Output::Text => print!("{}", published.render()),
+                Output::Json => {
+                    let images: serde_json::Map<String, serde_json::Value> = published
+                        .images
+                        .iter()
+                        .map(|(service, image)| {
+                            (
+                                service.clone(),
+                                json!({ "digest": image.manifest.digest, "size": image.size(),
+                                "reference": published.pushed.get(service).map(|p| p.reference.clone()) }),
+                            )
+                        })
+                        .collect();
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&json!({ "images": images,
+                            "buildMs": published.build_time.as_millis() as u64, "pushMs": published.push_time.as_millis() as u64 }))?
+                    );
+                }
             }
-            let mut outputs = stacks.outputs().await?;
-            if outputs.is_empty() && !model.outputs.is_empty() {
-                eprintln!(
-                    "note: {} reported no outputs after the change set (moto computes them only on UpdateStack); refreshing them",
-                    target.describe()
-                );
-                stacks.refresh_outputs(&template).await.map_err(|e| Failure(1, format!("{e:#}")))?;
-                outputs = stacks.outputs().await?;
-            }
-            finish(&stack.stack, &status, &outputs, &prepared.changes, started, output, outputs_file.as_ref())
+            Ok(())
         }
-        Command::Diff { stack, target, fail } => {
+        Command::Diff { stack, target, fail, images, no_images } => {
             let target = target_of(&target);
-            let (_, files) = synthesize(&stack, Some(&target)).await?;
+            let references =
+                if no_images { BTreeMap::new() } else { diff_references(&stack, &target, &images).await? };
+            let (_, files) = synthesize(&stack, Some(&target), references).await?;
             let template = template_of(&stack, &files);
             let stacks = stacks_for(&stack.stack, &target).await;
             let prepared = stacks.prepare(&template).await.map_err(|e| Failure(1, format!("{e:#}")))?;
@@ -406,13 +661,18 @@ async fn run(command: Command) -> Result<(), Failure> {
             Ok(())
         }
         Command::Up(args) => {
-            let bin_dir = match args.bin_dir {
-                Some(dir) => dir,
-                None => std::env::current_exe()?.parent().map(PathBuf::from).unwrap_or_default(),
-            };
+            let args = *args;
+            let images = args.images.options()?;
+            let containers = args.containers.then_some(local::ContainerOptions {
+                engine: args.engine,
+                registry: args.registry,
+                base: images.base.clone(),
+                store: images.store.clone(),
+            });
             let options = local::UpOptions {
                 data_dir: args.data_dir,
-                bin_dir,
+                bin_dir: images.bin_dir,
+                containers,
                 database_url: args.database_url,
                 kafka_brokers: args.kafka_brokers,
                 tansu: args.tansu,

@@ -3,14 +3,58 @@
 
 mod support;
 
-use std::process::{Command, Output};
+use std::{
+    path::PathBuf,
+    process::{Command, Output},
+};
 
 use serde_json::Value;
-use support::Moto;
+use support::{ImageRegistry, Moto, system};
 
-fn deployer(moto: &Moto, args: &[&str]) -> Output {
+/// Where `deploy` and `diff` get their images: the workspace's binaries, a local
+/// registry (moto has ECR's API but no registry), an image layout of the test's own.
+struct Images {
+    registry: ImageRegistry,
+    store: PathBuf,
+    bin_dir: PathBuf,
+}
+
+impl Images {
+    fn new() -> Self {
+        let store = std::env::temp_dir().join(format!("pt-deploy-store-{}", std::process::id()));
+        Self { registry: ImageRegistry::start(), store, bin_dir: system::bin_dir() }
+    }
+
+    /// The arguments a command gets, unless it gives its own `--bin-dir`.
+    fn args(&self, given: &[&str]) -> Vec<String> {
+        let mut args = vec![
+            "-c".into(),
+            format!("image-registry={}/pulsetrack", self.registry.addr),
+            "--image-store".into(),
+            self.store.display().to_string(),
+        ];
+        if !given.contains(&"--bin-dir") {
+            args.extend(["--bin-dir".into(), self.bin_dir.display().to_string()]);
+        }
+        args
+    }
+}
+
+impl Drop for Images {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.store);
+    }
+}
+
+/// `deployer ARGS --endpoint <moto>`, with the images' arguments for deploy and diff.
+fn deployer_with(moto: &Moto, images: Option<&Images>, args: &[&str]) -> Output {
+    let image_args = match images {
+        Some(images) if matches!(args.first(), Some(&"deploy" | &"diff")) => images.args(args),
+        _ => Vec::new(),
+    };
     let output = Command::new(env!("CARGO_BIN_EXE_deployer"))
         .args(args)
+        .args(&image_args)
         .args(["--endpoint", &moto.url])
         .env("CI", "true")
         .env_remove("AWS_ACCESS_KEY_ID")
@@ -34,9 +78,15 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+fn template_body(moto: &Moto, stack: &str) -> String {
+    moto.cloudformation(&[("Action", "GetTemplate"), ("StackName", stack)])
+}
+
 #[test]
 fn deploy_redeploy_update_diff_status_and_destroy_on_moto() {
     let moto = Moto::start();
+    let images = Images::new();
+    let deployer = |moto: &Moto, args: &[&str]| deployer_with(moto, Some(&images), args);
     let outputs_file = std::env::temp_dir().join(format!("pt-outputs-{}.json", std::process::id()));
     let outputs_arg = outputs_file.to_string_lossy().to_string();
 
@@ -58,10 +108,36 @@ fn deploy_redeploy_update_diff_status_and_destroy_on_moto() {
         serde_json::from_str(&std::fs::read_to_string(&outputs_file).expect("outputs file")).expect("json");
     assert!(outputs["GatewayUrl"].as_str().is_some_and(|u| u.ends_with(":4004")));
 
-    // No-op redeploy.
+    // The task definitions name the pushed images by digest.
+    let template = template_body(&moto, "PulseTrack");
+    for service in system::SERVICES {
+        assert!(
+            template.contains(&format!("{}/pulsetrack/{service}@sha256:", images.registry.addr)),
+            "{service}'s task definition names its pushed image"
+        );
+    }
+
+    // No-op redeploy: the images are rebuilt to the same digests.
     let again = deployer(&moto, &["deploy"]);
     assert_eq!(again.status.code(), Some(0));
     assert!(stdout(&again).contains("no changes"), "{}", stdout(&again));
+
+    // After a change to one service's code, a deploy rolls exactly that service.
+    let changed = system::binaries_with_changed("billing-service");
+    let changed_arg = changed.display().to_string();
+    let roll = deployer(&moto, &["deploy", "--output", "json", "--bin-dir", &changed_arg]);
+    assert_eq!(roll.status.code(), Some(0), "{}", stderr(&roll));
+    let result: Value = serde_json::from_str(&stdout(&roll)).expect("json result");
+    let changed_ids: Vec<&str> =
+        result["changes"].as_array().into_iter().flatten().filter_map(|c| c["logicalId"].as_str()).collect();
+    assert!(!changed_ids.is_empty(), "{result}");
+    assert!(
+        changed_ids.iter().all(|id| id.starts_with("BillingService")),
+        "only billing-service rolls: {changed_ids:?}"
+    );
+    let back = deployer(&moto, &["deploy"]);
+    assert_eq!(back.status.code(), Some(0), "{}", stderr(&back));
+    let _ = std::fs::remove_dir_all(&changed);
 
     // diff shows one modification and --fail turns it into exit 1.
     let diff = deployer(&moto, &["diff", "-c", "desired-count=2", "--fail"]);
@@ -121,4 +197,19 @@ fn deploy_redeploy_update_diff_status_and_destroy_on_moto() {
     assert_eq!(fresh.status.code(), Some(0), "{}", stderr(&fresh));
     assert!(stdout(&fresh).contains("CREATE_COMPLETE"));
     let _ = std::fs::remove_file(&outputs_file);
+}
+
+#[test]
+fn without_a_registry_deploy_declares_ecr_repositories_and_names_moto_s_gap() {
+    let moto = Moto::start();
+    let out = deployer_with(&moto, None, &["deploy", "--require-approval", "never"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("moto") && err.contains("no image registry") && err.contains("image-registry="), "{err}");
+    // The repositories stack exists, with one immutable, scanned repository per service.
+    let template = template_body(&moto, "PulseTrackImages");
+    assert_eq!(template.matches("AWS::ECR::Repository").count(), system::SERVICES.len(), "{template}");
+    assert!(template.contains("IMMUTABLE") && template.contains("ScanOnPush"));
+    let described = moto.cloudformation(&[("Action", "DescribeStacks"), ("StackName", "PulseTrack")]);
+    assert!(described.contains("does not exist"), "no main stack without images: {described}");
 }

@@ -3,159 +3,13 @@
 //! billing and analytics receiving the patient, a crashed service restarted, `deployer
 //! down`, and the data still there after a second `up`.
 
-use std::{
-    io::{BufRead, BufReader},
-    os::unix::process::CommandExt,
-    path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
-    sync::{Arc, Mutex},
-    time::{Duration, Instant},
-};
+mod support;
+
+use std::{process::Command, sync::Arc, time::Duration};
 
 use reqwest::blocking::Client;
 use serde_json::{Value, json};
-
-const SERVICES: [&str; 5] = ["auth-service", "patient-service", "billing-service", "analytics-service", "api-gateway"];
-
-fn deployer() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_deployer"))
-}
-
-fn bin_dir() -> PathBuf {
-    deployer().parent().expect("target folder").to_path_buf()
-}
-
-/// Ports 4000..4005 and 9001 shifted below the ephemeral range, away from other runs.
-fn port_offset() -> u16 {
-    let free = |o: u16| {
-        [4000u16, 4001, 4002, 4004, 4005, 9001]
-            .iter()
-            .all(|p| std::net::TcpListener::bind(("127.0.0.1", p + o)).is_ok())
-    };
-    let start = (std::process::id() % 150) as u16;
-    (0..150u16).map(|i| 10_000 + ((start + i) % 150) * 100).find(|o| free(*o)).expect("a free port range")
-}
-
-struct Up {
-    child: Child,
-    output: Arc<Mutex<Vec<String>>>,
-}
-
-impl Up {
-    fn start(data: &Path, offset: u16) -> Self {
-        Self::start_with(data, offset, &[])
-    }
-
-    /// With extra arguments, e.g. an existing Postgres and broker.
-    fn start_with(data: &Path, offset: u16, extra: &[String]) -> Self {
-        let mut child = Command::new(deployer())
-            .args(["up", "--ready-timeout", "120", "--port-offset", &offset.to_string()])
-            .args(extra)
-            .arg("--data-dir")
-            .arg(data)
-            .arg("--bin-dir")
-            .arg(bin_dir())
-            .env_remove("DATABASE_URL")
-            .env_remove("KAFKA_BROKERS")
-            .env_remove("PULSETRACK_ADMIN_PASSWORD")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            // As in a terminal: `up` leads its own process group, which Ctrl-C signals.
-            .process_group(0)
-            .spawn()
-            .expect("start deployer up");
-        let output = Arc::new(Mutex::new(Vec::new()));
-        let stdout = child.stdout.take().expect("stdout");
-        let sink = Arc::clone(&output);
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                eprintln!("{line}");
-                sink.lock().expect("lock").push(line);
-            }
-        });
-        let up = Self { child, output };
-        up.wait_for("PulseTrack is up", Duration::from_secs(240));
-        up
-    }
-
-    fn lines(&self) -> Vec<String> {
-        self.output.lock().expect("lock").clone()
-    }
-
-    fn wait_for(&self, needle: &str, timeout: Duration) -> String {
-        let started = Instant::now();
-        loop {
-            if let Some(line) = self.lines().into_iter().find(|l| l.contains(needle)) {
-                return line;
-            }
-            assert!(started.elapsed() < timeout, "no line with {needle:?} after {timeout:?}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    /// What a terminal's Ctrl-C does: SIGINT to the foreground process group.
-    fn ctrl_c(&self) {
-        let group = nix::unistd::Pid::from_raw(self.child.id() as i32);
-        nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGINT).expect("SIGINT to the group");
-    }
-
-    /// Waits for `up` to exit after `deployer down`; returns whether it exited cleanly.
-    fn wait_exit(mut self) -> bool {
-        let started = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                return status.success();
-            }
-            if started.elapsed() > Duration::from_secs(90) {
-                let _ = self.child.kill();
-                panic!("deployer up did not exit after down");
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Up {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-            let _ = self.child.wait();
-        }
-    }
-}
-
-fn run(args: &[&str], data: &Path) -> (bool, String) {
-    let out = Command::new(deployer()).args(args).arg("--data-dir").arg(data).output().expect("run deployer");
-    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
-}
-
-fn eventually(what: &str, mut check: impl FnMut() -> Option<Value>) -> Value {
-    let started = Instant::now();
-    loop {
-        if let Some(v) = check() {
-            return v;
-        }
-        assert!(started.elapsed() < Duration::from_secs(60), "{what} did not happen within 60 s");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn login(client: &Client, base: &str, email: &str, password: &str) -> String {
-    let response = client
-        .post(format!("{base}/auth/login"))
-        .json(&json!({ "email": email, "password": password }))
-        .send()
-        .expect("login");
-    assert_eq!(response.status(), 200, "login of {email}");
-    response.json::<Value>().expect("json")["token"].as_str().expect("token").to_string()
-}
-
-fn get(client: &Client, url: &str, token: &str) -> Option<Value> {
-    let response = client.get(url).bearer_auth(token).send().ok()?;
-    response.status().is_success().then(|| response.json().ok()).flatten()
-}
+use support::system::{Flow, SERVICES, Up, bin_dir, deployer, eventually, get, login, patient_flow, port_offset, run};
 
 #[test]
 fn up_runs_the_whole_system_and_keeps_its_data_across_restarts() {
@@ -183,38 +37,9 @@ fn up_runs_the_whole_system_and_keeps_its_data_across_restarts() {
     assert!(status.contains("MiB"), "status shows resident memory:\n{status}");
 
     // The seed's flow through the gateway.
-    let email = format!("up-{}@example.com", std::process::id());
-    let signup = client
-        .post(format!("{base}/auth/signup"))
-        .json(&json!({ "email": email, "username": "upper", "password": "correct-horse-battery" }))
-        .send()
-        .expect("signup");
-    assert_eq!(signup.status(), 201, "signup");
-    let token = login(&client, &base, &email, "correct-horse-battery");
-    let patient_email = format!("grace-{}@example.com", std::process::id());
-    let created = client
-        .post(format!("{base}/api/patients"))
-        .bearer_auth(&token)
-        .json(&json!({ "name": "Grace Hopper", "email": patient_email, "address": "Arlington, VA",
-                       "dateOfBirth": "1906-12-09", "registeredDate": "2026-11-27" }))
-        .send()
-        .expect("create");
-    assert_eq!(created.status(), 201, "create");
-    let id = created.json::<Value>().expect("json")["id"].as_str().expect("id").to_string();
-    let listed = get(&client, &format!("{base}/api/patients?search=grace-"), &token).expect("list");
-    assert!(listed.to_string().contains(&id), "list holds the new patient: {listed}");
-
-    let account = eventually("billing account", || get(&client, &format!("{base}/api/billing/accounts/{id}"), &token));
-    assert_eq!(account["patientId"], id.as_str());
     let admin_password =
         std::fs::read_to_string(data.join("admin-password")).expect("admin password").trim().to_string();
-    let admin = login(&client, &base, "admin@pulsetrack.local", &admin_password);
-    let events = eventually("analytics event", || {
-        get(&client, &format!("{base}/api/analytics/patients/{id}/events"), &admin).filter(|v| {
-            v.as_array().is_some_and(|a| !a.is_empty()) || v["events"].as_array().is_some_and(|a| !a.is_empty())
-        })
-    });
-    assert!(events.to_string().contains(&id), "{events}");
+    let Flow { email, id, patient_email, .. } = patient_flow(&client, &base, &admin_password, "up");
 
     // Given addresses are used instead of private ones: a second system on the first
     // one's Postgres and broker starts neither, and shares their data.

@@ -3,6 +3,7 @@
 //! one local Postgres, MSK a local tansu broker, the ALB's :4004 listener the gateway
 //! on 127.0.0.1:4004. `deployer down` stops it; `deployer status --local` shows it.
 
+pub mod containers;
 pub mod plan;
 pub mod postgres;
 pub mod supervisor;
@@ -14,10 +15,17 @@ use std::{
 };
 
 use anyhow::{Context, bail};
+use pulsetrack_stacks::ecs::HealthCheck;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
+use crate::{
+    images::registry::Registry,
+    publish::{ImageOptions, explicit_registry, publish},
+};
+
 use self::{
+    containers::{Engine, container_name},
     plan::{Endpoints, LocalService},
     postgres::{PrivateCluster, Server},
     supervisor::{Backoff, Event, Printer, ProcessSpec, Supervised, Supervision},
@@ -42,6 +50,20 @@ pub struct UpOptions {
     pub log_format: String,
     pub rust_log: Option<String>,
     pub admin_password: Option<String>,
+    /// Run the task definitions as containers from pushed images instead of processes.
+    pub containers: Option<ContainerOptions>,
+}
+
+/// How `up --containers` gets and runs the images.
+#[derive(Debug, Clone)]
+pub struct ContainerOptions {
+    /// podman or docker (default: whichever is on PATH, podman first).
+    pub engine: Option<PathBuf>,
+    /// Push to this registry (`host:port/path`) instead of a private one in the data folder.
+    pub registry: Option<String>,
+    /// The base root filesystem and the image layout (binaries come from `bin_dir`).
+    pub base: PathBuf,
+    pub store: PathBuf,
 }
 
 /// Written to `<data>/up.json` while `up` runs.
@@ -55,6 +77,9 @@ pub struct State {
     pub postgres_pid: Option<u32>,
     pub kafka_brokers: String,
     pub processes: BTreeMap<String, ProcessState>,
+    /// The engine the services run in, with `--containers`.
+    #[serde(default)]
+    pub engine: Option<Engine>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -64,6 +89,14 @@ pub struct ProcessState {
     pub ports: Vec<u16>,
     pub restarts: u32,
     pub binary: PathBuf,
+    /// With `--containers`: the container's name and its image (by digest).
+    #[serde(default)]
+    pub container: Option<String>,
+    #[serde(default)]
+    pub image: Option<String>,
+    /// The container's main process (what PID and RSS show for a container).
+    #[serde(default)]
+    pub container_pid: Option<u32>,
 }
 
 pub fn state_file(data_dir: &Path) -> PathBuf {
@@ -152,15 +185,26 @@ async fn wait_ready(url: &str, supervised: &Supervised, timeout: Duration) -> an
 struct Running {
     processes: Vec<Supervised>,
     cluster: Option<PrivateCluster>,
+    /// With `--containers`: the engine, and each service's container name.
+    engine: Option<Engine>,
+    containers: BTreeMap<String, String>,
+    health_checks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Running {
     /// Stops in reverse start order. A process that ended by itself meanwhile (it did
     /// not wait to be asked) is reported from `events`.
     async fn stop(mut self, say: impl Fn(String), events: &mut mpsc::UnboundedReceiver<Event>) {
+        for check in self.health_checks.drain(..) {
+            check.abort();
+        }
         while let Some(process) = self.processes.pop() {
             let name = process.name.clone();
             process.stop().await;
+            if let (Some(engine), Some(container)) = (&self.engine, self.containers.get(&name)) {
+                // The client may have been killed before its container stopped.
+                engine.remove(container).await;
+            }
             say(format!("stopped {name}"));
         }
         while let Ok(event) = events.try_recv() {
@@ -197,8 +241,8 @@ pub async fn up(options: UpOptions) -> anyhow::Result<()> {
     }
 
     // The binaries first: a missing one is a build problem, reported before anything starts.
-    let probe = plan::local_stack("127.0.0.1:9092");
-    let names: Vec<String> = pulsetrack_stacks::ecs::containers(&probe).into_keys().collect();
+    let probe = plan::local_template("127.0.0.1:9092", BTreeMap::new())?;
+    let names: Vec<String> = pulsetrack_stacks::ecs::template_containers(&probe).into_keys().collect();
     let missing: Vec<&String> = names.iter().filter(|n| !options.bin_dir.join(n).is_file()).collect();
     if !missing.is_empty() {
         bail!(
@@ -213,13 +257,23 @@ pub async fn up(options: UpOptions) -> anyhow::Result<()> {
         None => Some(find_tansu(options.tansu.as_deref())?),
     };
 
-    let printer = Printer::new(names.iter().map(String::as_str).chain(["postgres", "tansu", "up"]));
+    let engine = match &options.containers {
+        Some(c) => Some(Engine::find(c.engine.as_deref())?),
+        None => None,
+    };
+    let printer = Printer::new(names.iter().map(String::as_str).chain(["postgres", "tansu", "registry", "up"]));
     let say = {
         let printer = printer.clone();
         move |line: String| printer.line("up", 7, &line)
     };
     let (events_tx, mut events) = mpsc::unbounded_channel();
-    let mut running = Running { processes: Vec::new(), cluster: None };
+    let mut running = Running {
+        processes: Vec::new(),
+        cluster: None,
+        engine,
+        containers: BTreeMap::new(),
+        health_checks: Vec::new(),
+    };
     let result = start_all(&options, &data_dir, tansu, &printer, &events_tx, &mut running, &say).await;
     let (mut state, services) = match result {
         Ok(ok) => ok,
@@ -334,13 +388,23 @@ async fn start_all(
                     "memory://tansu/".into(),
                 ],
                 env: vec![("RUST_LOG".into(), "warn".into())],
+                log_file: None,
             };
             running.processes.push(Supervised::start(spec, 6, &supervision));
             wait_tcp(&addr, options.ready_timeout).await.context("tansu did not start")?;
             say(format!("tansu ready: {addr}"));
             processes.insert(
                 "tansu".into(),
-                ProcessState { pid: None, url: Some(addr.clone()), ports: vec![], restarts: 0, binary: tansu },
+                ProcessState {
+                    pid: None,
+                    url: Some(addr.clone()),
+                    ports: vec![],
+                    restarts: 0,
+                    binary: tansu,
+                    container: None,
+                    image: None,
+                    container_pid: None,
+                },
             );
             addr
         }
@@ -361,8 +425,36 @@ async fn start_all(
         admin_password,
         port_offset: options.port_offset,
         gateway_port: options.gateway_port,
+        keep_service_names: options.containers.is_some(),
     };
-    let services = plan::plan(&plan::local_stack(&kafka_brokers), &endpoints)?;
+    // With --containers: the images of the task definitions, built from the same
+    // binaries, pushed, pulled, and named by digest in the template that is run.
+    let images = match (&options.containers, running.engine.clone()) {
+        (Some(containers), Some(engine)) => {
+            let registry = start_registry(containers, data_dir, &supervision, running, &mut processes, say).await?;
+            let template = plan::local_template(&kafka_brokers, BTreeMap::new())?;
+            let image_options = ImageOptions {
+                bin_dir: options.bin_dir.clone(),
+                base: containers.base.clone(),
+                store: containers.store.clone(),
+            };
+            let published = publish(&template, &image_options, Some(&registry)).await?;
+            say(format!(
+                "images built in {:.1}s and pushed to {} in {:.1}s",
+                published.build_time.as_secs_f64(),
+                registry.at.host,
+                published.push_time.as_secs_f64()
+            ));
+            let t = Instant::now();
+            for pushed in published.pushed.values() {
+                engine.pull(&pushed.reference, registry.at.is_loopback()).await?;
+            }
+            say(format!("images pulled by {} in {:.1}s", engine.program.display(), t.elapsed().as_secs_f64()));
+            published.references()
+        }
+        _ => BTreeMap::new(),
+    };
+    let services = plan::plan(&plan::local_template(&kafka_brokers, images)?, &endpoints)?;
     let busy: Vec<u16> = services.iter().flat_map(|s| s.ports.iter().map(|p| p.1)).filter(|p| !port_free(*p)).collect();
     if !busy.is_empty() {
         bail!(
@@ -384,12 +476,34 @@ async fn start_all(
             env.push(("NO_COLOR".into(), "1".into()));
         }
         let binary = options.bin_dir.join(&service.name);
-        let spec = ProcessSpec { name: service.name.clone(), program: binary.clone(), args: vec![], env };
+        let (spec, container) = match &running.engine {
+            Some(engine) => {
+                let container = container_name(data_dir, &service.name);
+                // A container left by a killed `up` would hold the name.
+                engine.remove(&container).await;
+                let task = LocalService { env, ..service.clone() };
+                (engine.run_spec(&task, &container, &services), Some(container))
+            }
+            None => (
+                ProcessSpec { name: service.name.clone(), program: binary.clone(), args: vec![], env, log_file: None },
+                None,
+            ),
+        };
         let supervised = Supervised::start(spec, index, &supervision);
         let took = wait_ready(&format!("{}/ready", service.url()), &supervised, options.ready_timeout).await;
         running.processes.push(supervised);
         let took = took?;
         say(format!("{} ready in {:.1}s: {}", service.name, took.as_secs_f64(), service.url()));
+        if let (Some(engine), Some(container), Some(check)) = (&running.engine, &container, &service.health_check) {
+            running.containers.insert(service.name.clone(), container.clone());
+            running.health_checks.push(monitor_health(
+                engine.clone(),
+                container.clone(),
+                service.name.clone(),
+                check.clone(),
+                printer.clone(),
+            ));
+        }
         processes.insert(
             service.name.clone(),
             ProcessState {
@@ -398,6 +512,12 @@ async fn start_all(
                 ports: service.ports.iter().map(|p| p.1).collect(),
                 restarts: 0,
                 binary,
+                image: container.as_ref().map(|_| service.image.clone()),
+                container_pid: match (&running.engine, &container) {
+                    (Some(engine), Some(container)) => engine.pid(container).await,
+                    _ => None,
+                },
+                container,
             },
         );
     }
@@ -417,9 +537,97 @@ async fn start_all(
             postgres_pid,
             kafka_brokers,
             processes,
+            engine: running.engine.clone(),
         },
         services,
     ))
+}
+
+/// The registry `up --containers` pushes to: the one given, or a private Docker
+/// Distribution registry on a free loopback port with its storage in the data folder.
+async fn start_registry(
+    options: &ContainerOptions,
+    data_dir: &Path,
+    supervision: &Supervision,
+    running: &mut Running,
+    processes: &mut BTreeMap<String, ProcessState>,
+    say: &impl Fn(String),
+) -> anyhow::Result<Registry> {
+    if let Some(at) = &options.registry {
+        say(format!("using the image registry {at}"));
+        return explicit_registry(at);
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let program = std::env::split_paths(&path)
+        .map(|d| d.join("docker-registry"))
+        .find(|p| p.is_file())
+        .context("no docker-registry on PATH for the private image registry: scripts/ensure-containers.sh installs it, or pass --registry host:port/path")?;
+    let root = data_dir.join("registry");
+    std::fs::create_dir_all(root.join("data"))?;
+    let addr = format!("127.0.0.1:{}", free_port()?);
+    let config = root.join("config.yml");
+    std::fs::write(&config, containers::registry_config(&addr, &root.join("data")))?;
+    let spec = ProcessSpec {
+        name: "registry".into(),
+        program: program.clone(),
+        args: vec!["serve".into(), config.display().to_string()],
+        env: vec![],
+        // It logs every HEAD of a blob it lacks (how each push begins) as an error.
+        log_file: Some(root.join("registry.log")),
+    };
+    running.processes.push(Supervised::start(spec, 5, supervision));
+    wait_tcp(&addr, Duration::from_secs(10)).await.context("the image registry did not start")?;
+    say(format!(
+        "image registry ready: {addr} (storage {}, log {})",
+        root.join("data").display(),
+        root.join("registry.log").display()
+    ));
+    processes.insert(
+        "registry".into(),
+        ProcessState {
+            pid: None,
+            url: Some(addr.clone()),
+            ports: vec![],
+            restarts: 0,
+            binary: program,
+            container: None,
+            image: None,
+            container_pid: None,
+        },
+    );
+    explicit_registry(&format!("{addr}/pulsetrack"))
+}
+
+/// Runs a container's task-definition health check as ECS does: after the start
+/// period, every interval; after `retries` failures in a row the container is stopped,
+/// and its supervisor starts a new one.
+fn monitor_health(
+    engine: Engine,
+    container: String,
+    service: String,
+    check: HealthCheck,
+    printer: Printer,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let (interval, start) =
+            (Duration::from_secs(u64::from(check.interval)), Duration::from_secs(u64::from(check.start_period)));
+        tokio::time::sleep(start).await;
+        let mut failures = 0;
+        loop {
+            tokio::time::sleep(interval).await;
+            if engine.check(&container, &check).await {
+                failures = 0;
+                continue;
+            }
+            failures += 1;
+            if failures >= check.retries {
+                printer.line("up", 7, &format!("{service} failed its health check {failures} times: replacing it"));
+                engine.stop(&container, Duration::from_secs(10)).await;
+                failures = 0;
+                tokio::time::sleep(start).await;
+            }
+        }
+    })
 }
 
 fn print_table(state: &State, services: &[LocalService], options: &UpOptions, data_dir: &Path, took: Duration) {
@@ -462,7 +670,7 @@ pub fn render_status(state: &State) -> String {
     // tansu first, the gateway last, the rest by port.
     rows.sort_by_key(|(name, p)| (name.as_str() != "tansu", name.as_str() == "api-gateway", p.ports.clone()));
     for (name, process) in rows {
-        let pid = process.pid.filter(|p| alive(*p));
+        let pid = process.container_pid.or(process.pid).filter(|p| alive(*p));
         let mut endpoint = process.url.clone().unwrap_or_default();
         if process.ports.len() > 1 {
             let extra: Vec<String> = process.ports[1..].iter().map(|p| format!("grpc :{p}")).collect();
@@ -477,21 +685,43 @@ pub fn render_status(state: &State) -> String {
             endpoint
         ));
     }
+    let containers: Vec<(&String, &ProcessState)> =
+        state.processes.iter().filter(|(_, p)| p.container.is_some()).collect();
+    if let Some(engine) = &state.engine
+        && !containers.is_empty()
+    {
+        out.push_str(&format!("\n{:<18} {}  ({})\n", "CONTAINER", "IMAGE", engine.program.display()));
+        for (name, process) in containers {
+            out.push_str(&format!(
+                "{:<18} {}  {}\n",
+                name,
+                process.image.as_deref().unwrap_or("-"),
+                process.container.as_deref().unwrap_or("-")
+            ));
+        }
+    }
     out
 }
 
 /// `deployer status --local`: the state file, with live pids, memory and readiness.
 pub async fn status(data_dir: &Path) -> anyhow::Result<String> {
-    let Some(state) = read_state(data_dir) else {
+    let Some(mut state) = read_state(data_dir) else {
         bail!("no `deployer up` runs on {} (no {})", data_dir.display(), state_file(data_dir).display());
     };
     if !alive(state.pid) {
         bail!("`deployer up` (pid {}) is gone; `deployer down --data-dir {}` cleans up", state.pid, data_dir.display());
     }
+    if let Some(engine) = &state.engine {
+        for process in state.processes.values_mut() {
+            if let Some(container) = &process.container {
+                process.container_pid = engine.pid(container).await;
+            }
+        }
+    }
     let client = reqwest::Client::builder().timeout(Duration::from_secs(2)).build()?;
     let mut lines = format!("PulseTrack (up pid {}): {}\n", state.pid, state.gateway_url);
     for (name, process) in &state.processes {
-        if name == "tansu" {
+        if name == "tansu" || name == "registry" {
             continue;
         }
         let ready = match &process.url {
@@ -525,6 +755,14 @@ pub async fn down(data_dir: &Path, timeout: Duration) -> anyhow::Result<String> 
         return Ok(format!("stopped `deployer up` (pid {})", state.pid));
     }
     let mut stopped = Vec::new();
+    if let Some(engine) = &state.engine {
+        for (name, process) in &state.processes {
+            if let Some(container) = &process.container {
+                engine.remove(container).await;
+                stopped.push(format!("{name} (container {container})"));
+            }
+        }
+    }
     for (name, process) in &state.processes {
         if let Some(pid) = process.pid.filter(|p| runs(*p, &process.binary)) {
             let _ = nix::sys::signal::kill(

@@ -5,8 +5,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use pulsetrack_stacks::{
-    Context, Stack,
-    ecs::{container_ports, containers},
+    Context,
+    ecs::{HealthCheck, container_health_check, container_ports, template_containers},
     pulsetrack::{GATEWAY_PORT, NAMESPACE},
     pulsetrack_stack,
 };
@@ -28,6 +28,9 @@ pub struct Endpoints {
     pub port_offset: u16,
     /// The gateway's port (the ALB listener's); `None` keeps 4004 + offset.
     pub gateway_port: Option<u16>,
+    /// Keep Cloud Map names in service URLs (containers resolve them through
+    /// `--add-host`); otherwise they become the loopback address.
+    pub keep_service_names: bool,
 }
 
 /// One process to run.
@@ -46,6 +49,9 @@ pub struct LocalService {
     pub database: Option<String>,
     /// Whether it talks to Kafka.
     pub kafka: bool,
+    /// The task definition's image.
+    pub image: String,
+    pub health_check: Option<HealthCheck>,
 }
 
 impl LocalService {
@@ -62,22 +68,29 @@ pub struct PlanError {
     pub reason: String,
 }
 
-/// The context `up` synthesizes with: no MSK (a local broker instead), Cloud Map names
-/// (rewritten to loopback here).
-pub fn local_stack(kafka_brokers: &str) -> Stack {
+/// The template `up` runs, synthesized with: no MSK (a local broker instead), Cloud
+/// Map names (rewritten to loopback, or resolved with `--add-host` for containers),
+/// and the pushed images by digest when `up` runs containers.
+pub fn local_template(kafka_brokers: &str, images: BTreeMap<String, String>) -> Result<Value, PlanError> {
     let ctx = Context {
         environment: "local".into(),
         msk: false,
         kafka_brokers: Some(kafka_brokers.into()),
         service_discovery: true,
+        images,
         ..Context::default()
     };
-    pulsetrack_stack("PulseTrack", &ctx)
+    pulsetrack_stack("PulseTrack", &ctx).synth().map_err(|e| PlanError {
+        service: "PulseTrack".into(),
+        variable: "template".into(),
+        reason: e.to_string(),
+    })
 }
 
-/// The services of `stack`, in an order where everything a service calls comes first.
-pub fn plan(stack: &Stack, endpoints: &Endpoints) -> Result<Vec<LocalService>, PlanError> {
-    let tasks: Vec<Value> = containers(stack).into_values().collect();
+/// The services of the rendered `template`, in an order where everything a service
+/// calls comes first.
+pub fn plan(template: &Value, endpoints: &Endpoints) -> Result<Vec<LocalService>, PlanError> {
+    let tasks: Vec<Value> = template_containers(template).into_values().collect();
     // Container port → local port, for every service (calls are rewritten with it).
     let mut port_map: BTreeMap<(String, u16), u16> = BTreeMap::new();
     for task in &tasks {
@@ -104,7 +117,7 @@ pub fn plan(stack: &Stack, endpoints: &Endpoints) -> Result<Vec<LocalService>, P
                     port_map.get(&(name.clone(), port)).copied().unwrap_or(port).to_string()
                 }
                 Value::String(s) if s.contains(&format!(".{NAMESPACE}:")) => {
-                    let (callee, rewritten) = rewrite_service_url(s, &port_map)
+                    let (callee, rewritten) = rewrite_service_url(s, &port_map, endpoints.keep_service_names)
                         .ok_or_else(|| err(&key, format!("{s} names no service of this stack ({})", join(&names))))?;
                     depends_on.insert(callee);
                     rewritten
@@ -116,7 +129,7 @@ pub fn plan(stack: &Stack, endpoints: &Endpoints) -> Result<Vec<LocalService>, P
                     }
                     s.clone()
                 }
-                other => resolve_intrinsic(stack, other, endpoints).ok_or_else(|| {
+                other => resolve_intrinsic(template, other, endpoints).ok_or_else(|| {
                     err(&key, format!("cannot map {other} to a local value (only RDS endpoints are known)"))
                 })?,
             };
@@ -124,7 +137,7 @@ pub fn plan(stack: &Stack, endpoints: &Endpoints) -> Result<Vec<LocalService>, P
         }
         for secret in task["Secrets"].as_array().into_iter().flatten() {
             let key = text(&secret["Name"]);
-            let value = resolve_secret(stack, &secret["ValueFrom"], endpoints)
+            let value = resolve_secret(template, &secret["ValueFrom"], endpoints)
                 .ok_or_else(|| err(&key, format!("no local value for the secret {}", secret["ValueFrom"])))?;
             env.push((key, value));
         }
@@ -144,6 +157,8 @@ pub fn plan(stack: &Stack, endpoints: &Endpoints) -> Result<Vec<LocalService>, P
             depends_on: depends_on.into_iter().collect(),
             database,
             kafka,
+            image: text(&task["Image"]),
+            health_check: container_health_check(task),
         });
     }
     order(services)
@@ -166,26 +181,29 @@ fn local_port(port: u16, endpoints: &Endpoints) -> u16 {
     port.saturating_add(endpoints.port_offset)
 }
 
-/// `http://billing-service.pulsetrack.local:9001` → (`billing-service`, `http://127.0.0.1:<local>`).
-fn rewrite_service_url(url: &str, ports: &BTreeMap<(String, u16), u16>) -> Option<(String, String)> {
+/// `http://billing-service.pulsetrack.local:9001` → (`billing-service`,
+/// `http://127.0.0.1:<local>`, or `http://billing-service.pulsetrack.local:<local>`
+/// when `keep_name`).
+fn rewrite_service_url(url: &str, ports: &BTreeMap<(String, u16), u16>, keep_name: bool) -> Option<(String, String)> {
     let (scheme, rest) = url.split_once("://")?;
     let (authority, path) = rest.split_once('/').map_or((rest, ""), |(a, p)| (a, p));
     let (host, port) = authority.rsplit_once(':')?;
     let service = host.strip_suffix(&format!(".{NAMESPACE}"))?;
     let local = ports.get(&(service.to_string(), port.parse().ok()?))?;
     let path = if path.is_empty() { String::new() } else { format!("/{path}") };
-    Some((service.to_string(), format!("{scheme}://127.0.0.1:{local}{path}")))
+    let host = if keep_name { host } else { "127.0.0.1" };
+    Some((service.to_string(), format!("{scheme}://{host}:{local}{path}")))
 }
 
-fn resource_type<'a>(stack: &'a Stack, id: &str) -> Option<&'a str> {
-    stack.resources.get(id).map(|r| r.resource_type.as_str())
+fn resource_type<'a>(template: &'a Value, id: &str) -> Option<&'a str> {
+    template["Resources"].get(id)?["Type"].as_str()
 }
 
 /// `Fn::GetAtt [<DBInstance>, Endpoint.Address|Endpoint.Port]` → the local Postgres.
-fn resolve_intrinsic(stack: &Stack, value: &Value, endpoints: &Endpoints) -> Option<String> {
+fn resolve_intrinsic(template: &Value, value: &Value, endpoints: &Endpoints) -> Option<String> {
     let getatt = value.get("Fn::GetAtt")?.as_array()?;
     let (id, attribute) = (getatt.first()?.as_str()?, getatt.get(1)?.as_str()?);
-    match (resource_type(stack, id)?, attribute) {
+    match (resource_type(template, id)?, attribute) {
         ("AWS::RDS::DBInstance", "Endpoint.Address") => Some(endpoints.postgres_host.clone()),
         ("AWS::RDS::DBInstance", "Endpoint.Port") => Some(endpoints.postgres_port.to_string()),
         _ => None,
@@ -194,16 +212,16 @@ fn resolve_intrinsic(stack: &Stack, value: &Value, endpoints: &Endpoints) -> Opt
 
 /// A secret's `ValueFrom`: `Fn::Join [":", [Ref <db secret>, "username::"]]` → the
 /// local Postgres user (or password); `Ref <generated secret>` → the admin password.
-fn resolve_secret(stack: &Stack, value: &Value, endpoints: &Endpoints) -> Option<String> {
+fn resolve_secret(template: &Value, value: &Value, endpoints: &Endpoints) -> Option<String> {
     if let Some(id) = value.get("Ref").and_then(Value::as_str) {
-        let secret = stack.resources.get(id)?;
-        return (secret.resource_type == "AWS::SecretsManager::Secret"
-            && secret.properties.contains_key("GenerateSecretString"))
+        let secret = template["Resources"].get(id)?;
+        return (secret["Type"] == "AWS::SecretsManager::Secret"
+            && secret["Properties"].get("GenerateSecretString").is_some())
         .then(|| endpoints.admin_password.clone());
     }
     let parts = value.get("Fn::Join")?.get(1)?.as_array()?;
     let id = parts.first()?.get("Ref")?.as_str()?;
-    if resource_type(stack, id)? != "AWS::SecretsManager::Secret" {
+    if resource_type(template, id)? != "AWS::SecretsManager::Secret" {
         return None;
     }
     match parts.get(1)?.as_str()? {
@@ -248,6 +266,7 @@ mod tests {
             admin_password: "admin-pw".into(),
             port_offset: 0,
             gateway_port: None,
+            keep_service_names: false,
         }
     }
 
@@ -256,7 +275,7 @@ mod tests {
     }
 
     fn planned(endpoints: &Endpoints) -> Vec<LocalService> {
-        plan(&local_stack(&endpoints.kafka_brokers), endpoints).expect("plan")
+        plan(&local_template(&endpoints.kafka_brokers, BTreeMap::new()).expect("template"), endpoints).expect("plan")
     }
 
     #[test]
@@ -321,17 +340,16 @@ mod tests {
 
     #[test]
     fn an_unknown_intrinsic_is_an_error_not_a_guess() {
-        let mut stack = local_stack("127.0.0.1:9092");
-        let task = stack
-            .resources
-            .values_mut()
-            .find(|r| r.resource_type == "AWS::ECS::TaskDefinition")
+        let mut template = local_template("127.0.0.1:9092", BTreeMap::new()).expect("template");
+        let task = template["Resources"]
+            .as_object_mut()
+            .and_then(|r| r.values_mut().find(|r| r["Type"] == "AWS::ECS::TaskDefinition"))
             .expect("a task definition");
-        task.properties["ContainerDefinitions"][0]["Environment"]
+        task["Properties"]["ContainerDefinitions"][0]["Environment"]
             .as_array_mut()
             .expect("environment")
             .push(serde_json::json!({ "Name": "QUEUE_URL", "Value": { "Ref": "SomeQueue" } }));
-        let err = plan(&stack, &endpoints()).expect_err("unmapped");
+        let err = plan(&template, &endpoints()).expect_err("unmapped");
         assert_eq!(err.variable, "QUEUE_URL");
     }
 
@@ -339,11 +357,15 @@ mod tests {
     fn a_call_to_a_missing_service_is_an_error() {
         let ports = BTreeMap::from([(("billing-service".to_string(), 9001), 9001)]);
         assert_eq!(
-            rewrite_service_url("http://billing-service.pulsetrack.local:9001", &ports),
+            rewrite_service_url("http://billing-service.pulsetrack.local:9001", &ports, false),
             Some(("billing-service".into(), "http://127.0.0.1:9001".into()))
         );
-        assert_eq!(rewrite_service_url("http://nobody.pulsetrack.local:9001", &ports), None);
-        assert_eq!(rewrite_service_url("http://billing-service.pulsetrack.local:1", &ports), None);
+        assert_eq!(
+            rewrite_service_url("http://billing-service.pulsetrack.local:9001", &ports, true),
+            Some(("billing-service".into(), "http://billing-service.pulsetrack.local:9001".into()))
+        );
+        assert_eq!(rewrite_service_url("http://nobody.pulsetrack.local:9001", &ports, false), None);
+        assert_eq!(rewrite_service_url("http://billing-service.pulsetrack.local:1", &ports, false), None);
     }
 
     #[test]
@@ -356,6 +378,8 @@ mod tests {
             depends_on: vec![dep.into()],
             database: None,
             kafka: false,
+            image: String::new(),
+            health_check: None,
         };
         let err = order(vec![svc("a", "b"), svc("b", "a")]).expect_err("cycle");
         assert!(err.reason.contains("cycle"));

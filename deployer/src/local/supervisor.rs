@@ -28,6 +28,8 @@ pub struct ProcessSpec {
     pub program: PathBuf,
     pub args: Vec<String>,
     pub env: Vec<(String, String)>,
+    /// Where its output goes instead of `up`'s own (appended), for chatty helpers.
+    pub log_file: Option<PathBuf>,
 }
 
 /// What the supervisors report to `up`.
@@ -221,7 +223,16 @@ fn spawn(spec: &ProcessSpec, index: usize, printer: &Printer) -> std::io::Result
         }
     }
     command.envs(spec.env.iter().map(|(k, v)| (k, v)));
-    command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+    command.stdin(Stdio::null()).kill_on_drop(true);
+    match &spec.log_file {
+        Some(path) => {
+            let log = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+            command.stdout(log.try_clone()?).stderr(log);
+        }
+        None => {
+            command.stdout(Stdio::piped()).stderr(Stdio::piped());
+        }
+    }
     // Its own process group: a terminal's Ctrl-C reaches `up` alone, which then stops
     // the services in reverse dependency order instead of all at once.
     command.process_group(0);
@@ -297,6 +308,7 @@ mod tests {
             program: "/bin/sh".into(),
             args: vec!["-c".into(), script.into()],
             env: vec![],
+            log_file: None,
         }
     }
 

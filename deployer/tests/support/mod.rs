@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod system;
+
 use std::{
     process::{Command, Stdio},
     time::{Duration, Instant},
@@ -52,5 +54,47 @@ impl Drop for Moto {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A Docker Distribution registry (Debian's `docker-registry`, a real OCI registry) on
+/// a free loopback port, with its storage in a temporary folder.
+pub struct ImageRegistry {
+    child: std::process::Child,
+    root: std::path::PathBuf,
+    /// `127.0.0.1:<port>`
+    pub addr: String,
+}
+
+impl ImageRegistry {
+    pub fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
+        let root = std::env::temp_dir().join(format!("pt-registry-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&root).expect("registry folder");
+        let addr = format!("127.0.0.1:{port}");
+        let config = root.join("config.yml");
+        std::fs::write(&config, deployer::local::containers::registry_config(&addr, &root.join("data")))
+            .expect("config");
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("docker-registry is needed (scripts/ensure-containers.sh installs it): {e}"));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "docker-registry did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self { child, root, addr }
+    }
+}
+
+impl Drop for ImageRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.root);
     }
 }

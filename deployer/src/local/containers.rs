@@ -1,0 +1,177 @@
+//! `deployer up --containers`: the deployed task definitions run as containers from
+//! their pushed images, through podman or docker, as ECS would run them: host
+//! networking with Cloud Map names resolved by `--add-host`, the task's environment
+//! and secrets, and the task's health check run in the container (an unhealthy task
+//! is replaced).
+
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use anyhow::{Context as _, bail};
+use pulsetrack_stacks::{ecs::HealthCheck, pulsetrack::NAMESPACE};
+use tokio::process::Command;
+
+use super::{plan::LocalService, supervisor::ProcessSpec};
+
+/// Variables of `up`'s environment the engine itself needs (its configuration).
+const ENGINE_ENV: [&str; 5] =
+    ["CONTAINERS_CONF", "CONTAINERS_STORAGE_CONF", "XDG_RUNTIME_DIR", "DOCKER_HOST", "DOCKER_CONFIG"];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EngineKind {
+    Podman,
+    Docker,
+}
+
+/// A container engine's command-line client.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Engine {
+    pub program: PathBuf,
+    pub kind: EngineKind,
+}
+
+impl Engine {
+    /// `--engine`, else podman, else docker, from PATH.
+    pub fn find(explicit: Option<&Path>) -> anyhow::Result<Self> {
+        let kind_of = |p: &Path| {
+            if p.file_name().is_some_and(|n| n.to_string_lossy().contains("docker")) {
+                EngineKind::Docker
+            } else {
+                EngineKind::Podman
+            }
+        };
+        if let Some(program) = explicit {
+            return Ok(Self { program: program.to_path_buf(), kind: kind_of(program) });
+        }
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        for name in ["podman", "docker"] {
+            if let Some(program) = std::env::split_paths(&path).map(|d| d.join(name)).find(|p| p.is_file()) {
+                return Ok(Self { kind: kind_of(&program), program });
+            }
+        }
+        bail!("--containers needs podman or docker: none is on PATH (scripts/ensure-containers.sh installs podman)")
+    }
+
+    fn command(&self) -> Command {
+        let mut command = Command::new(&self.program);
+        command.stdin(std::process::Stdio::null()).kill_on_drop(true);
+        command
+    }
+
+    fn env() -> Vec<(String, String)> {
+        ENGINE_ENV.iter().filter_map(|k| Some((k.to_string(), std::env::var(k).ok()?))).collect()
+    }
+
+    /// Pulls `reference` (plain HTTP allowed for a loopback registry).
+    pub async fn pull(&self, reference: &str, loopback_registry: bool) -> anyhow::Result<()> {
+        let mut command = self.command();
+        command.arg("pull").arg("--quiet");
+        if loopback_registry && self.kind == EngineKind::Podman {
+            command.arg("--tls-verify=false");
+        }
+        let output = command.arg(reference).output().await.with_context(|| format!("{}", self.program.display()))?;
+        if !output.status.success() {
+            bail!("{} pull {reference}: {}", self.program.display(), String::from_utf8_lossy(&output.stderr).trim());
+        }
+        Ok(())
+    }
+
+    /// Removes a container, running or not (nothing if there is none).
+    pub async fn remove(&self, name: &str) {
+        let _ = self.command().args(["rm", "--force", name]).output().await;
+    }
+
+    /// Runs the task's health check in the container: whether it passed.
+    pub async fn check(&self, name: &str, check: &HealthCheck) -> bool {
+        let run = self.command().arg("exec").arg(name).args(check.argv()).output();
+        matches!(tokio::time::timeout(Duration::from_secs(u64::from(check.timeout)), run).await,
+            Ok(Ok(output)) if output.status.success())
+    }
+
+    /// The host pid of a running container's main process.
+    pub async fn pid(&self, name: &str) -> Option<u32> {
+        let output = self.command().args(["inspect", "--format", "{{.State.Pid}}", name]).output().await.ok()?;
+        let pid: u32 = String::from_utf8_lossy(&output.stdout).trim().parse().ok()?;
+        (output.status.success() && pid > 0).then_some(pid)
+    }
+
+    /// Stops a container (SIGTERM, then SIGKILL after `grace`).
+    pub async fn stop(&self, name: &str, grace: Duration) {
+        let _ = self.command().args(["stop", "--time", &grace.as_secs().to_string(), name]).output().await;
+    }
+
+    /// The process that runs `service` in the foreground: `run --rm` with host
+    /// networking, the Cloud Map names of `services` mapped to loopback, the task's
+    /// variables passed by name (their values travel in the client's environment, not
+    /// on its command line), and the image's own health check off: `up` runs the task
+    /// definition's.
+    pub fn run_spec(&self, service: &LocalService, container: &str, services: &[LocalService]) -> ProcessSpec {
+        let mut args: Vec<String> =
+            ["run", "--rm", "--name", container, "--network", "host", "--no-healthcheck", "--stop-timeout", "10"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+        if self.kind == EngineKind::Podman {
+            args.push("--replace".into());
+        }
+        for other in services {
+            args.extend(["--add-host".into(), format!("{}.{NAMESPACE}:127.0.0.1", other.name)]);
+        }
+        for (key, _) in &service.env {
+            args.extend(["--env".into(), key.clone()]);
+        }
+        args.push(service.image.clone());
+        let mut env = service.env.clone();
+        env.extend(Self::env());
+        ProcessSpec { name: service.name.clone(), program: self.program.clone(), args, env, log_file: None }
+    }
+}
+
+/// The configuration of a Docker Distribution registry (`docker-registry serve`)
+/// listening on `addr` with its storage in `storage`.
+pub fn registry_config(addr: &str, storage: &Path) -> String {
+    format!(
+        "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\n\
+         storage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {addr}\n",
+        storage.display()
+    )
+}
+
+/// A container name unique to this data folder and service, so that two systems on
+/// one machine do not collide.
+pub fn container_name(data_dir: &Path, service: &str) -> String {
+    let hash =
+        data_dir.to_string_lossy().bytes().fold(0x811c_9dc5u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
+    format!("pulsetrack-{hash:08x}-{service}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_run_command_passes_values_by_environment_not_arguments() {
+        let engine = Engine { program: "/usr/bin/podman".into(), kind: EngineKind::Podman };
+        let service = LocalService {
+            name: "patient-service".into(),
+            env: vec![("DATABASE_PASSWORD".into(), "s3cret".into()), ("PORT".into(), "4000".into())],
+            ports: vec![(4000, 4000)],
+            http_port: 4000,
+            depends_on: vec![],
+            database: None,
+            kafka: false,
+            image: "127.0.0.1:5000/pulsetrack/patient-service@sha256:00".into(),
+            health_check: None,
+        };
+        let spec = engine.run_spec(&service, "pt-patient", std::slice::from_ref(&service));
+        assert!(!spec.args.iter().any(|a| a.contains("s3cret")), "{:?}", spec.args);
+        assert!(spec.args.windows(2).any(|w| w == ["--env", "DATABASE_PASSWORD"]));
+        assert!(spec.args.windows(2).any(|w| w == ["--add-host", "patient-service.pulsetrack.local:127.0.0.1"]));
+        assert_eq!(spec.args.last().map(String::as_str), Some(service.image.as_str()));
+        assert!(spec.env.contains(&("DATABASE_PASSWORD".into(), "s3cret".into())));
+        assert_ne!(container_name(Path::new("/a"), "x"), container_name(Path::new("/b"), "x"));
+    }
+}
