@@ -1,9 +1,10 @@
 //! analytics-service configuration, from the environment (see README for the table).
 
 use pulsetrack_common::{
-    config::{self, ConfigError, ListenConfig},
+    config::{self, ConfigError, ListenConfig, Raw},
     db::DatabaseConfig,
     kafka::KafkaConfig,
+    settings::AnalyticsService,
 };
 
 pub const DEFAULT_PORT: u16 = 4002;
@@ -19,11 +20,15 @@ pub struct Config {
 
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_settings(&config::from_env())
+    }
+
+    pub fn from_settings(settings: &AnalyticsService<Raw>) -> Result<Self, ConfigError> {
         Ok(Self {
-            listen: ListenConfig::from_env(DEFAULT_PORT)?,
-            database: DatabaseConfig::from_env("analytics_service")?,
-            kafka: KafkaConfig::from_env()?,
-            group_id: config::string_or("KAFKA_GROUP_ID", "analytics-service"),
+            listen: ListenConfig::from_settings(&settings.listen, DEFAULT_PORT)?,
+            database: DatabaseConfig::from_settings(&settings.database, "analytics_service")?,
+            kafka: KafkaConfig::from_settings(&settings.kafka)?,
+            group_id: settings.tuning.group_id.string_or("analytics-service"),
         })
     }
 }

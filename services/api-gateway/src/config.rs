@@ -3,7 +3,10 @@
 use std::time::Duration;
 
 use http::Uri;
-use pulsetrack_common::config::{self, ConfigError, ListenConfig};
+use pulsetrack_common::{
+    config::{self, ConfigError, ListenConfig, Raw},
+    settings::ApiGateway,
+};
 
 pub const DEFAULT_PORT: u16 = 4004;
 
@@ -37,12 +40,12 @@ pub enum KeySource {
     PublicKeyPem(String),
 }
 
-fn base_url(key: &str, default: &str) -> Result<Uri, ConfigError> {
-    let raw = config::string_or(key, default);
-    let uri: Uri = raw.trim_end_matches('/').parse().map_err(|e| ConfigError::new(key, format!("not a URL: {e}")))?;
+fn base_url(raw: &Raw, default: &str) -> Result<Uri, ConfigError> {
+    let value = raw.string_or(default);
+    let uri: Uri = value.trim_end_matches('/').parse().map_err(|e| raw.error(format!("not a URL: {e}")))?;
     match (uri.scheme_str(), uri.authority()) {
         (Some("http"), Some(_)) => Ok(uri),
-        _ => Err(ConfigError::new(key, "must be an http://host:port URL")),
+        _ => Err(raw.error("must be an http://host:port URL")),
     }
 }
 
@@ -53,24 +56,29 @@ pub fn default_jwks_url(auth_url: &Uri) -> String {
 
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
-        let auth_url = base_url("AUTH_SERVICE_URL", "http://127.0.0.1:4005")?;
-        let keys = match config::optional("JWT_PUBLIC_KEY") {
+        Self::from_settings(&config::from_env())
+    }
+
+    pub fn from_settings(settings: &ApiGateway<Raw>) -> Result<Self, ConfigError> {
+        let tuning = &settings.tuning;
+        let auth_url = base_url(&settings.auth_service_url, "http://127.0.0.1:4005")?;
+        let keys = match tuning.jwt_public_key.optional() {
             Some(pem) => KeySource::PublicKeyPem(pem),
-            None => KeySource::Jwks(base_url("AUTH_JWKS_URL", &default_jwks_url(&auth_url))?),
+            None => KeySource::Jwks(base_url(&tuning.jwks_url, &default_jwks_url(&auth_url))?),
         };
         Ok(Self {
-            listen: ListenConfig::from_env(DEFAULT_PORT)?,
-            patient_url: base_url("PATIENT_SERVICE_URL", "http://127.0.0.1:4000")?,
-            billing_url: base_url("BILLING_SERVICE_URL", "http://127.0.0.1:4001")?,
-            analytics_url: base_url("ANALYTICS_SERVICE_URL", "http://127.0.0.1:4002")?,
+            listen: ListenConfig::from_settings(&settings.listen, DEFAULT_PORT)?,
+            patient_url: base_url(&settings.patient_service_url, "http://127.0.0.1:4000")?,
+            billing_url: base_url(&settings.billing_service_url, "http://127.0.0.1:4001")?,
+            analytics_url: base_url(&settings.analytics_service_url, "http://127.0.0.1:4002")?,
             auth_url,
             jwt: JwtConfig {
-                issuer: config::string_or("JWT_ISSUER", "pulsetrack-auth"),
-                audience: config::string_or("JWT_AUDIENCE", "pulsetrack"),
+                issuer: tuning.jwt.issuer.string_or("pulsetrack-auth"),
+                audience: tuning.jwt.audience.string_or("pulsetrack"),
                 keys,
             },
-            upstream_timeout: Duration::from_millis(config::parse_or("UPSTREAM_TIMEOUT_MS", 15_000)?),
-            max_body_bytes: config::parse_or("MAX_BODY_BYTES", 1024 * 1024)?,
+            upstream_timeout: Duration::from_millis(tuning.upstream_timeout_ms.parse_or(15_000)?),
+            max_body_bytes: tuning.max_body_bytes.parse_or(1024 * 1024)?,
         })
     }
 }

@@ -1,8 +1,9 @@
 //! auth-service configuration, from the environment (see README for the table).
 
 use pulsetrack_common::{
-    config::{self, ConfigError, ListenConfig, Secret},
+    config::{self, ConfigError, ListenConfig, Raw, Secret},
     db::DatabaseConfig,
+    settings::{Admin, AuthService, AuthTuning, PULSETRACK_ADMIN_EMAIL, PULSETRACK_ADMIN_PASSWORD},
     validate,
 };
 
@@ -35,50 +36,64 @@ pub struct AdminSeed {
 
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_settings(&config::from_env())
+    }
+
+    pub fn from_settings(settings: &AuthService<Raw>) -> Result<Self, ConfigError> {
         Ok(Self {
-            listen: ListenConfig::from_env(DEFAULT_PORT)?,
-            database: DatabaseConfig::from_env("auth_service")?,
-            jwt: JwtConfig::from_env()?,
-            admin: AdminSeed::from_env()?,
+            listen: ListenConfig::from_settings(&settings.listen, DEFAULT_PORT)?,
+            database: DatabaseConfig::from_settings(&settings.database, "auth_service")?,
+            jwt: JwtConfig::from_settings(&settings.tuning)?,
+            admin: AdminSeed::from_settings(&settings.admin)?,
         })
     }
 }
 
 impl JwtConfig {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        let ttl_seconds = config::parse_or("JWT_TTL_SECONDS", 3600u64)?;
+    pub fn from_settings(tuning: &AuthTuning<Raw>) -> Result<Self, ConfigError> {
+        let ttl_seconds = tuning.jwt_ttl_seconds.parse_or(3600u64)?;
         if ttl_seconds == 0 {
-            return Err(ConfigError::new("JWT_TTL_SECONDS", "must be positive"));
+            return Err(tuning.jwt_ttl_seconds.error("must be positive"));
         }
         Ok(Self {
-            issuer: config::string_or("JWT_ISSUER", "pulsetrack-auth"),
-            audience: config::string_or("JWT_AUDIENCE", "pulsetrack"),
+            issuer: tuning.jwt.issuer.string_or("pulsetrack-auth"),
+            audience: tuning.jwt.audience.string_or("pulsetrack"),
             ttl_seconds,
-            private_key_pem: config::optional("JWT_PRIVATE_KEY").map(Secret::new),
+            private_key_pem: tuning.jwt_private_key.optional().map(Secret::new),
         })
     }
 }
 
 impl AdminSeed {
     /// Both `PULSETRACK_ADMIN_EMAIL` and `PULSETRACK_ADMIN_PASSWORD`, or neither.
-    fn from_env() -> Result<Option<Self>, ConfigError> {
-        let email = config::optional("PULSETRACK_ADMIN_EMAIL");
-        let password = config::optional("PULSETRACK_ADMIN_PASSWORD");
-        match (email, password) {
+    fn from_settings(admin: &Admin<Raw>) -> Result<Option<Self>, ConfigError> {
+        match (admin.email.optional(), admin.password.optional()) {
             (None, None) => Ok(None),
             (Some(email), Some(password)) => Self::new(email, password).map(Some),
-            (Some(_), None) => {
-                Err(ConfigError::new("PULSETRACK_ADMIN_PASSWORD", "required with PULSETRACK_ADMIN_EMAIL"))
-            }
-            (None, Some(_)) => {
-                Err(ConfigError::new("PULSETRACK_ADMIN_EMAIL", "required with PULSETRACK_ADMIN_PASSWORD"))
-            }
+            (Some(_), None) => Err(admin.password.error(format!("required with {}", admin.email.var))),
+            (None, Some(_)) => Err(admin.email.error(format!("required with {}", admin.password.var))),
         }
     }
 
     pub fn new(email: String, password: String) -> Result<Self, ConfigError> {
-        let email = validate::email(Some(email)).map_err(|r| ConfigError::new("PULSETRACK_ADMIN_EMAIL", r))?;
-        crate::password::check_policy(&password).map_err(|r| ConfigError::new("PULSETRACK_ADMIN_PASSWORD", r))?;
+        let email = validate::email(Some(email)).map_err(|r| ConfigError::new(PULSETRACK_ADMIN_EMAIL.name(), r))?;
+        crate::password::check_policy(&password).map_err(|r| ConfigError::new(PULSETRACK_ADMIN_PASSWORD.name(), r))?;
         Ok(Self { email, password: Secret::new(password) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_admin_seed_needs_both_variables() {
+        let admin: Admin<Raw> = config::from_pairs(&[(PULSETRACK_ADMIN_EMAIL, "admin@example.com")]);
+        let err = AdminSeed::from_settings(&admin).expect_err("password missing");
+        assert_eq!(
+            err.to_string(),
+            "invalid configuration: PULSETRACK_ADMIN_PASSWORD: required with PULSETRACK_ADMIN_EMAIL"
+        );
+        assert!(AdminSeed::from_settings(&config::from_pairs(&[])).expect("neither").is_none());
     }
 }

@@ -1,8 +1,9 @@
 //! billing-service configuration, from the environment (see README for the table).
 
 use pulsetrack_common::{
-    config::{self, ConfigError, ListenConfig},
+    config::{self, ConfigError, ListenConfig, Raw},
     db::DatabaseConfig,
+    settings::BillingService,
 };
 
 pub const DEFAULT_HTTP_PORT: u16 = 4001;
@@ -19,8 +20,12 @@ pub struct Config {
 
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
-        let http = ListenConfig::from_env(DEFAULT_HTTP_PORT)?;
-        let grpc = ListenConfig { host: http.host.clone(), port: config::parse_or("GRPC_PORT", DEFAULT_GRPC_PORT)? };
-        Ok(Self { http, grpc, database: DatabaseConfig::from_env("billing_service")? })
+        Self::from_settings(&config::from_env())
+    }
+
+    pub fn from_settings(settings: &BillingService<Raw>) -> Result<Self, ConfigError> {
+        let http = ListenConfig::from_settings(&settings.listen, DEFAULT_HTTP_PORT)?;
+        let grpc = ListenConfig { host: http.host.clone(), port: settings.grpc_port.parse_or(DEFAULT_GRPC_PORT)? };
+        Ok(Self { http, grpc, database: DatabaseConfig::from_settings(&settings.database, "billing_service")? })
     }
 }

@@ -1,8 +1,11 @@
 //! Twelve-factor configuration: every setting comes from an environment variable and
-//! has a default that works on a developer machine. Secrets are wrapped in [`Secret`]
-//! so that `Debug` output (and thus logs) never shows them.
+//! has a default that works on a developer machine. The variables are the services'
+//! typed settings ([`crate::settings`]), read as [`Raw`] values; secrets are wrapped in
+//! [`Secret`] so that `Debug` output (and thus logs) never shows them.
 
 use std::{env, fmt, str::FromStr};
+
+use pulsetrack_settings::{Listen, Settings, Var};
 
 /// A configuration error names the variable and why its value was refused.
 #[derive(Debug, thiserror::Error)]
@@ -18,9 +21,84 @@ impl ConfigError {
     }
 }
 
-/// Reads `key`, or returns `None` when it is unset or empty.
+/// One variable as the environment holds it: the services' value type of the settings.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Raw {
+    pub var: Var,
+    pub value: Option<String>,
+}
+
+/// Settings `S` read from the process environment.
+pub fn from_env<S: Settings<Raw>>() -> S {
+    S::from_fn(Raw::from_env)
+}
+
+/// Settings `S` with these values and every other variable unset (tests read
+/// settings so, without touching the process environment).
+pub fn from_pairs<S: Settings<Raw>>(pairs: &[(Var, &str)]) -> S {
+    S::from_fn(|var| Raw::new(var, pairs.iter().find(|(v, _)| *v == var).map(|(_, value)| value.to_string())))
+}
+
+impl Raw {
+    pub fn new(var: Var, value: Option<String>) -> Self {
+        Self { var, value }
+    }
+
+    pub fn from_env(var: Var) -> Self {
+        Self::new(var, env::var(var.name()).ok())
+    }
+
+    /// The value, or `None` when it is unset or empty.
+    pub fn optional(&self) -> Option<String> {
+        present(self.value.clone())
+    }
+
+    /// The value parsed, or `default` when it is unset or empty.
+    pub fn parse_or<T>(&self, default: T) -> Result<T, ConfigError>
+    where
+        T: FromStr,
+        T::Err: fmt::Display,
+    {
+        parse(self.var.name(), self.optional(), default)
+    }
+
+    /// The value, or `default`.
+    pub fn string_or(&self, default: &str) -> String {
+        self.optional().unwrap_or_else(|| default.to_string())
+    }
+
+    /// An error naming this variable.
+    pub fn error(&self, reason: impl Into<String>) -> ConfigError {
+        ConfigError::new(self.var.name(), reason)
+    }
+}
+
+/// Shows whether the variable is set, never the value (it may be a secret).
+impl fmt::Debug for Raw {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.value.is_some() { "[set]" } else { "[unset]" })
+    }
+}
+
+fn present(value: Option<String>) -> Option<String> {
+    value.filter(|v| !v.trim().is_empty())
+}
+
+fn parse<T>(key: &str, value: Option<String>, default: T) -> Result<T, ConfigError>
+where
+    T: FromStr,
+    T::Err: fmt::Display,
+{
+    match value {
+        None => Ok(default),
+        Some(raw) => raw.trim().parse().map_err(|e: T::Err| ConfigError::new(key, e.to_string())),
+    }
+}
+
+/// Reads `key`, or returns `None` when it is unset or empty. For variables outside the
+/// services' settings (test harness switches); settings are read as [`Raw`].
 pub fn optional(key: &str) -> Option<String> {
-    env::var(key).ok().filter(|v| !v.trim().is_empty())
+    present(env::var(key).ok())
 }
 
 /// Reads and parses `key`, or returns `default` when it is unset or empty.
@@ -29,10 +107,7 @@ where
     T: FromStr,
     T::Err: fmt::Display,
 {
-    match optional(key) {
-        None => Ok(default),
-        Some(raw) => raw.trim().parse().map_err(|e: T::Err| ConfigError::new(key, e.to_string())),
-    }
+    parse(key, optional(key), default)
 }
 
 /// Reads `key` as a string, or returns `default`.
@@ -76,12 +151,12 @@ pub struct ListenConfig {
 
 impl ListenConfig {
     /// `HOST` and `PORT` (or `SERVER_PORT`, the seed's name) with the service's default port.
-    pub fn from_env(default_port: u16) -> Result<Self, ConfigError> {
-        let port = match optional("PORT") {
-            Some(_) => parse_or("PORT", default_port)?,
-            None => parse_or("SERVER_PORT", default_port)?,
+    pub fn from_settings(listen: &Listen<Raw>, default_port: u16) -> Result<Self, ConfigError> {
+        let port = match listen.port.optional() {
+            Some(_) => &listen.port,
+            None => &listen.tuning.server_port,
         };
-        Ok(Self { host: string_or("HOST", "127.0.0.1"), port })
+        Ok(Self { host: listen.host.string_or("127.0.0.1"), port: port.parse_or(default_port)? })
     }
 }
 
@@ -95,6 +170,18 @@ mod tests {
         assert_eq!(format!("{s:?}"), "[REDACTED]");
         assert_eq!(format!("{s}"), "[REDACTED]");
         assert_eq!(s.expose(), "hunter2");
+    }
+
+    #[test]
+    fn port_wins_over_server_port_and_errors_name_the_variable() {
+        use pulsetrack_settings::{PORT, SERVER_PORT};
+        let listen = |pairs: &[(Var, &str)]| ListenConfig::from_settings(&from_pairs(pairs), 4000);
+        assert_eq!(listen(&[]).map(|l| (l.host, l.port)).ok(), Some(("127.0.0.1".into(), 4000)));
+        assert_eq!(listen(&[(SERVER_PORT, "81")]).map(|l| l.port).ok(), Some(81));
+        assert_eq!(listen(&[(PORT, "80"), (SERVER_PORT, "81")]).map(|l| l.port).ok(), Some(80));
+        assert_eq!(listen(&[(PORT, " ")]).map(|l| l.port).ok(), Some(4000));
+        let err = listen(&[(PORT, "http")]).expect_err("not a port");
+        assert_eq!(err.variable, "PORT");
     }
 
     #[test]

@@ -8,7 +8,10 @@ use sqlx::{
     postgres::{PgConnectOptions, PgPoolOptions},
 };
 
-use crate::config::{self, ConfigError, Secret};
+use crate::{
+    config::{ConfigError, Raw, Secret},
+    settings::Database,
+};
 
 #[derive(Debug, Clone)]
 pub struct DatabaseConfig {
@@ -22,24 +25,24 @@ impl DatabaseConfig {
     /// `DATABASE_URL`; or, as ECS injects them from the RDS secret, `DATABASE_HOST`,
     /// `DATABASE_PORT`, `DATABASE_NAME`, `DATABASE_USER`, `DATABASE_PASSWORD`; default:
     /// local Postgres, database `default_db`. `DATABASE_MAX_CONNECTIONS` (default 10).
-    pub fn from_env(default_db: &str) -> Result<Self, ConfigError> {
-        let url = match (config::optional("DATABASE_URL"), config::optional("DATABASE_HOST")) {
+    pub fn from_settings(db: &Database<Raw>, default_db: &str) -> Result<Self, ConfigError> {
+        let tuning = &db.tuning;
+        let url = match (tuning.url.optional(), db.host.optional()) {
             (Some(url), _) => url,
             (None, Some(host)) => format!(
                 "postgres://{}:{}@{host}:{}/{}",
-                percent_encode(&config::string_or("DATABASE_USER", "postgres")),
-                percent_encode(&config::string_or("DATABASE_PASSWORD", "")),
-                config::parse_or("DATABASE_PORT", 5432u16)?,
-                percent_encode(&config::string_or("DATABASE_NAME", default_db)),
+                percent_encode(&db.user.string_or("postgres")),
+                percent_encode(&db.password.string_or("")),
+                db.port.parse_or(5432u16)?,
+                percent_encode(&db.name.string_or(default_db)),
             ),
             (None, None) => format!("postgres://postgres@127.0.0.1:5432/{default_db}"),
         };
-        PgConnectOptions::from_str(&url)
-            .map_err(|e| ConfigError::new("DATABASE_URL", format!("not a Postgres URL: {e}")))?;
+        PgConnectOptions::from_str(&url).map_err(|e| tuning.url.error(format!("not a Postgres URL: {e}")))?;
         Ok(Self {
             url: Secret::new(url),
-            max_connections: config::parse_or("DATABASE_MAX_CONNECTIONS", 10)?,
-            acquire_timeout: Duration::from_millis(config::parse_or("DATABASE_ACQUIRE_TIMEOUT_MS", 3000)?),
+            max_connections: tuning.max_connections.parse_or(10)?,
+            acquire_timeout: Duration::from_millis(tuning.acquire_timeout_ms.parse_or(3000)?),
         })
     }
 

@@ -8,12 +8,14 @@ use std::{
     time::Duration,
 };
 
+use crate::{config::Raw, settings::PORT};
+
 /// If the first argument is `healthcheck`, probes and exits; otherwise returns.
 pub fn exit_if_requested(default_port: u16) {
     if std::env::args().nth(1).as_deref() != Some("healthcheck") {
         return;
     }
-    let port = crate::config::parse_or("PORT", default_port).unwrap_or(default_port);
+    let port = Raw::from_env(PORT).parse_or(default_port).unwrap_or(default_port);
     std::process::exit(if probe(SocketAddr::from(([127, 0, 0, 1], port))) { 0 } else { 1 });
 }
 

@@ -12,7 +12,10 @@ use rdkafka::{
     types::RDKafkaErrorCode,
 };
 
-use crate::config::{self, ConfigError};
+use crate::{
+    config::{ConfigError, Raw},
+    settings::Kafka,
+};
 
 /// The patient events topic.
 pub const PATIENT_TOPIC: &str = "patient";
@@ -42,17 +45,19 @@ pub struct KafkaConfig {
 }
 
 impl KafkaConfig {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        let brokers = config::optional("KAFKA_BROKERS")
-            .or_else(|| config::optional("KAFKA_BOOTSTRAP_SERVERS"))
+    pub fn from_settings(kafka: &Kafka<Raw>) -> Result<Self, ConfigError> {
+        let brokers = kafka
+            .brokers
+            .optional()
+            .or_else(|| kafka.tuning.bootstrap_servers.optional())
             .unwrap_or_else(|| "127.0.0.1:9092".into());
-        let partitions = config::parse_or("KAFKA_TOPIC_PARTITIONS", DEFAULT_PARTITIONS)?;
+        let partitions = kafka.tuning.topic_partitions.parse_or(DEFAULT_PARTITIONS)?;
         if partitions < 1 {
-            return Err(ConfigError::new("KAFKA_TOPIC_PARTITIONS", "must be at least 1"));
+            return Err(kafka.tuning.topic_partitions.error("must be at least 1"));
         }
-        let replication = config::parse_or("KAFKA_REPLICATION_FACTOR", 1)?;
+        let replication = kafka.replication_factor.parse_or(1)?;
         if replication < 1 {
-            return Err(ConfigError::new("KAFKA_REPLICATION_FACTOR", "must be at least 1"));
+            return Err(kafka.replication_factor.error("must be at least 1"));
         }
         Ok(Self { brokers, partitions, replication })
     }

@@ -24,4 +24,6 @@ pub mod testing;
 pub use error::{ApiError, FieldError};
 pub use health::Readiness;
 pub use json::JsonBody;
+/// The services' settings: every variable name, and each service's settings as a type.
+pub use pulsetrack_settings as settings;
 pub use server::HttpServer;

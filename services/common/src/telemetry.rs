@@ -3,10 +3,17 @@
 
 use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 
+use crate::{
+    config::{self, Raw},
+    settings::Logging,
+};
+
 /// Installs the global subscriber once; later calls (tests) are ignored.
 pub fn init(service: &str) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let json = crate::config::optional("LOG_FORMAT").is_some_and(|f| f.eq_ignore_ascii_case("json"));
+    let logging: Logging<Raw> = config::from_env();
+    let filter =
+        logging.filter.value.and_then(|f| EnvFilter::try_new(f).ok()).unwrap_or_else(|| EnvFilter::new("info"));
+    let json = logging.format.optional().is_some_and(|f| f.eq_ignore_ascii_case("json"));
     let registry = tracing_subscriber::registry().with(filter);
     let result = if json {
         registry.with(fmt::layer().json().flatten_event(true).with_current_span(true)).try_init()

@@ -3,9 +3,10 @@
 use std::time::Duration;
 
 use pulsetrack_common::{
-    config::{self, ConfigError, ListenConfig},
+    config::{self, ConfigError, ListenConfig, Raw},
     db::DatabaseConfig,
     kafka::KafkaConfig,
+    settings::{PatientService, PatientTuning},
 };
 
 pub const DEFAULT_PORT: u16 = 4000;
@@ -47,33 +48,37 @@ impl Default for OutboxConfig {
 }
 
 impl OutboxConfig {
-    pub fn from_env() -> Result<Self, ConfigError> {
+    pub fn from_settings(tuning: &PatientTuning<Raw>) -> Result<Self, ConfigError> {
         let d = Self::default();
-        let ms = |key: &str, default: Duration| -> Result<Duration, ConfigError> {
-            let value = config::parse_or(key, u64::try_from(default.as_millis()).unwrap_or(u64::MAX))?;
+        let ms = |raw: &Raw, default: Duration| -> Result<Duration, ConfigError> {
+            let value = raw.parse_or(u64::try_from(default.as_millis()).unwrap_or(u64::MAX))?;
             if value == 0 {
-                return Err(ConfigError::new(key, "must be positive"));
+                return Err(raw.error("must be positive"));
             }
             Ok(Duration::from_millis(value))
         };
         Ok(Self {
-            poll_interval: ms("OUTBOX_POLL_INTERVAL_MS", d.poll_interval)?,
-            base_backoff: ms("OUTBOX_BASE_BACKOFF_MS", d.base_backoff)?,
-            max_backoff: ms("OUTBOX_MAX_BACKOFF_MS", d.max_backoff)?,
-            billing_deadline: ms("BILLING_DEADLINE_MS", d.billing_deadline)?,
-            kafka_delivery_timeout: ms("KAFKA_DELIVERY_TIMEOUT_MS", d.kafka_delivery_timeout)?,
+            poll_interval: ms(&tuning.outbox_poll_interval_ms, d.poll_interval)?,
+            base_backoff: ms(&tuning.outbox_base_backoff_ms, d.base_backoff)?,
+            max_backoff: ms(&tuning.outbox_max_backoff_ms, d.max_backoff)?,
+            billing_deadline: ms(&tuning.billing_deadline_ms, d.billing_deadline)?,
+            kafka_delivery_timeout: ms(&tuning.kafka_delivery_timeout_ms, d.kafka_delivery_timeout)?,
         })
     }
 }
 
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_settings(&config::from_env())
+    }
+
+    pub fn from_settings(settings: &PatientService<Raw>) -> Result<Self, ConfigError> {
         Ok(Self {
-            listen: ListenConfig::from_env(DEFAULT_PORT)?,
-            database: DatabaseConfig::from_env("patient_service")?,
-            billing_grpc_url: config::string_or("BILLING_GRPC_URL", "http://127.0.0.1:9001"),
-            kafka: KafkaConfig::from_env()?,
-            outbox: OutboxConfig::from_env()?,
+            listen: ListenConfig::from_settings(&settings.listen, DEFAULT_PORT)?,
+            database: DatabaseConfig::from_settings(&settings.database, "patient_service")?,
+            billing_grpc_url: settings.billing_grpc_url.string_or("http://127.0.0.1:9001"),
+            kafka: KafkaConfig::from_settings(&settings.kafka)?,
+            outbox: OutboxConfig::from_settings(&settings.tuning)?,
         })
     }
 }

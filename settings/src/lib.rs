@@ -1,0 +1,288 @@
+//! The environment contract between the stack model and the services, defined once.
+//!
+//! Every variable a service reads is a [`Var`] constant whose name is its identifier,
+//! declared by the one settings field that holds it (the name is written nowhere
+//! else), and every service's settings are a struct generic over the value type: the
+//! services read them with `V` = the raw environment value
+//! (`pulsetrack_common::config::Raw`), the stack model (`pulsetrack-stacks`) builds
+//! them with `V` = a task-definition value and renders `Environment` and `Secrets`
+//! from [`Settings::vars`]. A renamed field or variable is a compile error on both sides; a
+//! new task-definition variable does not compile until the stack fills it.
+//!
+//! Variables the task definitions leave unset (tuning knobs with defaults, aliases) sit
+//! in each struct's `tuning` group, which the stack fills as a whole with "unset", so a
+//! new knob needs no stack change.
+
+use std::fmt;
+
+/// The name of one environment variable; only this crate makes them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Var(&'static str);
+
+impl Var {
+    pub const fn name(self) -> &'static str {
+        self.0
+    }
+}
+
+impl fmt::Display for Var {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+/// A group of settings: built from one value per variable, and listed again as
+/// `(variable, value)` pairs, nested groups flattened, both in declaration order.
+pub trait Settings<V>: Sized {
+    /// Builds every field with `f` of its variable, in declaration order.
+    fn from_fn(f: impl FnMut(Var) -> V) -> Self;
+
+    /// Calls `f` with every variable and its value, in declaration order.
+    fn for_each<'a>(&'a self, f: &mut dyn FnMut(Var, &'a V));
+
+    /// Every variable with its value, in declaration order.
+    fn vars(&self) -> Vec<(Var, &V)> {
+        let mut out = Vec::new();
+        self.for_each(&mut |var, value| out.push((var, value)));
+        out
+    }
+}
+
+/// Declares settings structs generic over the value type `V`: `field = VAR` is one
+/// variable (a `V`) and declares `pub const VAR: Var` named "VAR" with the field's
+/// docs; `field: Group` is a nested group (a `Group<V>`).
+macro_rules! settings {
+    (@const = $var:ident $(#[$doc:meta])*) => { $(#[$doc])* pub const $var: Var = Var(stringify!($var)); };
+    (@const : $group:ident $(#[$doc:meta])*) => {};
+    (@type = $var:ident $v:ident) => { $v };
+    (@type : $group:ident $v:ident) => { $group<$v> };
+    (@build = $var:ident $f:ident) => { $f($var) };
+    (@build : $group:ident $f:ident) => { $group::from_fn(&mut $f) };
+    (@visit = $var:ident $value:expr, $f:ident) => { $f($var, &$value) };
+    (@visit : $group:ident $value:expr, $f:ident) => { $value.for_each($f) };
+    ($( $(#[$doc:meta])* pub struct $name:ident {
+        $( $(#[$field_doc:meta])* $field:ident $kind:tt $what:ident ),* $(,)?
+    } )*) => {$(
+        $(#[$doc])*
+        pub struct $name<V> {
+            $( $(#[$field_doc])* pub $field: settings!(@type $kind $what V), )*
+        }
+
+        /// The variables and their values, flattened.
+        impl<V: fmt::Debug> fmt::Debug for $name<V> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_map().entries(self.vars()).finish()
+            }
+        }
+
+        $( settings!(@const $kind $what $(#[$field_doc])*); )*
+
+        impl<V> Settings<V> for $name<V> {
+            fn from_fn(mut f: impl FnMut(Var) -> V) -> Self {
+                Self { $( $field: settings!(@build $kind $what f), )* }
+            }
+
+            fn for_each<'a>(&'a self, f: &mut dyn FnMut(Var, &'a V)) {
+                $( settings!(@visit $kind $what self.$field, f); )*
+            }
+        }
+    )*};
+}
+
+settings! {
+    /// Where a service listens.
+    pub struct Listen {
+        /// Address to bind (default `127.0.0.1`).
+        host = HOST,
+        /// HTTP port (default: the service's).
+        port = PORT,
+        tuning: ListenTuning,
+    }
+
+    pub struct ListenTuning {
+        /// The seed's name for `PORT`, read when `PORT` is unset.
+        server_port = SERVER_PORT,
+    }
+
+    pub struct Logging {
+        /// `json` for one JSON object per log line.
+        format = LOG_FORMAT,
+        /// The tracing filter (default `info`).
+        filter = RUST_LOG,
+    }
+
+    /// The service's Postgres database; user and password are secrets.
+    pub struct Database {
+        host = DATABASE_HOST,
+        port = DATABASE_PORT,
+        name = DATABASE_NAME,
+        user = DATABASE_USER,
+        password = DATABASE_PASSWORD,
+        tuning: DatabaseTuning,
+    }
+
+    pub struct DatabaseTuning {
+        /// The whole Postgres URL, instead of the `DATABASE_*` parts.
+        url = DATABASE_URL,
+        max_connections = DATABASE_MAX_CONNECTIONS,
+        acquire_timeout_ms = DATABASE_ACQUIRE_TIMEOUT_MS,
+    }
+
+    pub struct Kafka {
+        /// Comma-separated `host:port` of the brokers.
+        brokers = KAFKA_BROKERS,
+        replication_factor = KAFKA_REPLICATION_FACTOR,
+        tuning: KafkaTuning,
+    }
+
+    pub struct KafkaTuning {
+        /// Another name for `KAFKA_BROKERS`.
+        bootstrap_servers = KAFKA_BOOTSTRAP_SERVERS,
+        topic_partitions = KAFKA_TOPIC_PARTITIONS,
+    }
+
+    /// The admin account auth-service seeds (both or neither); the password is a secret.
+    pub struct Admin {
+        email = PULSETRACK_ADMIN_EMAIL,
+        password = PULSETRACK_ADMIN_PASSWORD,
+    }
+
+    /// What auth-service writes into tokens and api-gateway expects.
+    pub struct JwtClaims {
+        issuer = JWT_ISSUER,
+        audience = JWT_AUDIENCE,
+    }
+
+    pub struct BillingService {
+        listen: Listen,
+        logging: Logging,
+        /// billing-service's gRPC port.
+        grpc_port = GRPC_PORT,
+        database: Database,
+    }
+
+    pub struct AnalyticsService {
+        listen: Listen,
+        logging: Logging,
+        database: Database,
+        kafka: Kafka,
+        tuning: AnalyticsTuning,
+    }
+
+    pub struct AnalyticsTuning {
+        group_id = KAFKA_GROUP_ID,
+    }
+
+    pub struct AuthService {
+        listen: Listen,
+        logging: Logging,
+        database: Database,
+        admin: Admin,
+        tuning: AuthTuning,
+    }
+
+    pub struct AuthTuning {
+        jwt: JwtClaims,
+        jwt_ttl_seconds = JWT_TTL_SECONDS,
+        /// Ed25519 PKCS#8 PEM; unset: the key kept in the database.
+        jwt_private_key = JWT_PRIVATE_KEY,
+    }
+
+    pub struct PatientService {
+        listen: Listen,
+        logging: Logging,
+        database: Database,
+        kafka: Kafka,
+        billing_grpc_url = BILLING_GRPC_URL,
+        tuning: PatientTuning,
+    }
+
+    /// The outbox dispatcher's timings.
+    pub struct PatientTuning {
+        outbox_poll_interval_ms = OUTBOX_POLL_INTERVAL_MS,
+        outbox_base_backoff_ms = OUTBOX_BASE_BACKOFF_MS,
+        outbox_max_backoff_ms = OUTBOX_MAX_BACKOFF_MS,
+        billing_deadline_ms = BILLING_DEADLINE_MS,
+        kafka_delivery_timeout_ms = KAFKA_DELIVERY_TIMEOUT_MS,
+    }
+
+    pub struct ApiGateway {
+        listen: Listen,
+        logging: Logging,
+        auth_service_url = AUTH_SERVICE_URL,
+        patient_service_url = PATIENT_SERVICE_URL,
+        billing_service_url = BILLING_SERVICE_URL,
+        analytics_service_url = ANALYTICS_SERVICE_URL,
+        tuning: GatewayTuning,
+    }
+
+    pub struct GatewayTuning {
+        jwt: JwtClaims,
+        /// Default: auth-service's `/.well-known/jwks.json`.
+        jwks_url = AUTH_JWKS_URL,
+        /// An Ed25519 SPKI PEM used instead of the JWKS.
+        jwt_public_key = JWT_PUBLIC_KEY,
+        upstream_timeout_ms = UPSTREAM_TIMEOUT_MS,
+        max_body_bytes = MAX_BODY_BYTES,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    /// The variables of `S`, in declaration order.
+    fn names<S: Settings<Var>>() -> Vec<Var> {
+        S::from_fn(|var| var).vars().into_iter().map(|(var, _)| var).collect()
+    }
+
+    /// Every service's variables; `from_fn` visits them in the order `vars` lists them,
+    /// each once, and each field holds the value made for its own variable.
+    fn check<S: Settings<String>>() -> Vec<Var> {
+        let mut built = Vec::new();
+        let settings = S::from_fn(|var| {
+            built.push(var);
+            format!("value of {var}")
+        });
+        let listed: Vec<Var> = settings.vars().into_iter().map(|(var, _)| var).collect();
+        assert_eq!(built, listed, "from_fn and vars agree on the order");
+        for (var, value) in settings.vars() {
+            assert_eq!(value, &format!("value of {var}"));
+        }
+        let unique: BTreeSet<&str> = listed.iter().map(|v| v.name()).collect();
+        assert_eq!(unique.len(), listed.len(), "a variable twice in one service: {listed:?}");
+        listed
+    }
+
+    #[test]
+    fn every_service_round_trips_with_unique_names() {
+        for vars in [
+            check::<BillingService<String>>(),
+            check::<AnalyticsService<String>>(),
+            check::<AuthService<String>>(),
+            check::<PatientService<String>>(),
+            check::<ApiGateway<String>>(),
+        ] {
+            assert!(vars.starts_with(&[HOST, PORT, SERVER_PORT, LOG_FORMAT, RUST_LOG]), "{vars:?}");
+        }
+    }
+
+    #[test]
+    fn vars_are_in_declaration_order_with_groups_flattened() {
+        assert_eq!(names::<Listen<Var>>(), [HOST, PORT, SERVER_PORT]);
+        assert_eq!(
+            names::<BillingService<Var>>(),
+            [names::<Listen<Var>>(), names::<Logging<Var>>(), vec![GRPC_PORT], names::<Database<Var>>()].concat()
+        );
+        let urls = [AUTH_SERVICE_URL, PATIENT_SERVICE_URL, BILLING_SERVICE_URL, ANALYTICS_SERVICE_URL];
+        assert_eq!(names::<ApiGateway<Var>>()[5..9], urls);
+    }
+
+    #[test]
+    fn a_variable_is_named_by_its_identifier() {
+        assert_eq!(PULSETRACK_ADMIN_EMAIL.name(), "PULSETRACK_ADMIN_EMAIL");
+        assert_eq!(KAFKA_BROKERS.to_string(), "KAFKA_BROKERS");
+    }
+}
