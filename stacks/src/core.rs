@@ -9,9 +9,12 @@
 use std::{
     collections::{BTreeMap, BTreeSet},
     fmt,
+    marker::PhantomData,
 };
 
 use serde_json::{Map, Value, json};
+
+use crate::resources::{Attribute, ResourceType};
 
 /// A resource's logical id in the template.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -26,10 +29,49 @@ impl LogicalId {
     pub fn r#ref(&self) -> Expr {
         Expr::Ref(self.0.clone())
     }
+}
 
-    /// `Fn::GetAtt` of an attribute of this resource.
-    pub fn attr(&self, attribute: &str) -> Expr {
-        Expr::GetAtt(self.0.clone(), attribute.to_string())
+/// A resource of type `T` in a stack: its logical id, and the attributes of its type.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Handle<T> {
+    id: LogicalId,
+    _type: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for Handle<T> {
+    fn clone(&self) -> Self {
+        Self { id: self.id.clone(), _type: PhantomData }
+    }
+}
+
+impl<T> std::ops::Deref for Handle<T> {
+    type Target = LogicalId;
+
+    fn deref(&self) -> &LogicalId {
+        &self.id
+    }
+}
+
+impl<T: ResourceType> Handle<T> {
+    /// `Fn::GetAtt` of one of the type's attributes.
+    pub fn attr(&self, attribute: T::Attr) -> Expr {
+        Expr::GetAtt(self.id.0.clone(), attribute.name().to_string())
+    }
+
+    pub fn id(&self) -> &LogicalId {
+        &self.id
+    }
+
+    /// `${Id.Attribute}`, for an `Fn::Sub` string.
+    pub fn sub(&self, attribute: T::Attr) -> String {
+        format!("${{{}.{}}}", self.id, attribute.name())
+    }
+}
+
+/// The logical id (as in `${Id}` of an `Fn::Sub` string).
+impl<T> fmt::Display for Handle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.id.fmt(f)
     }
 }
 
@@ -83,6 +125,44 @@ impl serde::Serialize for Expr {
     }
 }
 
+/// Reads a rendered value back: a literal, or one of the intrinsics [`Expr`] renders.
+impl<'de> serde::Deserialize<'de> for Expr {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = Value::deserialize(deserializer)?;
+        Expr::from_json(&value)
+            .ok_or_else(|| serde::de::Error::custom(format!("not a value or known intrinsic: {value}")))
+    }
+}
+
+impl Expr {
+    /// The inverse of [`Expr::to_json`]: `None` for an intrinsic it does not render.
+    pub fn from_json(value: &Value) -> Option<Expr> {
+        let Value::Object(map) = value else { return Some(Expr::Literal(value.clone())) };
+        let (key, arg) = map.iter().next().filter(|_| map.len() == 1)?;
+        match key.as_str() {
+            "Ref" => Some(Expr::Ref(arg.as_str()?.to_string())),
+            "Fn::GetAtt" => Some(Expr::GetAtt(arg.get(0)?.as_str()?.to_string(), arg.get(1)?.as_str()?.to_string())),
+            "Fn::Sub" => Some(Expr::Sub(arg.as_str()?.to_string())),
+            "Fn::Join" => Some(Expr::Join(
+                arg.get(0)?.as_str()?.to_string(),
+                arg.get(1)?.as_array()?.iter().map(Expr::from_json).collect::<Option<Vec<_>>>()?,
+            )),
+            "Fn::Select" if arg.get(1)?.get("Fn::GetAZs").is_some() => {
+                Some(Expr::Az(usize::try_from(arg.get(0)?.as_u64()?).ok()?))
+            }
+            _ => None,
+        }
+    }
+
+    /// The text of a string literal.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Expr::Literal(Value::String(s)) => Some(s),
+            _ => None,
+        }
+    }
+}
+
 impl From<Expr> for Value {
     fn from(e: Expr) -> Self {
         e.to_json()
@@ -107,10 +187,29 @@ pub struct Resource {
     pub resource_type: String,
     pub properties: Map<String, Value>,
     pub depends_on: BTreeSet<String>,
-    /// `Delete`, `Retain` or `Snapshot`; `None` keeps CloudFormation's default.
-    pub deletion_policy: Option<&'static str>,
+    /// `None` keeps CloudFormation's default.
+    pub deletion_policy: Option<DeletionPolicy>,
     /// The construct path, for `tree.json` and the logical id.
     pub path: String,
+}
+
+/// What CloudFormation does with a resource when the stack (or the resource) is deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeletionPolicy {
+    Delete,
+    Retain,
+    /// A final snapshot (databases, volumes).
+    Snapshot,
+}
+
+impl DeletionPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeletionPolicy::Delete => "Delete",
+            DeletionPolicy::Retain => "Retain",
+            DeletionPolicy::Snapshot => "Snapshot",
+        }
+    }
 }
 
 /// A stack output.
@@ -169,7 +268,7 @@ impl Scope<'_> {
     }
 
     /// Adds a resource `id` under this scope and returns its logical id.
-    pub fn add(&mut self, id: &str, resource_type: &str, properties: Value) -> LogicalId {
+    pub fn add<T: ResourceType>(&mut self, id: &str, properties: Value) -> Handle<T> {
         let mut path = self.path.clone();
         path.push(id.to_string());
         let logical_id = logical_id(&path);
@@ -181,7 +280,7 @@ impl Scope<'_> {
             }
         };
         let resource = Resource {
-            resource_type: resource_type.to_string(),
+            resource_type: T::NAME.to_string(),
             properties,
             depends_on: BTreeSet::new(),
             deletion_policy: None,
@@ -191,7 +290,7 @@ impl Scope<'_> {
             self.stack.errors.push(format!("duplicate construct id {}", path.join("/")));
         }
         self.stack.tree.entry(self.path()).or_default().push(logical_id.clone());
-        LogicalId(logical_id)
+        Handle { id: LogicalId(logical_id), _type: PhantomData }
     }
 
     /// Declares that `resource` must be created after `after`.
@@ -201,7 +300,7 @@ impl Scope<'_> {
         }
     }
 
-    pub fn set_deletion_policy(&mut self, resource: &LogicalId, policy: &'static str) {
+    pub fn set_deletion_policy(&mut self, resource: &LogicalId, policy: DeletionPolicy) {
         if let Some(r) = self.stack.resources.get_mut(resource.as_str()) {
             r.deletion_policy = Some(policy);
         }
@@ -297,8 +396,8 @@ impl Stack {
                     body.insert("DependsOn".into(), json!(r.depends_on));
                 }
                 if let Some(policy) = r.deletion_policy {
-                    body.insert("DeletionPolicy".into(), json!(policy));
-                    body.insert("UpdateReplacePolicy".into(), json!(policy));
+                    body.insert("DeletionPolicy".into(), json!(policy.as_str()));
+                    body.insert("UpdateReplacePolicy".into(), json!(policy.as_str()));
                 }
                 body.insert("Metadata".into(), json!({ "pulsetrack:path": r.path }));
                 (id.clone(), Value::Object(body))
@@ -366,23 +465,65 @@ mod tests {
         assert_ne!(a, b);
     }
 
+    /// A type for these tests only.
+    enum Topic {}
+
+    #[derive(Clone, Copy)]
+    enum TopicAttr {
+        TopicName,
+    }
+
+    impl Attribute for TopicAttr {
+        fn name(self) -> &'static str {
+            "TopicName"
+        }
+    }
+
+    impl ResourceType for Topic {
+        const NAME: &'static str = "AWS::SNS::Topic";
+        type Attr = TopicAttr;
+    }
+
     #[test]
     fn exprs_render_intrinsics() {
         let id = LogicalId("Db1234".into());
         assert_eq!(id.r#ref().to_json(), json!({"Ref": "Db1234"}));
-        assert_eq!(id.attr("Endpoint.Address").to_json(), json!({"Fn::GetAtt": ["Db1234", "Endpoint.Address"]}));
+        let handle: Handle<crate::resources::DbInstance> = Handle { id: id.clone(), _type: PhantomData };
+        assert_eq!(
+            handle.attr(crate::resources::DbInstanceAttr::EndpointAddress).to_json(),
+            json!({"Fn::GetAtt": ["Db1234", "Endpoint.Address"]})
+        );
         assert_eq!(Expr::Az(1).to_json(), json!({"Fn::Select": [1, {"Fn::GetAZs": ""}]}));
         let join = Expr::Join(":".into(), vec![Expr::lit("a"), id.r#ref()]);
         assert_eq!(join.to_json(), json!({"Fn::Join": [":", ["a", {"Ref": "Db1234"}]]}));
     }
 
     #[test]
+    fn rendered_exprs_read_back_to_the_same_exprs() {
+        let exprs = [
+            Expr::lit("text"),
+            Expr::lit(4004),
+            Expr::Ref("Db1234".into()),
+            Expr::GetAtt("Db1234".into(), "Endpoint.Port".into()),
+            Expr::Sub("http://${Lb.DNSName}:4004".into()),
+            Expr::Join(":".into(), vec![Expr::Ref("S".into()), Expr::lit("username::")]),
+            Expr::Az(1),
+        ];
+        for expr in exprs {
+            let back: Expr = serde_json::from_value(expr.to_json()).expect("reads back");
+            assert_eq!(back, expr);
+        }
+        assert!(serde_json::from_value::<Expr>(json!({ "Fn::ImportValue": "x" })).is_err());
+        assert_eq!(Expr::lit("a").as_str(), Some("a"));
+    }
+
+    #[test]
     fn dangling_references_and_duplicates_are_reported() {
         let mut stack = Stack::new("S", "test");
         let mut scope = stack.scope();
-        scope.add("A", "AWS::SNS::Topic", json!({ "DisplayName": { "Ref": "Missing" } }));
-        scope.add("A", "AWS::SNS::Topic", json!({}));
-        scope.add("B", "AWS::SNS::Topic", json!({ "DisplayName": { "Fn::Sub": "${Nope.Arn}-${AWS::Region}" } }));
+        scope.add::<Topic>("A", json!({ "DisplayName": { "Ref": "Missing" } }));
+        scope.add::<Topic>("A", json!({}));
+        scope.add::<Topic>("B", json!({ "DisplayName": { "Fn::Sub": "${Nope.Arn}-${AWS::Region}" } }));
         stack.add_output("Out", "x", Expr::Ref("Gone".into()));
         let errors = stack.synth().expect_err("invalid").0;
         assert!(errors.iter().any(|e| e.contains("duplicate construct id S/A")), "{errors:?}");
@@ -395,7 +536,7 @@ mod tests {
         let mut stack = Stack::new("S", "test");
         let mut scope = stack.scope();
         for i in 0..=MAX_RESOURCES {
-            scope.add(&format!("T{i}"), "AWS::SNS::Topic", json!({}));
+            scope.add::<Topic>(&format!("T{i}"), json!({}));
         }
         let errors = stack.synth().expect_err("too many").0;
         assert!(errors.iter().any(|e| e.contains("501 resources")), "{errors:?}");
@@ -405,8 +546,8 @@ mod tests {
     fn a_valid_stack_renders_depends_on_and_outputs() {
         let mut stack = Stack::new("S", "test");
         let mut scope = stack.scope();
-        let a = scope.add("A", "AWS::SNS::Topic", json!({}));
-        let b = scope.add("B", "AWS::SNS::Topic", json!({ "DisplayName": a.attr("TopicName") }));
+        let a = scope.add::<Topic>("A", json!({}));
+        let b = scope.add::<Topic>("B", json!({ "DisplayName": a.attr(TopicAttr::TopicName) }));
         scope.depend(&b, &a);
         scope.add_output("TopicArn", "the topic", b.r#ref());
         let template = stack.synth().expect("valid");

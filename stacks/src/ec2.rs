@@ -3,7 +3,8 @@
 
 use serde_json::{Value, json};
 
-use crate::core::{Expr, LogicalId, Scope};
+use crate::core::{Expr, Handle, LogicalId, Scope};
+use crate::resources as res;
 
 fn name_tag(value: &str) -> Value {
     json!([{ "Key": "Name", "Value": value }])
@@ -17,8 +18,8 @@ struct SubnetPlace<'a> {
 }
 
 struct BuiltSubnet {
-    subnet: LogicalId,
-    route: LogicalId,
+    subnet: Handle<res::Subnet>,
+    route: Handle<res::Route>,
 }
 
 impl SubnetPlace<'_> {
@@ -26,27 +27,22 @@ impl SubnetPlace<'_> {
     /// (`{"GatewayId": ..}` or `{"NatGatewayId": ..}`).
     fn build(self, scope: &mut Scope<'_>, target: Value, public: bool) -> BuiltSubnet {
         let path = scope.path();
-        let subnet = scope.add(
+        let subnet = scope.add::<res::Subnet>(
             "Subnet",
-            "AWS::EC2::Subnet",
             json!({ "VpcId": self.vpc.r#ref(), "CidrBlock": self.cidr, "AvailabilityZone": Expr::Az(self.az.into()),
                     "MapPublicIpOnLaunch": public, "Tags": name_tag(&path) }),
         );
-        let table = scope.add(
-            "RouteTable",
-            "AWS::EC2::RouteTable",
-            json!({ "VpcId": self.vpc.r#ref(), "Tags": name_tag(&path) }),
-        );
-        scope.add(
+        let table =
+            scope.add::<res::RouteTable>("RouteTable", json!({ "VpcId": self.vpc.r#ref(), "Tags": name_tag(&path) }));
+        scope.add::<res::SubnetRouteTableAssociation>(
             "RouteTableAssociation",
-            "AWS::EC2::SubnetRouteTableAssociation",
             json!({ "RouteTableId": table.r#ref(), "SubnetId": subnet.r#ref() }),
         );
         let mut route = json!({ "RouteTableId": table.r#ref(), "DestinationCidrBlock": "0.0.0.0/0" });
         if let (Some(route), Value::Object(target)) = (route.as_object_mut(), target) {
             route.extend(target);
         }
-        let route = scope.add("DefaultRoute", "AWS::EC2::Route", route);
+        let route = scope.add::<res::Route>("DefaultRoute", route);
         BuiltSubnet { subnet, route }
     }
 }
@@ -54,9 +50,9 @@ impl SubnetPlace<'_> {
 /// A VPC across `azs` availability zones, each with a public subnet (internet
 /// gateway route) and a private subnet (route through that zone's NAT gateway).
 pub struct Vpc {
-    pub id: LogicalId,
-    pub public_subnets: Vec<LogicalId>,
-    pub private_subnets: Vec<LogicalId>,
+    pub id: Handle<res::Vpc>,
+    pub public_subnets: Vec<Handle<res::Subnet>>,
+    pub private_subnets: Vec<Handle<res::Subnet>>,
 }
 
 /// Carves `/18` blocks out of a `/16`: index 0..4.
@@ -70,16 +66,14 @@ impl Vpc {
     pub fn new(scope: &mut Scope<'_>, id: &str, cidr: &str, azs: u8) -> Self {
         let mut scope = scope.child(id);
         let path = scope.path();
-        let vpc = scope.add(
+        let vpc = scope.add::<res::Vpc>(
             "Resource",
-            "AWS::EC2::VPC",
             json!({ "CidrBlock": cidr, "EnableDnsHostnames": true, "EnableDnsSupport": true,
                     "InstanceTenancy": "default", "Tags": name_tag(&path) }),
         );
-        let igw = scope.add("IGW", "AWS::EC2::InternetGateway", json!({ "Tags": name_tag(&path) }));
-        let attachment = scope.add(
+        let igw = scope.add::<res::InternetGateway>("IGW", json!({ "Tags": name_tag(&path) }));
+        let attachment = scope.add::<res::VpcGatewayAttachment>(
             "VPCGW",
-            "AWS::EC2::VPCGatewayAttachment",
             json!({ "VpcId": vpc.r#ref(), "InternetGatewayId": igw.r#ref() }),
         );
         let mut public_subnets = Vec::new();
@@ -91,11 +85,10 @@ impl Vpc {
             let subnet = place.build(&mut public, json!({ "GatewayId": igw.r#ref() }), true);
             public.depend(&subnet.route, &attachment);
             let public_path = public.path();
-            let eip = public.add("EIP", "AWS::EC2::EIP", json!({ "Domain": "vpc", "Tags": name_tag(&public_path) }));
-            let nat = public.add(
+            let eip = public.add::<res::Eip>("EIP", json!({ "Domain": "vpc", "Tags": name_tag(&public_path) }));
+            let nat = public.add::<res::NatGateway>(
                 "NATGateway",
-                "AWS::EC2::NatGateway",
-                json!({ "AllocationId": eip.attr("AllocationId"), "SubnetId": subnet.subnet.r#ref(), "Tags": name_tag(&public_path) }),
+                json!({ "AllocationId": eip.attr(res::EipAttr::AllocationId), "SubnetId": subnet.subnet.r#ref(), "Tags": name_tag(&public_path) }),
             );
             public.depend(&nat, &attachment);
             public_subnets.push(subnet.subnet);
@@ -108,11 +101,11 @@ impl Vpc {
     }
 
     pub fn public_subnet_refs(&self) -> Vec<Expr> {
-        self.public_subnets.iter().map(LogicalId::r#ref).collect()
+        self.public_subnets.iter().map(|s| s.r#ref()).collect()
     }
 
     pub fn private_subnet_refs(&self) -> Vec<Expr> {
-        self.private_subnets.iter().map(LogicalId::r#ref).collect()
+        self.private_subnets.iter().map(|s| s.r#ref()).collect()
     }
 }
 
@@ -129,7 +122,7 @@ pub enum Egress {
 /// which records both sides (ingress on the target, egress on the source).
 #[derive(Debug, Clone)]
 pub struct SecurityGroup {
-    pub id: LogicalId,
+    pub id: Handle<res::SecurityGroup>,
     pub name: String,
 }
 
@@ -141,29 +134,26 @@ impl SecurityGroup {
             Egress::AwsApis => json!([{ "CidrIp": "0.0.0.0/0", "Description": "AWS APIs over HTTPS",
                                         "IpProtocol": "tcp", "FromPort": 443, "ToPort": 443 }]),
         };
-        let group = scope.add(
+        let group = scope.add::<res::SecurityGroup>(
             id,
-            "AWS::EC2::SecurityGroup",
             json!({ "GroupDescription": description, "VpcId": vpc.id.r#ref(), "SecurityGroupEgress": egress }),
         );
         Self { id: group, name: id.to_string() }
     }
 
     pub fn group_id(&self) -> Expr {
-        self.id.attr("GroupId")
+        self.id.attr(res::SecurityGroupAttr::GroupId)
     }
 
     /// Lets `source` reach this group on TCP `port`.
     pub fn allow_from(&self, scope: &mut Scope<'_>, source: &SecurityGroup, port: u16, description: &str) {
-        scope.add(
+        scope.add::<res::SecurityGroupIngress>(
             &format!("{}From{}Port{port}", self.name, source.name),
-            "AWS::EC2::SecurityGroupIngress",
             json!({ "GroupId": self.group_id(), "SourceSecurityGroupId": source.group_id(), "IpProtocol": "tcp",
                     "FromPort": port, "ToPort": port, "Description": description }),
         );
-        scope.add(
+        scope.add::<res::SecurityGroupEgress>(
             &format!("{}To{}Port{port}", source.name, self.name),
-            "AWS::EC2::SecurityGroupEgress",
             json!({ "GroupId": source.group_id(), "DestinationSecurityGroupId": self.group_id(), "IpProtocol": "tcp",
                     "FromPort": port, "ToPort": port, "Description": description }),
         );
@@ -171,9 +161,8 @@ impl SecurityGroup {
 
     /// Lets any IPv4 address reach this group on TCP `port` (internet-facing ALB).
     pub fn allow_from_anywhere(&self, scope: &mut Scope<'_>, port: u16, description: &str) {
-        scope.add(
+        scope.add::<res::SecurityGroupIngress>(
             &format!("{}FromAnywherePort{port}", self.name),
-            "AWS::EC2::SecurityGroupIngress",
             json!({ "GroupId": self.group_id(), "CidrIp": "0.0.0.0/0", "IpProtocol": "tcp",
                     "FromPort": port, "ToPort": port, "Description": description }),
         );

@@ -4,13 +4,14 @@
 
 use serde_json::json;
 
-use crate::core::{Expr, LogicalId, Scope};
+use crate::core::{Expr, Handle, Scope};
+use crate::resources as res;
 
 /// How many images a repository keeps; older ones expire.
 pub const KEEP_IMAGES: u32 = 30;
 
 pub struct Repository {
-    pub id: LogicalId,
+    pub id: Handle<res::EcrRepository>,
     pub name: String,
 }
 
@@ -19,9 +20,8 @@ impl Repository {
         let lifecycle = json!({ "rules": [{ "rulePriority": 1, "description": format!("keep the newest {KEEP_IMAGES} images"),
             "selection": { "tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": KEEP_IMAGES },
             "action": { "type": "expire" } }] });
-        let repository = scope.add(
+        let repository = scope.add::<res::EcrRepository>(
             id,
-            "AWS::ECR::Repository",
             json!({
                 "RepositoryName": name,
                 "ImageTagMutability": "IMMUTABLE",
@@ -36,6 +36,6 @@ impl Repository {
 
     /// `<account>.dkr.ecr.<region>.amazonaws.com/<name>`.
     pub fn uri(&self) -> Expr {
-        self.id.attr("RepositoryUri")
+        self.id.attr(res::EcrRepositoryAttr::RepositoryUri)
     }
 }

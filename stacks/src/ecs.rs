@@ -4,15 +4,16 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use crate::resources::{self as res, ResourceType};
 use crate::{
-    core::{Expr, LogicalId, Scope},
+    core::{DeletionPolicy, Expr, Handle, Scope},
     ec2::{SecurityGroup, Vpc},
 };
 
 pub struct Cluster {
-    pub id: LogicalId,
+    pub id: Handle<res::EcsCluster>,
     /// The Cloud Map namespace, when service discovery is on.
-    pub namespace: Option<LogicalId>,
+    pub namespace: Option<Handle<res::PrivateDnsNamespace>>,
     pub namespace_name: String,
 }
 
@@ -21,15 +22,13 @@ impl Cluster {
     /// no Cloud Map resources (for endpoints without Cloud Map, such as moto).
     pub fn new(scope: &mut Scope<'_>, id: &str, vpc: &Vpc, namespace_name: Option<&str>) -> Self {
         let mut scope = scope.child(id);
-        let cluster = scope.add(
+        let cluster = scope.add::<res::EcsCluster>(
             "Resource",
-            "AWS::ECS::Cluster",
             json!({ "ClusterSettings": [{ "Name": "containerInsights", "Value": "enabled" }] }),
         );
         let namespace = namespace_name.map(|name| {
-            scope.add(
+            scope.add::<res::PrivateDnsNamespace>(
                 "Namespace",
-                "AWS::ServiceDiscovery::PrivateDnsNamespace",
                 json!({ "Name": name, "Vpc": vpc.id.r#ref(), "Description": "PulseTrack service discovery" }),
             )
         });
@@ -100,11 +99,11 @@ pub struct ContainerSpec {
 }
 
 pub struct FargateService {
-    pub service: LogicalId,
-    pub task_definition: LogicalId,
-    pub log_group: LogicalId,
-    pub execution_role: LogicalId,
-    pub task_role: LogicalId,
+    pub service: Handle<res::EcsService>,
+    pub task_definition: Handle<res::TaskDefinition>,
+    pub log_group: Handle<res::LogGroup>,
+    pub execution_role: Handle<res::IamRole>,
+    pub task_role: Handle<res::IamRole>,
     pub security_group: SecurityGroup,
     pub spec: ContainerSpec,
 }
@@ -116,8 +115,8 @@ fn assume_role(service: &str) -> Value {
 
 /// A load balancer target for a service: the target group and the container port.
 pub struct LoadBalancerTarget {
-    pub target_group: LogicalId,
-    pub listener: LogicalId,
+    pub target_group: Handle<res::TargetGroup>,
+    pub listener: Handle<res::Listener>,
     pub port: u16,
 }
 
@@ -138,24 +137,22 @@ impl FargateService {
             &format!("{} tasks", spec.name),
             crate::ec2::Egress::AwsApis,
         );
-        let log_group = scope.add(
+        let log_group = scope.add::<res::LogGroup>(
             "LogGroup",
-            "AWS::Logs::LogGroup",
             json!({ "LogGroupName": format!("/pulsetrack/{}", spec.name), "RetentionInDays": spec.log_retention_days }),
         );
-        scope.set_deletion_policy(&log_group, "Delete");
+        scope.set_deletion_policy(&log_group, DeletionPolicy::Delete);
 
         // Execution role: pull the image, write this log group, read these secrets.
-        let execution_role = scope.add(
+        let execution_role = scope.add::<res::IamRole>(
             "ExecutionRole",
-            "AWS::IAM::Role",
             json!({ "AssumeRolePolicyDocument": assume_role("ecs-tasks.amazonaws.com") }),
         );
         let mut statements = vec![
             json!({ "Effect": "Allow", "Action": ["ecr:GetAuthorizationToken"], "Resource": "*" }),
             json!({ "Effect": "Allow", "Action": ["ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"],
                     "Resource": Expr::Sub("arn:${AWS::Partition}:ecr:${AWS::Region}:${AWS::AccountId}:repository/*".into()) }),
-            json!({ "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Resource": log_group.attr("Arn") }),
+            json!({ "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Resource": log_group.attr(res::LogGroupAttr::Arn) }),
         ];
         if !spec.secret_arns.is_empty() {
             statements.push(
@@ -163,16 +160,14 @@ impl FargateService {
                                     "Resource": spec.secret_arns }),
             );
         }
-        scope.add(
+        scope.add::<res::IamPolicy>(
             "ExecutionPolicy",
-            "AWS::IAM::Policy",
             json!({ "PolicyName": format!("{}-execution", spec.name), "Roles": [execution_role.r#ref()],
                     "PolicyDocument": { "Version": "2012-10-17", "Statement": statements } }),
         );
         // Task role: the application itself calls no AWS API, so it is granted nothing.
-        let task_role = scope.add(
+        let task_role = scope.add::<res::IamRole>(
             "TaskRole",
-            "AWS::IAM::Role",
             json!({ "AssumeRolePolicyDocument": assume_role("ecs-tasks.amazonaws.com") }),
         );
 
@@ -180,9 +175,8 @@ impl FargateService {
             spec.environment.iter().map(|(name, value)| json!({ "Name": name, "Value": value.clone() })).collect();
         let secrets: Vec<Value> =
             spec.secrets.iter().map(|(name, from)| json!({ "Name": name, "ValueFrom": from.clone() })).collect();
-        let task_definition = scope.add(
+        let task_definition = scope.add::<res::TaskDefinition>(
             "TaskDefinition",
-            "AWS::ECS::TaskDefinition",
             json!({
                 "Family": format!("pulsetrack-{}", spec.name),
                 "Cpu": spec.cpu.to_string(),
@@ -190,8 +184,8 @@ impl FargateService {
                 "NetworkMode": "awsvpc",
                 "RequiresCompatibilities": ["FARGATE"],
                 "RuntimePlatform": { "CpuArchitecture": "X86_64", "OperatingSystemFamily": "LINUX" },
-                "ExecutionRoleArn": execution_role.attr("Arn"),
-                "TaskRoleArn": task_role.attr("Arn"),
+                "ExecutionRoleArn": execution_role.attr(res::IamRoleAttr::Arn),
+                "TaskRoleArn": task_role.attr(res::IamRoleAttr::Arn),
                 "ContainerDefinitions": [{
                     "Name": spec.name,
                     "Image": spec.image,
@@ -206,10 +200,9 @@ impl FargateService {
             }),
         );
         let discovery = cluster.namespace.as_ref().map(|namespace| {
-            scope.add(
+            scope.add::<res::DiscoveryService>(
                 "Discovery",
-                "AWS::ServiceDiscovery::Service",
-                json!({ "Name": spec.name, "NamespaceId": namespace.attr("Id"),
+                json!({ "Name": spec.name, "NamespaceId": namespace.attr(res::PrivateDnsNamespaceAttr::Id),
                         "DnsConfig": { "DnsRecords": [{ "Type": "A", "TTL": 10 }], "RoutingPolicy": "MULTIVALUE" },
                         "HealthCheckCustomConfig": { "FailureThreshold": 1 } }),
             )
@@ -226,14 +219,14 @@ impl FargateService {
                 "SecurityGroups": [security_group.group_id()], "Subnets": vpc.private_subnet_refs() } },
         });
         if let Some(discovery) = &discovery {
-            service["ServiceRegistries"] = json!([{ "RegistryArn": discovery.attr("Arn") }]);
+            service["ServiceRegistries"] = json!([{ "RegistryArn": discovery.attr(res::DiscoveryServiceAttr::Arn) }]);
         }
         if let Some(target) = &target {
             service["LoadBalancers"] = json!([{ "ContainerName": spec.name, "ContainerPort": target.port,
                                                  "TargetGroupArn": target.target_group.r#ref() }]);
             service["HealthCheckGracePeriodSeconds"] = json!(60);
         }
-        let service_id = scope.add("Service", "AWS::ECS::Service", service);
+        let service_id = scope.add::<res::EcsService>("Service", service);
         if let Some(target) = &target {
             // The target group must be attached to a listener before the service registers.
             scope.depend(&service_id, &target.listener);
@@ -254,22 +247,89 @@ pub fn containers(stack: &crate::Stack) -> std::collections::BTreeMap<String, Va
         .collect()
 }
 
-/// The containers of the task definitions in a rendered template, by name: what
-/// `deployer up --containers` runs and what the images are built for.
-pub fn template_containers(template: &Value) -> std::collections::BTreeMap<String, Value> {
-    template["Resources"]
-        .as_object()
-        .into_iter()
-        .flat_map(|resources| resources.values())
-        .filter(|r| r["Type"] == "AWS::ECS::TaskDefinition")
-        .filter_map(|r| r["Properties"]["ContainerDefinitions"].get(0).cloned())
-        .filter_map(|c| Some((c.get("Name")?.as_str()?.to_string(), c)))
-        .collect()
+/// A rendered template, read back with types: the resources' types, and the task
+/// definitions' containers. What `deployer up` runs and what the images are built for.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Template {
+    #[serde(rename = "Resources")]
+    resources: std::collections::BTreeMap<String, TemplateResource>,
 }
 
-/// A container definition's health check.
-pub fn container_health_check(container: &Value) -> Option<HealthCheck> {
-    serde_json::from_value(container.get("HealthCheck")?.clone()).ok()
+#[derive(Debug, Clone, Deserialize)]
+struct TemplateResource {
+    #[serde(rename = "Type")]
+    resource_type: String,
+    #[serde(rename = "Properties", default)]
+    properties: Value,
+}
+
+/// One container of a task definition, as the template renders it.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ContainerDefinition {
+    pub name: String,
+    pub image: String,
+    #[serde(default)]
+    pub port_mappings: Vec<PortMapping>,
+    #[serde(default)]
+    pub environment: Vec<EnvironmentVariable>,
+    #[serde(default)]
+    pub secrets: Vec<SecretVariable>,
+    pub health_check: Option<HealthCheck>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PortMapping {
+    pub container_port: u16,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct EnvironmentVariable {
+    pub name: String,
+    pub value: Expr,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SecretVariable {
+    pub name: String,
+    pub value_from: Expr,
+}
+
+impl ContainerDefinition {
+    /// The container ports, in order (the first is the one health checks probe).
+    pub fn ports(&self) -> Vec<u16> {
+        self.port_mappings.iter().map(|m| m.container_port).collect()
+    }
+}
+
+impl Template {
+    pub fn read(template: &Value) -> Result<Self, serde_json::Error> {
+        Self::deserialize(template)
+    }
+
+    /// Whether resource `id` is of type `T`.
+    pub fn is<T: ResourceType>(&self, id: &str) -> bool {
+        self.resources.get(id).is_some_and(|r| r.resource_type == T::NAME)
+    }
+
+    /// A property of resource `id`, if set.
+    pub fn property(&self, id: &str, key: &str) -> Option<&Value> {
+        self.resources.get(id)?.properties.get(key)
+    }
+
+    /// The first container of every task definition, by container name.
+    pub fn containers(&self) -> Result<std::collections::BTreeMap<String, ContainerDefinition>, serde_json::Error> {
+        let mut out = std::collections::BTreeMap::new();
+        for resource in self.resources.values().filter(|r| r.resource_type == res::TaskDefinition::NAME) {
+            let first = resource.properties["ContainerDefinitions"].get(0).cloned().unwrap_or_default();
+            let container = ContainerDefinition::deserialize(first)?;
+            out.insert(container.name.clone(), container);
+        }
+        Ok(out)
+    }
 }
 
 /// A container definition's `PortMappings` container ports, in order.

@@ -3,7 +3,8 @@
 //! Layers as in AWS CDK: [`core`] holds resources, typed references and synthesis
 //! (the L1 level: any resource type with its CloudFormation properties); [`ec2`],
 //! [`ecr`], [`ecs`], [`elb`], [`rds`] and [`msk`] are L2 constructs with safe defaults that
-//! build their own parts; [`pulsetrack`] is the L3 pattern for the whole system.
+//! build their own parts; [`pulsetrack`] is the L3 pattern for the whole system, whose
+//! task definitions are rendered from the services' typed [`settings`].
 
 pub mod core;
 pub mod ec2;
@@ -13,6 +14,9 @@ pub mod elb;
 pub mod msk;
 pub mod pulsetrack;
 pub mod rds;
+pub mod resources;
 
-pub use crate::core::{Expr, LogicalId, Scope, Stack, ValidationErrors};
+pub use crate::core::{DeletionPolicy, Expr, LogicalId, Scope, Stack, ValidationErrors};
 pub use crate::pulsetrack::{Context, image_repositories_stack, pulsetrack_stack};
+/// The services' settings, which the task definitions are rendered from.
+pub use pulsetrack_settings as settings;

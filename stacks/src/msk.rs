@@ -2,8 +2,9 @@
 
 use serde_json::json;
 
+use crate::resources as res;
 use crate::{
-    core::{LogicalId, Scope},
+    core::{Handle, Scope},
     ec2::{Egress, SecurityGroup, Vpc},
 };
 
@@ -11,7 +12,7 @@ use crate::{
 pub const BROKER_PORT: u16 = 9092;
 
 pub struct KafkaCluster {
-    pub cluster: LogicalId,
+    pub cluster: Handle<res::MskCluster>,
     pub security_group: SecurityGroup,
 }
 
@@ -19,9 +20,8 @@ impl KafkaCluster {
     pub fn new(scope: &mut Scope<'_>, id: &str, vpc: &Vpc, brokers: u32, instance_type: &str) -> Self {
         let mut scope = scope.child(id);
         let security_group = SecurityGroup::new(&mut scope, &format!("{id}Sg"), vpc, "MSK brokers", Egress::None);
-        let cluster = scope.add(
+        let cluster = scope.add::<res::MskCluster>(
             "Cluster",
-            "AWS::MSK::Cluster",
             json!({
                 "ClusterName": "pulsetrack-kafka",
                 "KafkaVersion": "3.6.0",

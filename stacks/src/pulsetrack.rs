@@ -2,12 +2,14 @@
 //! the api-gateway behind an internet-facing ALB on :4004, one RDS database per
 //! service, MSK (optional), and only the security-group rules the services need.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
+use pulsetrack_settings::{self as settings, Settings, Var};
 use serde_json::json;
 
+use crate::resources as res;
 use crate::{
-    core::{Expr, Scope, Stack},
+    core::{Expr, LogicalId, Scope, Stack},
     ec2::Vpc,
     ecr::Repository,
     ecs::{Cluster, ContainerSpec, FargateService},
@@ -87,13 +89,13 @@ pub const SERVICES: [ServiceDef; 5] = [
 ];
 
 /// Who calls whom, on which port: each becomes one ingress/egress rule pair, and the
-/// endpoint a caller is configured with is derived from the same entry.
-pub const CALLS: [(&str, &str, u16, &str); 5] = [
-    ("api-gateway", "auth-service", 4005, "AUTH_SERVICE_URL"),
-    ("api-gateway", "patient-service", 4000, "PATIENT_SERVICE_URL"),
-    ("api-gateway", "billing-service", 4001, "BILLING_SERVICE_URL"),
-    ("api-gateway", "analytics-service", 4002, "ANALYTICS_SERVICE_URL"),
-    ("patient-service", "billing-service", 9001, "BILLING_GRPC_URL"),
+/// URL setting of the caller ([`Wiring::call`]) is derived from the same entry.
+pub const CALLS: [(&str, &str, u16); 5] = [
+    ("api-gateway", "auth-service", 4005),
+    ("api-gateway", "patient-service", 4000),
+    ("api-gateway", "billing-service", 4001),
+    ("api-gateway", "analytics-service", 4002),
+    ("patient-service", "billing-service", 9001),
 ];
 
 pub fn service(name: &str) -> Option<&'static ServiceDef> {
@@ -239,70 +241,44 @@ fn build(scope: &mut Scope<'_>, ctx: &Context) {
     let kafka = ctx.msk.then(|| KafkaCluster::new(scope, "Kafka", &vpc, 2, "kafka.t3.small"));
     // With MSK the bootstrap brokers are not a CloudFormation attribute: they go into
     // this secret once the cluster exists (by hand for now; see README).
-    let kafka_brokers: (Option<Expr>, Option<Expr>) = match (&kafka, &ctx.kafka_brokers) {
+    let kafka_brokers = match (&kafka, &ctx.kafka_brokers) {
         (Some(_), _) => {
-            let secret = scope.add(
+            let secret = scope.add::<res::Secret>(
                 "KafkaBootstrapSecret",
-                "AWS::SecretsManager::Secret",
                 json!({ "Description": "MSK bootstrap brokers (GetBootstrapBrokers), set after the cluster exists",
                         "SecretString": "pending: set to the MSK bootstrap brokers after the cluster exists" }),
             );
-            (None, Some(secret.r#ref()))
+            TaskValue::secret(&secret)
         }
-        (None, Some(brokers)) => (Some(Expr::lit(brokers.as_str())), None),
-        (None, None) => (None, None),
+        (None, Some(brokers)) => TaskValue::plain(brokers.as_str()),
+        (None, None) => TaskValue::Unset,
     };
-    let admin_secret = scope.add(
+    let admin_secret = scope.add::<res::Secret>(
         "AdminPasswordSecret",
-        "AWS::SecretsManager::Secret",
         json!({ "Description": "Password of the seeded PulseTrack ADMIN account",
                 "GenerateSecretString": { "PasswordLength": 24, "ExcludePunctuation": true } }),
     );
+    let admin_password = TaskValue::secret(&admin_secret);
 
     let mut databases = BTreeMap::new();
     let mut services: BTreeMap<&str, FargateService> = BTreeMap::new();
+    let mut calls = BTreeSet::new();
     for def in &SERVICES {
-        let mut environment: Vec<(String, Expr)> = vec![
-            ("HOST".into(), "0.0.0.0".into()),
-            ("PORT".into(), def.http_port.to_string().into()),
-            ("LOG_FORMAT".into(), "json".into()),
-            ("RUST_LOG".into(), "info".into()),
-        ];
-        if let Some(grpc) = def.grpc_port {
-            environment.push(("GRPC_PORT".into(), grpc.to_string().into()));
-        }
-        let mut secrets = Vec::new();
-        let mut secret_arns = Vec::new();
-        if let Some(db_name) = def.database {
-            let db = Database::new(scope, &format!("{}Db", def.construct), &vpc, db_name, &ctx.db_instance_class);
-            environment.push(("DATABASE_HOST".into(), db.endpoint_address()));
-            environment.push(("DATABASE_PORT".into(), db.instance.attr("Endpoint.Port")));
-            environment.push(("DATABASE_NAME".into(), db_name.into()));
-            for key in ["username", "password"] {
-                let name = format!("DATABASE_{}", if key == "username" { "USER" } else { "PASSWORD" });
-                secrets.push((name, Expr::Join(":".into(), vec![db.secret.r#ref(), format!("{key}::").into()])));
-            }
-            secret_arns.push(db.secret.r#ref());
+        let database = def
+            .database
+            .map(|name| Database::new(scope, &format!("{}Db", def.construct), &vpc, name, &ctx.db_instance_class));
+        let mut wiring = Wiring {
+            scope,
+            ctx,
+            def,
+            database: database.as_ref(),
+            kafka_brokers: &kafka_brokers,
+            admin_password: &admin_password,
+            calls: &mut calls,
+        };
+        let task = task_environment(&mut wiring);
+        if let Some(db) = database {
             databases.insert(def.name, db);
-        }
-        if def.kafka {
-            match &kafka_brokers {
-                (Some(literal), _) => environment.push(("KAFKA_BROKERS".into(), literal.clone())),
-                (_, Some(secret)) => {
-                    secrets.push(("KAFKA_BROKERS".into(), secret.clone()));
-                    secret_arns.push(secret.clone());
-                }
-                (None, None) => {}
-            }
-            environment.push(("KAFKA_REPLICATION_FACTOR".into(), if ctx.msk { "2" } else { "1" }.into()));
-        }
-        if def.name == "auth-service" {
-            environment.push(("PULSETRACK_ADMIN_EMAIL".into(), ctx.admin_email.as_str().into()));
-            secrets.push(("PULSETRACK_ADMIN_PASSWORD".into(), admin_secret.r#ref()));
-            secret_arns.push(admin_secret.r#ref());
-        }
-        for (_, to, port, variable) in CALLS.iter().filter(|c| c.0 == def.name) {
-            environment.push(((*variable).into(), format!("http://{to}.{NAMESPACE}:{port}").into()));
         }
         let spec = ContainerSpec {
             name: def.name.into(),
@@ -310,9 +286,9 @@ fn build(scope: &mut Scope<'_>, ctx: &Context) {
             cpu: def.cpu,
             memory_mib: def.memory_mib,
             ports: def.ports(),
-            environment,
-            secrets,
-            secret_arns,
+            environment: task.environment,
+            secrets: task.secrets,
+            secret_arns: task.secret_arns,
             desired_count: ctx.desired_count,
             log_retention_days: 30,
         };
@@ -327,7 +303,10 @@ fn build(scope: &mut Scope<'_>, ctx: &Context) {
     if let Some(gateway) = services.get("api-gateway") {
         gateway.security_group.allow_from(&mut rules, &alb.security_group, GATEWAY_PORT, "ALB to api-gateway");
     }
-    for (from, to, port, _) in CALLS {
+    for (from, to, port) in CALLS {
+        if !calls.contains(&(from, to)) {
+            rules.error(format!("call {from} -> {to}: no setting of {from} uses it"));
+        }
         match (services.get(from), services.get(to)) {
             (Some(caller), Some(callee)) if callee.spec.ports.contains(&port) => {
                 callee.security_group.allow_from(&mut rules, &caller.security_group, port, &format!("{from} to {to}"));
@@ -366,6 +345,202 @@ fn build(scope: &mut Scope<'_>, ctx: &Context) {
         scope.add_output("KafkaClusterArn", "ARN of the MSK cluster", kafka.cluster.r#ref());
     }
     scope.add_output("ClusterName", "ECS cluster", cluster.id.r#ref());
+}
+
+/// A setting's value in a task definition.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TaskValue {
+    /// In `Environment`.
+    Plain(Expr),
+    /// In `Secrets`: its `ValueFrom`, and the ARN of the secret it reads (which the
+    /// execution role is granted).
+    Secret { value_from: Expr, arn: Expr },
+    /// Not set: the service's default applies.
+    Unset,
+}
+
+impl TaskValue {
+    pub fn plain(value: impl Into<Expr>) -> Self {
+        Self::Plain(value.into())
+    }
+
+    /// The whole string of a Secrets Manager secret.
+    pub fn secret(secret: &LogicalId) -> Self {
+        Self::Secret { value_from: secret.r#ref(), arn: secret.r#ref() }
+    }
+}
+
+/// A whole group left to the services' defaults (the `tuning` groups).
+fn unset<S: Settings<TaskValue>>() -> S {
+    S::from_fn(|_| TaskValue::Unset)
+}
+
+/// A task definition's `Environment`, `Secrets` and the secrets' ARNs.
+#[derive(Debug, Default)]
+struct TaskEnvironment {
+    environment: Vec<(String, Expr)>,
+    secrets: Vec<(String, Expr)>,
+    secret_arns: Vec<Expr>,
+}
+
+/// Renders a service's settings: plain and secret values in declaration order, each
+/// secret's ARN once.
+fn render(settings: &impl Settings<TaskValue>) -> TaskEnvironment {
+    let mut task = TaskEnvironment::default();
+    for (var, value) in settings.vars() {
+        match value {
+            TaskValue::Plain(value) => task.environment.push((var.name().into(), value.clone())),
+            TaskValue::Secret { value_from, arn } => {
+                task.secrets.push((var.name().into(), value_from.clone()));
+                if !task.secret_arns.contains(arn) {
+                    task.secret_arns.push(arn.clone());
+                }
+            }
+            TaskValue::Unset => {}
+        }
+    }
+    task
+}
+
+/// Each service's settings, every field filled: a variable added to a service's
+/// settings does not compile until it is filled here.
+fn task_environment(w: &mut Wiring<'_, '_>) -> TaskEnvironment {
+    match w.def.name {
+        "billing-service" => render(&settings::BillingService {
+            listen: w.listen(),
+            logging: logging(),
+            grpc_port: w.grpc_port(),
+            database: w.database(),
+        }),
+        "analytics-service" => render(&settings::AnalyticsService {
+            listen: w.listen(),
+            logging: logging(),
+            database: w.database(),
+            kafka: w.kafka(),
+            tuning: unset(),
+        }),
+        "auth-service" => render(&settings::AuthService {
+            listen: w.listen(),
+            logging: logging(),
+            database: w.database(),
+            admin: settings::Admin {
+                email: TaskValue::plain(w.ctx.admin_email.as_str()),
+                password: w.admin_password.clone(),
+            },
+            tuning: unset(),
+        }),
+        "patient-service" => render(&settings::PatientService {
+            listen: w.listen(),
+            logging: logging(),
+            database: w.database(),
+            kafka: w.kafka(),
+            billing_grpc_url: w.call("billing-service"),
+            tuning: unset(),
+        }),
+        "api-gateway" => render(&settings::ApiGateway {
+            listen: w.listen(),
+            logging: logging(),
+            auth_service_url: w.call("auth-service"),
+            patient_service_url: w.call("patient-service"),
+            billing_service_url: w.call("billing-service"),
+            analytics_service_url: w.call("analytics-service"),
+            tuning: unset(),
+        }),
+        other => {
+            w.error(format!("{other} has no settings"));
+            TaskEnvironment::default()
+        }
+    }
+}
+
+fn logging() -> settings::Logging<TaskValue> {
+    settings::Logging { format: TaskValue::plain("json"), filter: TaskValue::plain("info") }
+}
+
+/// What one service's settings are made of: the shared resources, its database, and
+/// the calls the settings make (each must be in [`CALLS`]).
+struct Wiring<'w, 'a> {
+    scope: &'w mut Scope<'a>,
+    ctx: &'w Context,
+    def: &'w ServiceDef,
+    database: Option<&'w Database>,
+    kafka_brokers: &'w TaskValue,
+    admin_password: &'w TaskValue,
+    calls: &'w mut BTreeSet<(&'static str, &'static str)>,
+}
+
+impl Wiring<'_, '_> {
+    fn error(&mut self, message: String) {
+        self.scope.error(format!("{}: {message}", self.def.name));
+    }
+
+    fn listen(&self) -> settings::Listen<TaskValue> {
+        settings::Listen {
+            host: TaskValue::plain("0.0.0.0"),
+            port: TaskValue::plain(self.def.http_port.to_string()),
+            tuning: unset(),
+        }
+    }
+
+    fn grpc_port(&mut self) -> TaskValue {
+        match self.def.grpc_port {
+            Some(port) => TaskValue::plain(port.to_string()),
+            None => self.missing(settings::GRPC_PORT, "no gRPC port"),
+        }
+    }
+
+    fn database(&mut self) -> settings::Database<TaskValue> {
+        let Some(db) = self.database else {
+            self.missing(settings::DATABASE_NAME, "no database");
+            return unset();
+        };
+        let secret = |key: &str| TaskValue::Secret {
+            value_from: Expr::Join(":".into(), vec![db.secret.r#ref(), format!("{key}::").into()]),
+            arn: db.secret.r#ref(),
+        };
+        settings::Database {
+            host: TaskValue::Plain(db.endpoint_address()),
+            port: TaskValue::Plain(db.instance.attr(res::DbInstanceAttr::EndpointPort)),
+            name: TaskValue::plain(db.database_name.as_str()),
+            user: secret("username"),
+            password: secret("password"),
+            tuning: unset(),
+        }
+    }
+
+    fn kafka(&mut self) -> settings::Kafka<TaskValue> {
+        if !self.def.kafka {
+            self.missing(settings::KAFKA_BROKERS, "kafka: false");
+        }
+        settings::Kafka {
+            brokers: self.kafka_brokers.clone(),
+            replication_factor: TaskValue::plain(if self.ctx.msk { "2" } else { "1" }),
+            tuning: unset(),
+        }
+    }
+
+    /// The URL of `callee` on the port of the [`CALLS`] entry (whose rule lets the call through).
+    fn call(&mut self, callee: &'static str) -> TaskValue {
+        let from = self.def.name;
+        match CALLS.iter().find(|(caller, to, _)| *caller == from && *to == callee) {
+            Some(&(caller, to, port)) => {
+                self.calls.insert((caller, to));
+                TaskValue::plain(format!("http://{to}.{NAMESPACE}:{port}"))
+            }
+            None => {
+                self.error(format!(
+                    "its settings call {callee}, but CALLS has no {from} -> {callee} (no rule allows it)"
+                ));
+                TaskValue::Unset
+            }
+        }
+    }
+
+    /// A setting the service's [`ServiceDef`] has no value for.
+    fn missing(&mut self, var: Var, reason: &str) -> TaskValue {
+        self.error(format!("{var} is in its settings, but its ServiceDef has {reason}"));
+        TaskValue::Unset
+    }
 }
 
 /// The security group rule pairs a stack holds, for tests and reports.
@@ -505,8 +680,33 @@ mod tests {
     }
 
     #[test]
+    fn a_url_setting_without_a_calls_entry_is_a_synth_error() {
+        let mut stack = Stack::new("T", "test");
+        let mut scope = stack.scope();
+        let mut calls = BTreeSet::new();
+        let mut wiring = Wiring {
+            scope: &mut scope,
+            ctx: &Context::default(),
+            def: service("auth-service").expect("auth"),
+            database: None,
+            kafka_brokers: &TaskValue::Unset,
+            admin_password: &TaskValue::Unset,
+            calls: &mut calls,
+        };
+        assert_eq!(wiring.call("billing-service"), TaskValue::Unset);
+        assert!(matches!(wiring.database(), settings::Database { host: TaskValue::Unset, .. }));
+        drop(scope);
+        let errors = stack.synth().expect_err("invalid").0;
+        assert!(errors[0].contains("CALLS has no auth-service -> billing-service"), "{errors:?}");
+        assert!(
+            errors[1].contains("DATABASE_NAME is in its settings, but its ServiceDef has no database"),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
     fn calls_match_service_ports() {
-        for (from, to, port, _) in CALLS {
+        for (from, to, port) in CALLS {
             assert!(service(from).is_some(), "{from}");
             assert!(service(to).map(ServiceDef::ports).unwrap_or_default().contains(&port), "{to}:{port}");
         }

@@ -3,8 +3,9 @@
 
 use serde_json::json;
 
+use crate::resources as res;
 use crate::{
-    core::{Expr, LogicalId, Scope},
+    core::{DeletionPolicy, Expr, Handle, Scope},
     ec2::{Egress, SecurityGroup, Vpc},
 };
 
@@ -12,8 +13,8 @@ use crate::{
 pub const POSTGRES_VERSION: &str = "17.6";
 
 pub struct Database {
-    pub instance: LogicalId,
-    pub secret: LogicalId,
+    pub instance: Handle<res::DbInstance>,
+    pub secret: Handle<res::Secret>,
     pub security_group: SecurityGroup,
     pub database_name: String,
 }
@@ -23,24 +24,21 @@ impl Database {
         let mut scope = scope.child(id);
         let security_group =
             SecurityGroup::new(&mut scope, &format!("{id}Sg"), vpc, &format!("{database_name} database"), Egress::None);
-        let secret = scope.add(
+        let secret = scope.add::<res::Secret>(
             "Secret",
-            "AWS::SecretsManager::Secret",
             json!({ "Description": format!("Master credentials of the {database_name} database"),
                     "GenerateSecretString": { "SecretStringTemplate": "{\"username\":\"pulsetrack\"}",
                         "GenerateStringKey": "password", "PasswordLength": 32,
                         "ExcludeCharacters": " %+~`#$&*()|[]{}:;<>?!'/@\"\\" } }),
         );
-        let subnet_group = scope.add(
+        let subnet_group = scope.add::<res::DbSubnetGroup>(
             "SubnetGroup",
-            "AWS::RDS::DBSubnetGroup",
             json!({ "DBSubnetGroupDescription": format!("Private subnets of the {database_name} database"),
                     "SubnetIds": vpc.private_subnet_refs() }),
         );
         let resolve = |key: &str| Expr::Sub(format!("{{{{resolve:secretsmanager:${{{secret}}}:SecretString:{key}}}}}"));
-        let instance = scope.add(
+        let instance = scope.add::<res::DbInstance>(
             "Instance",
-            "AWS::RDS::DBInstance",
             json!({
                 "Engine": "postgres",
                 "EngineVersion": POSTGRES_VERSION,
@@ -61,16 +59,15 @@ impl Database {
                 "AutoMinorVersionUpgrade": true,
             }),
         );
-        scope.set_deletion_policy(&instance, "Snapshot");
-        scope.add(
+        scope.set_deletion_policy(&instance, DeletionPolicy::Snapshot);
+        scope.add::<res::SecretTargetAttachment>(
             "SecretAttachment",
-            "AWS::SecretsManager::SecretTargetAttachment",
             json!({ "SecretId": secret.r#ref(), "TargetId": instance.r#ref(), "TargetType": "AWS::RDS::DBInstance" }),
         );
         Self { instance, secret, security_group, database_name: database_name.to_string() }
     }
 
     pub fn endpoint_address(&self) -> Expr {
-        self.instance.attr("Endpoint.Address")
+        self.instance.attr(res::DbInstanceAttr::EndpointAddress)
     }
 }

@@ -15,7 +15,7 @@ use std::{
 use pulsetrack_stacks::{
     Context,
     ecs::{container_ports, containers},
-    pulsetrack::{CALLS, SERVICES, ServiceDef},
+    pulsetrack::{CALLS, NAMESPACE, SERVICES, ServiceDef},
     pulsetrack_stack,
 };
 use serde_json::Value;
@@ -386,9 +386,15 @@ fn compose_problems(doc: &Value, tasks: &BTreeMap<String, Value>) -> Vec<String>
             }
             needs.insert("kafka".into());
         }
-        // Callers reach the service under its compose name on the port of the call.
-        for (_, to, port, variable) in CALLS.iter().filter(|c| c.0 == name) {
-            wanted.push((variable, format!("http://{to}:{port}")));
+        // Callers reach the service under its compose name on the port of the call, in
+        // the variable whose task definition value is the call's Cloud Map URL.
+        for (_, to, port) in CALLS.iter().filter(|c| c.0 == name) {
+            let url = format!("http://{to}.{NAMESPACE}:{port}");
+            let environment = task["Environment"].as_array().into_iter().flatten();
+            match environment.filter(|v| v["Value"] == url.as_str()).find_map(|v| v["Name"].as_str()) {
+                Some(variable) => wanted.push((variable, format!("http://{to}:{port}"))),
+                None => problems.push(format!("{name}: the task definition has no {url}")),
+            }
             needs.insert((*to).into());
         }
         for (variable, value) in wanted {
