@@ -119,6 +119,36 @@ pub struct Stacks {
     pub name: String,
 }
 
+/// One resource of a deployed stack.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StackResource {
+    pub logical_id: String,
+    pub resource_type: String,
+    /// Empty while the resource is being created.
+    pub physical_id: String,
+}
+
+/// How a stack operation ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settled {
+    /// `DeleteComplete` when the stack no longer exists.
+    pub status: StackStatus,
+    /// The resources that failed during this operation, with their reasons.
+    pub failures: Vec<String>,
+}
+
+impl Settled {
+    /// Whether a create or update ended well.
+    pub fn succeeded(&self) -> bool {
+        matches!(self.status, StackStatus::CreateComplete | StackStatus::UpdateComplete)
+    }
+}
+
+/// Whether a stack in `status` is still changing.
+pub fn in_progress(status: &StackStatus) -> bool {
+    status.as_str().ends_with("_IN_PROGRESS")
+}
+
 /// What a prepared change set holds.
 pub struct Prepared {
     pub change_set: String,
@@ -140,9 +170,9 @@ impl Stacks {
     }
 
     /// The stack's status, or `None` when it does not exist.
-    pub async fn status(&self) -> anyhow::Result<Option<String>> {
+    pub async fn status(&self) -> anyhow::Result<Option<StackStatus>> {
         match self.client.describe_stacks().stack_name(&self.name).send().await {
-            Ok(out) => Ok(out.stacks().first().and_then(|s| s.stack_status()).map(|s| s.as_str().to_string())),
+            Ok(out) => Ok(out.stacks().first().and_then(|s| s.stack_status()).cloned()),
             Err(e) if is_missing_stack(e.message()) => Ok(None),
             Err(e) => Err(anyhow::anyhow!("DescribeStacks failed: {}", e.message().unwrap_or(&e.to_string()))),
         }
@@ -151,12 +181,11 @@ impl Stacks {
     /// Creates a change set and waits until it is ready. `None`: nothing would change.
     pub async fn prepare(&self, template: &str) -> anyhow::Result<Option<Prepared>> {
         let create = match self.status().await? {
-            None => true,
-            Some(s) if s == StackStatus::ReviewInProgress.as_str() => true,
-            Some(s) if s.ends_with("_IN_PROGRESS") => {
-                bail!("stack {} is busy ({s}); try again when it settles", self.name)
+            None | Some(StackStatus::ReviewInProgress) => true,
+            Some(s) if in_progress(&s) => {
+                bail!("stack {} is busy ({}); try again when it settles", self.name, s.as_str())
             }
-            Some(s) if s == StackStatus::RollbackComplete.as_str() => {
+            Some(StackStatus::RollbackComplete) => {
                 bail!(
                     "stack {} is in ROLLBACK_COMPLETE after a failed creation; run `deployer destroy` first",
                     self.name
@@ -225,9 +254,7 @@ impl Stacks {
     pub async fn discard(&self, change_set: &str) {
         let _ = self.client.delete_change_set().stack_name(&self.name).change_set_name(change_set).send().await;
         // A CREATE change set leaves an empty REVIEW_IN_PROGRESS stack behind.
-        if let Ok(Some(status)) = self.status().await
-            && status == StackStatus::ReviewInProgress.as_str()
-        {
+        if let Ok(Some(StackStatus::ReviewInProgress)) = self.status().await {
             let _ = self.client.delete_stack().stack_name(&self.name).send().await;
         }
     }
@@ -243,11 +270,27 @@ impl Stacks {
             .map_err(|e| anyhow::anyhow!("ExecuteChangeSet failed: {}", e.message().unwrap_or(&e.to_string())))
     }
 
-    /// Follows the stack until it leaves `*_IN_PROGRESS`, printing each new event;
-    /// returns the final status and the failed resources with their reasons.
-    pub async fn wait(&self, timeout: Duration, progress: &mut Progress) -> anyhow::Result<(String, Vec<String>)> {
+    /// The ids of the stack's most recent events (none when it does not exist): what
+    /// [`Stacks::wait`] must not report as the new operation's.
+    pub async fn recent_event_ids(&self) -> anyhow::Result<BTreeSet<String>> {
+        match self.client.describe_stack_events().stack_name(&self.name).send().await {
+            Ok(out) => Ok(out.stack_events().iter().filter_map(|e| e.event_id().map(str::to_string)).collect()),
+            Err(e) if is_missing_stack(e.message()) => Ok(BTreeSet::new()),
+            Err(e) => bail!("DescribeStackEvents failed: {}", e.message().unwrap_or(&e.to_string())),
+        }
+    }
+
+    /// Follows the stack until it leaves `*_IN_PROGRESS`, printing each event not in
+    /// `earlier` (the events from before this operation); returns the final status and
+    /// the resources that failed in this operation, with their reasons.
+    pub async fn wait(
+        &self,
+        timeout: Duration,
+        progress: &mut Progress,
+        earlier: BTreeSet<String>,
+    ) -> anyhow::Result<Settled> {
         let started = Instant::now();
-        let mut seen = BTreeSet::new();
+        let mut seen = earlier;
         let mut failures = Vec::new();
         loop {
             if let Ok(out) = self.client.describe_stack_events().stack_name(&self.name).send().await {
@@ -276,12 +319,12 @@ impl Stacks {
                 }
             }
             match self.status().await? {
-                None => return Ok(("DELETE_COMPLETE".into(), failures)),
-                Some(status) if !status.ends_with("_IN_PROGRESS") => {
+                None => return Ok(Settled { status: StackStatus::DeleteComplete, failures }),
+                Some(status) if !in_progress(&status) => {
                     progress.done();
-                    return Ok((status, failures));
+                    return Ok(Settled { status, failures });
                 }
-                Some(status) => progress.tick(&status, started.elapsed()),
+                Some(status) => progress.tick(status.as_str(), started.elapsed()),
             }
             if started.elapsed() > timeout {
                 bail!("stack {} did not settle within {}s", self.name, timeout.as_secs());
@@ -312,10 +355,14 @@ impl Stacks {
     }
 
     /// The deployed template (`Null` when the stack does not exist yet).
-    pub async fn deployed_template(&self) -> Value {
+    pub async fn deployed_template(&self) -> anyhow::Result<Value> {
         match self.client.get_template().stack_name(&self.name).send().await {
-            Ok(out) => out.template_body().and_then(|t| serde_json::from_str(t).ok()).unwrap_or(Value::Null),
-            Err(_) => Value::Null,
+            Ok(out) => match out.template_body() {
+                Some(body) => serde_json::from_str(body).context("the deployed template is not JSON"),
+                None => Ok(Value::Null),
+            },
+            Err(e) if is_missing_stack(e.message()) => Ok(Value::Null),
+            Err(e) => bail!("GetTemplate failed: {}", e.message().unwrap_or(&e.to_string())),
         }
     }
 
@@ -339,7 +386,7 @@ impl Stacks {
             Err(e) => bail!("UpdateStack failed: {}", e.message().unwrap_or(&e.to_string())),
         }
         let deadline = Instant::now() + Duration::from_secs(120);
-        while self.status().await?.is_some_and(|s| s.ends_with("_IN_PROGRESS")) {
+        while self.status().await?.is_some_and(|s| in_progress(&s)) {
             if Instant::now() > deadline {
                 bail!("the output refresh did not settle");
             }
@@ -348,8 +395,8 @@ impl Stacks {
         Ok(())
     }
 
-    /// Logical id, type, physical id of every resource in the stack.
-    pub async fn resources(&self) -> anyhow::Result<Vec<(String, String, String)>> {
+    /// Every resource in the stack.
+    pub async fn resources(&self) -> anyhow::Result<Vec<StackResource>> {
         let out = self
             .client
             .describe_stack_resources()
@@ -360,12 +407,10 @@ impl Stacks {
         Ok(out
             .stack_resources()
             .iter()
-            .map(|r| {
-                (
-                    r.logical_resource_id().unwrap_or_default().to_string(),
-                    r.resource_type().unwrap_or_default().to_string(),
-                    r.physical_resource_id().unwrap_or_default().to_string(),
-                )
+            .map(|r| StackResource {
+                logical_id: r.logical_resource_id().unwrap_or_default().to_string(),
+                resource_type: r.resource_type().unwrap_or_default().to_string(),
+                physical_id: r.physical_resource_id().unwrap_or_default().to_string(),
             })
             .collect())
     }

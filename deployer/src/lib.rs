@@ -4,7 +4,10 @@
 //! same model on one machine ([`local`]).
 
 pub mod assembly;
+pub mod cli;
 pub mod cloudformation;
+pub mod commands;
+pub mod error;
 pub mod images;
 pub mod local;
 pub mod publish;

@@ -5,6 +5,8 @@ use aws_sdk_ec2::types::Filter;
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use crate::cloudformation::StackResource;
+
 /// A section of the report; `unavailable` when the endpoint lacks the API.
 #[derive(Debug, Serialize)]
 pub struct Section {
@@ -19,11 +21,16 @@ fn unavailable<E: aws_sdk_ecs::error::ProvideErrorMetadata + std::fmt::Display>(
 }
 
 /// Physical ids of the stack's resources of `resource_type`.
-fn of_type<'a>(resources: &'a [(String, String, String)], resource_type: &str) -> Vec<&'a str> {
-    resources.iter().filter(|r| r.1 == resource_type).map(|r| r.2.as_str()).filter(|id| !id.is_empty()).collect()
+fn of_type<'a>(resources: &'a [StackResource], resource_type: &str) -> Vec<&'a str> {
+    resources
+        .iter()
+        .filter(|r| r.resource_type == resource_type)
+        .map(|r| r.physical_id.as_str())
+        .filter(|id| !id.is_empty())
+        .collect()
 }
 
-pub async fn report(config: &SdkConfig, resources: &[(String, String, String)]) -> Vec<Section> {
+pub async fn report(config: &SdkConfig, resources: &[StackResource]) -> Vec<Section> {
     let mut sections = Vec::new();
 
     let ec2 = aws_sdk_ec2::Client::new(config);
@@ -189,7 +196,7 @@ fn compact(v: &Value) -> String {
 
 /// Resources of a deleted stack that the endpoint still has (moto keeps them; AWS
 /// keeps retained snapshots). Checked for the types whose APIs we query.
-pub async fn left_behind(config: &SdkConfig, resources: &[(String, String, String)]) -> Vec<String> {
+pub async fn left_behind(config: &SdkConfig, resources: &[StackResource]) -> Vec<String> {
     let mut left = Vec::new();
     let ec2 = aws_sdk_ec2::Client::new(config);
     for vpc in of_type(resources, "AWS::EC2::VPC") {

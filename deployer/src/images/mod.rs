@@ -18,9 +18,7 @@ use std::{
 };
 
 use anyhow::{Context as _, bail};
-use pulsetrack_stacks::ecs::{
-    BINARY_DIR, HealthCheck, IMAGE_USER, binary_path, container_health_check, container_ports,
-};
+use pulsetrack_stacks::ecs::{BINARY_DIR, HealthCheck, IMAGE_USER, Template, binary_path};
 use serde_json::{Value, json};
 
 pub use self::store::{BlobStore, Descriptor, Digest, Layer};
@@ -40,17 +38,19 @@ pub struct ImageSpec {
 
 /// The image of every task definition in `template`, with binaries from `bin_dir`.
 pub fn specs(template: &Value, bin_dir: &Path) -> anyhow::Result<Vec<ImageSpec>> {
-    let containers = pulsetrack_stacks::ecs::template_containers(template);
+    let containers = Template::read(template)
+        .and_then(|t| t.containers())
+        .context("the template's task definitions cannot be read")?;
     if containers.is_empty() {
         bail!("the template has no ECS task definition");
     }
     let specs: Vec<ImageSpec> = containers
-        .iter()
-        .map(|(name, container)| ImageSpec {
-            service: name.clone(),
-            binary: bin_dir.join(name),
-            ports: container_ports(container),
-            health_check: container_health_check(container),
+        .into_values()
+        .map(|container| ImageSpec {
+            binary: bin_dir.join(&container.name),
+            ports: container.ports(),
+            health_check: container.health_check,
+            service: container.name,
         })
         .collect();
     let missing: Vec<&str> = specs.iter().filter(|s| !s.binary.is_file()).map(|s| s.service.as_str()).collect();

@@ -15,7 +15,10 @@ use std::{
 };
 
 use anyhow::{Context, bail};
-use pulsetrack_stacks::ecs::HealthCheck;
+use pulsetrack_stacks::{
+    ecs::HealthCheck,
+    settings::{LOG_FORMAT, PULSETRACK_ADMIN_EMAIL, PULSETRACK_ADMIN_PASSWORD, RUST_LOG},
+};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
@@ -80,6 +83,9 @@ pub struct State {
     /// The engine the services run in, with `--containers`.
     #[serde(default)]
     pub engine: Option<Engine>,
+    /// The seeded ADMIN's email, as auth-service's task definition gives it.
+    #[serde(default)]
+    pub admin_email: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -97,6 +103,13 @@ pub struct ProcessState {
     /// The container's main process (what PID and RSS show for a container).
     #[serde(default)]
     pub container_pid: Option<u32>,
+}
+
+impl ProcessState {
+    /// A process (not a container), not restarted yet.
+    fn process(pid: Option<u32>, url: Option<String>, ports: Vec<u16>, binary: PathBuf) -> Self {
+        Self { pid, url, ports, restarts: 0, binary, container: None, image: None, container_pid: None }
+    }
 }
 
 pub fn state_file(data_dir: &Path) -> PathBuf {
@@ -181,7 +194,8 @@ async fn wait_ready(url: &str, supervised: &Supervised, timeout: Duration) -> an
     }
 }
 
-/// Everything `up` started, stopped in reverse.
+/// What `up` started (stopped in reverse), how it starts more, and the state file's
+/// contents, filled in as things start.
 struct Running {
     processes: Vec<Supervised>,
     cluster: Option<PrivateCluster>,
@@ -189,12 +203,318 @@ struct Running {
     engine: Option<Engine>,
     containers: BTreeMap<String, String>,
     health_checks: Vec<tokio::task::JoinHandle<()>>,
+    supervision: Supervision,
+    state: State,
 }
 
 impl Running {
+    fn new(engine: Option<Engine>, supervision: Supervision) -> Self {
+        let state = State {
+            pid: std::process::id(),
+            gateway_url: String::new(),
+            postgres: String::new(),
+            postgres_data: None,
+            postgres_pid: None,
+            kafka_brokers: String::new(),
+            processes: BTreeMap::new(),
+            engine: engine.clone(),
+            admin_email: None,
+        };
+        Self {
+            processes: Vec::new(),
+            cluster: None,
+            engine,
+            containers: BTreeMap::new(),
+            health_checks: Vec::new(),
+            supervision,
+            state,
+        }
+    }
+
+    fn say(&self, line: String) {
+        self.supervision.printer.line("up", 7, &line);
+    }
+
+    /// Supervises `spec` and records it in the state as `name`.
+    fn supervise(&mut self, spec: ProcessSpec, index: usize) -> &Supervised {
+        let supervised = Supervised::start(spec, index, &self.supervision);
+        self.processes.push(supervised);
+        &self.processes[self.processes.len() - 1]
+    }
+
+    fn track(&mut self, name: &str, process: ProcessState) {
+        self.state.processes.insert(name.into(), process);
+    }
+
+    /// Keeps the state in step with what the supervisors report, and says it.
+    fn record(&mut self, event: &Event) {
+        let line = match event {
+            Event::Started { name, pid } => {
+                let Some(p) = self.state.processes.get_mut(name) else { return };
+                p.pid = Some(*pid);
+                if p.restarts == 0 {
+                    return;
+                }
+                format!("{name} started (pid {pid})")
+            }
+            Event::Exited { name, status, uptime, restart_in, restarts } => {
+                if let Some(p) = self.state.processes.get_mut(name) {
+                    p.pid = None;
+                    p.restarts = *restarts;
+                }
+                format!(
+                    "{name} exited ({status}) after {:.1}s; restarting in {}s (restart #{restarts})",
+                    uptime.as_secs_f64(),
+                    restart_in.as_secs()
+                )
+            }
+            Event::SpawnFailed { name, error, restart_in } => {
+                format!("{name} could not start: {error}; retrying in {}s", restart_in.as_secs())
+            }
+        };
+        self.say(line);
+    }
+
+    /// Starts Postgres, the broker, (with `--containers`) the registry and the images,
+    /// then every service in dependency order, each after the one before is ready.
+    async fn start_all(&mut self, options: &UpOptions, data_dir: &Path, tansu: Option<PathBuf>) -> anyhow::Result<()> {
+        let server = self.start_postgres(options, data_dir).await?;
+        let kafka_brokers = self.start_broker(options, tansu).await?;
+        let admin_password = match &options.admin_password {
+            Some(p) => p.clone(),
+            None => postgres::secret_file(&data_dir.join("admin-password"))?,
+        };
+        let endpoints = Endpoints {
+            bind_host: "127.0.0.1".into(),
+            postgres_host: server.host.clone(),
+            postgres_port: server.port,
+            postgres_user: server.user.clone(),
+            postgres_password: server.password.clone(),
+            kafka_brokers: kafka_brokers.clone(),
+            admin_password,
+            port_offset: options.port_offset,
+            gateway_port: options.gateway_port,
+            keep_service_names: options.containers.is_some(),
+        };
+        let images = match &options.containers {
+            Some(containers) => self.publish_images(options, containers, data_dir, &kafka_brokers).await?,
+            None => BTreeMap::new(),
+        };
+        let services = plan::plan(&plan::local_template(&kafka_brokers, images)?, &endpoints)?;
+        let busy: Vec<u16> =
+            services.iter().flat_map(|s| s.ports.iter().map(|p| p.1)).filter(|p| !port_free(*p)).collect();
+        if !busy.is_empty() {
+            bail!(
+                "port(s) {busy:?} are in use (another PulseTrack? `deployer down` stops one started by up; \
+                 --port-offset N or --port P move this one)"
+            );
+        }
+        for (index, service) in services.iter().enumerate() {
+            self.start_service(index, service, &services, options, data_dir).await?;
+        }
+        self.state.gateway_url =
+            services.iter().find(|s| s.name == "api-gateway").map(LocalService::url).unwrap_or_default();
+        self.state.admin_email = services
+            .iter()
+            .flat_map(|s| &s.env)
+            .find(|(k, _)| k == PULSETRACK_ADMIN_EMAIL.name())
+            .map(|(_, v)| v.clone());
+        self.state.postgres_pid = self.cluster.as_ref().and_then(PrivateCluster::pid);
+        Ok(())
+    }
+
+    /// The given server, or the private cluster.
+    async fn start_postgres(&mut self, options: &UpOptions, data_dir: &Path) -> anyhow::Result<Server> {
+        let server = match &options.database_url {
+            Some(url) => {
+                let server = Server::from_url(url)?;
+                wait_tcp(&format!("{}:{}", server.host, server.port), Duration::from_secs(5))
+                    .await
+                    .with_context(|| format!("DATABASE_URL {}", server.display()))?;
+                self.say(format!("using Postgres at {}", server.display()));
+                server
+            }
+            None => {
+                let bin = postgres::find_bin_dir(options.postgres_bin.as_deref())?;
+                let cluster = PrivateCluster::prepare(data_dir, bin, free_port()?).await?;
+                let t = Instant::now();
+                cluster.start().await?;
+                self.say(format!(
+                    "postgres ready in {:.1}s: {} (data {}, log {})",
+                    t.elapsed().as_secs_f64(),
+                    cluster.server.display(),
+                    cluster.data.display(),
+                    cluster.log.display()
+                ));
+                let server = cluster.server.clone();
+                self.state.postgres_data = Some(cluster.data.clone());
+                self.cluster = Some(cluster);
+                server
+            }
+        };
+        self.state.postgres = server.display();
+        Ok(server)
+    }
+
+    /// The given brokers, or a private tansu (in memory: topics are created by the
+    /// services at startup; messages do not outlive `up`).
+    async fn start_broker(&mut self, options: &UpOptions, tansu: Option<PathBuf>) -> anyhow::Result<String> {
+        let brokers = match (&options.kafka_brokers, tansu) {
+            (Some(brokers), _) => {
+                self.say(format!("using Kafka brokers {brokers}"));
+                brokers.clone()
+            }
+            (None, Some(tansu)) => {
+                let addr = format!("127.0.0.1:{}", free_port()?);
+                let url = format!("tcp://{addr}");
+                let args = ["broker", "--listener-url", &url, "--advertised-listener-url", &url]
+                    .into_iter()
+                    .chain(["--storage-engine", "memory://tansu/"])
+                    .map(String::from)
+                    .collect();
+                let env = vec![("RUST_LOG".into(), "warn".into())];
+                let spec = ProcessSpec { name: "tansu".into(), program: tansu.clone(), args, env, log_file: None };
+                let pid = self.supervise(spec, 6).pid();
+                wait_tcp(&addr, options.ready_timeout).await.context("tansu did not start")?;
+                self.say(format!("tansu ready: {addr}"));
+                self.track("tansu", ProcessState::process(pid, Some(addr.clone()), vec![], tansu));
+                addr
+            }
+            (None, None) => bail!("no Kafka broker: give KAFKA_BROKERS or install tansu"),
+        };
+        self.state.kafka_brokers = brokers.clone();
+        Ok(brokers)
+    }
+
+    /// With `--containers`: the images of the task definitions, built from the same
+    /// binaries, pushed, and pulled; returns them by service, named by digest.
+    async fn publish_images(
+        &mut self,
+        options: &UpOptions,
+        containers: &ContainerOptions,
+        data_dir: &Path,
+        kafka_brokers: &str,
+    ) -> anyhow::Result<BTreeMap<String, String>> {
+        let engine = self.engine.clone().context("--containers without a container engine")?;
+        let registry = self.start_registry(containers, data_dir).await?;
+        let template = plan::local_template(kafka_brokers, BTreeMap::new())?;
+        let image_options = ImageOptions {
+            bin_dir: options.bin_dir.clone(),
+            base: containers.base.clone(),
+            store: containers.store.clone(),
+        };
+        let published = publish(&template, &image_options, Some(&registry)).await?;
+        self.say(format!(
+            "images built in {:.1}s and pushed to {} in {:.1}s",
+            published.build_time.as_secs_f64(),
+            registry.at.host,
+            published.push_time.as_secs_f64()
+        ));
+        let t = Instant::now();
+        for pushed in published.pushed.values() {
+            engine.pull(&pushed.reference, registry.at.is_loopback()).await?;
+        }
+        self.say(format!("images pulled by {} in {:.1}s", engine.program.display(), t.elapsed().as_secs_f64()));
+        Ok(published.references())
+    }
+
+    /// The registry `up --containers` pushes to: the one given, or a private Docker
+    /// Distribution registry on a free loopback port with its storage in the data folder.
+    async fn start_registry(&mut self, options: &ContainerOptions, data_dir: &Path) -> anyhow::Result<Registry> {
+        if let Some(at) = &options.registry {
+            self.say(format!("using the image registry {at}"));
+            return explicit_registry(at);
+        }
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let program = std::env::split_paths(&path).map(|d| d.join("docker-registry")).find(|p| p.is_file()).context(
+            "no docker-registry on PATH for the private image registry: scripts/ensure-containers.sh installs it, \
+             or pass --registry host:port/path",
+        )?;
+        let root = data_dir.join("registry");
+        std::fs::create_dir_all(root.join("data"))?;
+        let addr = format!("127.0.0.1:{}", free_port()?);
+        let config = root.join("config.yml");
+        std::fs::write(&config, containers::registry_config(&addr, &root.join("data")))?;
+        let log = root.join("registry.log");
+        let spec = ProcessSpec {
+            name: "registry".into(),
+            program: program.clone(),
+            args: vec!["serve".into(), config.display().to_string()],
+            env: vec![],
+            // It logs every HEAD of a blob it lacks (how each push begins) as an error.
+            log_file: Some(log.clone()),
+        };
+        let pid = self.supervise(spec, 5).pid();
+        wait_tcp(&addr, Duration::from_secs(10)).await.context("the image registry did not start")?;
+        self.say(format!(
+            "image registry ready: {addr} (storage {}, log {})",
+            root.join("data").display(),
+            log.display()
+        ));
+        self.track("registry", ProcessState::process(pid, Some(addr.clone()), vec![], program));
+        explicit_registry(&format!("{addr}/pulsetrack"))
+    }
+
+    /// Starts one service (a process, or with `--containers` a container) and waits
+    /// until it is ready.
+    async fn start_service(
+        &mut self,
+        index: usize,
+        service: &LocalService,
+        services: &[LocalService],
+        options: &UpOptions,
+        data_dir: &Path,
+    ) -> anyhow::Result<()> {
+        let mut env = service.env.clone();
+        for (key, value) in [(LOG_FORMAT, Some(options.log_format.clone())), (RUST_LOG, options.rust_log.clone())] {
+            if let Some(value) = value {
+                env.retain(|(k, _)| k != key.name());
+                env.push((key.name().into(), value));
+            }
+        }
+        if !self.supervision.printer.color() {
+            // Plain lines when `up`'s output is not a terminal (tracing honours NO_COLOR).
+            env.push(("NO_COLOR".into(), "1".into()));
+        }
+        let binary = options.bin_dir.join(&service.name);
+        let (spec, container) = match &self.engine {
+            Some(engine) => {
+                let container = container_name(data_dir, &service.name);
+                // A container left by a killed `up` would hold the name.
+                engine.remove(&container).await;
+                let task = LocalService { env, ..service.clone() };
+                (engine.run_spec(&task, &container, services), Some(container))
+            }
+            None => (
+                ProcessSpec { name: service.name.clone(), program: binary.clone(), args: vec![], env, log_file: None },
+                None,
+            ),
+        };
+        let supervised = self.supervise(spec, index);
+        let took = wait_ready(&format!("{}/ready", service.url()), supervised, options.ready_timeout).await?;
+        let pid = supervised.pid();
+        self.say(format!("{} ready in {:.1}s: {}", service.name, took.as_secs_f64(), service.url()));
+        let mut process =
+            ProcessState::process(pid, Some(service.url()), service.ports.iter().map(|p| p.1).collect(), binary);
+        if let (Some(engine), Some(container)) = (&self.engine, container) {
+            if let Some(check) = &service.health_check {
+                let printer = self.supervision.printer.clone();
+                let monitor =
+                    monitor_health(engine.clone(), container.clone(), service.name.clone(), check.clone(), printer);
+                self.health_checks.push(monitor);
+            }
+            process.container_pid = engine.pid(&container).await;
+            process.image = Some(service.image.clone());
+            self.containers.insert(service.name.clone(), container.clone());
+            process.container = Some(container);
+        }
+        self.track(&service.name, process);
+        Ok(())
+    }
+
     /// Stops in reverse start order. A process that ended by itself meanwhile (it did
     /// not wait to be asked) is reported from `events`.
-    async fn stop(mut self, say: impl Fn(String), events: &mut mpsc::UnboundedReceiver<Event>) {
+    async fn stop(mut self, events: &mut mpsc::UnboundedReceiver<Event>) {
         for check in self.health_checks.drain(..) {
             check.abort();
         }
@@ -205,17 +525,17 @@ impl Running {
                 // The client may have been killed before its container stopped.
                 engine.remove(container).await;
             }
-            say(format!("stopped {name}"));
+            self.say(format!("stopped {name}"));
         }
         while let Ok(event) = events.try_recv() {
             if let Event::Exited { name, status, .. } = event {
-                say(format!("{name} exited ({status}) before it was asked to stop"));
+                self.say(format!("{name} exited ({status}) before it was asked to stop"));
             }
         }
         if let Some(cluster) = self.cluster.take() {
             match cluster.stop().await {
-                Ok(()) => say("stopped postgres".into()),
-                Err(e) => say(format!("postgres: {e:#}")),
+                Ok(()) => self.say("stopped postgres".into()),
+                Err(e) => self.say(format!("postgres: {e:#}")),
             }
         }
     }
@@ -242,7 +562,11 @@ pub async fn up(options: UpOptions) -> anyhow::Result<()> {
 
     // The binaries first: a missing one is a build problem, reported before anything starts.
     let probe = plan::local_template("127.0.0.1:9092", BTreeMap::new())?;
-    let names: Vec<String> = pulsetrack_stacks::ecs::template_containers(&probe).into_keys().collect();
+    let names: Vec<String> = pulsetrack_stacks::ecs::Template::read(&probe)
+        .and_then(|t| t.containers())
+        .context("the local template's task definitions cannot be read")?
+        .into_keys()
+        .collect();
     let missing: Vec<&String> = names.iter().filter(|n| !options.bin_dir.join(n).is_file()).collect();
     if !missing.is_empty() {
         bail!(
@@ -256,346 +580,40 @@ pub async fn up(options: UpOptions) -> anyhow::Result<()> {
         Some(_) => None,
         None => Some(find_tansu(options.tansu.as_deref())?),
     };
-
     let engine = match &options.containers {
         Some(c) => Some(Engine::find(c.engine.as_deref())?),
         None => None,
     };
+
     let printer = Printer::new(names.iter().map(String::as_str).chain(["postgres", "tansu", "registry", "up"]));
-    let say = {
-        let printer = printer.clone();
-        move |line: String| printer.line("up", 7, &line)
-    };
     let (events_tx, mut events) = mpsc::unbounded_channel();
-    let mut running = Running {
-        processes: Vec::new(),
-        cluster: None,
-        engine,
-        containers: BTreeMap::new(),
-        health_checks: Vec::new(),
-    };
-    let result = start_all(&options, &data_dir, tansu, &printer, &events_tx, &mut running, &say).await;
-    let (mut state, services) = match result {
-        Ok(ok) => ok,
-        Err(e) => {
-            say(format!("start failed: {e:#}; stopping what was started"));
-            running.stop(&say, &mut events).await;
-            return Err(e);
-        }
-    };
-    write_state(&data_dir, &state);
-    print_table(&state, &services, &options, &data_dir, started.elapsed());
+    let supervision =
+        Supervision { printer, events: events_tx, backoff: Backoff::default(), grace: Duration::from_secs(10) };
+    let mut running = Running::new(engine, supervision);
+    if let Err(e) = running.start_all(&options, &data_dir, tansu).await {
+        running.say(format!("start failed: {e:#}; stopping what was started"));
+        running.stop(&mut events).await;
+        return Err(e);
+    }
+    write_state(&data_dir, &running.state);
+    print_table(&running.state, &options, &data_dir, started.elapsed());
 
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     loop {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => { say("Ctrl-C: stopping".into()); break; }
-            _ = sigterm.recv() => { say("SIGTERM: stopping".into()); break; }
+            _ = tokio::signal::ctrl_c() => { running.say("Ctrl-C: stopping".into()); break; }
+            _ = sigterm.recv() => { running.say("SIGTERM: stopping".into()); break; }
             Some(event) = events.recv() => {
-                match &event {
-                    Event::Started { name, pid } => {
-                        if let Some(p) = state.processes.get_mut(name) {
-                            p.pid = Some(*pid);
-                            if p.restarts > 0 {
-                                say(format!("{name} started (pid {pid})"));
-                            }
-                        }
-                    }
-                    Event::Exited { name, status, uptime, restart_in, restarts } => {
-                        if let Some(p) = state.processes.get_mut(name) { p.pid = None; p.restarts = *restarts; }
-                        say(format!("{name} exited ({status}) after {:.1}s; restarting in {}s (restart #{restarts})",
-                            uptime.as_secs_f64(), restart_in.as_secs()));
-                    }
-                    Event::SpawnFailed { name, error, restart_in } => {
-                        say(format!("{name} could not start: {error}; retrying in {}s", restart_in.as_secs()));
-                    }
-                }
-                write_state(&data_dir, &state);
+                running.record(&event);
+                write_state(&data_dir, &running.state);
             }
         }
     }
-    running.stop(&say, &mut events).await;
+    let printer = running.supervision.printer.clone();
+    running.stop(&mut events).await;
     let _ = std::fs::remove_file(state_file(&data_dir));
-    say("stopped".into());
+    printer.line("up", 7, "stopped");
     Ok(())
-}
-
-async fn start_all(
-    options: &UpOptions,
-    data_dir: &Path,
-    tansu: Option<PathBuf>,
-    printer: &Printer,
-    events: &mpsc::UnboundedSender<Event>,
-    running: &mut Running,
-    say: &impl Fn(String),
-) -> anyhow::Result<(State, Vec<LocalService>)> {
-    let supervision = Supervision {
-        printer: printer.clone(),
-        events: events.clone(),
-        backoff: Backoff::default(),
-        grace: Duration::from_secs(10),
-    };
-    // Postgres: the given server, or the private cluster.
-    let (server, postgres_data) = match &options.database_url {
-        Some(url) => {
-            let server = Server::from_url(url)?;
-            wait_tcp(&format!("{}:{}", server.host, server.port), Duration::from_secs(5))
-                .await
-                .with_context(|| format!("DATABASE_URL {}", server.display()))?;
-            say(format!("using Postgres at {}", server.display()));
-            (server, None)
-        }
-        None => {
-            let bin = postgres::find_bin_dir(options.postgres_bin.as_deref())?;
-            let cluster = PrivateCluster::prepare(data_dir, bin, free_port()?).await?;
-            let t = Instant::now();
-            cluster.start().await?;
-            say(format!(
-                "postgres ready in {:.1}s: {} (data {}, log {})",
-                t.elapsed().as_secs_f64(),
-                cluster.server.display(),
-                cluster.data.display(),
-                cluster.log.display()
-            ));
-            let server = cluster.server.clone();
-            let data = cluster.data.clone();
-            running.cluster = Some(cluster);
-            (server, Some(data))
-        }
-    };
-
-    let mut processes = BTreeMap::new();
-    // Kafka: the given brokers, or a private tansu (in memory: topics are created by
-    // the services at startup; messages do not outlive `up`).
-    let kafka_brokers = match (&options.kafka_brokers, tansu) {
-        (Some(brokers), _) => {
-            say(format!("using Kafka brokers {brokers}"));
-            brokers.clone()
-        }
-        (None, Some(tansu)) => {
-            let addr = format!("127.0.0.1:{}", free_port()?);
-            let url = format!("tcp://{addr}");
-            let spec = ProcessSpec {
-                name: "tansu".into(),
-                program: tansu.clone(),
-                args: vec![
-                    "broker".into(),
-                    "--listener-url".into(),
-                    url.clone(),
-                    "--advertised-listener-url".into(),
-                    url,
-                    "--storage-engine".into(),
-                    "memory://tansu/".into(),
-                ],
-                env: vec![("RUST_LOG".into(), "warn".into())],
-                log_file: None,
-            };
-            running.processes.push(Supervised::start(spec, 6, &supervision));
-            wait_tcp(&addr, options.ready_timeout).await.context("tansu did not start")?;
-            say(format!("tansu ready: {addr}"));
-            processes.insert(
-                "tansu".into(),
-                ProcessState {
-                    pid: None,
-                    url: Some(addr.clone()),
-                    ports: vec![],
-                    restarts: 0,
-                    binary: tansu,
-                    container: None,
-                    image: None,
-                    container_pid: None,
-                },
-            );
-            addr
-        }
-        (None, None) => bail!("no Kafka broker: give KAFKA_BROKERS or install tansu"),
-    };
-
-    let admin_password = match &options.admin_password {
-        Some(p) => p.clone(),
-        None => postgres::secret_file(&data_dir.join("admin-password"))?,
-    };
-    let endpoints = Endpoints {
-        bind_host: "127.0.0.1".into(),
-        postgres_host: server.host.clone(),
-        postgres_port: server.port,
-        postgres_user: server.user.clone(),
-        postgres_password: server.password.clone(),
-        kafka_brokers: kafka_brokers.clone(),
-        admin_password,
-        port_offset: options.port_offset,
-        gateway_port: options.gateway_port,
-        keep_service_names: options.containers.is_some(),
-    };
-    // With --containers: the images of the task definitions, built from the same
-    // binaries, pushed, pulled, and named by digest in the template that is run.
-    let images = match (&options.containers, running.engine.clone()) {
-        (Some(containers), Some(engine)) => {
-            let registry = start_registry(containers, data_dir, &supervision, running, &mut processes, say).await?;
-            let template = plan::local_template(&kafka_brokers, BTreeMap::new())?;
-            let image_options = ImageOptions {
-                bin_dir: options.bin_dir.clone(),
-                base: containers.base.clone(),
-                store: containers.store.clone(),
-            };
-            let published = publish(&template, &image_options, Some(&registry)).await?;
-            say(format!(
-                "images built in {:.1}s and pushed to {} in {:.1}s",
-                published.build_time.as_secs_f64(),
-                registry.at.host,
-                published.push_time.as_secs_f64()
-            ));
-            let t = Instant::now();
-            for pushed in published.pushed.values() {
-                engine.pull(&pushed.reference, registry.at.is_loopback()).await?;
-            }
-            say(format!("images pulled by {} in {:.1}s", engine.program.display(), t.elapsed().as_secs_f64()));
-            published.references()
-        }
-        _ => BTreeMap::new(),
-    };
-    let services = plan::plan(&plan::local_template(&kafka_brokers, images)?, &endpoints)?;
-    let busy: Vec<u16> = services.iter().flat_map(|s| s.ports.iter().map(|p| p.1)).filter(|p| !port_free(*p)).collect();
-    if !busy.is_empty() {
-        bail!(
-            "port(s) {busy:?} are in use (another PulseTrack? `deployer down` stops one started by up; \
-             --port-offset N or --port P move this one)"
-        );
-    }
-
-    for (index, service) in services.iter().enumerate() {
-        let mut env = service.env.clone();
-        for (key, value) in [("LOG_FORMAT", Some(options.log_format.clone())), ("RUST_LOG", options.rust_log.clone())] {
-            if let Some(value) = value {
-                env.retain(|(k, _)| k != key);
-                env.push((key.into(), value));
-            }
-        }
-        if !printer.color() {
-            // Plain lines when `up`'s output is not a terminal (tracing honours NO_COLOR).
-            env.push(("NO_COLOR".into(), "1".into()));
-        }
-        let binary = options.bin_dir.join(&service.name);
-        let (spec, container) = match &running.engine {
-            Some(engine) => {
-                let container = container_name(data_dir, &service.name);
-                // A container left by a killed `up` would hold the name.
-                engine.remove(&container).await;
-                let task = LocalService { env, ..service.clone() };
-                (engine.run_spec(&task, &container, &services), Some(container))
-            }
-            None => (
-                ProcessSpec { name: service.name.clone(), program: binary.clone(), args: vec![], env, log_file: None },
-                None,
-            ),
-        };
-        let supervised = Supervised::start(spec, index, &supervision);
-        let took = wait_ready(&format!("{}/ready", service.url()), &supervised, options.ready_timeout).await;
-        running.processes.push(supervised);
-        let took = took?;
-        say(format!("{} ready in {:.1}s: {}", service.name, took.as_secs_f64(), service.url()));
-        if let (Some(engine), Some(container), Some(check)) = (&running.engine, &container, &service.health_check) {
-            running.containers.insert(service.name.clone(), container.clone());
-            running.health_checks.push(monitor_health(
-                engine.clone(),
-                container.clone(),
-                service.name.clone(),
-                check.clone(),
-                printer.clone(),
-            ));
-        }
-        processes.insert(
-            service.name.clone(),
-            ProcessState {
-                pid: None,
-                url: Some(service.url()),
-                ports: service.ports.iter().map(|p| p.1).collect(),
-                restarts: 0,
-                binary,
-                image: container.as_ref().map(|_| service.image.clone()),
-                container_pid: match (&running.engine, &container) {
-                    (Some(engine), Some(container)) => engine.pid(container).await,
-                    _ => None,
-                },
-                container,
-            },
-        );
-    }
-    for process in &running.processes {
-        if let Some(p) = processes.get_mut(&process.name) {
-            p.pid = process.pid();
-        }
-    }
-    let gateway_url = services.iter().find(|s| s.name == "api-gateway").map(LocalService::url).unwrap_or_default();
-    let postgres_pid = running.cluster.as_ref().and_then(PrivateCluster::pid);
-    Ok((
-        State {
-            pid: std::process::id(),
-            gateway_url,
-            postgres: server.display(),
-            postgres_data,
-            postgres_pid,
-            kafka_brokers,
-            processes,
-            engine: running.engine.clone(),
-        },
-        services,
-    ))
-}
-
-/// The registry `up --containers` pushes to: the one given, or a private Docker
-/// Distribution registry on a free loopback port with its storage in the data folder.
-async fn start_registry(
-    options: &ContainerOptions,
-    data_dir: &Path,
-    supervision: &Supervision,
-    running: &mut Running,
-    processes: &mut BTreeMap<String, ProcessState>,
-    say: &impl Fn(String),
-) -> anyhow::Result<Registry> {
-    if let Some(at) = &options.registry {
-        say(format!("using the image registry {at}"));
-        return explicit_registry(at);
-    }
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    let program = std::env::split_paths(&path)
-        .map(|d| d.join("docker-registry"))
-        .find(|p| p.is_file())
-        .context("no docker-registry on PATH for the private image registry: scripts/ensure-containers.sh installs it, or pass --registry host:port/path")?;
-    let root = data_dir.join("registry");
-    std::fs::create_dir_all(root.join("data"))?;
-    let addr = format!("127.0.0.1:{}", free_port()?);
-    let config = root.join("config.yml");
-    std::fs::write(&config, containers::registry_config(&addr, &root.join("data")))?;
-    let spec = ProcessSpec {
-        name: "registry".into(),
-        program: program.clone(),
-        args: vec!["serve".into(), config.display().to_string()],
-        env: vec![],
-        // It logs every HEAD of a blob it lacks (how each push begins) as an error.
-        log_file: Some(root.join("registry.log")),
-    };
-    running.processes.push(Supervised::start(spec, 5, supervision));
-    wait_tcp(&addr, Duration::from_secs(10)).await.context("the image registry did not start")?;
-    say(format!(
-        "image registry ready: {addr} (storage {}, log {})",
-        root.join("data").display(),
-        root.join("registry.log").display()
-    ));
-    processes.insert(
-        "registry".into(),
-        ProcessState {
-            pid: None,
-            url: Some(addr.clone()),
-            ports: vec![],
-            restarts: 0,
-            binary: program,
-            container: None,
-            image: None,
-            container_pid: None,
-        },
-    );
-    explicit_registry(&format!("{addr}/pulsetrack"))
 }
 
 /// Runs a container's task-definition health check as ECS does: after the start
@@ -630,17 +648,13 @@ fn monitor_health(
     })
 }
 
-fn print_table(state: &State, services: &[LocalService], options: &UpOptions, data_dir: &Path, took: Duration) {
+fn print_table(state: &State, options: &UpOptions, data_dir: &Path, took: Duration) {
     println!();
     println!("PulseTrack is up in {:.1}s: {}", took.as_secs_f64(), state.gateway_url);
     print!("{}", render_status(state));
-    let admin = services
-        .iter()
-        .flat_map(|s| &s.env)
-        .find(|(k, _)| k == "PULSETRACK_ADMIN_EMAIL")
-        .map_or("admin", |(_, v)| v.as_str());
+    let admin = state.admin_email.as_deref().unwrap_or("admin");
     let password = if options.admin_password.is_some() {
-        "PULSETRACK_ADMIN_PASSWORD".to_string()
+        PULSETRACK_ADMIN_PASSWORD.to_string()
     } else {
         data_dir.join("admin-password").display().to_string()
     };

@@ -5,10 +5,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use pulsetrack_stacks::{
-    Context,
-    ecs::{HealthCheck, container_health_check, container_ports, template_containers},
+    Context, Expr,
+    ecs::{HealthCheck, Template},
     pulsetrack::{GATEWAY_PORT, NAMESPACE},
     pulsetrack_stack,
+    resources::{Attribute, DbInstance, DbInstanceAttr, Secret},
+    settings::{DATABASE_NAME, GRPC_PORT, HOST, KAFKA_BROKERS, PORT},
 };
 use serde_json::Value;
 
@@ -90,65 +92,72 @@ pub fn local_template(kafka_brokers: &str, images: BTreeMap<String, String>) -> 
 /// The services of the rendered `template`, in an order where everything a service
 /// calls comes first.
 pub fn plan(template: &Value, endpoints: &Endpoints) -> Result<Vec<LocalService>, PlanError> {
-    let tasks: Vec<Value> = template_containers(template).into_values().collect();
+    let template = Template::read(template).map_err(|e| PlanError {
+        service: "PulseTrack".into(),
+        variable: "template".into(),
+        reason: e.to_string(),
+    })?;
+    let tasks = template.containers().map_err(|e| PlanError {
+        service: "PulseTrack".into(),
+        variable: "ContainerDefinitions".into(),
+        reason: e.to_string(),
+    })?;
     // Container port → local port, for every service (calls are rewritten with it).
     let mut port_map: BTreeMap<(String, u16), u16> = BTreeMap::new();
-    for task in &tasks {
-        let name = text(&task["Name"]);
-        for port in container_ports(task) {
-            port_map.insert((name.clone(), port), local_port(port, endpoints));
+    for task in tasks.values() {
+        for port in task.ports() {
+            port_map.insert((task.name.clone(), port), local_port(port, endpoints));
         }
     }
-    let names: BTreeSet<String> = tasks.iter().map(|t| text(&t["Name"])).collect();
+    let names: BTreeSet<String> = tasks.keys().cloned().collect();
     let mut services = Vec::new();
-    for task in &tasks {
-        let name = text(&task["Name"]);
+    for task in tasks.values() {
+        let name = task.name.clone();
         let err =
             |variable: &str, reason: String| PlanError { service: name.clone(), variable: variable.into(), reason };
         let mut env = Vec::new();
         let mut depends_on = BTreeSet::new();
         let mut database = None;
-        for var in task["Environment"].as_array().into_iter().flatten() {
-            let key = text(&var["Name"]);
-            let value = match &var["Value"] {
-                Value::String(s) if key == "HOST" && s == "0.0.0.0" => endpoints.bind_host.clone(),
-                Value::String(s) if key == "PORT" || key == "GRPC_PORT" => {
+        for var in &task.environment {
+            let key = var.name.clone();
+            let value = match (var.value.as_str(), &var.value) {
+                (Some("0.0.0.0"), _) if key == HOST.name() => endpoints.bind_host.clone(),
+                (Some(s), _) if key == PORT.name() || key == GRPC_PORT.name() => {
                     let port: u16 = s.parse().map_err(|_| err(&key, format!("not a port: {s}")))?;
                     port_map.get(&(name.clone(), port)).copied().unwrap_or(port).to_string()
                 }
-                Value::String(s) if s.contains(&format!(".{NAMESPACE}:")) => {
+                (Some(s), _) if s.contains(&format!(".{NAMESPACE}:")) => {
                     let (callee, rewritten) = rewrite_service_url(s, &port_map, endpoints.keep_service_names)
                         .ok_or_else(|| err(&key, format!("{s} names no service of this stack ({})", join(&names))))?;
                     depends_on.insert(callee);
                     rewritten
                 }
-                Value::String(_) if key == "KAFKA_BROKERS" => endpoints.kafka_brokers.clone(),
-                Value::String(s) => {
-                    if key == "DATABASE_NAME" {
-                        database = Some(s.clone());
+                (Some(_), _) if key == KAFKA_BROKERS.name() => endpoints.kafka_brokers.clone(),
+                (Some(s), _) => {
+                    if key == DATABASE_NAME.name() {
+                        database = Some(s.to_string());
                     }
-                    s.clone()
+                    s.to_string()
                 }
-                other => resolve_intrinsic(template, other, endpoints).ok_or_else(|| {
-                    err(&key, format!("cannot map {other} to a local value (only RDS endpoints are known)"))
+                (None, Expr::Literal(other)) => other.to_string(),
+                (None, other) => resolve_intrinsic(&template, other, endpoints).ok_or_else(|| {
+                    err(&key, format!("cannot map {} to a local value (only RDS endpoints are known)", other.to_json()))
                 })?,
             };
             env.push((key, value));
         }
-        for secret in task["Secrets"].as_array().into_iter().flatten() {
-            let key = text(&secret["Name"]);
-            let value = resolve_secret(template, &secret["ValueFrom"], endpoints)
-                .ok_or_else(|| err(&key, format!("no local value for the secret {}", secret["ValueFrom"])))?;
-            env.push((key, value));
+        for secret in &task.secrets {
+            let value = resolve_secret(&template, &secret.value_from, endpoints).ok_or_else(|| {
+                err(&secret.name, format!("no local value for the secret {}", secret.value_from.to_json()))
+            })?;
+            env.push((secret.name.clone(), value));
         }
-        let ports: Vec<(u16, u16)> = container_ports(task)
-            .into_iter()
-            .map(|p| (p, port_map.get(&(name.clone(), p)).copied().unwrap_or(p)))
-            .collect();
+        let ports: Vec<(u16, u16)> =
+            task.ports().into_iter().map(|p| (p, port_map.get(&(name.clone(), p)).copied().unwrap_or(p))).collect();
         let Some(&(_, http_port)) = ports.first() else {
             return Err(err("PortMappings", "a service needs at least one port".into()));
         };
-        let kafka = env.iter().any(|(k, _)| k == "KAFKA_BROKERS");
+        let kafka = env.iter().any(|(k, _)| k == KAFKA_BROKERS.name());
         services.push(LocalService {
             name: name.clone(),
             env,
@@ -157,15 +166,11 @@ pub fn plan(template: &Value, endpoints: &Endpoints) -> Result<Vec<LocalService>
             depends_on: depends_on.into_iter().collect(),
             database,
             kafka,
-            image: text(&task["Image"]),
-            health_check: container_health_check(task),
+            image: task.image.clone(),
+            health_check: task.health_check.clone(),
         });
     }
     order(services)
-}
-
-fn text(v: &Value) -> String {
-    v.as_str().unwrap_or_default().to_string()
 }
 
 fn join(names: &BTreeSet<String>) -> String {
@@ -195,38 +200,36 @@ fn rewrite_service_url(url: &str, ports: &BTreeMap<(String, u16), u16>, keep_nam
     Some((service.to_string(), format!("{scheme}://{host}:{local}{path}")))
 }
 
-fn resource_type<'a>(template: &'a Value, id: &str) -> Option<&'a str> {
-    template["Resources"].get(id)?["Type"].as_str()
-}
-
 /// `Fn::GetAtt [<DBInstance>, Endpoint.Address|Endpoint.Port]` → the local Postgres.
-fn resolve_intrinsic(template: &Value, value: &Value, endpoints: &Endpoints) -> Option<String> {
-    let getatt = value.get("Fn::GetAtt")?.as_array()?;
-    let (id, attribute) = (getatt.first()?.as_str()?, getatt.get(1)?.as_str()?);
-    match (resource_type(template, id)?, attribute) {
-        ("AWS::RDS::DBInstance", "Endpoint.Address") => Some(endpoints.postgres_host.clone()),
-        ("AWS::RDS::DBInstance", "Endpoint.Port") => Some(endpoints.postgres_port.to_string()),
+fn resolve_intrinsic(template: &Template, value: &Expr, endpoints: &Endpoints) -> Option<String> {
+    let Expr::GetAtt(id, attribute) = value else { return None };
+    if !template.is::<DbInstance>(id) {
+        return None;
+    }
+    match attribute.as_str() {
+        a if a == DbInstanceAttr::EndpointAddress.name() => Some(endpoints.postgres_host.clone()),
+        a if a == DbInstanceAttr::EndpointPort.name() => Some(endpoints.postgres_port.to_string()),
         _ => None,
     }
 }
 
 /// A secret's `ValueFrom`: `Fn::Join [":", [Ref <db secret>, "username::"]]` → the
 /// local Postgres user (or password); `Ref <generated secret>` → the admin password.
-fn resolve_secret(template: &Value, value: &Value, endpoints: &Endpoints) -> Option<String> {
-    if let Some(id) = value.get("Ref").and_then(Value::as_str) {
-        let secret = template["Resources"].get(id)?;
-        return (secret["Type"] == "AWS::SecretsManager::Secret"
-            && secret["Properties"].get("GenerateSecretString").is_some())
-        .then(|| endpoints.admin_password.clone());
-    }
-    let parts = value.get("Fn::Join")?.get(1)?.as_array()?;
-    let id = parts.first()?.get("Ref")?.as_str()?;
-    if resource_type(template, id)? != "AWS::SecretsManager::Secret" {
-        return None;
-    }
-    match parts.get(1)?.as_str()? {
-        "username::" => Some(endpoints.postgres_user.clone()),
-        "password::" => Some(endpoints.postgres_password.clone()),
+fn resolve_secret(template: &Template, value: &Expr, endpoints: &Endpoints) -> Option<String> {
+    match value {
+        Expr::Ref(id) => (template.is::<Secret>(id) && template.property(id, "GenerateSecretString").is_some())
+            .then(|| endpoints.admin_password.clone()),
+        Expr::Join(_, parts) => {
+            let [Expr::Ref(id), key] = parts.as_slice() else { return None };
+            if !template.is::<Secret>(id) {
+                return None;
+            }
+            match key.as_str()? {
+                "username::" => Some(endpoints.postgres_user.clone()),
+                "password::" => Some(endpoints.postgres_password.clone()),
+                _ => None,
+            }
+        }
         _ => None,
     }
 }

@@ -1,0 +1,47 @@
+//! `deployer up`, `down` and `status --local`: the stack model on this machine.
+
+use std::{path::Path, time::Duration};
+
+use crate::{
+    cli::UpArgs,
+    error::{Error, Result},
+    local,
+};
+
+pub async fn up(args: UpArgs) -> Result<()> {
+    let images = args.images.options()?;
+    let containers = args.containers.then_some(local::ContainerOptions {
+        engine: args.engine,
+        registry: args.registry,
+        base: images.base.clone(),
+        store: images.store.clone(),
+    });
+    let options = local::UpOptions {
+        data_dir: args.data_dir,
+        bin_dir: images.bin_dir,
+        containers,
+        database_url: args.database_url,
+        kafka_brokers: args.kafka_brokers,
+        tansu: args.tansu,
+        postgres_bin: args.postgres_bin,
+        gateway_port: args.port,
+        port_offset: args.port_offset,
+        ready_timeout: Duration::from_secs(args.ready_timeout),
+        log_format: args.log_format,
+        rust_log: args.rust_log,
+        admin_password: args.admin_password,
+    };
+    local::up(options).await.map_err(Error::Failed)
+}
+
+pub async fn down(data_dir: &Path, timeout: Duration) -> Result<()> {
+    let report = local::down(data_dir, timeout).await.map_err(Error::Failed)?;
+    println!("{report}");
+    Ok(())
+}
+
+pub async fn status(data_dir: &Path) -> Result<()> {
+    let report = local::status(data_dir).await.map_err(Error::Failed)?;
+    print!("{report}");
+    Ok(())
+}

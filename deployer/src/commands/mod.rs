@@ -1,0 +1,203 @@
+//! One function per command ([`run`] dispatches), and what several share:
+//! synthesizing with the context, applying a template through a change set, finding
+//! the registry the images go to.
+
+mod deploy;
+mod destroy;
+mod diff;
+mod images;
+mod local;
+mod status;
+mod synth;
+
+use std::{
+    collections::BTreeMap,
+    io::{BufRead, IsTerminal, Write},
+    time::Duration,
+};
+
+use pulsetrack_stacks::{Context, Stack, pulsetrack_stack};
+
+use crate::{
+    assembly::{self, Assembly},
+    cli::{Approval, Command, ImagesCommand, Output, StackArgs},
+    cloudformation::{Progress, ResourceChange, Stacks},
+    error::{Error, Result},
+    target::Target,
+};
+
+/// Runs one command.
+pub async fn run(command: Command) -> Result<()> {
+    match command {
+        Command::Synth { stack, out, check } => synth::run(&stack, &out, check.as_deref()).await,
+        Command::Deploy { stack, target, timeout, outputs_file, output, require_approval, images, no_images } => {
+            let apply = Apply { timeout: Duration::from_secs(timeout), output, require_approval };
+            deploy::run(&stack, &target.target(), &apply, &images, no_images, outputs_file.as_deref()).await
+        }
+        Command::Images(ImagesCommand::Build { stack, images, push, output }) => {
+            images::build(&stack, &images, push, output).await
+        }
+        Command::Diff { stack, target, fail, images, no_images } => {
+            diff::run(&stack, &target.target(), fail, &images, no_images).await
+        }
+        Command::Destroy { stack, target, timeout, moto_reset } => {
+            destroy::run(&stack, &target.target(), Duration::from_secs(timeout), moto_reset).await
+        }
+        Command::Status { local: true, data_dir, .. } => local::status(&data_dir).await,
+        Command::Status { stack, target, output, .. } => status::run(&stack, &target.target(), output).await,
+        Command::Up(args) => local::up(*args).await,
+        Command::Down { data_dir, timeout } => local::down(&data_dir, Duration::from_secs(timeout)).await,
+    }
+}
+
+/// A synthesized stack: the model and its assembly files.
+pub struct Synthesized {
+    pub model: Stack,
+    pub files: Assembly,
+}
+
+impl Synthesized {
+    /// The template's text.
+    pub fn template(&self) -> Result<&str> {
+        self.files
+            .get(&assembly::template_file(&self.model.name))
+            .map(String::as_str)
+            .ok_or_else(|| Error::Failed(anyhow::anyhow!("the assembly of {} has no template", self.model.name)))
+    }
+
+    /// The template as JSON.
+    pub fn template_json(&self) -> Result<serde_json::Value> {
+        serde_json::from_str(self.template()?).map_err(|e| Error::Failed(anyhow::anyhow!("template: {e}")))
+    }
+}
+
+/// Synthesizes the stack model with the user's context and `images` (service → pushed
+/// reference). With a `target` that is moto (whose CloudFormation has no Cloud Map) it
+/// turns service discovery off unless the user set it, and says so.
+pub async fn synthesize(
+    stack: &StackArgs,
+    target: Option<&Target>,
+    images: BTreeMap<String, String>,
+) -> Result<Synthesized> {
+    let mut pairs: Vec<(String, String)> = stack.context.clone();
+    if let Some(target) = target
+        && stack.context_value("service-discovery").is_none()
+        && target.is_moto().await
+    {
+        eprintln!(
+            "note: {} is moto, whose CloudFormation has no Cloud Map: deploying with service-discovery=false",
+            target.describe()
+        );
+        pairs.push(("service-discovery".into(), "false".into()));
+    }
+    let ctx = Context::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
+    let model = pulsetrack_stack(&stack.stack, &Context { images, ..ctx });
+    let files = assembly::synthesize(&model)?;
+    Ok(Synthesized { model, files })
+}
+
+pub async fn stacks_for(name: &str, target: &Target) -> Stacks {
+    let config = target.sdk_config().await;
+    Stacks::new(aws_sdk_cloudformation::Client::new(&config), name)
+}
+
+fn confirm(question: &str) -> bool {
+    if !std::io::stdin().is_terminal() || std::env::var_os("CI").is_some() {
+        return false;
+    }
+    eprint!("{question} [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer).is_ok() && matches!(answer.trim(), "y" | "Y" | "yes")
+}
+
+/// How a template is applied: through a change set, asking before broadening changes.
+pub struct Apply {
+    pub timeout: Duration,
+    pub output: Output,
+    pub require_approval: Approval,
+}
+
+/// What applying a template did.
+pub enum Applied {
+    /// The change set held no change.
+    Unchanged,
+    /// The stack settled at `status` (`CREATE_COMPLETE` or `UPDATE_COMPLETE`).
+    Changed { status: String, changes: Vec<ResourceChange> },
+}
+
+impl Apply {
+    pub async fn run(&self, stacks: &Stacks, template: &str) -> Result<Applied> {
+        // Read before the change set exists: it is what the change is measured against.
+        let old = stacks.deployed_template().await.map_err(Error::Aws)?;
+        let Some(prepared) = stacks.prepare(template).await.map_err(Error::Failed)? else {
+            return Ok(Applied::Unchanged);
+        };
+        if self.output == Output::Text {
+            for change in &prepared.changes {
+                eprintln!("  {}", change.line());
+            }
+        }
+        let new: serde_json::Value =
+            serde_json::from_str(template).map_err(|e| Error::Failed(anyhow::anyhow!("template: {e}")))?;
+        let broadening: Vec<_> = prepared.changes.iter().filter(|c| c.broadening(&old, &new)).collect();
+        if self.require_approval == Approval::Broadening
+            && !broadening.is_empty()
+            && !confirm(&format!("{} security-relevant change(s) widen access. Deploy?", broadening.len()))
+        {
+            stacks.discard(&prepared.change_set).await;
+            let list: Vec<String> = broadening.iter().map(|c| format!("  {}", c.line())).collect();
+            return Err(Error::ApprovalRefused(format!(
+                "{} broadening change(s) need approval: confirm on a terminal, or pass --require-approval never\n{}",
+                broadening.len(),
+                list.join("\n")
+            )));
+        }
+        let earlier = stacks.recent_event_ids().await.map_err(Error::Aws)?;
+        stacks.execute(&prepared.change_set).await.map_err(Error::Failed)?;
+        let mut progress = Progress::new(self.output == Output::Json);
+        let settled = stacks.wait(self.timeout, &mut progress, earlier).await.map_err(Error::Failed)?;
+        if !settled.succeeded() {
+            let reasons = if settled.failures.is_empty() {
+                "no resource reported a reason".into()
+            } else {
+                settled.failures.join("\n  ")
+            };
+            return Err(Error::Failed(anyhow::anyhow!(
+                "deploy of {} ended {}:\n  {reasons}",
+                stacks.name,
+                settled.status.as_str()
+            )));
+        }
+        Ok(Applied::Changed { status: settled.status.as_str().to_string(), changes: prepared.changes })
+    }
+}
+
+/// The stack's outputs after `applied`. moto computes outputs only on UpdateStack, so
+/// when a stack that declares outputs reports none, they are refreshed (and it is said).
+pub async fn outputs_after(
+    stacks: &Stacks,
+    applied: &Applied,
+    template: &str,
+    declares_outputs: bool,
+    target: &Target,
+) -> Result<Vec<(String, String)>> {
+    let outputs = stacks.outputs().await.map_err(Error::Aws)?;
+    if matches!(applied, Applied::Unchanged) || !outputs.is_empty() || !declares_outputs {
+        return Ok(outputs);
+    }
+    eprintln!(
+        "note: {} reported no outputs of {} after the change set (moto computes them only on UpdateStack); refreshing them",
+        target.describe(),
+        stacks.name
+    );
+    stacks.refresh_outputs(template).await.map_err(Error::Aws)?;
+    stacks.outputs().await.map_err(Error::Aws)
+}
+
+/// Renders `value` as pretty JSON on stdout.
+fn print_json(value: &serde_json::Value) -> Result<()> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| Error::Io(format!("cannot render JSON: {e}")))?;
+    println!("{text}");
+    Ok(())
+}
