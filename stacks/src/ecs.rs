@@ -171,10 +171,24 @@ impl FargateService {
             json!({ "AssumeRolePolicyDocument": assume_role("ecs-tasks.amazonaws.com") }),
         );
 
-        let environment: Vec<Value> =
-            spec.environment.iter().map(|(name, value)| json!({ "Name": name, "Value": value.clone() })).collect();
-        let secrets: Vec<Value> =
-            spec.secrets.iter().map(|(name, from)| json!({ "Name": name, "ValueFrom": from.clone() })).collect();
+        let container = ContainerDefinition {
+            name: spec.name.clone(),
+            image: spec.image.clone(),
+            essential: true,
+            port_mappings: spec.ports.iter().map(|p| PortMapping { container_port: *p, protocol: tcp() }).collect(),
+            environment: spec
+                .environment
+                .iter()
+                .map(|(name, value)| EnvironmentVariable { name: name.clone(), value: value.clone() })
+                .collect(),
+            secrets: spec
+                .secrets
+                .iter()
+                .map(|(name, from)| SecretVariable { name: name.clone(), value_from: from.clone() })
+                .collect(),
+            log_configuration: Some(LogConfiguration::awslogs(&log_group, &spec.name)),
+            health_check: Some(HealthCheck::of_service(&spec.name)),
+        };
         let task_definition = scope.add::<res::TaskDefinition>(
             "TaskDefinition",
             json!({
@@ -186,17 +200,7 @@ impl FargateService {
                 "RuntimePlatform": { "CpuArchitecture": "X86_64", "OperatingSystemFamily": "LINUX" },
                 "ExecutionRoleArn": execution_role.attr(res::IamRoleAttr::Arn),
                 "TaskRoleArn": task_role.attr(res::IamRoleAttr::Arn),
-                "ContainerDefinitions": [{
-                    "Name": spec.name,
-                    "Image": spec.image,
-                    "Essential": true,
-                    "PortMappings": spec.ports.iter().map(|p| json!({ "ContainerPort": p, "Protocol": "tcp" })).collect::<Vec<_>>(),
-                    "Environment": environment,
-                    "Secrets": secrets,
-                    "LogConfiguration": { "LogDriver": "awslogs", "Options": {
-                        "awslogs-group": log_group.r#ref(), "awslogs-region": Expr::region(), "awslogs-stream-prefix": spec.name } },
-                    "HealthCheck": HealthCheck::of_service(&spec.name),
-                }],
+                "ContainerDefinitions": [container],
             }),
         );
         let discovery = cluster.namespace.as_ref().map(|namespace| {
@@ -263,39 +267,75 @@ struct TemplateResource {
     properties: Value,
 }
 
-/// One container of a task definition, as the template renders it.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+/// One container of a task definition: what [`FargateService`] renders into the
+/// template and what [`Template::containers`] reads back, one type for both.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ContainerDefinition {
     pub name: String,
     pub image: String,
+    #[serde(default = "essential")]
+    pub essential: bool,
     #[serde(default)]
     pub port_mappings: Vec<PortMapping>,
     #[serde(default)]
     pub environment: Vec<EnvironmentVariable>,
     #[serde(default)]
     pub secrets: Vec<SecretVariable>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_configuration: Option<LogConfiguration>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub health_check: Option<HealthCheck>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+fn essential() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct PortMapping {
     pub container_port: u16,
+    #[serde(default = "tcp")]
+    pub protocol: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+fn tcp() -> String {
+    "tcp".into()
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct EnvironmentVariable {
     pub name: String,
     pub value: Expr,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct SecretVariable {
     pub name: String,
     pub value_from: Expr,
+}
+
+/// Where a container's output goes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct LogConfiguration {
+    pub log_driver: String,
+    pub options: std::collections::BTreeMap<String, Expr>,
+}
+
+impl LogConfiguration {
+    /// CloudWatch Logs: `log_group`, this region, streams prefixed with `prefix`.
+    pub fn awslogs(log_group: &Handle<res::LogGroup>, prefix: &str) -> Self {
+        let options = [
+            ("awslogs-group", log_group.r#ref()),
+            ("awslogs-region", Expr::region()),
+            ("awslogs-stream-prefix", Expr::lit(prefix)),
+        ];
+        Self { log_driver: "awslogs".into(), options: options.into_iter().map(|(k, v)| (k.to_string(), v)).collect() }
+    }
 }
 
 impl ContainerDefinition {
