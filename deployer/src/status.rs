@@ -2,6 +2,7 @@
 
 use aws_config::SdkConfig;
 use aws_sdk_ec2::types::Filter;
+use pulsetrack_stacks::resources::{self as res, ResourceType};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -30,12 +31,22 @@ fn of_type<'a>(resources: &'a [StackResource], resource_type: &str) -> Vec<&'a s
         .collect()
 }
 
+/// What runs of the stack's `resources`, one section per service API.
 pub async fn report(config: &SdkConfig, resources: &[StackResource]) -> Vec<Section> {
-    let mut sections = Vec::new();
+    vec![
+        network(config, resources).await,
+        compute(config, resources).await,
+        load_balancers(config, resources).await,
+        databases(config, resources).await,
+        kafka(config, resources).await,
+    ]
+}
 
+/// VPCs and their subnets.
+async fn network(config: &SdkConfig, resources: &[StackResource]) -> Section {
     let ec2 = aws_sdk_ec2::Client::new(config);
     let mut network = Section { name: "network", items: Vec::new(), unavailable: None };
-    for vpc in of_type(resources, "AWS::EC2::VPC") {
+    for vpc in of_type(resources, res::Vpc::NAME) {
         match ec2.describe_vpcs().vpc_ids(vpc).send().await {
             Ok(out) => {
                 for v in out.vpcs() {
@@ -58,12 +69,15 @@ pub async fn report(config: &SdkConfig, resources: &[StackResource]) -> Vec<Sect
             Err(e) => network.unavailable = Some(unavailable(&e)),
         }
     }
-    sections.push(network);
+    network
+}
 
+/// ECS services: desired, running, pending.
+async fn compute(config: &SdkConfig, resources: &[StackResource]) -> Section {
     let ecs = aws_sdk_ecs::Client::new(config);
     let mut compute = Section { name: "ecs", items: Vec::new(), unavailable: None };
-    for cluster in of_type(resources, "AWS::ECS::Cluster") {
-        let services = of_type(resources, "AWS::ECS::Service");
+    for cluster in of_type(resources, res::EcsCluster::NAME) {
+        let services = of_type(resources, res::EcsService::NAME);
         match ecs
             .describe_services()
             .cluster(cluster)
@@ -80,11 +94,14 @@ pub async fn report(config: &SdkConfig, resources: &[StackResource]) -> Vec<Sect
             Err(e) => compute.unavailable = Some(unavailable(&e)),
         }
     }
-    sections.push(compute);
+    compute
+}
 
+/// Load balancers, their listeners, and their targets' health.
+async fn load_balancers(config: &SdkConfig, resources: &[StackResource]) -> Section {
     let elb = aws_sdk_elasticloadbalancingv2::Client::new(config);
     let mut balancers = Section { name: "load balancer", items: Vec::new(), unavailable: None };
-    for lb in of_type(resources, "AWS::ElasticLoadBalancingV2::LoadBalancer") {
+    for lb in of_type(resources, res::LoadBalancer::NAME) {
         match elb.describe_load_balancers().load_balancer_arns(lb).send().await {
             Ok(out) => {
                 for b in out.load_balancers() {
@@ -109,7 +126,7 @@ pub async fn report(config: &SdkConfig, resources: &[StackResource]) -> Vec<Sect
             Err(e) => balancers.unavailable = Some(unavailable(&e)),
         }
     }
-    for tg in of_type(resources, "AWS::ElasticLoadBalancingV2::TargetGroup") {
+    for tg in of_type(resources, res::TargetGroup::NAME) {
         match elb.describe_target_health().target_group_arn(tg).send().await {
             Ok(out) => {
                 let targets: Vec<Value> = out
@@ -125,11 +142,14 @@ pub async fn report(config: &SdkConfig, resources: &[StackResource]) -> Vec<Sect
             Err(e) => balancers.unavailable = Some(unavailable(&e)),
         }
     }
-    sections.push(balancers);
+    balancers
+}
 
+/// RDS instances.
+async fn databases(config: &SdkConfig, resources: &[StackResource]) -> Section {
     let rds = aws_sdk_rds::Client::new(config);
     let mut databases = Section { name: "databases", items: Vec::new(), unavailable: None };
-    for db in of_type(resources, "AWS::RDS::DBInstance") {
+    for db in of_type(resources, res::DbInstance::NAME) {
         match rds.describe_db_instances().db_instance_identifier(db).send().await {
             Ok(out) => {
                 for i in out.db_instances() {
@@ -141,11 +161,14 @@ pub async fn report(config: &SdkConfig, resources: &[StackResource]) -> Vec<Sect
             Err(e) => databases.unavailable = Some(unavailable(&e)),
         }
     }
-    sections.push(databases);
+    databases
+}
 
+/// MSK clusters and their bootstrap brokers.
+async fn kafka(config: &SdkConfig, resources: &[StackResource]) -> Section {
     let kafka = aws_sdk_kafka::Client::new(config);
     let mut msk = Section { name: "kafka", items: Vec::new(), unavailable: None };
-    let clusters = of_type(resources, "AWS::MSK::Cluster");
+    let clusters = of_type(resources, res::MskCluster::NAME);
     if clusters.is_empty() {
         msk.unavailable = Some("no MSK cluster in this stack (msk=false, or the endpoint skipped it)".into());
     }
@@ -160,8 +183,7 @@ pub async fn report(config: &SdkConfig, resources: &[StackResource]) -> Vec<Sect
         };
         msk.items.push(json!({ "cluster": arn, "state": state, "bootstrapBrokers": brokers }));
     }
-    sections.push(msk);
-    sections
+    msk
 }
 
 /// The report as a table-like text.
@@ -199,13 +221,13 @@ fn compact(v: &Value) -> String {
 pub async fn left_behind(config: &SdkConfig, resources: &[StackResource]) -> Vec<String> {
     let mut left = Vec::new();
     let ec2 = aws_sdk_ec2::Client::new(config);
-    for vpc in of_type(resources, "AWS::EC2::VPC") {
+    for vpc in of_type(resources, res::Vpc::NAME) {
         if ec2.describe_vpcs().vpc_ids(vpc).send().await.is_ok_and(|o| !o.vpcs().is_empty()) {
-            left.push(format!("AWS::EC2::VPC {vpc}"));
+            left.push(format!("{} {vpc}", res::Vpc::NAME));
         }
     }
     let ecs = aws_sdk_ecs::Client::new(config);
-    for cluster in of_type(resources, "AWS::ECS::Cluster") {
+    for cluster in of_type(resources, res::EcsCluster::NAME) {
         if ecs
             .describe_clusters()
             .clusters(cluster)
@@ -213,11 +235,11 @@ pub async fn left_behind(config: &SdkConfig, resources: &[StackResource]) -> Vec
             .await
             .is_ok_and(|o| o.clusters().iter().any(|c| c.status() == Some("ACTIVE")))
         {
-            left.push(format!("AWS::ECS::Cluster {cluster}"));
+            left.push(format!("{} {cluster}", res::EcsCluster::NAME));
         }
     }
     let elb = aws_sdk_elasticloadbalancingv2::Client::new(config);
-    for lb in of_type(resources, "AWS::ElasticLoadBalancingV2::LoadBalancer") {
+    for lb in of_type(resources, res::LoadBalancer::NAME) {
         if elb
             .describe_load_balancers()
             .load_balancer_arns(lb)
@@ -225,11 +247,11 @@ pub async fn left_behind(config: &SdkConfig, resources: &[StackResource]) -> Vec
             .await
             .is_ok_and(|o| !o.load_balancers().is_empty())
         {
-            left.push(format!("AWS::ElasticLoadBalancingV2::LoadBalancer {lb}"));
+            left.push(format!("{} {lb}", res::LoadBalancer::NAME));
         }
     }
     let rds = aws_sdk_rds::Client::new(config);
-    for db in of_type(resources, "AWS::RDS::DBInstance") {
+    for db in of_type(resources, res::DbInstance::NAME) {
         if rds
             .describe_db_instances()
             .db_instance_identifier(db)
@@ -237,7 +259,7 @@ pub async fn left_behind(config: &SdkConfig, resources: &[StackResource]) -> Vec
             .await
             .is_ok_and(|o| !o.db_instances().is_empty())
         {
-            left.push(format!("AWS::RDS::DBInstance {db}"));
+            left.push(format!("{} {db}", res::DbInstance::NAME));
         }
     }
     left

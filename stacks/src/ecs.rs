@@ -143,52 +143,8 @@ impl FargateService {
         );
         scope.set_deletion_policy(&log_group, DeletionPolicy::Delete);
 
-        // Execution role: pull the image, write this log group, read these secrets.
-        let execution_role = scope.add::<res::IamRole>(
-            "ExecutionRole",
-            json!({ "AssumeRolePolicyDocument": assume_role("ecs-tasks.amazonaws.com") }),
-        );
-        let mut statements = vec![
-            json!({ "Effect": "Allow", "Action": ["ecr:GetAuthorizationToken"], "Resource": "*" }),
-            json!({ "Effect": "Allow", "Action": ["ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"],
-                    "Resource": Expr::Sub("arn:${AWS::Partition}:ecr:${AWS::Region}:${AWS::AccountId}:repository/*".into()) }),
-            json!({ "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Resource": log_group.attr(res::LogGroupAttr::Arn) }),
-        ];
-        if !spec.secret_arns.is_empty() {
-            statements.push(
-                json!({ "Effect": "Allow", "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
-                                    "Resource": spec.secret_arns }),
-            );
-        }
-        scope.add::<res::IamPolicy>(
-            "ExecutionPolicy",
-            json!({ "PolicyName": format!("{}-execution", spec.name), "Roles": [execution_role.r#ref()],
-                    "PolicyDocument": { "Version": "2012-10-17", "Statement": statements } }),
-        );
-        // Task role: the application itself calls no AWS API, so it is granted nothing.
-        let task_role = scope.add::<res::IamRole>(
-            "TaskRole",
-            json!({ "AssumeRolePolicyDocument": assume_role("ecs-tasks.amazonaws.com") }),
-        );
-
-        let container = ContainerDefinition {
-            name: spec.name.clone(),
-            image: spec.image.clone(),
-            essential: true,
-            port_mappings: spec.ports.iter().map(|p| PortMapping { container_port: *p, protocol: tcp() }).collect(),
-            environment: spec
-                .environment
-                .iter()
-                .map(|(name, value)| EnvironmentVariable { name: name.clone(), value: value.clone() })
-                .collect(),
-            secrets: spec
-                .secrets
-                .iter()
-                .map(|(name, from)| SecretVariable { name: name.clone(), value_from: from.clone() })
-                .collect(),
-            log_configuration: Some(LogConfiguration::awslogs(&log_group, &spec.name)),
-            health_check: Some(HealthCheck::of_service(&spec.name)),
-        };
+        let (execution_role, task_role) = roles(&mut scope, &spec, &log_group);
+        let container = ContainerDefinition::of(&spec, &log_group);
         let task_definition = scope.add::<res::TaskDefinition>(
             "TaskDefinition",
             json!({
@@ -236,6 +192,63 @@ impl FargateService {
             scope.depend(&service_id, &target.listener);
         }
         Self { service: service_id, task_definition, log_group, execution_role, task_role, security_group, spec }
+    }
+}
+
+/// The execution role (pull the image, write this log group, read these secrets) and
+/// the task role (the application calls no AWS API, so it is granted nothing).
+fn roles(
+    scope: &mut Scope<'_>,
+    spec: &ContainerSpec,
+    log_group: &Handle<res::LogGroup>,
+) -> (Handle<res::IamRole>, Handle<res::IamRole>) {
+    let execution_role = scope.add::<res::IamRole>(
+        "ExecutionRole",
+        json!({ "AssumeRolePolicyDocument": assume_role("ecs-tasks.amazonaws.com") }),
+    );
+    let mut statements = vec![
+        json!({ "Effect": "Allow", "Action": ["ecr:GetAuthorizationToken"], "Resource": "*" }),
+        json!({ "Effect": "Allow", "Action": ["ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"],
+                "Resource": Expr::Sub("arn:${AWS::Partition}:ecr:${AWS::Region}:${AWS::AccountId}:repository/*".into()) }),
+        json!({ "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Resource": log_group.attr(res::LogGroupAttr::Arn) }),
+    ];
+    if !spec.secret_arns.is_empty() {
+        statements.push(
+            json!({ "Effect": "Allow", "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+                                "Resource": spec.secret_arns }),
+        );
+    }
+    scope.add::<res::IamPolicy>(
+        "ExecutionPolicy",
+        json!({ "PolicyName": format!("{}-execution", spec.name), "Roles": [execution_role.r#ref()],
+                "PolicyDocument": { "Version": "2012-10-17", "Statement": statements } }),
+    );
+    let task_role = scope
+        .add::<res::IamRole>("TaskRole", json!({ "AssumeRolePolicyDocument": assume_role("ecs-tasks.amazonaws.com") }));
+    (execution_role, task_role)
+}
+
+impl ContainerDefinition {
+    /// The container `spec` describes, logging to `log_group`, with its health check.
+    fn of(spec: &ContainerSpec, log_group: &Handle<res::LogGroup>) -> Self {
+        Self {
+            name: spec.name.clone(),
+            image: spec.image.clone(),
+            essential: true,
+            port_mappings: spec.ports.iter().map(|p| PortMapping { container_port: *p, protocol: tcp() }).collect(),
+            environment: spec
+                .environment
+                .iter()
+                .map(|(name, value)| EnvironmentVariable { name: name.clone(), value: value.clone() })
+                .collect(),
+            secrets: spec
+                .secrets
+                .iter()
+                .map(|(name, from)| SecretVariable { name: name.clone(), value_from: from.clone() })
+                .collect(),
+            log_configuration: Some(LogConfiguration::awslogs(log_group, &spec.name)),
+            health_check: Some(HealthCheck::of_service(&spec.name)),
+        }
     }
 }
 

@@ -237,48 +237,80 @@ fn build(scope: &mut Scope<'_>, ctx: &Context) {
     let vpc = Vpc::new(scope, "Vpc", "10.0.0.0/16", 2);
     let cluster = Cluster::new(scope, "Cluster", &vpc, ctx.service_discovery.then_some(NAMESPACE));
     let alb = PublicLoadBalancer::new(scope, "PublicAlb", &vpc, GATEWAY_PORT, GATEWAY_PORT, "/health");
-
     let kafka = ctx.msk.then(|| KafkaCluster::new(scope, "Kafka", &vpc, 2, "kafka.t3.small"));
-    // With MSK the bootstrap brokers are not a CloudFormation attribute: they go into
-    // this secret once the cluster exists (by hand for now; see README).
-    let kafka_brokers = match (&kafka, &ctx.kafka_brokers) {
-        (Some(_), _) => {
-            let secret = scope.add::<res::Secret>(
-                "KafkaBootstrapSecret",
-                json!({ "Description": "MSK bootstrap brokers (GetBootstrapBrokers), set after the cluster exists",
-                        "SecretString": "pending: set to the MSK bootstrap brokers after the cluster exists" }),
-            );
-            TaskValue::secret(&secret)
-        }
-        (None, Some(brokers)) => TaskValue::plain(brokers.as_str()),
-        (None, None) => TaskValue::Unset,
-    };
-    let admin_secret = scope.add::<res::Secret>(
-        "AdminPasswordSecret",
-        json!({ "Description": "Password of the seeded PulseTrack ADMIN account",
-                "GenerateSecretString": { "PasswordLength": 24, "ExcludePunctuation": true } }),
-    );
-    let admin_password = TaskValue::secret(&admin_secret);
-
-    let mut databases = BTreeMap::new();
-    let mut services: BTreeMap<&str, FargateService> = BTreeMap::new();
-    let mut calls = BTreeSet::new();
+    let shared = SharedSettings::new(scope, ctx, kafka.is_some());
+    let mut system = Services::default();
     for def in &SERVICES {
+        system.add(scope, ctx, def, &shared, (&vpc, &cluster, &alb));
+    }
+    system.connect(scope, &alb, kafka.as_ref());
+    system.outputs(scope, &alb, kafka.as_ref(), &cluster);
+}
+
+/// Settings several services share: where Kafka is, the admin's password.
+struct SharedSettings {
+    kafka_brokers: TaskValue,
+    admin_password: TaskValue,
+}
+
+impl SharedSettings {
+    fn new(scope: &mut Scope<'_>, ctx: &Context, msk: bool) -> Self {
+        // With MSK the bootstrap brokers are not a CloudFormation attribute: they go into
+        // this secret once the cluster exists (by hand for now; see README).
+        let kafka_brokers = match (msk, &ctx.kafka_brokers) {
+            (true, _) => {
+                let secret = scope.add::<res::Secret>(
+                    "KafkaBootstrapSecret",
+                    json!({ "Description": "MSK bootstrap brokers (GetBootstrapBrokers), set after the cluster exists",
+                            "SecretString": "pending: set to the MSK bootstrap brokers after the cluster exists" }),
+                );
+                TaskValue::secret(&secret)
+            }
+            (false, Some(brokers)) => TaskValue::plain(brokers.as_str()),
+            (false, None) => TaskValue::Unset,
+        };
+        let admin_secret = scope.add::<res::Secret>(
+            "AdminPasswordSecret",
+            json!({ "Description": "Password of the seeded PulseTrack ADMIN account",
+                    "GenerateSecretString": { "PasswordLength": 24, "ExcludePunctuation": true } }),
+        );
+        Self { kafka_brokers, admin_password: TaskValue::secret(&admin_secret) }
+    }
+}
+
+/// The five services, their databases, and the calls their settings make.
+#[derive(Default)]
+struct Services {
+    databases: BTreeMap<&'static str, Database>,
+    services: BTreeMap<&'static str, FargateService>,
+    calls: BTreeSet<(&'static str, &'static str)>,
+}
+
+impl Services {
+    /// One service: its database (if any), its task environment, its Fargate service.
+    fn add(
+        &mut self,
+        scope: &mut Scope<'_>,
+        ctx: &Context,
+        def: &'static ServiceDef,
+        shared: &SharedSettings,
+        (vpc, cluster, alb): (&Vpc, &Cluster, &PublicLoadBalancer),
+    ) {
         let database = def
             .database
-            .map(|name| Database::new(scope, &format!("{}Db", def.construct), &vpc, name, &ctx.db_instance_class));
+            .map(|name| Database::new(scope, &format!("{}Db", def.construct), vpc, name, &ctx.db_instance_class));
         let mut wiring = Wiring {
             scope,
             ctx,
             def,
             database: database.as_ref(),
-            kafka_brokers: &kafka_brokers,
-            admin_password: &admin_password,
-            calls: &mut calls,
+            kafka_brokers: &shared.kafka_brokers,
+            admin_password: &shared.admin_password,
+            calls: &mut self.calls,
         };
         let task = task_environment(&mut wiring);
         if let Some(db) = database {
-            databases.insert(def.name, db);
+            self.databases.insert(def.name, db);
         }
         let spec = ContainerSpec {
             name: def.name.into(),
@@ -292,59 +324,69 @@ fn build(scope: &mut Scope<'_>, ctx: &Context) {
             desired_count: ctx.desired_count,
             log_retention_days: 30,
         };
-        let target = (def.name == "api-gateway").then(|| alb.target(GATEWAY_PORT));
-        let service = FargateService::new(scope, def.construct, &cluster, &vpc, spec, target);
-        services.insert(def.name, service);
+        let target = (def.http_port == GATEWAY_PORT).then(|| alb.target(GATEWAY_PORT));
+        let service = FargateService::new(scope, def.construct, cluster, vpc, spec, target);
+        self.services.insert(def.name, service);
     }
 
-    // Security-group rules: exactly the calls above, the ALB to the gateway, each
-    // service to its own database, Kafka clients to the brokers.
-    let mut rules = scope.child("Rules");
-    if let Some(gateway) = services.get("api-gateway") {
-        gateway.security_group.allow_from(&mut rules, &alb.security_group, GATEWAY_PORT, "ALB to api-gateway");
-    }
-    for (from, to, port) in CALLS {
-        if !calls.contains(&(from, to)) {
-            rules.error(format!("call {from} -> {to}: no setting of {from} uses it"));
+    /// Security-group rules: exactly the calls the settings make, the ALB to the
+    /// gateway, each service to its own database, Kafka clients to the brokers.
+    fn connect(&self, scope: &mut Scope<'_>, alb: &PublicLoadBalancer, kafka: Option<&KafkaCluster>) {
+        let mut rules = scope.child("Rules");
+        let gateway = SERVICES.iter().find(|d| d.http_port == GATEWAY_PORT);
+        if let Some((name, service)) = gateway.and_then(|d| Some((d.name, self.services.get(d.name)?))) {
+            let why = format!("ALB to {name}");
+            service.security_group.allow_from(&mut rules, &alb.security_group, GATEWAY_PORT, &why);
         }
-        match (services.get(from), services.get(to)) {
-            (Some(caller), Some(callee)) if callee.spec.ports.contains(&port) => {
-                callee.security_group.allow_from(&mut rules, &caller.security_group, port, &format!("{from} to {to}"));
+        for (from, to, port) in CALLS {
+            if !self.calls.contains(&(from, to)) {
+                rules.error(format!("call {from} -> {to}: no setting of {from} uses it"));
             }
-            _ => rules.error(format!("call {from} -> {to}:{port} does not match a port of {to}")),
-        }
-    }
-    for (name, db) in &databases {
-        if let Some(service) = services.get(name) {
-            db.security_group.allow_from(&mut rules, &service.security_group, 5432, &format!("{name} to its database"));
-        }
-    }
-    if let Some(kafka) = &kafka {
-        for def in SERVICES.iter().filter(|d| d.kafka) {
-            if let Some(service) = services.get(def.name) {
-                kafka.security_group.allow_from(
-                    &mut rules,
-                    &service.security_group,
-                    BROKER_PORT,
-                    &format!("{} to Kafka", def.name),
-                );
+            match (self.services.get(from), self.services.get(to)) {
+                (Some(caller), Some(callee)) if callee.spec.ports.contains(&port) => {
+                    let why = format!("{from} to {to}");
+                    callee.security_group.allow_from(&mut rules, &caller.security_group, port, &why);
+                }
+                _ => rules.error(format!("call {from} -> {to}:{port} does not match a port of {to}")),
             }
         }
+        for (name, db) in &self.databases {
+            if let Some(service) = self.services.get(name) {
+                let why = format!("{name} to its database");
+                db.security_group.allow_from(&mut rules, &service.security_group, 5432, &why);
+            }
+        }
+        if let Some(kafka) = kafka {
+            for def in SERVICES.iter().filter(|d| d.kafka) {
+                if let Some(service) = self.services.get(def.name) {
+                    let why = format!("{} to Kafka", def.name);
+                    kafka.security_group.allow_from(&mut rules, &service.security_group, BROKER_PORT, &why);
+                }
+            }
+        }
     }
-    drop(rules);
 
-    let health_check = alb.health_check(scope, "GatewayHealthCheck", "/health");
-    scope.add_output("GatewayHealthCheckId", "Route 53 health check of the public entry", health_check.r#ref());
-    scope.add_output("LoadBalancerDns", "DNS name of the public load balancer", alb.dns_name());
-    scope.add_output("GatewayUrl", "PulseTrack's public entry", alb.url());
-    for (name, db) in &databases {
-        let id: String = name.split('-').map(|w| format!("{}{}", &w[..1].to_uppercase(), &w[1..])).collect();
-        scope.add_output(&format!("{id}DbEndpoint"), &format!("Endpoint of {name}'s database"), db.endpoint_address());
+    fn outputs(
+        &self,
+        scope: &mut Scope<'_>,
+        alb: &PublicLoadBalancer,
+        kafka: Option<&KafkaCluster>,
+        cluster: &Cluster,
+    ) {
+        let health_check = alb.health_check(scope, "GatewayHealthCheck", "/health");
+        scope.add_output("GatewayHealthCheckId", "Route 53 health check of the public entry", health_check.r#ref());
+        scope.add_output("LoadBalancerDns", "DNS name of the public load balancer", alb.dns_name());
+        scope.add_output("GatewayUrl", "PulseTrack's public entry", alb.url());
+        for (name, db) in &self.databases {
+            let id: String = name.split('-').map(|w| format!("{}{}", &w[..1].to_uppercase(), &w[1..])).collect();
+            let description = format!("Endpoint of {name}'s database");
+            scope.add_output(&format!("{id}DbEndpoint"), &description, db.endpoint_address());
+        }
+        if let Some(kafka) = kafka {
+            scope.add_output("KafkaClusterArn", "ARN of the MSK cluster", kafka.cluster.r#ref());
+        }
+        scope.add_output("ClusterName", "ECS cluster", cluster.id.r#ref());
     }
-    if let Some(kafka) = &kafka {
-        scope.add_output("KafkaClusterArn", "ARN of the MSK cluster", kafka.cluster.r#ref());
-    }
-    scope.add_output("ClusterName", "ECS cluster", cluster.id.r#ref());
 }
 
 /// A setting's value in a task definition.

@@ -121,8 +121,14 @@ pub fn read_state(data_dir: &Path) -> Option<State> {
 }
 
 fn write_state(data_dir: &Path, state: &State) {
+    // Written aside and renamed into place: a reader (`status --local`, `down`, a test)
+    // never sees a half-written file.
     if let Ok(text) = serde_json::to_string_pretty(state) {
-        let _ = std::fs::write(state_file(data_dir), text + "\n");
+        let path = state_file(data_dir);
+        let tmp = path.with_extension("json.tmp");
+        if std::fs::write(&tmp, text + "\n").is_ok() {
+            let _ = std::fs::rename(&tmp, &path);
+        }
     }
 }
 
@@ -374,8 +380,9 @@ impl Running {
                     .collect();
                 let env = vec![("RUST_LOG".into(), "warn".into())];
                 let spec = ProcessSpec { name: "tansu".into(), program: tansu.clone(), args, env, log_file: None };
-                let pid = self.supervise(spec, 6).pid();
+                self.supervise(spec, 6);
                 wait_tcp(&addr, options.ready_timeout).await.context("tansu did not start")?;
+                let pid = self.processes.last().and_then(Supervised::pid);
                 self.say(format!("tansu ready: {addr}"));
                 self.track("tansu", ProcessState::process(pid, Some(addr.clone()), vec![], tansu));
                 addr
@@ -444,8 +451,9 @@ impl Running {
             // It logs every HEAD of a blob it lacks (how each push begins) as an error.
             log_file: Some(log.clone()),
         };
-        let pid = self.supervise(spec, 5).pid();
+        self.supervise(spec, 5);
         wait_tcp(&addr, Duration::from_secs(10)).await.context("the image registry did not start")?;
+        let pid = self.processes.last().and_then(Supervised::pid);
         self.say(format!(
             "image registry ready: {addr} (storage {}, log {})",
             root.join("data").display(),
