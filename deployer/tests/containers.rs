@@ -18,7 +18,8 @@ use serde_json::Value;
 use support::{
     ImageRegistry,
     system::{
-        Flow, SERVICES, Up, bin_dir, binaries_with_changed, containers_conf, deployer, patient_flow, port_offset, run,
+        Flow, SERVICES, Up, bin_dir, binaries_with_changed, containers_conf, deployer, eventually, patient_flow,
+        port_offset, run,
     },
 };
 
@@ -138,6 +139,17 @@ fn up_containers_runs_the_deployed_task_definitions_from_pushed_images() {
     podman(&["exec", gateway, "/usr/local/bin/api-gateway", "healthcheck"]);
     let user = podman(&["exec", gateway, "id", "-u"]);
     assert_eq!(user.trim(), "10001", "the services do not run as root");
+
+    // A task that stops answering its health check (here: frozen) is replaced after
+    // the task definition's start period and retries, as ECS replaces unhealthy tasks.
+    let billing = state["processes"]["billing-service"]["container"].as_str().expect("billing container");
+    podman(&["pause", billing]);
+    up.wait_for("billing-service failed its health check 3 times", Duration::from_secs(180));
+    up.wait_for("billing-service started (pid", Duration::from_secs(60));
+    let ready = format!("http://127.0.0.1:{}/ready", 4001 + offset);
+    eventually("billing-service back", || {
+        client.get(&ready).send().ok().filter(|r| r.status() == 200).map(|_| 1.into())
+    });
 
     let (ok, out) = run(&["down"], &data);
     assert!(ok, "{out}");

@@ -98,9 +98,13 @@ impl Engine {
         (output.status.success() && pid > 0).then_some(pid)
     }
 
-    /// Stops a container (SIGTERM, then SIGKILL after `grace`).
+    /// Stops a container (SIGTERM, then SIGKILL after `grace`); one that cannot be
+    /// stopped so (a frozen one) is killed.
     pub async fn stop(&self, name: &str, grace: Duration) {
-        let _ = self.command().args(["stop", "--time", &grace.as_secs().to_string(), name]).output().await;
+        let stop = self.command().args(["stop", "--time", &grace.as_secs().to_string(), name]).output().await;
+        if !stop.is_ok_and(|o| o.status.success()) {
+            let _ = self.command().args(["kill", name]).output().await;
+        }
     }
 
     /// The process that runs `service` in the foreground: `run --rm` with host
