@@ -103,6 +103,11 @@ fn up_runs_the_whole_system_and_keeps_its_data_across_restarts() {
     let patient = get(&client, &format!("{base}/api/patients/{id}"), &token).expect("patient after restart");
     assert_eq!(patient["email"], patient_email.as_str());
     assert!(get(&client, &format!("{base}/api/billing/accounts/{id}"), &token).is_some(), "account after restart");
+    // The broker kept its topics and offsets in the data folder (SQLite): the pipeline
+    // runs on them after the restart.
+    assert!(data.join("tansu.db").is_file(), "the broker stores in the data folder");
+    let again = patient_flow(&client, &base, &admin_password, "up-again");
+    assert_ne!(again.id, id);
 
     // Ctrl-C: only `up` gets it (the services have their own process groups) and stops
     // them in reverse dependency order, none of them seen as crashed.

@@ -69,6 +69,9 @@ pub struct ContainerOptions {
     pub store: PathBuf,
 }
 
+/// The private broker's SQLite database, in the data folder.
+const TANSU_DB: &str = "tansu.db";
+
 /// Written to `<data>/up.json` while `up` runs.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct State {
@@ -285,7 +288,7 @@ impl Running {
     /// then every service in dependency order, each after the one before is ready.
     async fn start_all(&mut self, options: &UpOptions, data_dir: &Path, tansu: Option<PathBuf>) -> anyhow::Result<()> {
         let server = self.start_postgres(options, data_dir).await?;
-        let kafka_brokers = self.start_broker(options, tansu).await?;
+        let kafka_brokers = self.start_broker(options, data_dir, tansu).await?;
         let admin_password = match &options.admin_password {
             Some(p) => p.clone(),
             None => postgres::secret_file(&data_dir.join("admin-password"))?,
@@ -362,9 +365,15 @@ impl Running {
         Ok(server)
     }
 
-    /// The given brokers, or a private tansu (in memory: topics are created by the
-    /// services at startup; messages do not outlive `up`).
-    async fn start_broker(&mut self, options: &UpOptions, tansu: Option<PathBuf>) -> anyhow::Result<String> {
+    /// The given brokers, or a private tansu storing topics, messages, producer state
+    /// and committed offsets in SQLite in the data folder (`tansu.db`), so that they
+    /// survive a restart of the broker or of `up`.
+    async fn start_broker(
+        &mut self,
+        options: &UpOptions,
+        data_dir: &Path,
+        tansu: Option<PathBuf>,
+    ) -> anyhow::Result<String> {
         let brokers = match (&options.kafka_brokers, tansu) {
             (Some(brokers), _) => {
                 self.say(format!("using Kafka brokers {brokers}"));
@@ -373,13 +382,21 @@ impl Running {
             (None, Some(tansu)) => {
                 let addr = format!("127.0.0.1:{}", free_port()?);
                 let url = format!("tcp://{addr}");
+                // tansu reads a `sqlite://` path relative to its working directory.
                 let args = ["broker", "--listener-url", &url, "--advertised-listener-url", &url]
                     .into_iter()
-                    .chain(["--storage-engine", "memory://tansu/"])
+                    .chain(["--storage-engine", &format!("sqlite://{TANSU_DB}")])
                     .map(String::from)
                     .collect();
                 let env = vec![("RUST_LOG".into(), "warn".into())];
-                let spec = ProcessSpec { name: "tansu".into(), program: tansu.clone(), args, env, log_file: None };
+                let spec = ProcessSpec {
+                    name: "tansu".into(),
+                    program: tansu.clone(),
+                    args,
+                    env,
+                    log_file: None,
+                    cwd: Some(data_dir.to_path_buf()),
+                };
                 self.supervise(spec, 6);
                 wait_tcp(&addr, options.ready_timeout).await.context("tansu did not start")?;
                 let pid = self.processes.last().and_then(Supervised::pid);
@@ -450,6 +467,7 @@ impl Running {
             env: vec![],
             // It logs every HEAD of a blob it lacks (how each push begins) as an error.
             log_file: Some(log.clone()),
+            cwd: None,
         };
         self.supervise(spec, 5);
         wait_tcp(&addr, Duration::from_secs(10)).await.context("the image registry did not start")?;
@@ -493,10 +511,13 @@ impl Running {
                 let task = LocalService { env, ..service.clone() };
                 (engine.run_spec(&task, &container, services), Some(container))
             }
-            None => (
-                ProcessSpec { name: service.name.clone(), program: binary.clone(), args: vec![], env, log_file: None },
-                None,
-            ),
+            None => {
+                let program = binary.clone();
+                (
+                    ProcessSpec { name: service.name.clone(), program, args: vec![], env, log_file: None, cwd: None },
+                    None,
+                )
+            }
         };
         let supervised = self.supervise(spec, index);
         let took = wait_ready(&format!("{}/ready", service.url()), supervised, options.ready_timeout).await?;

@@ -30,6 +30,8 @@ pub struct ProcessSpec {
     pub env: Vec<(String, String)>,
     /// Where its output goes instead of `up`'s own (appended), for chatty helpers.
     pub log_file: Option<PathBuf>,
+    /// Its working directory (default: `up`'s).
+    pub cwd: Option<PathBuf>,
 }
 
 /// What the supervisors report to `up`.
@@ -217,6 +219,9 @@ async fn stopped(rx: &mut watch::Receiver<bool>) {
 fn spawn(spec: &ProcessSpec, index: usize, printer: &Printer) -> std::io::Result<Child> {
     let mut command = Command::new(&spec.program);
     command.args(&spec.args).env_clear();
+    if let Some(dir) = &spec.cwd {
+        command.current_dir(dir);
+    }
     for key in INHERITED {
         if let Some(value) = std::env::var_os(key) {
             command.env(key, value);
@@ -309,6 +314,7 @@ mod tests {
             args: vec!["-c".into(), script.into()],
             env: vec![],
             log_file: None,
+            cwd: None,
         }
     }
 

@@ -183,7 +183,7 @@ pub fn patient_flow(client: &Client, base: &str, admin_password: &str, tag: &str
         .expect("signup");
     assert_eq!(signup.status(), 201, "signup");
     let token = login(client, base, &email, "correct-horse-battery");
-    let patient_email = format!("grace-{}@example.com", std::process::id());
+    let patient_email = format!("grace-{tag}-{}@example.com", std::process::id());
     let created = client
         .post(format!("{base}/api/patients"))
         .bearer_auth(&token)
