@@ -94,6 +94,8 @@ pub struct ContainerSpec {
     pub secrets: Vec<(String, Expr)>,
     /// Secrets the execution role may read (their ARNs).
     pub secret_arns: Vec<Expr>,
+    /// The one ECR repository the execution role may pull from (`<stack>/<service>`).
+    pub ecr_repository: String,
     pub desired_count: u32,
     pub log_retention_days: u32,
 }
@@ -209,7 +211,7 @@ fn roles(
     let mut statements = vec![
         json!({ "Effect": "Allow", "Action": ["ecr:GetAuthorizationToken"], "Resource": "*" }),
         json!({ "Effect": "Allow", "Action": ["ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"],
-                "Resource": Expr::Sub("arn:${AWS::Partition}:ecr:${AWS::Region}:${AWS::AccountId}:repository/*".into()) }),
+                "Resource": Expr::Sub(format!("arn:${{AWS::Partition}}:ecr:${{AWS::Region}}:${{AWS::AccountId}}:repository/{}", spec.ecr_repository)) }),
         json!({ "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Resource": log_group.attr(res::LogGroupAttr::Arn) }),
     ];
     if !spec.secret_arns.is_empty() {

@@ -210,14 +210,16 @@ pub fn image_repositories_stack(name: &str) -> Stack {
     let mut stack = Stack::new(format!("{name}Images"), format!("PulseTrack service images of stack {name}"));
     let mut scope = stack.scope();
     for def in &SERVICES {
-        let repository = Repository::new(
-            &mut scope,
-            &format!("{}Repository", def.construct),
-            &format!("{}/{}", name.to_lowercase(), def.name),
-        );
+        let repository =
+            Repository::new(&mut scope, &format!("{}Repository", def.construct), &ecr_repository_name(name, def));
         scope.add_output(&repository_output(def), &format!("ECR repository of {}", def.name), repository.uri());
     }
     stack
+}
+
+/// The ECR repository of `def`'s image in stack `stack`: `<stack>/<service>`, lower case.
+pub fn ecr_repository_name(stack: &str, def: &ServiceDef) -> String {
+    format!("{}/{}", stack.to_lowercase(), def.name)
 }
 
 /// The output of [`image_repositories_stack`] that holds `def`'s repository URI.
@@ -321,6 +323,7 @@ impl Services {
             environment: task.environment,
             secrets: task.secrets,
             secret_arns: task.secret_arns,
+            ecr_repository: ecr_repository_name(scope.stack_name(), def),
             desired_count: ctx.desired_count,
             log_retention_days: 30,
         };
@@ -684,6 +687,29 @@ mod tests {
             .filter(|r| r["Properties"]["CidrIp"] == "0.0.0.0/0")
             .collect();
         assert_eq!(open.len(), 1, "only the ALB listener is open to the internet");
+    }
+
+    #[test]
+    fn each_execution_role_pulls_only_its_own_ecr_repository() {
+        let t = synth(&[]);
+        let repositories = image_repositories_stack("PulseTrack").synth().expect("images stack");
+        let names: Vec<String> = of_type(&repositories, "AWS::ECR::Repository")
+            .iter()
+            .filter_map(|r| r["Properties"]["RepositoryName"].as_str().map(str::to_string))
+            .collect();
+        let policies = of_type(&t, "AWS::IAM::Policy");
+        assert_eq!(policies.len(), SERVICES.len());
+        for policy in policies {
+            let statements = policy["Properties"]["PolicyDocument"]["Statement"].as_array().expect("statements");
+            let pull = statements
+                .iter()
+                .find(|s| s["Action"].to_string().contains("ecr:BatchGetImage"))
+                .expect("a pull statement");
+            let arn = pull["Resource"]["Fn::Sub"].as_str().expect("an ARN");
+            let repository = arn.rsplit_once(":repository/").map(|(_, r)| r).expect("a repository ARN");
+            assert!(names.iter().any(|n| n == repository), "{repository} is one of {names:?}");
+            assert!(!repository.contains('*'), "no wildcard: {arn}");
+        }
     }
 
     #[test]
