@@ -131,6 +131,29 @@ fn up_runs_the_whole_system_and_keeps_its_data_across_restarts() {
 }
 
 #[test]
+fn ctrl_c_during_start_up_stops_what_was_started() {
+    let data = std::env::temp_dir().join(format!("pulsetrack-interrupted-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
+    let up = Up::spawn(&data, port_offset(), &[]);
+    up.wait_for("tansu ready", Duration::from_secs(120));
+    // The state file is written from the first process on, so `down` could find them.
+    let state: Value =
+        serde_json::from_str(&std::fs::read_to_string(data.join("up.json")).expect("state during start-up"))
+            .expect("state json");
+    let tansu = state["processes"]["tansu"]["pid"].as_u64().expect("tansu's pid") as i32;
+    assert!(data.join("postgres/postmaster.pid").is_file(), "postgres runs");
+    up.ctrl_c();
+    let output = Arc::clone(&up.output);
+    assert!(!up.wait_exit(), "an interrupted start-up exits non-zero");
+    let lines = output.lock().expect("lock").clone();
+    assert!(lines.iter().any(|l| l.contains("interrupted by Ctrl-C")), "{lines:#?}");
+    assert!(!data.join("postgres/postmaster.pid").exists(), "postgres stopped");
+    assert!(nix::sys::signal::kill(nix::unistd::Pid::from_raw(tansu), None).is_err(), "tansu stopped");
+    assert!(!data.join("up.json").exists(), "state removed");
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+#[test]
 fn down_without_up_says_so() {
     let data = std::env::temp_dir().join(format!("pulsetrack-down-{}", std::process::id()));
     let (ok, out) = run(&["down"], &data);

@@ -214,10 +214,12 @@ struct Running {
     health_checks: Vec<tokio::task::JoinHandle<()>>,
     supervision: Supervision,
     state: State,
+    /// Where the state file is written, from the first process on.
+    data_dir: PathBuf,
 }
 
 impl Running {
-    fn new(engine: Option<Engine>, supervision: Supervision) -> Self {
+    fn new(engine: Option<Engine>, supervision: Supervision, data_dir: &Path) -> Self {
         let state = State {
             pid: std::process::id(),
             gateway_url: String::new(),
@@ -237,6 +239,7 @@ impl Running {
             health_checks: Vec::new(),
             supervision,
             state,
+            data_dir: data_dir.to_path_buf(),
         }
     }
 
@@ -251,8 +254,11 @@ impl Running {
         &self.processes[self.processes.len() - 1]
     }
 
+    /// Records a started process; the state file is kept current from the first one on,
+    /// so that `down` finds what a start-up left even if `up` is killed during it.
     fn track(&mut self, name: &str, process: ProcessState) {
         self.state.processes.insert(name.into(), process);
+        write_state(&self.data_dir, &self.state);
     }
 
     /// Keeps the state in step with what the supervisors report, and says it.
@@ -346,18 +352,21 @@ impl Running {
             None => {
                 let bin = postgres::find_bin_dir(options.postgres_bin.as_deref())?;
                 let cluster = PrivateCluster::prepare(data_dir, bin, free_port()?).await?;
+                let (server, data, log) = (cluster.server.clone(), cluster.data.clone(), cluster.log.clone());
+                // Recorded before it starts: an interrupted start-up stops it too.
+                self.state.postgres = server.display();
+                self.state.postgres_data = Some(data.clone());
+                write_state(&self.data_dir, &self.state);
                 let t = Instant::now();
+                let cluster = self.cluster.insert(cluster);
                 cluster.start().await?;
                 self.say(format!(
                     "postgres ready in {:.1}s: {} (data {}, log {})",
                     t.elapsed().as_secs_f64(),
-                    cluster.server.display(),
-                    cluster.data.display(),
-                    cluster.log.display()
+                    server.display(),
+                    data.display(),
+                    log.display()
                 ));
-                let server = cluster.server.clone();
-                self.state.postgres_data = Some(cluster.data.clone());
-                self.cluster = Some(cluster);
                 server
             }
         };
@@ -618,16 +627,23 @@ pub async fn up(options: UpOptions) -> anyhow::Result<()> {
     let (events_tx, mut events) = mpsc::unbounded_channel();
     let supervision =
         Supervision { printer, events: events_tx, backoff: Backoff::default(), grace: Duration::from_secs(10) };
-    let mut running = Running::new(engine, supervision);
-    if let Err(e) = running.start_all(&options, &data_dir, tansu).await {
+    let mut running = Running::new(engine, supervision, &data_dir);
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    // Ctrl-C or SIGTERM during the start-up stops what was started so far.
+    let start = tokio::select! {
+        result = running.start_all(&options, &data_dir, tansu) => result,
+        _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted by Ctrl-C")),
+        _ = sigterm.recv() => Err(anyhow::anyhow!("interrupted by SIGTERM")),
+    };
+    if let Err(e) = start {
         running.say(format!("start failed: {e:#}; stopping what was started"));
         running.stop(&mut events).await;
+        let _ = std::fs::remove_file(state_file(&data_dir));
         return Err(e);
     }
     write_state(&data_dir, &running.state);
     print_table(&running.state, &options, &data_dir, started.elapsed());
 
-    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     loop {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => { running.say("Ctrl-C: stopping".into()); break; }

@@ -3,7 +3,7 @@
 
 use std::{
     ffi::OsString,
-    os::unix::fs::{PermissionsExt, chown},
+    os::unix::fs::{OpenOptionsExt, PermissionsExt, chown},
     path::{Path, PathBuf},
     process::Stdio,
 };
@@ -316,12 +316,29 @@ pub fn secret_file(path: &Path) -> anyhow::Result<String> {
             return Ok(existing);
         }
     }
-    let mut bytes = [0u8; 18];
-    std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom")?, &mut bytes)?;
     const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
-    let secret: String = bytes.iter().map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char).collect();
-    std::fs::write(path, format!("{secret}\n")).with_context(|| format!("cannot write {}", path.display()))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    // Bytes at or above the largest multiple of the alphabet's size are skipped, so that
+    // every character is equally likely.
+    let limit = 256 - 256 % ALPHABET.len();
+    let mut random = std::fs::File::open("/dev/urandom")?;
+    let mut secret = String::with_capacity(18);
+    while secret.len() < 18 {
+        let mut byte = [0u8; 1];
+        std::io::Read::read_exact(&mut random, &mut byte)?;
+        if usize::from(byte[0]) < limit {
+            secret.push(ALPHABET[usize::from(byte[0]) % ALPHABET.len()] as char);
+        }
+    }
+    // Private from the first byte: created with mode 0600, never widened afterwards.
+    let _ = std::fs::remove_file(path);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    std::io::Write::write_all(&mut file, format!("{secret}\n").as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(secret)
 }
 

@@ -54,6 +54,13 @@ impl Up {
 
     /// With extra arguments, e.g. an existing Postgres and broker.
     pub fn start_with(data: &Path, offset: u16, extra: &[String]) -> Self {
+        let up = Self::spawn(data, offset, extra);
+        up.wait_for("PulseTrack is up", Duration::from_secs(240));
+        up
+    }
+
+    /// Starts `deployer up` without waiting for it to be up.
+    pub fn spawn(data: &Path, offset: u16, extra: &[String]) -> Self {
         let mut child = Command::new(deployer())
             .args(["up", "--ready-timeout", "120", "--port-offset", &offset.to_string()])
             .args(extra)
@@ -81,9 +88,7 @@ impl Up {
                 sink.lock().expect("lock").push(line);
             }
         });
-        let up = Self { child, output };
-        up.wait_for("PulseTrack is up", Duration::from_secs(240));
-        up
+        Self { child, output }
     }
 
     pub fn lines(&self) -> Vec<String> {
