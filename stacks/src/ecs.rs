@@ -255,15 +255,30 @@ impl ContainerDefinition {
 }
 
 /// The container of each ECS task definition in `stack` (`ContainerDefinitions[0]`),
-/// by container name: what `deployer up` runs and what the Dockerfiles must match.
-pub fn containers(stack: &crate::Stack) -> std::collections::BTreeMap<String, Value> {
-    stack
-        .resources
-        .values()
-        .filter(|r| r.resource_type == "AWS::ECS::TaskDefinition")
-        .filter_map(|r| r.properties.get("ContainerDefinitions")?.get(0).cloned())
-        .filter_map(|c| Some((c.get("Name")?.as_str()?.to_string(), c)))
-        .collect()
+/// by container name: what the Dockerfiles and the compose file must match.
+pub fn containers(
+    stack: &crate::Stack,
+) -> Result<std::collections::BTreeMap<String, ContainerDefinition>, serde_json::Error> {
+    first_containers(
+        stack
+            .resources
+            .values()
+            .filter(|r| r.resource_type == res::TaskDefinition::NAME)
+            .map(|r| r.properties.get("ContainerDefinitions")),
+    )
+}
+
+/// The first container of each task definition's `ContainerDefinitions`, by name.
+fn first_containers<'a>(
+    definitions: impl Iterator<Item = Option<&'a Value>>,
+) -> Result<std::collections::BTreeMap<String, ContainerDefinition>, serde_json::Error> {
+    let mut out = std::collections::BTreeMap::new();
+    for definitions in definitions {
+        let first = definitions.and_then(|d| d.get(0)).cloned().unwrap_or_default();
+        let container = ContainerDefinition::deserialize(first)?;
+        out.insert(container.name.clone(), container);
+    }
+    Ok(out)
 }
 
 /// A rendered template, read back with types: the resources' types, and the task
@@ -377,24 +392,13 @@ impl Template {
 
     /// The first container of every task definition, by container name.
     pub fn containers(&self) -> Result<std::collections::BTreeMap<String, ContainerDefinition>, serde_json::Error> {
-        let mut out = std::collections::BTreeMap::new();
-        for resource in self.resources.values().filter(|r| r.resource_type == res::TaskDefinition::NAME) {
-            let first = resource.properties["ContainerDefinitions"].get(0).cloned().unwrap_or_default();
-            let container = ContainerDefinition::deserialize(first)?;
-            out.insert(container.name.clone(), container);
-        }
-        Ok(out)
+        first_containers(
+            self.resources
+                .values()
+                .filter(|r| r.resource_type == res::TaskDefinition::NAME)
+                .map(|r| r.properties.get("ContainerDefinitions")),
+        )
     }
-}
-
-/// A container definition's `PortMappings` container ports, in order.
-pub fn container_ports(container: &Value) -> Vec<u16> {
-    container["PortMappings"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|m| m["ContainerPort"].as_u64().and_then(|p| u16::try_from(p).ok()))
-        .collect()
 }
 
 #[cfg(test)]
@@ -404,9 +408,13 @@ mod tests {
 
     #[test]
     fn every_service_has_one_container_with_its_ports() {
-        let containers = containers(&pulsetrack_stack("PulseTrack", &Context::default()));
+        let stack = pulsetrack_stack("PulseTrack", &Context::default());
+        let containers = containers(&stack).expect("typed containers");
         assert_eq!(containers.len(), crate::pulsetrack::SERVICES.len());
-        assert_eq!(container_ports(&containers["billing-service"]), [4001, 9001]);
-        assert_eq!(container_ports(&containers["api-gateway"]), [4004]);
+        assert_eq!(containers["billing-service"].ports(), [4001, 9001]);
+        assert_eq!(containers["api-gateway"].ports(), [4004]);
+        // Read back from the rendered template: the same containers.
+        let template = Template::read(&stack.synth().expect("valid")).expect("template");
+        assert_eq!(template.containers().expect("read back"), containers);
     }
 }

@@ -14,7 +14,7 @@ use std::{
 
 use pulsetrack_stacks::{
     Context,
-    ecs::{container_ports, containers},
+    ecs::{ContainerDefinition, containers},
     pulsetrack::{CALLS, NAMESPACE, SERVICES, ServiceDef},
     pulsetrack_stack,
 };
@@ -36,8 +36,8 @@ fn dockerfile_path(service: &str) -> String {
 }
 
 /// ContainerDefinitions[0] of every synthesized `AWS::ECS::TaskDefinition`, by container name.
-fn task_definitions() -> BTreeMap<String, Value> {
-    let containers = containers(&pulsetrack_stack("PulseTrack", &Context::default()));
+fn task_definitions() -> BTreeMap<String, ContainerDefinition> {
+    let containers = containers(&pulsetrack_stack("PulseTrack", &Context::default())).expect("typed containers");
     assert_eq!(containers.len(), SERVICES.len(), "one task definition per service");
     containers
 }
@@ -47,16 +47,17 @@ fn strings(value: &Value) -> Vec<String> {
 }
 
 /// The names the task definition sets: `Environment` and `Secrets`.
-fn task_variable_names(task: &Value) -> BTreeSet<String> {
-    ["Environment", "Secrets"]
-        .iter()
-        .flat_map(|key| task[key].as_array().cloned().unwrap_or_default())
-        .filter_map(|v| v["Name"].as_str().map(str::to_string))
-        .collect()
+fn task_variable_names(task: &ContainerDefinition) -> BTreeSet<String> {
+    task.environment.iter().map(|v| v.name.clone()).chain(task.secrets.iter().map(|v| v.name.clone())).collect()
 }
 
-fn task_ports(task: &Value) -> BTreeSet<u16> {
-    container_ports(task).into_iter().collect()
+fn task_ports(task: &ContainerDefinition) -> BTreeSet<u16> {
+    task.ports().into_iter().collect()
+}
+
+/// The task definition's health check command (`["CMD", program, args…]`).
+fn task_check(task: &ContainerDefinition) -> Vec<String> {
+    task.health_check.as_ref().map(|h| h.command.clone()).unwrap_or_default()
 }
 
 // ---------------------------------------------------------------- Dockerfiles
@@ -132,7 +133,7 @@ fn healthcheck_command(args: &str) -> Result<Vec<String>, String> {
 }
 
 /// Everything wrong with `text` as the Dockerfile of `def`, whose task definition is `task`.
-fn dockerfile_problems(def: &ServiceDef, task: &Value, text: &str) -> Vec<String> {
+fn dockerfile_problems(def: &ServiceDef, task: &ContainerDefinition, text: &str) -> Vec<String> {
     let name = def.name;
     let binary = format!("{BIN_DIR}/{name}");
     let mut problems = Vec::new();
@@ -167,7 +168,7 @@ fn dockerfile_problems(def: &ServiceDef, task: &Value, text: &str) -> Vec<String
     }
 
     // The task definition's health check is ["CMD", binary, "healthcheck"].
-    let task_check = strings(&task["HealthCheck"]["Command"]);
+    let task_check = task_check(task);
     let expected = vec![binary.clone(), "healthcheck".to_string()];
     if task_check.first().map(String::as_str) != Some("CMD") || task_check[1..] != expected[..] {
         problems.push(format!("{name}: task definition health check is {task_check:?}"));
@@ -284,7 +285,7 @@ fn published(service: &Value) -> Vec<String> {
 }
 
 /// Everything wrong with the compose file `doc` against the task definitions.
-fn compose_problems(doc: &Value, tasks: &BTreeMap<String, Value>) -> Vec<String> {
+fn compose_problems(doc: &Value, tasks: &BTreeMap<String, ContainerDefinition>) -> Vec<String> {
     let mut problems = Vec::new();
     let Some(services) = doc["services"].as_object() else {
         return vec!["no services".into()];
@@ -354,7 +355,7 @@ fn compose_problems(doc: &Value, tasks: &BTreeMap<String, Value>) -> Vec<String>
             problems.push(format!("{name}: image {}, expected {image} (the stack's default)", service["image"]));
         }
         let check = strings(&service["healthcheck"]["test"]);
-        if check != strings(&task["HealthCheck"]["Command"]) {
+        if check != task_check(task) {
             problems.push(format!("{name}: healthcheck {check:?} differs from the task definition's"));
         }
 
@@ -390,8 +391,7 @@ fn compose_problems(doc: &Value, tasks: &BTreeMap<String, Value>) -> Vec<String>
         // the variable whose task definition value is the call's Cloud Map URL.
         for (_, to, port) in CALLS.iter().filter(|c| c.0 == name) {
             let url = format!("http://{to}.{NAMESPACE}:{port}");
-            let environment = task["Environment"].as_array().into_iter().flatten();
-            match environment.filter(|v| v["Value"] == url.as_str()).find_map(|v| v["Name"].as_str()) {
+            match task.environment.iter().find(|v| v.value.as_str() == Some(url.as_str())).map(|v| v.name.as_str()) {
                 Some(variable) => wanted.push((variable, format!("http://{to}:{port}"))),
                 None => problems.push(format!("{name}: the task definition has no {url}")),
             }
