@@ -46,11 +46,8 @@ impl Engine {
         if let Some(program) = explicit {
             return Ok(Self { program: program.to_path_buf(), kind: kind_of(program) });
         }
-        let path = std::env::var_os("PATH").unwrap_or_default();
-        for name in ["podman", "docker"] {
-            if let Some(program) = std::env::split_paths(&path).map(|d| d.join(name)).find(|p| p.is_file()) {
-                return Ok(Self { kind: kind_of(&program), program });
-            }
+        if let Some(program) = super::on_path("podman").or_else(|| super::on_path("docker")) {
+            return Ok(Self { kind: kind_of(&program), program });
         }
         bail!("--containers needs podman or docker: none is on PATH (scripts/ensure-containers.sh installs podman)")
     }

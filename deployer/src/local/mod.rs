@@ -148,13 +148,17 @@ fn runs(pid: u32, binary: &Path) -> bool {
     std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|exe| exe == binary)
 }
 
+/// The first file called `name` in the folders of PATH.
+pub fn on_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).map(|dir| dir.join(name)).find(|p| p.is_file())
+}
+
 /// Finds tansu: `--tansu`, `TANSU_BIN`, PATH, then the cache `scripts/install-tansu.sh` fills.
 pub fn find_tansu(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
     let mut candidates: Vec<PathBuf> = explicit.map(Path::to_path_buf).into_iter().collect();
     candidates.extend(std::env::var_os("TANSU_BIN").map(PathBuf::from));
-    if let Some(path) = std::env::var_os("PATH") {
-        candidates.extend(std::env::split_paths(&path).map(|d| d.join("tansu")));
-    }
+    candidates.extend(on_path("tansu"));
     if let Some(home) = std::env::var_os("HOME") {
         candidates.push(PathBuf::from(home).join(".cache/pulsetrack/tools/bin/tansu"));
     }
@@ -292,12 +296,12 @@ impl Running {
 
     /// Starts Postgres, the broker, (with `--containers`) the registry and the images,
     /// then every service in dependency order, each after the one before is ready.
-    async fn start_all(&mut self, options: &UpOptions, data_dir: &Path, tansu: Option<PathBuf>) -> anyhow::Result<()> {
-        let server = self.start_postgres(options, data_dir).await?;
-        let kafka_brokers = self.start_broker(options, data_dir, tansu).await?;
+    async fn start_all(&mut self, options: &UpOptions, tansu: Option<PathBuf>) -> anyhow::Result<()> {
+        let server = self.start_postgres(options).await?;
+        let kafka_brokers = self.start_broker(options, tansu).await?;
         let admin_password = match &options.admin_password {
             Some(p) => p.clone(),
-            None => postgres::secret_file(&data_dir.join("admin-password"))?,
+            None => postgres::secret_file(&self.data_dir.join("admin-password"))?,
         };
         let endpoints = Endpoints {
             bind_host: "127.0.0.1".into(),
@@ -312,7 +316,7 @@ impl Running {
             keep_service_names: options.containers.is_some(),
         };
         let images = match &options.containers {
-            Some(containers) => self.publish_images(options, containers, data_dir, &kafka_brokers).await?,
+            Some(containers) => self.publish_images(options, containers, &kafka_brokers).await?,
             None => BTreeMap::new(),
         };
         let services = plan::plan(&plan::local_template(&kafka_brokers, images)?, &endpoints)?;
@@ -325,7 +329,7 @@ impl Running {
             );
         }
         for (index, service) in services.iter().enumerate() {
-            self.start_service(index, service, &services, options, data_dir).await?;
+            self.start_service(index, service, &services, options).await?;
         }
         self.state.gateway_url =
             services.iter().find(|s| s.name == "api-gateway").map(LocalService::url).unwrap_or_default();
@@ -339,7 +343,8 @@ impl Running {
     }
 
     /// The given server, or the private cluster.
-    async fn start_postgres(&mut self, options: &UpOptions, data_dir: &Path) -> anyhow::Result<Server> {
+    async fn start_postgres(&mut self, options: &UpOptions) -> anyhow::Result<Server> {
+        let data_dir = self.data_dir.clone();
         let server = match &options.database_url {
             Some(url) => {
                 let server = Server::from_url(url)?;
@@ -351,7 +356,7 @@ impl Running {
             }
             None => {
                 let bin = postgres::find_bin_dir(options.postgres_bin.as_deref())?;
-                let cluster = PrivateCluster::prepare(data_dir, bin, free_port()?).await?;
+                let cluster = PrivateCluster::prepare(&data_dir, bin, free_port()?).await?;
                 let (server, data, log) = (cluster.server.clone(), cluster.data.clone(), cluster.log.clone());
                 // Recorded before it starts: an interrupted start-up stops it too.
                 self.state.postgres = server.display();
@@ -377,12 +382,7 @@ impl Running {
     /// The given brokers, or a private tansu storing topics, messages, producer state
     /// and committed offsets in SQLite in the data folder (`tansu.db`), so that they
     /// survive a restart of the broker or of `up`.
-    async fn start_broker(
-        &mut self,
-        options: &UpOptions,
-        data_dir: &Path,
-        tansu: Option<PathBuf>,
-    ) -> anyhow::Result<String> {
+    async fn start_broker(&mut self, options: &UpOptions, tansu: Option<PathBuf>) -> anyhow::Result<String> {
         let brokers = match (&options.kafka_brokers, tansu) {
             (Some(brokers), _) => {
                 self.say(format!("using Kafka brokers {brokers}"));
@@ -404,7 +404,7 @@ impl Running {
                     args,
                     env,
                     log_file: None,
-                    cwd: Some(data_dir.to_path_buf()),
+                    cwd: Some(self.data_dir.clone()),
                 };
                 self.supervise(spec, 6);
                 wait_tcp(&addr, options.ready_timeout).await.context("tansu did not start")?;
@@ -425,11 +425,10 @@ impl Running {
         &mut self,
         options: &UpOptions,
         containers: &ContainerOptions,
-        data_dir: &Path,
         kafka_brokers: &str,
     ) -> anyhow::Result<BTreeMap<String, String>> {
         let engine = self.engine.clone().context("--containers without a container engine")?;
-        let registry = self.start_registry(containers, data_dir).await?;
+        let registry = self.start_registry(containers).await?;
         let template = plan::local_template(kafka_brokers, BTreeMap::new())?;
         let image_options = ImageOptions {
             bin_dir: options.bin_dir.clone(),
@@ -453,17 +452,16 @@ impl Running {
 
     /// The registry `up --containers` pushes to: the one given, or a private Docker
     /// Distribution registry on a free loopback port with its storage in the data folder.
-    async fn start_registry(&mut self, options: &ContainerOptions, data_dir: &Path) -> anyhow::Result<Registry> {
+    async fn start_registry(&mut self, options: &ContainerOptions) -> anyhow::Result<Registry> {
         if let Some(at) = &options.registry {
             self.say(format!("using the image registry {at}"));
             return explicit_registry(at);
         }
-        let path = std::env::var_os("PATH").unwrap_or_default();
-        let program = std::env::split_paths(&path).map(|d| d.join("docker-registry")).find(|p| p.is_file()).context(
+        let program = on_path("docker-registry").context(
             "no docker-registry on PATH for the private image registry: scripts/ensure-containers.sh installs it, \
              or pass --registry host:port/path",
         )?;
-        let root = data_dir.join("registry");
+        let root = self.data_dir.join("registry");
         std::fs::create_dir_all(root.join("data"))?;
         let addr = format!("127.0.0.1:{}", free_port()?);
         let config = root.join("config.yml");
@@ -498,7 +496,6 @@ impl Running {
         service: &LocalService,
         services: &[LocalService],
         options: &UpOptions,
-        data_dir: &Path,
     ) -> anyhow::Result<()> {
         let mut env = service.env.clone();
         for (key, value) in [(LOG_FORMAT, Some(options.log_format.clone())), (RUST_LOG, options.rust_log.clone())] {
@@ -514,7 +511,7 @@ impl Running {
         let binary = options.bin_dir.join(&service.name);
         let (spec, container) = match &self.engine {
             Some(engine) => {
-                let container = container_name(data_dir, &service.name);
+                let container = container_name(&self.data_dir, &service.name);
                 // A container left by a killed `up` would hold the name.
                 engine.remove(&container).await;
                 let task = LocalService { env, ..service.clone() };
@@ -631,7 +628,7 @@ pub async fn up(options: UpOptions) -> anyhow::Result<()> {
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     // Ctrl-C or SIGTERM during the start-up stops what was started so far.
     let start = tokio::select! {
-        result = running.start_all(&options, &data_dir, tansu) => result,
+        result = running.start_all(&options, tansu) => result,
         _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted by Ctrl-C")),
         _ = sigterm.recv() => Err(anyhow::anyhow!("interrupted by SIGTERM")),
     };
