@@ -60,7 +60,7 @@ fn tree(stack: &Stack) -> Value {
             let entry =
                 node.entry(part.to_string()).or_insert_with(|| json!({ "id": part, "path": path, "children": {} }));
             if i + 1 == parts.len() {
-                entry["attributes"] = json!({ "logicalId": logical_id, "type": resource.resource_type });
+                entry["attributes"] = json!({ "logicalId": logical_id, "type": resource.resource_type() });
             }
             let Some(children) = entry.get_mut("children").and_then(Value::as_object_mut) else { break };
             node = children;

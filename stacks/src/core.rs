@@ -14,7 +14,7 @@ use std::{
 
 use serde_json::{Map, Value, json};
 
-use crate::resources::{Attribute, ResourceType};
+use crate::resources::{Attribute, Properties, ResourceType};
 
 /// A resource's logical id in the template.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -181,11 +181,10 @@ impl From<String> for Expr {
     }
 }
 
-/// One resource of the template.
+/// One resource of the template: its typed properties until the stack renders.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Resource {
-    pub resource_type: String,
-    pub properties: Map<String, Value>,
+    pub properties: Properties,
     pub depends_on: BTreeSet<String>,
     /// `None` keeps CloudFormation's default.
     pub deletion_policy: Option<DeletionPolicy>,
@@ -200,6 +199,18 @@ pub enum DeletionPolicy {
     Retain,
     /// A final snapshot (databases, volumes).
     Snapshot,
+}
+
+impl Resource {
+    /// The CloudFormation type name.
+    pub fn resource_type(&self) -> &'static str {
+        self.properties.type_name()
+    }
+
+    /// The properties if the resource is of type `T`.
+    pub fn typed<T: ResourceType>(&self) -> Option<&T> {
+        T::of(&self.properties)
+    }
 }
 
 impl DeletionPolicy {
@@ -248,6 +259,11 @@ impl Stack {
         Scope { stack: self, path: vec![name] }
     }
 
+    /// The resources of type `T`, with their logical ids.
+    pub fn resources_of<T: ResourceType>(&self) -> impl Iterator<Item = (&str, &T)> {
+        self.resources.iter().filter_map(|(id, r)| Some((id.as_str(), r.typed::<T>()?)))
+    }
+
     pub fn add_output(&mut self, id: &str, description: &str, value: Expr) {
         if self.outputs.insert(id.into(), Output { description: description.into(), value }).is_some() {
             self.errors.push(format!("duplicate output id {id}"));
@@ -267,21 +283,13 @@ impl Scope<'_> {
         self.path.join("/")
     }
 
-    /// Adds a resource `id` under this scope and returns its logical id.
-    pub fn add<T: ResourceType>(&mut self, id: &str, properties: Value) -> Handle<T> {
+    /// Adds a resource `id` of type `T`, with its properties, under this scope.
+    pub fn add<T: ResourceType>(&mut self, id: &str, properties: T) -> Handle<T> {
         let mut path = self.path.clone();
         path.push(id.to_string());
         let logical_id = logical_id(&path);
-        let properties = match properties {
-            Value::Object(map) => map,
-            other => {
-                self.stack.errors.push(format!("{}: properties must be an object, got {other}", path.join("/")));
-                Map::new()
-            }
-        };
         let resource = Resource {
-            resource_type: T::NAME.to_string(),
-            properties,
+            properties: properties.into(),
             depends_on: BTreeSet::new(),
             deletion_policy: None,
             path: path.join("/"),
@@ -345,12 +353,12 @@ pub const MAX_TEMPLATE_BYTES: usize = 1_000_000;
 impl Stack {
     /// The CloudFormation template, after validation.
     pub fn synth(&self) -> Result<Value, ValidationErrors> {
-        let template = self.render();
         let mut errors = self.errors.clone();
+        let template = self.render(&mut errors);
         let known: BTreeSet<&str> = self.resources.keys().map(String::as_str).collect();
         for (id, resource) in &self.resources {
             let mut refs = Vec::new();
-            collect_refs(&Value::Object(resource.properties.clone()), &mut refs);
+            collect_refs(&template["Resources"][id]["Properties"], &mut refs);
             for target in refs.iter().chain(resource.depends_on.iter()) {
                 if !target.starts_with("AWS::") && !known.contains(target.as_str()) {
                     errors.push(format!("{id} ({}) references {target}, which is not in the stack", resource.path));
@@ -382,15 +390,20 @@ impl Stack {
         if errors.is_empty() { Ok(template) } else { Err(ValidationErrors(errors)) }
     }
 
-    fn render(&self) -> Value {
+    /// The template; a resource whose properties do not render is an error.
+    fn render(&self, errors: &mut Vec<String>) -> Value {
         let resources: Map<String, Value> = self
             .resources
             .iter()
             .map(|(id, r)| {
                 let mut body = Map::new();
-                body.insert("Type".into(), json!(r.resource_type));
-                if !r.properties.is_empty() {
-                    body.insert("Properties".into(), Value::Object(r.properties.clone()));
+                body.insert("Type".into(), json!(r.resource_type()));
+                match r.properties.to_json() {
+                    Ok(properties) if properties.is_empty() => {}
+                    Ok(properties) => {
+                        body.insert("Properties".into(), Value::Object(properties));
+                    }
+                    Err(e) => errors.push(format!("{id} ({}): properties do not render: {e}", r.path)),
                 }
                 if !r.depends_on.is_empty() {
                     body.insert("DependsOn".into(), json!(r.depends_on));
@@ -465,23 +478,24 @@ mod tests {
         assert_ne!(a, b);
     }
 
-    /// A type for these tests only.
-    enum Topic {}
+    use crate::resources::{HealthCheck, HealthCheckConfig, LogGroup, LogGroupAttr};
 
-    #[derive(Clone, Copy)]
-    enum TopicAttr {
-        TopicName,
-    }
-
-    impl Attribute for TopicAttr {
-        fn name(self) -> &'static str {
-            "TopicName"
+    /// A resource whose one expression property is `target`.
+    fn probe(target: Expr) -> HealthCheck {
+        HealthCheck {
+            health_check_config: HealthCheckConfig {
+                kind: "HTTP".into(),
+                fully_qualified_domain_name: target,
+                port: 80,
+                resource_path: "/".into(),
+                request_interval: 30,
+                failure_threshold: 3,
+            },
         }
     }
 
-    impl ResourceType for Topic {
-        const NAME: &'static str = "AWS::SNS::Topic";
-        type Attr = TopicAttr;
+    fn log_group(name: &str) -> LogGroup {
+        LogGroup { log_group_name: name.into(), retention_in_days: 1 }
     }
 
     #[test]
@@ -521,9 +535,9 @@ mod tests {
     fn dangling_references_and_duplicates_are_reported() {
         let mut stack = Stack::new("S", "test");
         let mut scope = stack.scope();
-        scope.add::<Topic>("A", json!({ "DisplayName": { "Ref": "Missing" } }));
-        scope.add::<Topic>("A", json!({}));
-        scope.add::<Topic>("B", json!({ "DisplayName": { "Fn::Sub": "${Nope.Arn}-${AWS::Region}" } }));
+        scope.add("A", probe(Expr::Ref("Missing".into())));
+        scope.add("A", log_group("a"));
+        scope.add("B", probe(Expr::Sub("${Nope.Arn}-${AWS::Region}".into())));
         stack.add_output("Out", "x", Expr::Ref("Gone".into()));
         let errors = stack.synth().expect_err("invalid").0;
         assert!(errors.iter().any(|e| e.contains("duplicate construct id S/A")), "{errors:?}");
@@ -536,7 +550,7 @@ mod tests {
         let mut stack = Stack::new("S", "test");
         let mut scope = stack.scope();
         for i in 0..=MAX_RESOURCES {
-            scope.add::<Topic>(&format!("T{i}"), json!({}));
+            scope.add(&format!("T{i}"), log_group("t"));
         }
         let errors = stack.synth().expect_err("too many").0;
         assert!(errors.iter().any(|e| e.contains("501 resources")), "{errors:?}");
@@ -546,8 +560,8 @@ mod tests {
     fn a_valid_stack_renders_depends_on_and_outputs() {
         let mut stack = Stack::new("S", "test");
         let mut scope = stack.scope();
-        let a = scope.add::<Topic>("A", json!({}));
-        let b = scope.add::<Topic>("B", json!({ "DisplayName": a.attr(TopicAttr::TopicName) }));
+        let a = scope.add("A", log_group("a"));
+        let b = scope.add("B", probe(a.attr(LogGroupAttr::Arn)));
         scope.depend(&b, &a);
         scope.add_output("TopicArn", "the topic", b.r#ref());
         let template = stack.synth().expect("valid");

@@ -1,14 +1,8 @@
 //! Networking constructs: a VPC that builds its subnets, gateways and routes, and
 //! security groups whose rules are added as typed connections.
 
-use serde_json::{Value, json};
-
 use crate::core::{Expr, Handle, LogicalId, Scope};
-use crate::resources as res;
-
-fn name_tag(value: &str) -> Value {
-    json!([{ "Key": "Name", "Value": value }])
-}
+use crate::resources::{self as res, CidrEgress, Tag};
 
 /// Where one subnet goes: its VPC, block and zone.
 struct SubnetPlace<'a> {
@@ -17,32 +11,49 @@ struct SubnetPlace<'a> {
     az: u8,
 }
 
+/// Where a subnet's default route goes.
+enum DefaultRoute<'a> {
+    Internet(&'a Handle<res::InternetGateway>),
+    Nat(&'a Handle<res::NatGateway>),
+}
+
 struct BuiltSubnet {
     subnet: Handle<res::Subnet>,
     route: Handle<res::Route>,
 }
 
 impl SubnetPlace<'_> {
-    /// The subnet, its route table and association, and a default route to `target`
-    /// (`{"GatewayId": ..}` or `{"NatGatewayId": ..}`).
-    fn build(self, scope: &mut Scope<'_>, target: Value, public: bool) -> BuiltSubnet {
+    /// The subnet, its route table and association, and a default route to `target`.
+    fn build(self, scope: &mut Scope<'_>, target: DefaultRoute, public: bool) -> BuiltSubnet {
         let path = scope.path();
-        let subnet = scope.add::<res::Subnet>(
+        let subnet = scope.add(
             "Subnet",
-            json!({ "VpcId": self.vpc.r#ref(), "CidrBlock": self.cidr, "AvailabilityZone": Expr::Az(self.az.into()),
-                    "MapPublicIpOnLaunch": public, "Tags": name_tag(&path) }),
+            res::Subnet {
+                vpc_id: self.vpc.r#ref(),
+                cidr_block: self.cidr,
+                availability_zone: Expr::Az(self.az.into()),
+                map_public_ip_on_launch: public,
+                tags: Tag::name(&path),
+            },
         );
-        let table =
-            scope.add::<res::RouteTable>("RouteTable", json!({ "VpcId": self.vpc.r#ref(), "Tags": name_tag(&path) }));
-        scope.add::<res::SubnetRouteTableAssociation>(
+        let table = scope.add("RouteTable", res::RouteTable { vpc_id: self.vpc.r#ref(), tags: Tag::name(&path) });
+        scope.add(
             "RouteTableAssociation",
-            json!({ "RouteTableId": table.r#ref(), "SubnetId": subnet.r#ref() }),
+            res::SubnetRouteTableAssociation { route_table_id: table.r#ref(), subnet_id: subnet.r#ref() },
         );
-        let mut route = json!({ "RouteTableId": table.r#ref(), "DestinationCidrBlock": "0.0.0.0/0" });
-        if let (Some(route), Value::Object(target)) = (route.as_object_mut(), target) {
-            route.extend(target);
-        }
-        let route = scope.add::<res::Route>("DefaultRoute", route);
+        let (gateway_id, nat_gateway_id) = match target {
+            DefaultRoute::Internet(gateway) => (Some(gateway.r#ref()), None),
+            DefaultRoute::Nat(nat) => (None, Some(nat.r#ref())),
+        };
+        let route = scope.add(
+            "DefaultRoute",
+            res::Route {
+                route_table_id: table.r#ref(),
+                destination_cidr_block: "0.0.0.0/0".into(),
+                gateway_id,
+                nat_gateway_id,
+            },
+        );
         BuiltSubnet { subnet, route }
     }
 }
@@ -66,36 +77,43 @@ impl Vpc {
     pub fn new(scope: &mut Scope<'_>, id: &str, cidr: &str, azs: u8) -> Self {
         let mut scope = scope.child(id);
         let path = scope.path();
-        let vpc = scope.add::<res::Vpc>(
+        let vpc = scope.add(
             "Resource",
-            json!({ "CidrBlock": cidr, "EnableDnsHostnames": true, "EnableDnsSupport": true,
-                    "InstanceTenancy": "default", "Tags": name_tag(&path) }),
+            res::Vpc {
+                cidr_block: cidr.into(),
+                enable_dns_hostnames: true,
+                enable_dns_support: true,
+                instance_tenancy: "default".into(),
+                tags: Tag::name(&path),
+            },
         );
-        let igw = scope.add::<res::InternetGateway>("IGW", json!({ "Tags": name_tag(&path) }));
-        let attachment = scope.add::<res::VpcGatewayAttachment>(
-            "VPCGW",
-            json!({ "VpcId": vpc.r#ref(), "InternetGatewayId": igw.r#ref() }),
-        );
+        let igw = scope.add("IGW", res::InternetGateway { tags: Tag::name(&path) });
+        let attachment =
+            scope.add("VPCGW", res::VpcGatewayAttachment { vpc_id: vpc.r#ref(), internet_gateway_id: igw.r#ref() });
         let mut public_subnets = Vec::new();
         let mut private_subnets = Vec::new();
         for az in 0..azs {
             let n = az + 1;
             let mut public = scope.child(&format!("PublicSubnet{n}"));
             let place = SubnetPlace { vpc: &vpc, cidr: subnet_cidr(cidr, az), az };
-            let subnet = place.build(&mut public, json!({ "GatewayId": igw.r#ref() }), true);
+            let subnet = place.build(&mut public, DefaultRoute::Internet(&igw), true);
             public.depend(&subnet.route, &attachment);
             let public_path = public.path();
-            let eip = public.add::<res::Eip>("EIP", json!({ "Domain": "vpc", "Tags": name_tag(&public_path) }));
-            let nat = public.add::<res::NatGateway>(
+            let eip = public.add("EIP", res::Eip { domain: "vpc".into(), tags: Tag::name(&public_path) });
+            let nat = public.add(
                 "NATGateway",
-                json!({ "AllocationId": eip.attr(res::EipAttr::AllocationId), "SubnetId": subnet.subnet.r#ref(), "Tags": name_tag(&public_path) }),
+                res::NatGateway {
+                    allocation_id: eip.attr(res::EipAttr::AllocationId),
+                    subnet_id: subnet.subnet.r#ref(),
+                    tags: Tag::name(&public_path),
+                },
             );
             public.depend(&nat, &attachment);
             public_subnets.push(subnet.subnet);
 
             let mut private = scope.child(&format!("PrivateSubnet{n}"));
             let place = SubnetPlace { vpc: &vpc, cidr: subnet_cidr(cidr, az + azs), az };
-            private_subnets.push(place.build(&mut private, json!({ "NatGatewayId": nat.r#ref() }), false).subnet);
+            private_subnets.push(place.build(&mut private, DefaultRoute::Nat(&nat), false).subnet);
         }
         Self { id: vpc, public_subnets, private_subnets }
     }
@@ -128,15 +146,24 @@ pub struct SecurityGroup {
 
 impl SecurityGroup {
     pub fn new(scope: &mut Scope<'_>, id: &str, vpc: &Vpc, description: &str, egress: Egress) -> Self {
-        let egress = match egress {
-            Egress::None => json!([{ "CidrIp": "255.255.255.255/32", "Description": "Disallow all traffic",
-                                     "IpProtocol": "icmp", "FromPort": 252, "ToPort": 86 }]),
-            Egress::AwsApis => json!([{ "CidrIp": "0.0.0.0/0", "Description": "AWS APIs over HTTPS",
-                                        "IpProtocol": "tcp", "FromPort": 443, "ToPort": 443 }]),
+        let rule = |cidr: &str, description: &str, protocol: &str, from_port: i32, to_port: i32| CidrEgress {
+            cidr_ip: cidr.into(),
+            description: description.into(),
+            ip_protocol: protocol.into(),
+            from_port,
+            to_port,
         };
-        let group = scope.add::<res::SecurityGroup>(
+        let egress = match egress {
+            Egress::None => rule("255.255.255.255/32", "Disallow all traffic", "icmp", 252, 86),
+            Egress::AwsApis => rule("0.0.0.0/0", "AWS APIs over HTTPS", "tcp", 443, 443),
+        };
+        let group = scope.add(
             id,
-            json!({ "GroupDescription": description, "VpcId": vpc.id.r#ref(), "SecurityGroupEgress": egress }),
+            res::SecurityGroup {
+                group_description: description.into(),
+                vpc_id: vpc.id.r#ref(),
+                security_group_egress: vec![egress],
+            },
         );
         Self { id: group, name: id.to_string() }
     }
@@ -147,24 +174,44 @@ impl SecurityGroup {
 
     /// Lets `source` reach this group on TCP `port`.
     pub fn allow_from(&self, scope: &mut Scope<'_>, source: &SecurityGroup, port: u16, description: &str) {
-        scope.add::<res::SecurityGroupIngress>(
+        scope.add(
             &format!("{}From{}Port{port}", self.name, source.name),
-            json!({ "GroupId": self.group_id(), "SourceSecurityGroupId": source.group_id(), "IpProtocol": "tcp",
-                    "FromPort": port, "ToPort": port, "Description": description }),
+            res::SecurityGroupIngress {
+                group_id: self.group_id(),
+                source_security_group_id: Some(source.group_id()),
+                cidr_ip: None,
+                ip_protocol: "tcp".into(),
+                from_port: port,
+                to_port: port,
+                description: description.into(),
+            },
         );
-        scope.add::<res::SecurityGroupEgress>(
+        scope.add(
             &format!("{}To{}Port{port}", source.name, self.name),
-            json!({ "GroupId": source.group_id(), "DestinationSecurityGroupId": self.group_id(), "IpProtocol": "tcp",
-                    "FromPort": port, "ToPort": port, "Description": description }),
+            res::SecurityGroupEgress {
+                group_id: source.group_id(),
+                destination_security_group_id: self.group_id(),
+                ip_protocol: "tcp".into(),
+                from_port: port,
+                to_port: port,
+                description: description.into(),
+            },
         );
     }
 
     /// Lets any IPv4 address reach this group on TCP `port` (internet-facing ALB).
     pub fn allow_from_anywhere(&self, scope: &mut Scope<'_>, port: u16, description: &str) {
-        scope.add::<res::SecurityGroupIngress>(
+        scope.add(
             &format!("{}FromAnywherePort{port}", self.name),
-            json!({ "GroupId": self.group_id(), "CidrIp": "0.0.0.0/0", "IpProtocol": "tcp",
-                    "FromPort": port, "ToPort": port, "Description": description }),
+            res::SecurityGroupIngress {
+                group_id: self.group_id(),
+                source_security_group_id: None,
+                cidr_ip: Some("0.0.0.0/0".into()),
+                ip_protocol: "tcp".into(),
+                from_port: port,
+                to_port: port,
+                description: description.into(),
+            },
         );
     }
 }
@@ -179,16 +226,10 @@ mod tests {
         let mut stack = Stack::new("S", "t");
         let vpc = Vpc::new(&mut stack.scope(), "Vpc", "10.0.0.0/16", 2);
         assert_eq!((vpc.public_subnets.len(), vpc.private_subnets.len()), (2, 2));
-        let count = |t: &str| stack.resources.values().filter(|r| r.resource_type == t).count();
-        assert_eq!(count("AWS::EC2::NatGateway"), 2);
-        assert_eq!(count("AWS::EC2::Route"), 4);
-        assert_eq!(count("AWS::EC2::InternetGateway"), 1);
-        let cidrs: Vec<String> = stack
-            .resources
-            .values()
-            .filter(|r| r.resource_type == "AWS::EC2::Subnet")
-            .map(|r| r.properties["CidrBlock"].as_str().unwrap_or_default().to_string())
-            .collect();
+        assert_eq!(stack.resources_of::<res::NatGateway>().count(), 2);
+        assert_eq!(stack.resources_of::<res::Route>().count(), 4);
+        assert_eq!(stack.resources_of::<res::InternetGateway>().count(), 1);
+        let cidrs: Vec<&str> = stack.resources_of::<res::Subnet>().map(|(_, s)| s.cidr_block.as_str()).collect();
         assert_eq!(cidrs.len(), 4);
         let unique: std::collections::BTreeSet<_> = cidrs.iter().collect();
         assert_eq!(unique.len(), 4, "no overlapping subnets: {cidrs:?}");
@@ -203,14 +244,10 @@ mod tests {
         let a = SecurityGroup::new(&mut scope, "A", &vpc, "a", Egress::None);
         let b = SecurityGroup::new(&mut scope, "B", &vpc, "b", Egress::None);
         b.allow_from(&mut scope, &a, 5432, "a to b");
-        let rules: Vec<_> = stack
-            .resources
-            .values()
-            .filter(|r| {
-                r.resource_type.starts_with("AWS::EC2::SecurityGroupIngress") || r.resource_type.ends_with("Egress")
-            })
-            .collect();
-        assert_eq!(rules.len(), 2);
-        assert!(rules.iter().all(|r| r.properties["FromPort"] == 5432 && r.properties["ToPort"] == 5432));
+        let ingress: Vec<_> =
+            stack.resources_of::<res::SecurityGroupIngress>().map(|(_, r)| (r.from_port, r.to_port)).collect();
+        let egress: Vec<_> =
+            stack.resources_of::<res::SecurityGroupEgress>().map(|(_, r)| (r.from_port, r.to_port)).collect();
+        assert_eq!((ingress, egress), (vec![(5432, 5432)], vec![(5432, 5432)]));
     }
 }

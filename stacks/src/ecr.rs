@@ -5,7 +5,7 @@
 use serde_json::json;
 
 use crate::core::{Expr, Handle, Scope};
-use crate::resources as res;
+use crate::resources::{self as res, EncryptionConfiguration, ImageScanningConfiguration, LifecyclePolicy};
 
 /// How many images a repository keeps; older ones expire.
 pub const KEEP_IMAGES: u32 = 30;
@@ -20,16 +20,16 @@ impl Repository {
         let lifecycle = json!({ "rules": [{ "rulePriority": 1, "description": format!("keep the newest {KEEP_IMAGES} images"),
             "selection": { "tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": KEEP_IMAGES },
             "action": { "type": "expire" } }] });
-        let repository = scope.add::<res::EcrRepository>(
+        let repository = scope.add(
             id,
-            json!({
-                "RepositoryName": name,
-                "ImageTagMutability": "IMMUTABLE",
-                "ImageScanningConfiguration": { "ScanOnPush": true },
-                "EncryptionConfiguration": { "EncryptionType": "AES256" },
-                "LifecyclePolicy": { "LifecyclePolicyText": lifecycle.to_string() },
-                "EmptyOnDelete": true,
-            }),
+            res::EcrRepository {
+                repository_name: name.into(),
+                image_tag_mutability: "IMMUTABLE".into(),
+                image_scanning_configuration: ImageScanningConfiguration { scan_on_push: true },
+                encryption_configuration: EncryptionConfiguration { encryption_type: "AES256".into() },
+                lifecycle_policy: LifecyclePolicy { lifecycle_policy_text: lifecycle.to_string() },
+                empty_on_delete: true,
+            },
         );
         Self { id: repository, name: name.into() }
     }

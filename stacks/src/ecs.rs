@@ -1,10 +1,20 @@
 //! Compute constructs: an ECS cluster with a Cloud Map namespace, and Fargate services
 //! that build their task definition, roles, log group and discovery entry.
 
-use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use std::collections::BTreeMap;
 
-use crate::resources::{self as res, ResourceType};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::resources::{
+    self as res, AwsvpcConfiguration, ClusterSetting, DeploymentCircuitBreaker, DeploymentConfiguration, DnsConfig,
+    DnsRecord, HealthCheckCustomConfig, NetworkConfiguration, OneOrMany, PolicyDocument, Principal, Properties,
+    ResourceType, RuntimePlatform, ServiceLoadBalancer, ServiceRegistry, Statement,
+};
+pub use crate::resources::{
+    ContainerDefinition, ContainerHealthCheck as HealthCheck, EnvironmentVariable, LogConfiguration, PortMapping,
+    SecretVariable,
+};
 use crate::{
     core::{DeletionPolicy, Expr, Handle, Scope},
     ec2::{SecurityGroup, Vpc},
@@ -22,14 +32,20 @@ impl Cluster {
     /// no Cloud Map resources (for endpoints without Cloud Map, such as moto).
     pub fn new(scope: &mut Scope<'_>, id: &str, vpc: &Vpc, namespace_name: Option<&str>) -> Self {
         let mut scope = scope.child(id);
-        let cluster = scope.add::<res::EcsCluster>(
+        let cluster = scope.add(
             "Resource",
-            json!({ "ClusterSettings": [{ "Name": "containerInsights", "Value": "enabled" }] }),
+            res::EcsCluster {
+                cluster_settings: vec![ClusterSetting { name: "containerInsights".into(), value: "enabled".into() }],
+            },
         );
         let namespace = namespace_name.map(|name| {
-            scope.add::<res::PrivateDnsNamespace>(
+            scope.add(
                 "Namespace",
-                json!({ "Name": name, "Vpc": vpc.id.r#ref(), "Description": "PulseTrack service discovery" }),
+                res::PrivateDnsNamespace {
+                    name: name.into(),
+                    vpc: vpc.id.r#ref(),
+                    description: "PulseTrack service discovery".into(),
+                },
             )
         });
         Self { id: cluster, namespace, namespace_name: namespace_name.unwrap_or_default().to_string() }
@@ -47,18 +63,6 @@ pub fn binary_path(service: &str) -> String {
     format!("{BINARY_DIR}/{service}")
 }
 
-/// A container health check, as ECS's `HealthCheck` (seconds).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct HealthCheck {
-    /// `["CMD", program, args…]`.
-    pub command: Vec<String>,
-    pub interval: u32,
-    pub timeout: u32,
-    pub retries: u32,
-    pub start_period: u32,
-}
-
 impl HealthCheck {
     /// Each binary answers `healthcheck` by probing its own /health.
     pub fn of_service(service: &str) -> Self {
@@ -68,14 +72,6 @@ impl HealthCheck {
             timeout: 5,
             retries: 3,
             start_period: 30,
-        }
-    }
-
-    /// The program and its arguments (without the `CMD` marker).
-    pub fn argv(&self) -> &[String] {
-        match self.command.first().map(String::as_str) {
-            Some("CMD") => &self.command[1..],
-            _ => &self.command,
         }
     }
 }
@@ -110,9 +106,16 @@ pub struct FargateService {
     pub spec: ContainerSpec,
 }
 
-fn assume_role(service: &str) -> Value {
-    json!({ "Version": "2012-10-17",
-            "Statement": [{ "Effect": "Allow", "Principal": { "Service": service }, "Action": "sts:AssumeRole" }] })
+/// A role that `service` (an AWS service principal) may assume.
+fn assumable_by(service: &str) -> res::IamRole {
+    res::IamRole {
+        assume_role_policy_document: PolicyDocument::new(vec![Statement {
+            effect: res::Effect::Allow,
+            principal: Some(Principal { service: service.into() }),
+            action: OneOrMany::One("sts:AssumeRole".into()),
+            resource: None,
+        }]),
+    }
 }
 
 /// A load balancer target for a service: the target group and the container port.
@@ -139,56 +142,81 @@ impl FargateService {
             &format!("{} tasks", spec.name),
             crate::ec2::Egress::AwsApis,
         );
-        let log_group = scope.add::<res::LogGroup>(
+        let log_group = scope.add(
             "LogGroup",
-            json!({ "LogGroupName": format!("/pulsetrack/{}", spec.name), "RetentionInDays": spec.log_retention_days }),
+            res::LogGroup {
+                log_group_name: format!("/pulsetrack/{}", spec.name),
+                retention_in_days: spec.log_retention_days,
+            },
         );
         scope.set_deletion_policy(&log_group, DeletionPolicy::Delete);
 
         let (execution_role, task_role) = roles(&mut scope, &spec, &log_group);
         let container = ContainerDefinition::of(&spec, &log_group);
-        let task_definition = scope.add::<res::TaskDefinition>(
+        let task_definition = scope.add(
             "TaskDefinition",
-            json!({
-                "Family": format!("pulsetrack-{}", spec.name),
-                "Cpu": spec.cpu.to_string(),
-                "Memory": spec.memory_mib.to_string(),
-                "NetworkMode": "awsvpc",
-                "RequiresCompatibilities": ["FARGATE"],
-                "RuntimePlatform": { "CpuArchitecture": "X86_64", "OperatingSystemFamily": "LINUX" },
-                "ExecutionRoleArn": execution_role.attr(res::IamRoleAttr::Arn),
-                "TaskRoleArn": task_role.attr(res::IamRoleAttr::Arn),
-                "ContainerDefinitions": [container],
-            }),
+            res::TaskDefinition {
+                family: format!("pulsetrack-{}", spec.name),
+                cpu: spec.cpu.to_string(),
+                memory: spec.memory_mib.to_string(),
+                network_mode: "awsvpc".into(),
+                requires_compatibilities: vec!["FARGATE".into()],
+                runtime_platform: RuntimePlatform {
+                    cpu_architecture: "X86_64".into(),
+                    operating_system_family: "LINUX".into(),
+                },
+                execution_role_arn: execution_role.attr(res::IamRoleAttr::Arn),
+                task_role_arn: task_role.attr(res::IamRoleAttr::Arn),
+                container_definitions: vec![container],
+            },
         );
         let discovery = cluster.namespace.as_ref().map(|namespace| {
-            scope.add::<res::DiscoveryService>(
+            scope.add(
                 "Discovery",
-                json!({ "Name": spec.name, "NamespaceId": namespace.attr(res::PrivateDnsNamespaceAttr::Id),
-                        "DnsConfig": { "DnsRecords": [{ "Type": "A", "TTL": 10 }], "RoutingPolicy": "MULTIVALUE" },
-                        "HealthCheckCustomConfig": { "FailureThreshold": 1 } }),
+                res::DiscoveryService {
+                    name: spec.name.clone(),
+                    namespace_id: namespace.attr(res::PrivateDnsNamespaceAttr::Id),
+                    dns_config: DnsConfig {
+                        dns_records: vec![DnsRecord { kind: "A".into(), ttl: 10 }],
+                        routing_policy: "MULTIVALUE".into(),
+                    },
+                    health_check_custom_config: HealthCheckCustomConfig { failure_threshold: 1 },
+                },
             )
         });
-        let mut service = json!({
-            "ServiceName": spec.name,
-            "Cluster": cluster.id.r#ref(),
-            "TaskDefinition": task_definition.r#ref(),
-            "DesiredCount": spec.desired_count,
-            "LaunchType": "FARGATE",
-            "DeploymentConfiguration": { "DeploymentCircuitBreaker": { "Enable": true, "Rollback": true },
-                                         "MaximumPercent": 200, "MinimumHealthyPercent": 100 },
-            "NetworkConfiguration": { "AwsvpcConfiguration": { "AssignPublicIp": "DISABLED",
-                "SecurityGroups": [security_group.group_id()], "Subnets": vpc.private_subnet_refs() } },
-        });
-        if let Some(discovery) = &discovery {
-            service["ServiceRegistries"] = json!([{ "RegistryArn": discovery.attr(res::DiscoveryServiceAttr::Arn) }]);
-        }
-        if let Some(target) = &target {
-            service["LoadBalancers"] = json!([{ "ContainerName": spec.name, "ContainerPort": target.port,
-                                                 "TargetGroupArn": target.target_group.r#ref() }]);
-            service["HealthCheckGracePeriodSeconds"] = json!(60);
-        }
-        let service_id = scope.add::<res::EcsService>("Service", service);
+        let service = res::EcsService {
+            service_name: spec.name.clone(),
+            cluster: cluster.id.r#ref(),
+            task_definition: task_definition.r#ref(),
+            desired_count: spec.desired_count,
+            launch_type: "FARGATE".into(),
+            deployment_configuration: DeploymentConfiguration {
+                deployment_circuit_breaker: DeploymentCircuitBreaker { enable: true, rollback: true },
+                maximum_percent: 200,
+                minimum_healthy_percent: 100,
+            },
+            network_configuration: NetworkConfiguration {
+                awsvpc_configuration: AwsvpcConfiguration {
+                    assign_public_ip: "DISABLED".into(),
+                    security_groups: vec![security_group.group_id()],
+                    subnets: vpc.private_subnet_refs(),
+                },
+            },
+            service_registries: discovery
+                .iter()
+                .map(|d| ServiceRegistry { registry_arn: d.attr(res::DiscoveryServiceAttr::Arn) })
+                .collect(),
+            load_balancers: target
+                .iter()
+                .map(|t| ServiceLoadBalancer {
+                    container_name: spec.name.clone(),
+                    container_port: t.port,
+                    target_group_arn: t.target_group.r#ref(),
+                })
+                .collect(),
+            health_check_grace_period_seconds: target.as_ref().map(|_| 60),
+        };
+        let service_id = scope.add("Service", service);
         if let Some(target) = &target {
             // The target group must be attached to a listener before the service registers.
             scope.depend(&service_id, &target.listener);
@@ -204,29 +232,37 @@ fn roles(
     spec: &ContainerSpec,
     log_group: &Handle<res::LogGroup>,
 ) -> (Handle<res::IamRole>, Handle<res::IamRole>) {
-    let execution_role = scope.add::<res::IamRole>(
-        "ExecutionRole",
-        json!({ "AssumeRolePolicyDocument": assume_role("ecs-tasks.amazonaws.com") }),
-    );
+    let execution_role = scope.add("ExecutionRole", assumable_by("ecs-tasks.amazonaws.com"));
+    let repository = Expr::Sub(format!(
+        "arn:${{AWS::Partition}}:ecr:${{AWS::Region}}:${{AWS::AccountId}}:repository/{}",
+        spec.ecr_repository
+    ));
     let mut statements = vec![
-        json!({ "Effect": "Allow", "Action": ["ecr:GetAuthorizationToken"], "Resource": "*" }),
-        json!({ "Effect": "Allow", "Action": ["ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"],
-                "Resource": Expr::Sub(format!("arn:${{AWS::Partition}}:ecr:${{AWS::Region}}:${{AWS::AccountId}}:repository/{}", spec.ecr_repository)) }),
-        json!({ "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Resource": log_group.attr(res::LogGroupAttr::Arn) }),
+        Statement::allow(&["ecr:GetAuthorizationToken"], OneOrMany::One(Expr::lit("*"))),
+        Statement::allow(
+            &["ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"],
+            OneOrMany::One(repository),
+        ),
+        Statement::allow(
+            &["logs:CreateLogStream", "logs:PutLogEvents"],
+            OneOrMany::One(log_group.attr(res::LogGroupAttr::Arn)),
+        ),
     ];
     if !spec.secret_arns.is_empty() {
-        statements.push(
-            json!({ "Effect": "Allow", "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
-                                "Resource": spec.secret_arns }),
-        );
+        statements.push(Statement::allow(
+            &["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+            OneOrMany::Many(spec.secret_arns.clone()),
+        ));
     }
-    scope.add::<res::IamPolicy>(
+    scope.add(
         "ExecutionPolicy",
-        json!({ "PolicyName": format!("{}-execution", spec.name), "Roles": [execution_role.r#ref()],
-                "PolicyDocument": { "Version": "2012-10-17", "Statement": statements } }),
+        res::IamPolicy {
+            policy_name: format!("{}-execution", spec.name),
+            roles: vec![execution_role.r#ref()],
+            policy_document: PolicyDocument::new(statements),
+        },
     );
-    let task_role = scope
-        .add::<res::IamRole>("TaskRole", json!({ "AssumeRolePolicyDocument": assume_role("ecs-tasks.amazonaws.com") }));
+    let task_role = scope.add("TaskRole", assumable_by("ecs-tasks.amazonaws.com"));
     (execution_role, task_role)
 }
 
@@ -237,7 +273,11 @@ impl ContainerDefinition {
             name: spec.name.clone(),
             image: spec.image.clone(),
             essential: true,
-            port_mappings: spec.ports.iter().map(|p| PortMapping { container_port: *p, protocol: tcp() }).collect(),
+            port_mappings: spec
+                .ports
+                .iter()
+                .map(|p| PortMapping { container_port: *p, protocol: "tcp".into() })
+                .collect(),
             environment: spec
                 .environment
                 .iter()
@@ -256,104 +296,46 @@ impl ContainerDefinition {
 
 /// The container of each ECS task definition in `stack` (`ContainerDefinitions[0]`),
 /// by container name: what the Dockerfiles and the compose file must match.
-pub fn containers(
-    stack: &crate::Stack,
-) -> Result<std::collections::BTreeMap<String, ContainerDefinition>, serde_json::Error> {
-    first_containers(
-        stack
-            .resources
-            .values()
-            .filter(|r| r.resource_type == res::TaskDefinition::NAME)
-            .map(|r| r.properties.get("ContainerDefinitions")),
-    )
+pub fn containers(stack: &crate::Stack) -> BTreeMap<String, ContainerDefinition> {
+    first_containers(stack.resources_of::<res::TaskDefinition>().map(|(_, task)| task))
 }
 
-/// The first container of each task definition's `ContainerDefinitions`, by name.
-fn first_containers<'a>(
-    definitions: impl Iterator<Item = Option<&'a Value>>,
-) -> Result<std::collections::BTreeMap<String, ContainerDefinition>, serde_json::Error> {
-    let mut out = std::collections::BTreeMap::new();
-    for definitions in definitions {
-        let first = definitions.and_then(|d| d.get(0)).cloned().unwrap_or_default();
-        let container = ContainerDefinition::deserialize(first)?;
-        out.insert(container.name.clone(), container);
-    }
-    Ok(out)
+/// The first container of each task definition, by name.
+fn first_containers<'a>(tasks: impl Iterator<Item = &'a res::TaskDefinition>) -> BTreeMap<String, ContainerDefinition> {
+    tasks
+        .filter_map(|task| task.container_definitions.first())
+        .map(|container| (container.name.clone(), container.clone()))
+        .collect()
 }
 
-/// A rendered template, read back with types: the resources' types, and the task
-/// definitions' containers. What `deployer up` runs and what the images are built for.
-#[derive(Debug, Clone, Deserialize)]
+/// A rendered template read back into the typed properties the stack model renders:
+/// what `deployer up` runs and what the images are built for.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Template {
-    #[serde(rename = "Resources")]
-    resources: std::collections::BTreeMap<String, TemplateResource>,
+    resources: BTreeMap<String, Properties>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-struct TemplateResource {
+/// Why a template does not read back.
+#[derive(Debug, thiserror::Error)]
+pub enum TemplateError {
+    #[error("not a CloudFormation template: {0}")]
+    Shape(serde_json::Error),
+    #[error("resource {0}: {1}")]
+    Resource(String, res::ReadError),
+}
+
+#[derive(Deserialize)]
+struct RawTemplate {
+    #[serde(rename = "Resources")]
+    resources: BTreeMap<String, RawResource>,
+}
+
+#[derive(Deserialize)]
+struct RawResource {
     #[serde(rename = "Type")]
     resource_type: String,
     #[serde(rename = "Properties", default)]
     properties: Value,
-}
-
-/// One container of a task definition: what [`FargateService`] renders into the
-/// template and what [`Template::containers`] reads back, one type for both.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct ContainerDefinition {
-    pub name: String,
-    pub image: String,
-    #[serde(default = "essential")]
-    pub essential: bool,
-    #[serde(default)]
-    pub port_mappings: Vec<PortMapping>,
-    #[serde(default)]
-    pub environment: Vec<EnvironmentVariable>,
-    #[serde(default)]
-    pub secrets: Vec<SecretVariable>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub log_configuration: Option<LogConfiguration>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub health_check: Option<HealthCheck>,
-}
-
-fn essential() -> bool {
-    true
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct PortMapping {
-    pub container_port: u16,
-    #[serde(default = "tcp")]
-    pub protocol: String,
-}
-
-fn tcp() -> String {
-    "tcp".into()
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct EnvironmentVariable {
-    pub name: String,
-    pub value: Expr,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct SecretVariable {
-    pub name: String,
-    pub value_from: Expr,
-}
-
-/// Where a container's output goes.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct LogConfiguration {
-    pub log_driver: String,
-    pub options: std::collections::BTreeMap<String, Expr>,
 }
 
 impl LogConfiguration {
@@ -368,36 +350,28 @@ impl LogConfiguration {
     }
 }
 
-impl ContainerDefinition {
-    /// The container ports, in order (the first is the one health checks probe).
-    pub fn ports(&self) -> Vec<u16> {
-        self.port_mappings.iter().map(|m| m.container_port).collect()
-    }
-}
-
 impl Template {
-    pub fn read(template: &Value) -> Result<Self, serde_json::Error> {
-        Self::deserialize(template)
+    pub fn read(template: &Value) -> Result<Self, TemplateError> {
+        let raw = RawTemplate::deserialize(template).map_err(TemplateError::Shape)?;
+        let resources = raw
+            .resources
+            .into_iter()
+            .map(|(id, r)| match Properties::read(&r.resource_type, r.properties) {
+                Ok(properties) => Ok((id, properties)),
+                Err(e) => Err(TemplateError::Resource(id, e)),
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self { resources })
     }
 
-    /// Whether resource `id` is of type `T`.
-    pub fn is<T: ResourceType>(&self, id: &str) -> bool {
-        self.resources.get(id).is_some_and(|r| r.resource_type == T::NAME)
-    }
-
-    /// A property of resource `id`, if set.
-    pub fn property(&self, id: &str, key: &str) -> Option<&Value> {
-        self.resources.get(id)?.properties.get(key)
+    /// The properties of resource `id`, if it is of type `T`.
+    pub fn resource<T: ResourceType>(&self, id: &str) -> Option<&T> {
+        T::of(self.resources.get(id)?)
     }
 
     /// The first container of every task definition, by container name.
-    pub fn containers(&self) -> Result<std::collections::BTreeMap<String, ContainerDefinition>, serde_json::Error> {
-        first_containers(
-            self.resources
-                .values()
-                .filter(|r| r.resource_type == res::TaskDefinition::NAME)
-                .map(|r| r.properties.get("ContainerDefinitions")),
-        )
+    pub fn containers(&self) -> BTreeMap<String, ContainerDefinition> {
+        first_containers(self.resources.values().filter_map(res::TaskDefinition::of))
     }
 }
 
@@ -409,12 +383,12 @@ mod tests {
     #[test]
     fn every_service_has_one_container_with_its_ports() {
         let stack = pulsetrack_stack("PulseTrack", &Context::default());
-        let containers = containers(&stack).expect("typed containers");
+        let containers = containers(&stack);
         assert_eq!(containers.len(), crate::pulsetrack::SERVICES.len());
         assert_eq!(containers["billing-service"].ports(), [4001, 9001]);
         assert_eq!(containers["api-gateway"].ports(), [4004]);
         // Read back from the rendered template: the same containers.
         let template = Template::read(&stack.synth().expect("valid")).expect("template");
-        assert_eq!(template.containers().expect("read back"), containers);
+        assert_eq!(template.containers(), containers);
     }
 }

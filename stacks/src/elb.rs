@@ -1,9 +1,7 @@
 //! An internet-facing Application Load Balancer with one listener and target group
 //! (the front half of CDK's `ApplicationLoadBalancedFargateService`).
 
-use serde_json::json;
-
-use crate::resources as res;
+use crate::resources::{self as res, HealthCheckConfig, KeyValue, ListenerAction};
 use crate::{
     core::{Expr, Handle, Scope},
     ec2::{Egress, SecurityGroup, Vpc},
@@ -26,24 +24,45 @@ impl PublicLoadBalancer {
         let security_group =
             SecurityGroup::new(&mut scope, &format!("{id}Sg"), vpc, "Public load balancer", Egress::None);
         security_group.allow_from_anywhere(&mut scope, port, "Clients to the gateway listener");
-        let load_balancer = scope.add::<res::LoadBalancer>(
+        let load_balancer = scope.add(
             "LoadBalancer",
-            json!({ "Type": "application", "Scheme": "internet-facing", "Subnets": vpc.public_subnet_refs(),
-                    "SecurityGroups": [security_group.group_id()],
-                    "LoadBalancerAttributes": [{ "Key": "deletion_protection.enabled", "Value": "false" },
-                                               { "Key": "routing.http.drop_invalid_header_fields.enabled", "Value": "true" }] }),
+            res::LoadBalancer {
+                kind: "application".into(),
+                scheme: "internet-facing".into(),
+                subnets: vpc.public_subnet_refs(),
+                security_groups: vec![security_group.group_id()],
+                load_balancer_attributes: vec![
+                    KeyValue::new("deletion_protection.enabled", "false"),
+                    KeyValue::new("routing.http.drop_invalid_header_fields.enabled", "true"),
+                ],
+            },
         );
-        let target_group = scope.add::<res::TargetGroup>(
+        let target_group = scope.add(
             "TargetGroup",
-            json!({ "Port": target_port, "Protocol": "HTTP", "TargetType": "ip", "VpcId": vpc.id.r#ref(),
-                    "HealthCheckPath": health_path, "HealthCheckProtocol": "HTTP", "HealthCheckIntervalSeconds": 15,
-                    "HealthyThresholdCount": 2, "UnhealthyThresholdCount": 3,
-                    "TargetGroupAttributes": [{ "Key": "deregistration_delay.timeout_seconds", "Value": "30" }] }),
+            res::TargetGroup {
+                port: target_port,
+                protocol: "HTTP".into(),
+                target_type: "ip".into(),
+                vpc_id: vpc.id.r#ref(),
+                health_check_path: health_path.into(),
+                health_check_protocol: "HTTP".into(),
+                health_check_interval_seconds: 15,
+                healthy_threshold_count: 2,
+                unhealthy_threshold_count: 3,
+                target_group_attributes: vec![KeyValue::new("deregistration_delay.timeout_seconds", "30")],
+            },
         );
-        let listener = scope.add::<res::Listener>(
+        let listener = scope.add(
             "Listener",
-            json!({ "LoadBalancerArn": load_balancer.r#ref(), "Port": port, "Protocol": "HTTP",
-                    "DefaultActions": [{ "Type": "forward", "TargetGroupArn": target_group.r#ref() }] }),
+            res::Listener {
+                load_balancer_arn: load_balancer.r#ref(),
+                port,
+                protocol: "HTTP".into(),
+                default_actions: vec![ListenerAction {
+                    kind: "forward".into(),
+                    target_group_arn: target_group.r#ref(),
+                }],
+            },
         );
         Self { load_balancer, listener, target_group, security_group, port }
     }
@@ -64,10 +83,18 @@ impl PublicLoadBalancer {
     /// reach the system (the seed checked its databases, which are not reachable from
     /// Route 53's checkers; the public entry is).
     pub fn health_check(&self, scope: &mut Scope<'_>, id: &str, path: &str) -> Handle<res::HealthCheck> {
-        scope.add::<res::HealthCheck>(
+        scope.add(
             id,
-            json!({ "HealthCheckConfig": { "Type": "HTTP", "FullyQualifiedDomainName": self.dns_name(), "Port": self.port,
-                                           "ResourcePath": path, "RequestInterval": 30, "FailureThreshold": 3 } }),
+            res::HealthCheck {
+                health_check_config: HealthCheckConfig {
+                    kind: "HTTP".into(),
+                    fully_qualified_domain_name: self.dns_name(),
+                    port: self.port,
+                    resource_path: path.into(),
+                    request_interval: 30,
+                    failure_threshold: 3,
+                },
+            },
         )
     }
 

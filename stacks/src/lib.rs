@@ -1,7 +1,8 @@
 //! PulseTrack's AWS infrastructure as typed Rust values, synthesized to CloudFormation.
 //!
-//! Layers as in AWS CDK: [`core`] holds resources, typed references and synthesis
-//! (the L1 level: any resource type with its CloudFormation properties); [`ec2`],
+//! Layers as in AWS CDK: [`resources`] is the L1 level (each CloudFormation resource
+//! type the stack uses, as a struct of its typed properties with its attributes);
+//! [`core`] holds the construct tree, typed references and synthesis; [`ec2`],
 //! [`ecr`], [`ecs`], [`elb`], [`rds`] and [`msk`] are L2 constructs with safe defaults that
 //! build their own parts; [`pulsetrack`] is the L3 pattern for the whole system, whose
 //! task definitions are rendered from the services' typed [`settings`].

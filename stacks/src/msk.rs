@@ -1,8 +1,8 @@
 //! An Amazon MSK cluster in the private subnets, with its own security group.
 
-use serde_json::json;
-
-use crate::resources as res;
+use crate::resources::{
+    self as res, BrokerNodeGroupInfo, EbsStorageInfo, EncryptionInTransit, EncryptionInfo, StorageInfo,
+};
 use crate::{
     core::{Handle, Scope},
     ec2::{Egress, SecurityGroup, Vpc},
@@ -20,20 +20,25 @@ impl KafkaCluster {
     pub fn new(scope: &mut Scope<'_>, id: &str, vpc: &Vpc, brokers: u32, instance_type: &str) -> Self {
         let mut scope = scope.child(id);
         let security_group = SecurityGroup::new(&mut scope, &format!("{id}Sg"), vpc, "MSK brokers", Egress::None);
-        let cluster = scope.add::<res::MskCluster>(
+        let cluster = scope.add(
             "Cluster",
-            json!({
-                "ClusterName": "pulsetrack-kafka",
-                "KafkaVersion": "3.6.0",
-                "NumberOfBrokerNodes": brokers,
-                "BrokerNodeGroupInfo": {
-                    "InstanceType": instance_type,
-                    "ClientSubnets": vpc.private_subnet_refs(),
-                    "SecurityGroups": [security_group.group_id()],
-                    "StorageInfo": { "EBSStorageInfo": { "VolumeSize": 20 } },
+            res::MskCluster {
+                cluster_name: "pulsetrack-kafka".into(),
+                kafka_version: "3.6.0".into(),
+                number_of_broker_nodes: brokers,
+                broker_node_group_info: BrokerNodeGroupInfo {
+                    instance_type: instance_type.into(),
+                    client_subnets: vpc.private_subnet_refs(),
+                    security_groups: vec![security_group.group_id()],
+                    storage_info: StorageInfo { ebs_storage_info: EbsStorageInfo { volume_size: 20 } },
                 },
-                "EncryptionInfo": { "EncryptionInTransit": { "ClientBroker": "TLS_PLAINTEXT", "InCluster": true } },
-            }),
+                encryption_info: EncryptionInfo {
+                    encryption_in_transit: EncryptionInTransit {
+                        client_broker: "TLS_PLAINTEXT".into(),
+                        in_cluster: true,
+                    },
+                },
+            },
         );
         Self { cluster, security_group }
     }

@@ -5,7 +5,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use pulsetrack_settings::{self as settings, Settings, Var};
-use serde_json::json;
 
 use crate::resources as res;
 use crate::{
@@ -261,20 +260,32 @@ impl SharedSettings {
         // this secret once the cluster exists (by hand for now; see README).
         let kafka_brokers = match (msk, &ctx.kafka_brokers) {
             (true, _) => {
-                let secret = scope.add::<res::Secret>(
+                let secret = scope.add(
                     "KafkaBootstrapSecret",
-                    json!({ "Description": "MSK bootstrap brokers (GetBootstrapBrokers), set after the cluster exists",
-                            "SecretString": "pending: set to the MSK bootstrap brokers after the cluster exists" }),
+                    res::Secret {
+                        description: "MSK bootstrap brokers (GetBootstrapBrokers), set after the cluster exists".into(),
+                        generate_secret_string: None,
+                        secret_string: Some(
+                            "pending: set to the MSK bootstrap brokers after the cluster exists".into(),
+                        ),
+                    },
                 );
                 TaskValue::secret(&secret)
             }
             (false, Some(brokers)) => TaskValue::plain(brokers.as_str()),
             (false, None) => TaskValue::Unset,
         };
-        let admin_secret = scope.add::<res::Secret>(
+        let admin_secret = scope.add(
             "AdminPasswordSecret",
-            json!({ "Description": "Password of the seeded PulseTrack ADMIN account",
-                    "GenerateSecretString": { "PasswordLength": 24, "ExcludePunctuation": true } }),
+            res::Secret {
+                description: "Password of the seeded PulseTrack ADMIN account".into(),
+                generate_secret_string: Some(res::GenerateSecretString {
+                    password_length: 24,
+                    exclude_punctuation: Some(true),
+                    ..Default::default()
+                }),
+                secret_string: None,
+            },
         );
         Self { kafka_brokers, admin_password: TaskValue::secret(&admin_secret) }
     }
@@ -590,7 +601,7 @@ impl Wiring<'_, '_> {
 
 /// The security group rule pairs a stack holds, for tests and reports.
 pub fn rule_count(stack: &Stack) -> usize {
-    stack.resources.values().filter(|r| r.resource_type == "AWS::EC2::SecurityGroupIngress").count()
+    stack.resources_of::<res::SecurityGroupIngress>().count()
 }
 
 #[cfg(test)]

@@ -1,9 +1,7 @@
 //! A PostgreSQL RDS instance with a generated master secret, a subnet group and its
 //! own security group (reachable only through connections granted to it).
 
-use serde_json::json;
-
-use crate::resources as res;
+use crate::resources::{self as res, GenerateSecretString, ResourceType};
 use crate::{
     core::{DeletionPolicy, Expr, Handle, Scope},
     ec2::{Egress, SecurityGroup, Vpc},
@@ -24,45 +22,58 @@ impl Database {
         let mut scope = scope.child(id);
         let security_group =
             SecurityGroup::new(&mut scope, &format!("{id}Sg"), vpc, &format!("{database_name} database"), Egress::None);
-        let secret = scope.add::<res::Secret>(
+        let secret = scope.add(
             "Secret",
-            json!({ "Description": format!("Master credentials of the {database_name} database"),
-                    "GenerateSecretString": { "SecretStringTemplate": "{\"username\":\"pulsetrack\"}",
-                        "GenerateStringKey": "password", "PasswordLength": 32,
-                        "ExcludeCharacters": " %+~`#$&*()|[]{}:;<>?!'/@\"\\" } }),
+            res::Secret {
+                description: format!("Master credentials of the {database_name} database"),
+                generate_secret_string: Some(GenerateSecretString {
+                    secret_string_template: Some("{\"username\":\"pulsetrack\"}".into()),
+                    generate_string_key: Some("password".into()),
+                    password_length: 32,
+                    exclude_characters: Some(" %+~`#$&*()|[]{}:;<>?!'/@\"\\".into()),
+                    exclude_punctuation: None,
+                }),
+                secret_string: None,
+            },
         );
-        let subnet_group = scope.add::<res::DbSubnetGroup>(
+        let subnet_group = scope.add(
             "SubnetGroup",
-            json!({ "DBSubnetGroupDescription": format!("Private subnets of the {database_name} database"),
-                    "SubnetIds": vpc.private_subnet_refs() }),
+            res::DbSubnetGroup {
+                db_subnet_group_description: format!("Private subnets of the {database_name} database"),
+                subnet_ids: vpc.private_subnet_refs(),
+            },
         );
         let resolve = |key: &str| Expr::Sub(format!("{{{{resolve:secretsmanager:${{{secret}}}:SecretString:{key}}}}}"));
-        let instance = scope.add::<res::DbInstance>(
+        let instance = scope.add(
             "Instance",
-            json!({
-                "Engine": "postgres",
-                "EngineVersion": POSTGRES_VERSION,
-                "DBInstanceClass": instance_class,
-                "AllocatedStorage": "20",
-                "StorageType": "gp3",
-                "StorageEncrypted": true,
-                "DBName": database_name,
-                "MasterUsername": resolve("username"),
-                "MasterUserPassword": resolve("password"),
-                "DBSubnetGroupName": subnet_group.r#ref(),
-                "VPCSecurityGroups": [security_group.group_id()],
-                "PubliclyAccessible": false,
-                "MultiAZ": false,
-                "BackupRetentionPeriod": 7,
-                "CopyTagsToSnapshot": true,
-                "DeletionProtection": false,
-                "AutoMinorVersionUpgrade": true,
-            }),
+            res::DbInstance {
+                engine: "postgres".into(),
+                engine_version: POSTGRES_VERSION.into(),
+                db_instance_class: instance_class.into(),
+                allocated_storage: "20".into(),
+                storage_type: "gp3".into(),
+                storage_encrypted: true,
+                db_name: database_name.into(),
+                master_username: resolve("username"),
+                master_user_password: resolve("password"),
+                db_subnet_group_name: subnet_group.r#ref(),
+                vpc_security_groups: vec![security_group.group_id()],
+                publicly_accessible: false,
+                multi_az: false,
+                backup_retention_period: 7,
+                copy_tags_to_snapshot: true,
+                deletion_protection: false,
+                auto_minor_version_upgrade: true,
+            },
         );
         scope.set_deletion_policy(&instance, DeletionPolicy::Snapshot);
-        scope.add::<res::SecretTargetAttachment>(
+        scope.add(
             "SecretAttachment",
-            json!({ "SecretId": secret.r#ref(), "TargetId": instance.r#ref(), "TargetType": "AWS::RDS::DBInstance" }),
+            res::SecretTargetAttachment {
+                secret_id: secret.r#ref(),
+                target_id: instance.r#ref(),
+                target_type: <res::DbInstance as ResourceType>::NAME.into(),
+            },
         );
         Self { instance, secret, security_group, database_name: database_name.to_string() }
     }

@@ -37,7 +37,7 @@ fn dockerfile_path(service: &str) -> String {
 
 /// ContainerDefinitions[0] of every synthesized `AWS::ECS::TaskDefinition`, by container name.
 fn task_definitions() -> BTreeMap<String, ContainerDefinition> {
-    let containers = containers(&pulsetrack_stack("PulseTrack", &Context::default())).expect("typed containers");
+    let containers = containers(&pulsetrack_stack("PulseTrack", &Context::default()));
     assert_eq!(containers.len(), SERVICES.len(), "one task definition per service");
     containers
 }

@@ -1,15 +1,17 @@
 //! The typed resource types agree with CloudFormation's resource schemas (as cfn-lint
 //! ships them): every type the stack uses exists, every attribute a handle can read is
-//! one the type has, and every property the synthesized stacks set is one the type
-//! accepts. The check returns findings, so a test shows that a wrong name is caught.
+//! one the type has, and every property the synthesized stacks set, at any depth
+//! (`BrokerNodeGroupInfo.StorageInfo.EBSStorageInfo`), is one the schema defines there.
+//! The check returns findings, so a test shows that a wrong name is caught.
 
 use std::{collections::BTreeMap, process::Command};
 
 use pulsetrack_stacks::{Context, image_repositories_stack, pulsetrack_stack, resources};
 use serde_json::{Value, json};
 
-/// Per type: its attributes (`Endpoint.Address`) and the properties used.
-type Uses = BTreeMap<String, (Vec<String>, Vec<String>)>;
+/// Per type: its attributes (`Endpoint.Address`) and the rendered properties of each
+/// resource of the type.
+type Uses = BTreeMap<String, (Vec<String>, Vec<Value>)>;
 
 fn uses(templates: &[Value]) -> Uses {
     let mut uses: Uses = resources::ALL
@@ -19,12 +21,7 @@ fn uses(templates: &[Value]) -> Uses {
     for template in templates {
         for resource in template["Resources"].as_object().into_iter().flat_map(|r| r.values()) {
             let ty = resource["Type"].as_str().unwrap_or_default().to_string();
-            let entry = uses.entry(ty).or_default();
-            for key in resource["Properties"].as_object().into_iter().flat_map(|p| p.keys()) {
-                if !entry.1.contains(key) {
-                    entry.1.push(key.clone());
-                }
-            }
+            uses.entry(ty).or_default().1.push(resource["Properties"].clone());
         }
     }
     uses
@@ -46,10 +43,32 @@ for name, (attrs, props) in json.load(sys.stdin).items():
     for attr in attrs:
         if "/properties/" + attr.replace(".", "/") not in read_only:
             problems.append(f"{name}: no attribute {attr}")
-    for prop in props:
-        if prop not in schema.get("properties", {}):
-            problems.append(f"{name}: no property {prop}")
-print(json.dumps(problems))
+
+    def resolve(node):
+        while "$ref" in node:
+            node = schema["definitions"][node["$ref"].split("/")[-1]]
+        return node
+
+    def walk(value, node, path):
+        node = resolve(node)
+        if isinstance(value, dict):
+            if len(value) == 1 and next(iter(value)) in ("Ref", "Fn::GetAtt", "Fn::Sub", "Fn::Join", "Fn::Select"):
+                return
+            known = node.get("properties")
+            if known is None:
+                return  # free-form (policy documents, log options)
+            for key, inner in value.items():
+                if key not in known:
+                    problems.append(f"{name}: no property {path}{key}")
+                else:
+                    walk(inner, known[key], f"{path}{key}.")
+        elif isinstance(value, list) and "items" in node:
+            for item in value:
+                walk(item, node["items"], path)
+
+    for props in props:
+        walk(props or {}, schema, "")
+print(json.dumps(sorted(set(problems))))
 "#;
     let mut child = Command::new("python3")
         .args(["-c", SCRIPT])
@@ -96,13 +115,23 @@ fn a_wrong_type_attribute_or_property_is_caught() {
     uses.insert("AWS::RDS::DBInstanz".into(), (vec![], vec![]));
     if let Some(db) = uses.get_mut("AWS::RDS::DBInstance") {
         db.0.push("Endpoint.Adress".into());
-        db.1.push("MultiAz".into());
+        db.1.push(json!({ "MultiAz": true }));
+    }
+    if let Some(msk) = uses.get_mut("AWS::MSK::Cluster") {
+        msk.1.push(json!({ "BrokerNodeGroupInfo": { "StorageInfo": { "EbsStorageInfo": { "VolumeSize": 1 } } } }));
+    }
+    if let Some(task) = uses.get_mut("AWS::ECS::TaskDefinition") {
+        task.1.push(json!({ "ContainerDefinitions": [{ "Name": "a", "PortMappings": [{ "ContainerPorts": 1 }] }] }));
     }
     let problems = check(&uses);
-    for expected in
-        ["AWS::RDS::DBInstanz: no such", "DBInstance: no attribute Endpoint.Adress", "DBInstance: no property MultiAz"]
-    {
+    for expected in [
+        "AWS::RDS::DBInstanz: no such",
+        "DBInstance: no attribute Endpoint.Adress",
+        "DBInstance: no property MultiAz",
+        "MSK::Cluster: no property BrokerNodeGroupInfo.StorageInfo.EbsStorageInfo",
+        "TaskDefinition: no property ContainerDefinitions.PortMappings.ContainerPorts",
+    ] {
         assert!(problems.iter().any(|p| p.contains(expected)), "{expected} not in {problems:#?}");
     }
-    assert_eq!(json!(problems.len()), json!(3), "{problems:#?}");
+    assert_eq!(json!(problems.len()), json!(5), "{problems:#?}");
 }

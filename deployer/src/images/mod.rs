@@ -38,9 +38,7 @@ pub struct ImageSpec {
 
 /// The image of every task definition in `template`, with binaries from `bin_dir`.
 pub fn specs(template: &Value, bin_dir: &Path) -> anyhow::Result<Vec<ImageSpec>> {
-    let containers = Template::read(template)
-        .and_then(|t| t.containers())
-        .context("the template's task definitions cannot be read")?;
+    let containers = Template::read(template).context("the template's task definitions cannot be read")?.containers();
     if containers.is_empty() {
         bail!("the template has no ECS task definition");
     }

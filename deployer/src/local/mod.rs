@@ -598,8 +598,8 @@ pub async fn up(options: UpOptions) -> anyhow::Result<()> {
     // The binaries first: a missing one is a build problem, reported before anything starts.
     let probe = plan::local_template("127.0.0.1:9092", BTreeMap::new())?;
     let names: Vec<String> = pulsetrack_stacks::ecs::Template::read(&probe)
-        .and_then(|t| t.containers())
         .context("the local template's task definitions cannot be read")?
+        .containers()
         .into_keys()
         .collect();
     let missing: Vec<&String> = names.iter().filter(|n| !options.bin_dir.join(n).is_file()).collect();

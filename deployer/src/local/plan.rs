@@ -97,11 +97,7 @@ pub fn plan(template: &Value, endpoints: &Endpoints) -> Result<Vec<LocalService>
         variable: "template".into(),
         reason: e.to_string(),
     })?;
-    let tasks = template.containers().map_err(|e| PlanError {
-        service: "PulseTrack".into(),
-        variable: "ContainerDefinitions".into(),
-        reason: e.to_string(),
-    })?;
+    let tasks = template.containers();
     // Container port → local port, for every service (calls are rewritten with it).
     let mut port_map: BTreeMap<(String, u16), u16> = BTreeMap::new();
     for task in tasks.values() {
@@ -203,9 +199,7 @@ fn rewrite_service_url(url: &str, ports: &BTreeMap<(String, u16), u16>, keep_nam
 /// `Fn::GetAtt [<DBInstance>, Endpoint.Address|Endpoint.Port]` → the local Postgres.
 fn resolve_intrinsic(template: &Template, value: &Expr, endpoints: &Endpoints) -> Option<String> {
     let Expr::GetAtt(id, attribute) = value else { return None };
-    if !template.is::<DbInstance>(id) {
-        return None;
-    }
+    template.resource::<DbInstance>(id)?;
     match attribute.as_str() {
         a if a == DbInstanceAttr::EndpointAddress.name() => Some(endpoints.postgres_host.clone()),
         a if a == DbInstanceAttr::EndpointPort.name() => Some(endpoints.postgres_port.to_string()),
@@ -217,13 +211,13 @@ fn resolve_intrinsic(template: &Template, value: &Expr, endpoints: &Endpoints) -
 /// local Postgres user (or password); `Ref <generated secret>` → the admin password.
 fn resolve_secret(template: &Template, value: &Expr, endpoints: &Endpoints) -> Option<String> {
     match value {
-        Expr::Ref(id) => (template.is::<Secret>(id) && template.property(id, "GenerateSecretString").is_some())
+        Expr::Ref(id) => template
+            .resource::<Secret>(id)
+            .is_some_and(|secret| secret.generate_secret_string.is_some())
             .then(|| endpoints.admin_password.clone()),
         Expr::Join(_, parts) => {
             let [Expr::Ref(id), key] = parts.as_slice() else { return None };
-            if !template.is::<Secret>(id) {
-                return None;
-            }
+            template.resource::<Secret>(id)?;
             match key.as_str()? {
                 "username::" => Some(endpoints.postgres_user.clone()),
                 "password::" => Some(endpoints.postgres_password.clone()),

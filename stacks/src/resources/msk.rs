@@ -1,0 +1,52 @@
+//! `AWS::MSK::Cluster`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::core::Expr;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct MskCluster {
+    pub cluster_name: String,
+    pub kafka_version: String,
+    pub number_of_broker_nodes: u32,
+    pub broker_node_group_info: BrokerNodeGroupInfo,
+    pub encryption_info: EncryptionInfo,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct BrokerNodeGroupInfo {
+    pub instance_type: String,
+    pub client_subnets: Vec<Expr>,
+    pub security_groups: Vec<Expr>,
+    pub storage_info: StorageInfo,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StorageInfo {
+    #[serde(rename = "EBSStorageInfo")]
+    pub ebs_storage_info: EbsStorageInfo,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct EbsStorageInfo {
+    /// GiB per broker.
+    pub volume_size: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct EncryptionInfo {
+    pub encryption_in_transit: EncryptionInTransit,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct EncryptionInTransit {
+    /// `TLS`, `TLS_PLAINTEXT` or `PLAINTEXT`.
+    pub client_broker: String,
+    pub in_cluster: bool,
+}
