@@ -152,38 +152,9 @@ impl FargateService {
         scope.set_deletion_policy(&log_group, DeletionPolicy::Delete);
 
         let (execution_role, task_role) = roles(&mut scope, &spec, &log_group);
-        let container = ContainerDefinition::of(&spec, &log_group);
-        let task_definition = scope.add(
-            "TaskDefinition",
-            res::TaskDefinition {
-                family: format!("pulsetrack-{}", spec.name),
-                cpu: spec.cpu.to_string(),
-                memory: spec.memory_mib.to_string(),
-                network_mode: "awsvpc".into(),
-                requires_compatibilities: vec!["FARGATE".into()],
-                runtime_platform: RuntimePlatform {
-                    cpu_architecture: "X86_64".into(),
-                    operating_system_family: "LINUX".into(),
-                },
-                execution_role_arn: execution_role.attr(res::IamRoleAttr::Arn),
-                task_role_arn: task_role.attr(res::IamRoleAttr::Arn),
-                container_definitions: vec![container],
-            },
-        );
-        let discovery = cluster.namespace.as_ref().map(|namespace| {
-            scope.add(
-                "Discovery",
-                res::DiscoveryService {
-                    name: spec.name.clone(),
-                    namespace_id: namespace.attr(res::PrivateDnsNamespaceAttr::Id),
-                    dns_config: DnsConfig {
-                        dns_records: vec![DnsRecord { kind: "A".into(), ttl: 10 }],
-                        routing_policy: "MULTIVALUE".into(),
-                    },
-                    health_check_custom_config: HealthCheckCustomConfig { failure_threshold: 1 },
-                },
-            )
-        });
+        let task_definition =
+            scope.add("TaskDefinition", task_definition(&spec, &log_group, &execution_role, &task_role));
+        let discovery = cluster.namespace.as_ref().map(|namespace| scope.add("Discovery", discovery(&spec, namespace)));
         let service = res::EcsService {
             service_name: spec.name.clone(),
             cluster: cluster.id.r#ref(),
@@ -222,6 +193,43 @@ impl FargateService {
             scope.depend(&service_id, &target.listener);
         }
         Self { service: service_id, task_definition, log_group, execution_role, task_role, security_group, spec }
+    }
+}
+
+/// A Fargate task of the one container `spec` describes.
+fn task_definition(
+    spec: &ContainerSpec,
+    log_group: &Handle<res::LogGroup>,
+    execution_role: &Handle<res::IamRole>,
+    task_role: &Handle<res::IamRole>,
+) -> res::TaskDefinition {
+    res::TaskDefinition {
+        family: format!("pulsetrack-{}", spec.name),
+        cpu: spec.cpu.to_string(),
+        memory: spec.memory_mib.to_string(),
+        network_mode: "awsvpc".into(),
+        requires_compatibilities: vec!["FARGATE".into()],
+        runtime_platform: RuntimePlatform {
+            cpu_architecture: "X86_64".into(),
+            operating_system_family: "LINUX".into(),
+        },
+        execution_role_arn: execution_role.attr(res::IamRoleAttr::Arn),
+        task_role_arn: task_role.attr(res::IamRoleAttr::Arn),
+        container_definitions: vec![ContainerDefinition::of(spec, log_group)],
+    }
+}
+
+/// The Cloud Map entry of the service: an A record per task, for the tasks ECS
+/// reports healthy.
+fn discovery(spec: &ContainerSpec, namespace: &Handle<res::PrivateDnsNamespace>) -> res::DiscoveryService {
+    res::DiscoveryService {
+        name: spec.name.clone(),
+        namespace_id: namespace.attr(res::PrivateDnsNamespaceAttr::Id),
+        dns_config: DnsConfig {
+            dns_records: vec![DnsRecord { kind: "A".into(), ttl: 10 }],
+            routing_policy: "MULTIVALUE".into(),
+        },
+        health_check_custom_config: HealthCheckCustomConfig { failure_threshold: 1 },
     }
 }
 
