@@ -213,6 +213,14 @@ pub enum Command {
     /// databases on a local Postgres, MSK as a local tansu, the ALB listener as the
     /// gateway on 127.0.0.1:4004. Ctrl-C or SIGTERM stops everything.
     Up(Box<UpArgs>),
+    /// `up`'s guard (started by `up`): stops what `up` started if `up` is killed.
+    #[command(hide = true)]
+    Guard {
+        #[arg(long)]
+        data_dir: PathBuf,
+        #[arg(long)]
+        parent: u32,
+    },
     /// Stop the system `deployer up` runs (or what a killed `up` left behind).
     Down {
         #[arg(long, default_value = DEFAULT_DATA_DIR)]

@@ -154,6 +154,51 @@ fn ctrl_c_during_start_up_stops_what_was_started() {
 }
 
 #[test]
+fn a_sigkilled_up_takes_everything_it_started_with_it() {
+    let data = std::env::temp_dir().join(format!("pulsetrack-killed-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
+    let offset = port_offset();
+    let mut up = Up::start(&data, offset);
+    let state: Value =
+        serde_json::from_str(&std::fs::read_to_string(data.join("up.json")).expect("state")).expect("state json");
+    let mut pids: Vec<(String, i32)> = state["processes"]
+        .as_object()
+        .expect("processes")
+        .iter()
+        .map(|(name, p)| (name.clone(), p["pid"].as_i64().expect("pid") as i32))
+        .collect();
+    pids.push(("postgres".into(), state["postgres_pid"].as_i64().expect("postgres pid") as i32));
+    assert_eq!(pids.len(), 7, "{pids:?}");
+    up.child.kill().expect("SIGKILL to up");
+    let _ = up.child.wait();
+    let started = std::time::Instant::now();
+    let running = |pids: &[(String, i32)]| -> Vec<String> {
+        pids.iter()
+            .filter(|(_, pid)| {
+                std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+                    stat.rsplit_once(')').is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z'))
+                })
+            })
+            .map(|(name, _)| name.clone())
+            .collect()
+    };
+    while !running(&pids).is_empty() {
+        assert!(started.elapsed() < Duration::from_secs(60), "still running after up was killed: {:?}", running(&pids));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!("all 7 processes gone {:.1}s after up was SIGKILLed", started.elapsed().as_secs_f64());
+    assert!(std::net::TcpListener::bind(("127.0.0.1", 4004 + offset)).is_ok(), "the gateway's port is free");
+    // The guard removes the state file once everything has stopped.
+    while data.join("up.json").exists() {
+        assert!(started.elapsed() < Duration::from_secs(60), "the state file is still there");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let guard_log = std::fs::read_to_string(data.join("guard.log")).unwrap_or_default();
+    assert!(guard_log.contains("ended without stopping"), "{guard_log}");
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+#[test]
 fn down_without_up_says_so() {
     let data = std::env::temp_dir().join(format!("pulsetrack-down-{}", std::process::id()));
     let (ok, out) = run(&["down"], &data);

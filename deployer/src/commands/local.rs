@@ -45,3 +45,7 @@ pub async fn status(data_dir: &Path) -> Result<()> {
     print!("{report}");
     Ok(())
 }
+
+pub async fn guard(data_dir: std::path::PathBuf, parent: u32) -> Result<()> {
+    local::guard::run(data_dir, parent).await.map_err(Error::Failed)
+}

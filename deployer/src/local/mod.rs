@@ -4,6 +4,7 @@
 //! on 127.0.0.1:4004. `deployer down` stops it; `deployer status --local` shows it.
 
 pub mod containers;
+pub mod guard;
 pub mod plan;
 pub mod postgres;
 pub mod supervisor;
@@ -71,6 +72,9 @@ pub struct ContainerOptions {
 
 /// The private broker's SQLite database, in the data folder.
 const TANSU_DB: &str = "tansu.db";
+
+/// The private Postgres, in events and the state.
+const POSTGRES: &str = "postgres";
 
 /// Written to `<data>/up.json` while `up` runs.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -268,6 +272,10 @@ impl Running {
     /// Keeps the state in step with what the supervisors report, and says it.
     fn record(&mut self, event: &Event) {
         let line = match event {
+            Event::Started { name, pid } if name == POSTGRES => {
+                self.state.postgres_pid = Some(*pid);
+                format!("{name} started (pid {pid})")
+            }
             Event::Started { name, pid } => {
                 let Some(p) = self.state.processes.get_mut(name) else { return };
                 p.pid = Some(*pid);
@@ -365,6 +373,8 @@ impl Running {
                 let t = Instant::now();
                 let cluster = self.cluster.insert(cluster);
                 cluster.start().await?;
+                let watch = watch_postgres(cluster.clone(), self.supervision.clone());
+                self.health_checks.push(watch);
                 self.say(format!(
                     "postgres ready in {:.1}s: {} (data {}, log {})",
                     t.elapsed().as_secs_f64(),
@@ -625,6 +635,8 @@ pub async fn up(options: UpOptions) -> anyhow::Result<()> {
     let supervision =
         Supervision { printer, events: events_tx, backoff: Backoff::default(), grace: Duration::from_secs(10) };
     let mut running = Running::new(engine, supervision, &data_dir);
+    // Stops everything if this process is killed before it can.
+    let mut guard = guard::spawn(&data_dir)?;
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     // Ctrl-C or SIGTERM during the start-up stops what was started so far.
     let start = tokio::select! {
@@ -636,6 +648,8 @@ pub async fn up(options: UpOptions) -> anyhow::Result<()> {
         running.say(format!("start failed: {e:#}; stopping what was started"));
         running.stop(&mut events).await;
         let _ = std::fs::remove_file(state_file(&data_dir));
+        let _ = guard.kill();
+        let _ = guard.wait();
         return Err(e);
     }
     write_state(&data_dir, &running.state);
@@ -654,8 +668,49 @@ pub async fn up(options: UpOptions) -> anyhow::Result<()> {
     let printer = running.supervision.printer.clone();
     running.stop(&mut events).await;
     let _ = std::fs::remove_file(state_file(&data_dir));
+    let _ = guard.kill();
+    let _ = guard.wait();
     printer.line("up", 7, "stopped");
     Ok(())
+}
+
+/// Supervises the private Postgres as the services are: pg_ctl runs the postmaster
+/// apart from `up`, so it is watched by pid; when it is gone (killed, crashed) it is
+/// started again with the same backoff, and both are reported.
+fn watch_postgres(cluster: PrivateCluster, supervision: Supervision) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let Supervision { events, backoff, .. } = supervision;
+        let (mut delay, mut restarts, mut since) = (None, 0, Instant::now());
+        loop {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let pid = cluster.pid();
+            if pid.is_some_and(alive) {
+                continue;
+            }
+            let uptime = since.elapsed();
+            let next = backoff.next(delay, uptime);
+            delay = Some(next);
+            restarts += 1;
+            let status = pid.map_or("no postmaster.pid".to_string(), |pid| format!("postmaster {pid} is gone"));
+            let _ = events.send(Event::Exited { name: POSTGRES.into(), status, uptime, restart_in: next, restarts });
+            let mut wait = next;
+            loop {
+                tokio::time::sleep(wait).await;
+                match cluster.start().await {
+                    Ok(()) => break,
+                    // Say, the killed postmaster's backends still hold its shared memory.
+                    Err(e) => {
+                        wait = backoff.next(Some(wait), Duration::ZERO);
+                        delay = Some(wait);
+                        let error = format!("{e:#}");
+                        let _ = events.send(Event::SpawnFailed { name: POSTGRES.into(), error, restart_in: wait });
+                    }
+                }
+            }
+            since = Instant::now();
+            let _ = events.send(Event::Started { name: POSTGRES.into(), pid: cluster.pid().unwrap_or_default() });
+        }
+    })
 }
 
 /// Runs a container's task-definition health check as ECS does: after the start
@@ -792,6 +847,24 @@ pub async fn status(data_dir: &Path) -> anyhow::Result<String> {
     Ok(lines)
 }
 
+/// SIGTERM to each of `pids`, then SIGKILL to those still running after `grace`.
+async fn terminate_all(pids: impl Iterator<Item = u32>, grace: Duration) -> anyhow::Result<()> {
+    use nix::sys::signal::{Signal, kill};
+    let pids: Vec<nix::unistd::Pid> =
+        pids.map(|p| i32::try_from(p).map(nix::unistd::Pid::from_raw)).collect::<Result<_, _>>()?;
+    for pid in &pids {
+        let _ = kill(*pid, Signal::SIGTERM);
+    }
+    let deadline = Instant::now() + grace;
+    while pids.iter().any(|p| alive(p.as_raw().unsigned_abs())) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for pid in pids.iter().filter(|p| alive(p.as_raw().unsigned_abs())) {
+        let _ = kill(*pid, Signal::SIGKILL);
+    }
+    Ok(())
+}
+
 /// `deployer down`: asks a running `up` to stop and waits; after a killed `up`, stops
 /// what it left (its processes, the private Postgres).
 pub async fn down(data_dir: &Path, timeout: Duration) -> anyhow::Result<String> {
@@ -819,15 +892,13 @@ pub async fn down(data_dir: &Path, timeout: Duration) -> anyhow::Result<String> 
             }
         }
     }
-    for (name, process) in &state.processes {
-        if let Some(pid) = process.pid.filter(|p| runs(*p, &process.binary)) {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(i32::try_from(pid)?),
-                nix::sys::signal::Signal::SIGTERM,
-            );
-            stopped.push(name.clone());
-        }
-    }
+    let left: Vec<(&String, u32)> = state
+        .processes
+        .iter()
+        .filter_map(|(name, p)| Some((name, p.pid.filter(|pid| runs(*pid, &p.binary))?)))
+        .collect();
+    terminate_all(left.iter().map(|(_, pid)| *pid), timeout).await?;
+    stopped.extend(left.iter().map(|(name, _)| name.to_string()));
     if let Some(data) = &state.postgres_data {
         let bin = postgres::find_bin_dir(None)?;
         let root = data.parent().unwrap_or(data_dir);

@@ -1,0 +1,266 @@
+//! The crash suite: `deployer up` under load, one process killed with SIGKILL, then
+//! the invariant over the databases once it has recovered: every patient whose create
+//! got 201 has exactly one billing account and exactly one `PATIENT_CREATED` event in
+//! analytics, no patient has more than one of either, and no outbox row is dead. One
+//! test per process: the broker, Postgres, and each of the five services.
+//! `scripts/crash-suite.sh` runs the same faults longer and reports the numbers.
+
+mod support;
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    path::PathBuf,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+    },
+    thread::JoinHandle,
+    time::{Duration, Instant},
+};
+
+use reqwest::blocking::Client;
+use serde_json::{Value, json};
+use support::system::{Up, bin_dir, login, port_offset};
+
+/// Concurrent clients creating patients, as in the runs.
+const CLIENTS: usize = 8;
+/// The load runs this long before the kill and this long after it.
+const BEFORE_KILL: Duration = Duration::from_secs(3);
+const AFTER_KILL: Duration = Duration::from_secs(5);
+/// How long the system has to deliver everything after the load ends.
+const RECOVERY: Duration = Duration::from_secs(120);
+
+struct System {
+    up: Up,
+    data: PathBuf,
+    base: String,
+    token: String,
+}
+
+impl System {
+    fn start(tag: &str) -> Self {
+        assert!(bin_dir().join("patient-service").is_file(), "build the services first (scripts/test.sh does)");
+        let data = std::env::temp_dir().join(format!("pulsetrack-crash-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&data);
+        let offset = port_offset();
+        let up = Up::start(&data, offset);
+        let base = format!("http://127.0.0.1:{}", 4004 + offset);
+        let client = client();
+        let email = format!("crash-{tag}@example.com");
+        let signup = client
+            .post(format!("{base}/auth/signup"))
+            .json(&json!({ "email": email, "username": "crash", "password": "correct-horse-battery" }))
+            .send()
+            .expect("signup");
+        assert_eq!(signup.status(), 201, "signup");
+        let token = login(&client, &base, &email, "correct-horse-battery");
+        Self { up, data, base, token }
+    }
+
+    fn state(&self) -> Value {
+        serde_json::from_str(&std::fs::read_to_string(self.data.join("up.json")).expect("state")).expect("state json")
+    }
+
+    /// The pid of `name` (a process `up` runs, or the private Postgres).
+    fn pid(&self, name: &str) -> i32 {
+        let state = self.state();
+        let pid = match name {
+            "postgres" => state["postgres_pid"].as_i64(),
+            _ => state["processes"][name]["pid"].as_i64(),
+        };
+        i32::try_from(pid.unwrap_or_else(|| panic!("no pid of {name} in {state}"))).expect("pid")
+    }
+
+    fn database_url(&self, database: &str) -> String {
+        let state = self.state();
+        let address = state["postgres"].as_str().expect("postgres address");
+        let address = address.rsplit('@').next().unwrap_or(address);
+        let password = std::fs::read_to_string(self.data.join("postgres-password")).expect("password");
+        format!("postgres://pulsetrack:{}@{address}/{database}", password.trim())
+    }
+}
+
+impl Drop for System {
+    fn drop(&mut self) {
+        let _ = support::system::run(&["down"], &self.data);
+        let _ = std::fs::remove_dir_all(&self.data);
+    }
+}
+
+fn client() -> Client {
+    Client::builder().timeout(Duration::from_secs(10)).build().expect("client")
+}
+
+/// Creates patients from `CLIENTS` threads until `stop`; returns the ids that got 201
+/// and how many requests failed otherwise.
+fn load(system: &System, stop: Arc<AtomicBool>) -> JoinHandle<(Vec<String>, usize)> {
+    let (base, token) = (system.base.clone(), system.token.clone());
+    std::thread::spawn(move || {
+        let failed = Arc::new(AtomicUsize::new(0));
+        let workers: Vec<JoinHandle<Vec<String>>> = (0..CLIENTS)
+            .map(|worker| {
+                let (base, token, stop, failed) = (base.clone(), token.clone(), stop.clone(), failed.clone());
+                std::thread::spawn(move || {
+                    let client = client();
+                    let mut created = Vec::new();
+                    for n in 0.. {
+                        if stop.load(Ordering::Relaxed) {
+                            break;
+                        }
+                        let body = json!({ "name": "Crash Test", "email": format!("p{worker}-{n}@crash.example"),
+                            "address": "1 Test Street", "dateOfBirth": "1980-01-01", "registeredDate": "2026-11-27" });
+                        let response =
+                            client.post(format!("{base}/api/patients")).bearer_auth(&token).json(&body).send();
+                        match response {
+                            Ok(r) if r.status() == 201 => {
+                                let id = r.json::<Value>().ok().and_then(|v| v["id"].as_str().map(String::from));
+                                created.push(id.expect("a created patient has an id"));
+                            }
+                            _ => {
+                                failed.fetch_add(1, Ordering::Relaxed);
+                                std::thread::sleep(Duration::from_millis(50));
+                            }
+                        }
+                    }
+                    created
+                })
+            })
+            .collect();
+        let created = workers.into_iter().flat_map(|w| w.join().expect("worker")).collect();
+        (created, failed.load(Ordering::Relaxed))
+    })
+}
+
+/// `patient_id → count` of a grouped query.
+async fn counts(url: &str, query: &'static str) -> Result<BTreeMap<String, i64>, sqlx::Error> {
+    let pool = sqlx::PgPool::connect(url).await?;
+    let rows: Vec<(String, i64)> = sqlx::query_as(query).fetch_all(&pool).await?;
+    pool.close().await;
+    Ok(rows.into_iter().collect())
+}
+
+/// What the databases say about the created patients.
+#[derive(Debug)]
+struct Tally {
+    missing_patients: usize,
+    missing_accounts: usize,
+    missing_events: usize,
+    duplicated: Vec<String>,
+    dead_outbox_rows: i64,
+}
+
+async fn tally(system: &System, created: &BTreeSet<String>) -> Result<Tally, sqlx::Error> {
+    let patients = counts(&system.database_url("patient_service"), "SELECT id::text, 1::bigint FROM patients").await?;
+    let accounts = counts(
+        &system.database_url("billing_service"),
+        "SELECT patient_id::text, count(*) FROM billing_accounts GROUP BY patient_id",
+    )
+    .await?;
+    let events = counts(
+        &system.database_url("analytics_service"),
+        "SELECT patient_id::text, count(*) FROM patient_events WHERE event_type = 'PATIENT_CREATED' GROUP BY patient_id",
+    )
+    .await?;
+    let dead = counts(
+        &system.database_url("patient_service"),
+        "SELECT destination, count(*) FROM outbox WHERE dead_at IS NOT NULL GROUP BY destination",
+    )
+    .await?;
+    let missing = |map: &BTreeMap<String, i64>| created.iter().filter(|id| !map.contains_key(*id)).count();
+    let duplicated = accounts.iter().chain(&events).filter(|(_, n)| **n > 1).map(|(id, _)| id.clone()).collect();
+    Ok(Tally {
+        missing_patients: missing(&patients),
+        missing_accounts: missing(&accounts),
+        missing_events: missing(&events),
+        duplicated,
+        dead_outbox_rows: dead.values().sum(),
+    })
+}
+
+/// Kills `target` with SIGKILL during the load and checks the invariant afterwards.
+fn survives_sigkill_of(target: &str) {
+    let system = System::start(target);
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = load(&system, stop.clone());
+    std::thread::sleep(BEFORE_KILL);
+    let pid = system.pid(target);
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL).expect("SIGKILL");
+    let killed = Instant::now();
+    let exited = system.up.wait_for(&format!("{target} exited"), Duration::from_secs(30));
+    assert!(exited.contains("restart #1"), "{exited}");
+    let restarted = system.up.wait_for(&format!("{target} started"), Duration::from_secs(60));
+    eprintln!("{target}: restarted {:.1}s after the kill: {restarted}", killed.elapsed().as_secs_f64());
+    std::thread::sleep(AFTER_KILL.saturating_sub(killed.elapsed()));
+    stop.store(true, Ordering::Relaxed);
+    let (created, failed) = load.join().expect("load");
+    let created: BTreeSet<String> = created.into_iter().collect();
+    assert!(created.len() >= 20, "too few creates to judge ({} created, {failed} failed)", created.len());
+
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let deadline = Instant::now() + RECOVERY;
+    let tally = loop {
+        let tally = match runtime.block_on(tally(&system, &created)) {
+            Ok(tally) => tally,
+            Err(e) if Instant::now() < deadline => {
+                eprintln!("databases not readable yet: {e}");
+                std::thread::sleep(Duration::from_millis(500));
+                continue;
+            }
+            Err(e) => panic!("the databases did not come back: {e}"),
+        };
+        assert_eq!(tally.missing_patients, 0, "a patient that got 201 is not in the database: {tally:?}");
+        assert!(tally.duplicated.is_empty(), "duplicated downstream: {tally:?}");
+        assert_eq!(tally.dead_outbox_rows, 0, "outbox rows went dead: {tally:?}");
+        if tally.missing_accounts + tally.missing_events == 0 || Instant::now() >= deadline {
+            break tally;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert_eq!(
+        (tally.missing_accounts, tally.missing_events),
+        (0, 0),
+        "after {}s, of {} created patients some have no billing account or no event: {tally:?}",
+        RECOVERY.as_secs(),
+        created.len()
+    );
+    eprintln!(
+        "{target}: {} created ({failed} failed requests), all delivered {:.1}s after the kill",
+        created.len(),
+        killed.elapsed().as_secs_f64()
+    );
+}
+
+#[test]
+fn sigkill_of_the_broker_loses_nothing() {
+    survives_sigkill_of("tansu");
+}
+
+#[test]
+fn sigkill_of_postgres_loses_nothing() {
+    survives_sigkill_of("postgres");
+}
+
+#[test]
+fn sigkill_of_patient_service_loses_nothing() {
+    survives_sigkill_of("patient-service");
+}
+
+#[test]
+fn sigkill_of_billing_service_loses_nothing() {
+    survives_sigkill_of("billing-service");
+}
+
+#[test]
+fn sigkill_of_analytics_service_loses_nothing() {
+    survives_sigkill_of("analytics-service");
+}
+
+#[test]
+fn sigkill_of_auth_service_loses_nothing() {
+    survives_sigkill_of("auth-service");
+}
+
+#[test]
+fn sigkill_of_the_gateway_loses_nothing() {
+    survives_sigkill_of("api-gateway");
+}
