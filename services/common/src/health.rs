@@ -9,14 +9,17 @@ use sqlx::PgPool;
 
 type CheckFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
 type CheckFn = Arc<dyn Fn() -> CheckFuture + Send + Sync>;
+type DetailFuture = Pin<Box<dyn Future<Output = Option<Value>> + Send>>;
+type DetailFn = Arc<dyn Fn() -> DetailFuture + Send + Sync>;
 
 /// How long one readiness probe may take before it counts as down.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// The named dependency checks behind `/ready`.
+/// The named dependency checks behind `/ready`, and the details `/health` reports.
 #[derive(Clone, Default)]
 pub struct Readiness {
     checks: Vec<(&'static str, CheckFn)>,
+    details: Vec<(&'static str, DetailFn)>,
 }
 
 impl Readiness {
@@ -40,6 +43,28 @@ impl Readiness {
             let pool = pool.clone();
             async move { crate::db::ping(&pool).await.map_err(|e| e.to_string()) }
         })
+    }
+
+    /// Adds a named field to `/health` (for operators: queue depths and the like). It
+    /// never changes the status: `null` when it cannot be told within the probe timeout.
+    pub fn detail<F, Fut>(mut self, name: &'static str, detail: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Option<Value>> + Send + 'static,
+    {
+        self.details.push((name, Arc::new(move || Box::pin(detail()))));
+        self
+    }
+
+    /// `{"status": "UP"}` and each detail.
+    pub async fn health(&self) -> Value {
+        let mut body = Map::new();
+        body.insert("status".into(), json!("UP"));
+        for (name, detail) in &self.details {
+            let value = tokio::time::timeout(PROBE_TIMEOUT, detail()).await.ok().flatten();
+            body.insert(name.to_string(), value.unwrap_or(Value::Null));
+        }
+        Value::Object(body)
     }
 
     /// Runs every check concurrently; returns whether all passed and each one's state.
@@ -73,10 +98,16 @@ impl Readiness {
 
     /// `/health` and `/ready` for any router state.
     pub fn routes<S: Clone + Send + Sync + 'static>(self) -> Router<S> {
+        let this = Arc::new(self);
         Router::new()
-            .route("/health", get(|| async { Json(json!({"status": "UP"})) }))
-            .route("/ready", get(ready).with_state(Arc::new(self)))
+            .route("/health", get(health).with_state(this.clone()))
+            .route("/ready", get(ready).with_state(this))
     }
+}
+
+/// Liveness: 200 whenever the process answers, with the details.
+async fn health(State(readiness): State<Arc<Readiness>>) -> Json<Value> {
+    Json(readiness.health().await)
 }
 
 async fn ready(State(readiness): State<Arc<Readiness>>) -> (StatusCode, Json<Value>) {
@@ -98,6 +129,15 @@ mod tests {
         assert!(!up);
         assert_eq!(states["good"], "UP");
         assert_eq!(states["bad"], "DOWN");
+    }
+
+    #[tokio::test]
+    async fn health_reports_details_and_null_for_an_unknown_one() {
+        let readiness = Readiness::new()
+            .detail("queue", || async { Some(json!({"pending": 3})) })
+            .detail("unknown", || async { None });
+        let body = readiness.health().await;
+        assert_eq!(body, json!({"status": "UP", "queue": {"pending": 3}, "unknown": null}));
     }
 
     #[tokio::test]

@@ -8,6 +8,7 @@ use rdkafka::{
     ClientConfig,
     admin::{AdminClient, AdminOptions, NewTopic, TopicReplication},
     client::DefaultClientContext,
+    consumer::{BaseConsumer, Consumer as _},
     error::KafkaError,
     types::RDKafkaErrorCode,
 };
@@ -32,6 +33,83 @@ pub fn is_unknown_topic(error: &KafkaError) -> bool {
         error,
         KafkaError::MessageProduction(RDKafkaErrorCode::UnknownTopicOrPartition | RDKafkaErrorCode::UnknownTopic)
     )
+}
+
+/// Whether a consumer error means a subscribed topic (or its partition) is gone: a
+/// broker that came back empty. The topics should be created again.
+pub fn is_missing_topic(error: &KafkaError) -> bool {
+    matches!(
+        error.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::UnknownTopicOrPartition
+                | RDKafkaErrorCode::UnknownTopic
+                | RDKafkaErrorCode::UnknownPartition
+        )
+    )
+}
+
+/// Whether a producer became unusable: an idempotent producer goes fatal when the
+/// broker lost its producer state ("unknown producer id"), and stays so until it is
+/// replaced by a new one.
+pub fn is_fatal(error: &KafkaError) -> bool {
+    matches!(error, KafkaError::MessageConsumptionFatal(_))
+        || error.rdkafka_error_code() == Some(RDKafkaErrorCode::Fatal)
+}
+
+/// Whether an error only says the broker cannot be reached right now (down,
+/// restarting, timing out, overloaded, or a producer that must be replaced): waiting
+/// and retrying is the answer, however long it takes. Everything else (a rejected
+/// message, a missing authorization) is not plainly transient.
+pub fn is_transient(error: &KafkaError) -> bool {
+    use RDKafkaErrorCode as C;
+    match error {
+        KafkaError::Canceled | KafkaError::NoMessageReceived | KafkaError::MessageConsumptionFatal(_) => true,
+        _ => matches!(
+            error.rdkafka_error_code(),
+            Some(
+                C::BrokerTransportFailure
+                    | C::Resolve
+                    | C::MessageTimedOut
+                    | C::AllBrokersDown
+                    | C::OperationTimedOut
+                    | C::QueueFull
+                    | C::TimedOutQueue
+                    | C::Retry
+                    | C::PurgeQueue
+                    | C::PurgeInflight
+                    | C::Fatal
+                    | C::Fenced
+                    | C::DestroyBroker
+                    | C::BrokerDestroy
+                    | C::WaitCache
+                    | C::UnknownTopicOrPartition
+                    | C::UnknownTopic
+                    | C::UnknownPartition
+                    | C::LeaderNotAvailable
+                    | C::NotLeaderForPartition
+                    | C::RequestTimedOut
+                    | C::BrokerNotAvailable
+                    | C::ReplicaNotAvailable
+                    | C::NetworkException
+                    | C::CoordinatorLoadInProgress
+                    | C::CoordinatorNotAvailable
+                    | C::NotCoordinator
+                    | C::NotEnoughReplicas
+                    | C::NotEnoughReplicasAfterAppend
+                    | C::NotController
+                    | C::KafkaStorageError
+                    | C::UnknownProducerId
+                    | C::OutOfOrderSequenceNumber
+                    | C::InvalidProducerEpoch
+                    | C::ProducerFenced
+                    | C::ThrottlingQuotaExceeded
+                    | C::FencedLeaderEpoch
+                    | C::UnknownLeaderEpoch
+                    | C::OffsetNotAvailable
+                    | C::RebalanceInProgress
+            )
+        ),
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -100,6 +178,12 @@ impl KafkaConfig {
         Ok(())
     }
 
+    /// A client for readiness probes: [`BrokerProbe::check`] asks the broker for a
+    /// topic's metadata.
+    pub fn probe(&self) -> Result<BrokerProbe, KafkaError> {
+        Ok(BrokerProbe(std::sync::Arc::new(self.client_config().create()?)))
+    }
+
     /// Retries [`Self::ensure_topics`] until it succeeds (the broker may start later).
     pub async fn ensure_topics_until_ok(&self, topics: &[&str]) {
         let mut delay = Duration::from_millis(200);
@@ -113,5 +197,54 @@ impl KafkaConfig {
                 }
             }
         }
+    }
+}
+
+/// Asks the broker whether it answers and knows a topic (a readiness check).
+#[derive(Clone)]
+pub struct BrokerProbe(std::sync::Arc<BaseConsumer>);
+
+impl BrokerProbe {
+    /// `Ok` when the broker answered within a second and knows `topic`.
+    pub async fn check(&self, topic: &'static str) -> Result<(), String> {
+        let client = self.0.clone();
+        // A metadata request blocks its thread until the broker answers or the timeout.
+        let metadata = tokio::task::spawn_blocking(move || {
+            client
+                .fetch_metadata(Some(topic), Duration::from_secs(1))
+                .map(|m| m.topics().iter().find(|t| t.name() == topic).map(|t| (t.error(), t.partitions().len())))
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("broker: {e}"))?;
+        match metadata {
+            Some((None, partitions)) if partitions > 0 => Ok(()),
+            Some((Some(error), _)) => Err(format!("topic {topic}: {:?}", RDKafkaErrorCode::from(error))),
+            _ => Err(format!("topic {topic}: no partitions")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outages_are_transient_and_rejections_are_not() {
+        for code in [RDKafkaErrorCode::AllBrokersDown, RDKafkaErrorCode::MessageTimedOut, RDKafkaErrorCode::Fatal] {
+            assert!(is_transient(&KafkaError::MessageProduction(code)), "{code:?}");
+        }
+        for code in [RDKafkaErrorCode::MessageSizeTooLarge, RDKafkaErrorCode::TopicAuthorizationFailed] {
+            assert!(!is_transient(&KafkaError::MessageProduction(code)), "{code:?}");
+        }
+    }
+
+    #[test]
+    fn fatal_and_missing_topics_are_recognised() {
+        assert!(is_fatal(&KafkaError::MessageProduction(RDKafkaErrorCode::Fatal)));
+        assert!(is_fatal(&KafkaError::MessageConsumptionFatal(RDKafkaErrorCode::UnknownProducerId)));
+        assert!(!is_fatal(&KafkaError::MessageProduction(RDKafkaErrorCode::MessageTimedOut)));
+        assert!(is_missing_topic(&KafkaError::MessageConsumption(RDKafkaErrorCode::UnknownTopicOrPartition)));
+        assert!(!is_missing_topic(&KafkaError::MessageConsumption(RDKafkaErrorCode::AllBrokersDown)));
     }
 }
