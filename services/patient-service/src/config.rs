@@ -48,6 +48,19 @@ impl Default for OutboxConfig {
 }
 
 impl OutboxConfig {
+    /// The longest one delivery may take: a gRPC call, or a Kafka send (queueing plus
+    /// the producer's own delivery timeout), plus a second of slack.
+    pub fn delivery_bound(&self) -> Duration {
+        self.billing_deadline.max(self.kafka_delivery_timeout.saturating_mul(2)) + Duration::from_secs(1)
+    }
+
+    /// How long a claimed row is reserved for the dispatcher that claimed it: longer
+    /// than any delivery, so a row is delivered by two dispatchers at once only when
+    /// one of them died or stalled for a whole lease.
+    pub fn claim_lease(&self) -> Duration {
+        self.delivery_bound() + Duration::from_secs(5)
+    }
+
     pub fn from_settings(tuning: &PatientTuning<Raw>) -> Result<Self, ConfigError> {
         let d = Self::default();
         let ms = |raw: &Raw, default: Duration| -> Result<Duration, ConfigError> {

@@ -40,8 +40,17 @@ impl Application {
         let kafka = config.kafka.clone();
         tokio::spawn(async move { kafka.ensure_topics_until_ok(&[pulsetrack_common::kafka::PATIENT_TOPIC]).await });
         let service = PatientService::new(PatientRepository::new(pool.clone()), wakeup);
-        let router =
-            routes::router(service).merge(Readiness::new().postgres(pool).routes()).fallback(not_found_fallback);
+        // `/health` also tells how much the outbox holds, per destination (for operators
+        // and `deployer status`): {"status": "UP", "outbox": {"billing": {"pending": n,
+        // "dead": n}, "patient-event": {...}}}, `"outbox": null` when Postgres does not answer.
+        let depth_pool = pool.clone();
+        let readiness = Readiness::new().postgres(pool).detail("outbox", move || {
+            let pool = depth_pool.clone();
+            async move {
+                outbox::depths(&pool).await.inspect_err(|e| tracing::warn!(error = %e, "cannot count the outbox")).ok()
+            }
+        });
+        let router = routes::router(service).merge(readiness.routes()).fallback(not_found_fallback);
         Ok(HttpServer::bind(&config.listen, request_id::layer(router)).await?)
     }
 }

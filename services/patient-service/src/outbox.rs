@@ -5,17 +5,24 @@
 //! billing is idempotent per patient and every event carries a unique id, a delivery
 //! repeated after a crash creates no duplicate downstream.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    future::Future,
+    sync::{Arc, PoisonError, RwLock},
+    time::Duration,
+};
 
 use chrono::Utc;
 use futures_util::future::join_all;
 use prost::Message;
-use pulsetrack_common::kafka::{KafkaConfig, PATIENT_TOPIC, is_unknown_topic};
+use pulsetrack_common::kafka::{KafkaConfig, PATIENT_TOPIC, is_fatal, is_transient, is_unknown_topic};
 use pulsetrack_proto::{
     billing::{BillingRequest, billing_service_client::BillingServiceClient},
     patient_events::PatientEvent,
 };
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{
+    error::KafkaResult,
+    producer::{FutureProducer, FutureRecord, Producer as _},
+};
 use sqlx::{PgConnection, PgPool};
 use tokio::sync::Notify;
 use tonic::{Code, transport::Channel};
@@ -112,19 +119,157 @@ struct Row {
     attempts: i32,
 }
 
-/// Why one delivery failed: `Retry` comes back later, `Reject` never will.
+/// Rows whose deliveries failed this many times in a row with the same error, none of
+/// them plainly transient, are marked dead (kept, with the reason, and counted).
+pub const DEAD_AFTER_SAME_FAILURES: i32 = 10;
+
+/// Why one delivery failed.
+#[derive(Debug)]
 enum Failure {
-    Retry(String),
+    /// The receiver is unreachable, timing out or unavailable: retried for as long as
+    /// it takes (a long outage delays, never loses).
+    Transient(String),
     /// The broker does not know the topic (a fresh in-memory broker): create it, retry.
     MissingTopic(String),
+    /// The producer went fatal: replace it, retry (transient).
+    FatalProducer(String),
+    /// Another failure: retried, and dead after [`DEAD_AFTER_SAME_FAILURES`] in a row.
+    Retry(String),
+    /// The receiver rejected the message: it never will take it; dead at once.
     Reject(String),
+}
+
+impl Failure {
+    fn reason(&self) -> &str {
+        match self {
+            Failure::Transient(r)
+            | Failure::MissingTopic(r)
+            | Failure::FatalProducer(r)
+            | Failure::Retry(r)
+            | Failure::Reject(r) => r,
+        }
+    }
+
+    /// Whether this failure counts towards marking the row dead.
+    fn counts(&self) -> bool {
+        matches!(self, Failure::Retry(_))
+    }
+}
+
+/// Outbox depth of one destination, for `/health`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Depth {
+    /// Rows still to be delivered (waiting, claimed or backing off).
+    pub pending: i64,
+    /// Rows given up on (rejected, or failing the same way too often).
+    pub dead: i64,
+}
+
+/// `{"billing": {"pending": n, "dead": n}, "patient-event": {...}}`.
+pub async fn depths(pool: &PgPool) -> sqlx::Result<serde_json::Value> {
+    let rows: Vec<(String, i64, i64)> = sqlx::query_as(
+        "SELECT d.destination, count(o.id) FILTER (WHERE o.dead_at IS NULL), \
+         count(o.id) FILTER (WHERE o.dead_at IS NOT NULL) \
+         FROM unnest($1::text[]) AS d(destination) LEFT JOIN outbox o ON o.destination = d.destination \
+         GROUP BY d.destination",
+    )
+    .bind([Destination::Billing.as_str(), Destination::PatientEvent.as_str()])
+    .fetch_all(pool)
+    .await?;
+    let map: serde_json::Map<String, serde_json::Value> = rows
+        .into_iter()
+        .map(|(destination, pending, dead)| (destination, serde_json::json!(Depth { pending, dead })))
+        .collect();
+    Ok(serde_json::Value::Object(map))
+}
+
+/// A producer that delivers nothing for this long while it has events to send (the
+/// broker answering again, say) is replaced by a new one.
+const PRODUCER_STALLED_AFTER: Duration = Duration::from_secs(15);
+
+/// The Kafka producer, replaced by a new one when it went fatal or stalled: librdkafka
+/// never recovers a fatal producer, and a broker that restarted without its producer
+/// state can keep a producer waiting forever. The rows stay in the outbox meanwhile,
+/// so nothing is lost; events the old producer may have written are sent again, which
+/// analytics ignores by event id.
+struct Producer {
+    kafka: KafkaConfig,
+    delivery_timeout: Duration,
+    current: RwLock<Arc<FutureProducer>>,
+    /// Since when every send of the current producer failed (None: it delivers).
+    failing_since: std::sync::Mutex<Option<std::time::Instant>>,
+}
+
+impl Producer {
+    fn new(kafka: KafkaConfig, delivery_timeout: Duration) -> KafkaResult<Self> {
+        let producer = Self::create(&kafka, delivery_timeout)?;
+        Ok(Self {
+            kafka,
+            delivery_timeout,
+            current: RwLock::new(Arc::new(producer)),
+            failing_since: std::sync::Mutex::new(None),
+        })
+    }
+
+    fn create(kafka: &KafkaConfig, delivery_timeout: Duration) -> KafkaResult<FutureProducer> {
+        kafka
+            .client_config()
+            .set("acks", "all")
+            // Not idempotent: the outbox already keeps one patient's events in order
+            // (one in flight per patient) and analytics drops duplicates by event id,
+            // while an idempotent producer dies with the broker's producer state (a
+            // restarted in-memory tansu answers "unknown producer id" forever; tansu's
+            // SQLite storage panics on a producer epoch it did not persist).
+            .set("enable.idempotence", "false")
+            .set("linger.ms", "1")
+            .set("message.timeout.ms", delivery_timeout.as_millis().to_string())
+            .create()
+    }
+
+    fn get(&self) -> Arc<FutureProducer> {
+        self.current.read().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// After a pass: replaces `used` by a new producer if it is fatal, or delivered
+    /// nothing for [`PRODUCER_STALLED_AFTER`], and is still the current one.
+    fn heal(&self, used: &Arc<FutureProducer>, saw_fatal: bool, delivered: bool) {
+        let mut failing_since = self.failing_since.lock().unwrap_or_else(PoisonError::into_inner);
+        let failing_for = if delivered {
+            *failing_since = None;
+            Duration::ZERO
+        } else {
+            failing_since.get_or_insert_with(std::time::Instant::now).elapsed()
+        };
+        let fatal = used.client().fatal_error();
+        let stalled = failing_for >= PRODUCER_STALLED_AFTER;
+        if fatal.is_none() && !saw_fatal && !stalled {
+            return;
+        }
+        let mut current = self.current.write().unwrap_or_else(PoisonError::into_inner);
+        if !Arc::ptr_eq(&current, used) {
+            return; // Already replaced.
+        }
+        match Self::create(&self.kafka, self.delivery_timeout) {
+            Ok(fresh) => {
+                let reason = match fatal {
+                    Some((code, message)) => format!("fatal: {code:?}: {message}"),
+                    None if saw_fatal => "fatal".to_string(),
+                    None => format!("nothing delivered for {} s", failing_for.as_secs()),
+                };
+                tracing::warn!(%reason, "replaced the Kafka producer by a new one");
+                *current = Arc::new(fresh);
+                *failing_since = None;
+            }
+            Err(e) => tracing::warn!(error = %e, "the Kafka producer went fatal and cannot be replaced yet"),
+        }
+    }
 }
 
 pub struct Dispatcher {
     pool: PgPool,
     wakeup: Wakeup,
     billing: BillingServiceClient<Channel>,
-    producer: FutureProducer,
+    producer: Producer,
     kafka: KafkaConfig,
     config: OutboxConfig,
 }
@@ -140,20 +285,13 @@ impl Dispatcher {
         let channel = Channel::from_shared(billing_url.to_string())?
             .connect_timeout(Duration::from_secs(2))
             // The client enforces the deadline too: a silently dropped connection must
-            // not hold the dispatcher (and its row locks) forever.
+            // not hold the dispatcher (and its claims) longer than a lease.
             .timeout(config.billing_deadline)
             .http2_keep_alive_interval(Duration::from_secs(10))
             .keep_alive_timeout(Duration::from_secs(5))
             .tcp_nodelay(true)
             .connect_lazy();
-        let producer: FutureProducer = kafka
-            .client_config()
-            .set("acks", "all")
-            // No reordering or duplicates from the producer's own retries.
-            .set("enable.idempotence", "true")
-            .set("linger.ms", "1")
-            .set("message.timeout.ms", config.kafka_delivery_timeout.as_millis().to_string())
-            .create()?;
+        let producer = Producer::new(kafka.clone(), config.kafka_delivery_timeout)?;
         Ok(Self { pool, wakeup, billing: BillingServiceClient::new(channel), producer, kafka, config })
     }
 
@@ -178,72 +316,114 @@ impl Dispatcher {
         }
     }
 
-    /// Delivers one batch of due rows; returns how many it looked at.
+    /// Delivers one batch of due rows; returns how many it claimed. No transaction is
+    /// open while it delivers: a short statement claims the rows (a lease), the
+    /// deliveries run, a short statement deletes what was delivered and records what
+    /// failed.
     async fn drain(&self, destination: Destination) -> sqlx::Result<usize> {
-        let mut tx = self.pool.begin().await?;
-        // SKIP LOCKED: replicas of patient-service share the outbox without waiting.
-        // Only the oldest pending row of a patient: a row waits while an older one for
-        // the same patient is pending, so one patient's events reach Kafka in the order
-        // they happened. Written as a correlated min(id) (an index probe per row on
-        // outbox_per_patient) rather than NOT EXISTS, which the planner turned into a
-        // scan of every pending row per candidate on this churning table: 41 ms per
-        // pass under load, 1.6 ms now (bench/RESULTS.md).
-        let rows: Vec<Row> = sqlx::query_as(
-            "SELECT id, aggregate_id, payload, attempts FROM outbox o \
-             WHERE destination = $1 AND dead_at IS NULL AND next_attempt_at <= now() \
-             AND o.id = (SELECT min(first.id) FROM outbox first WHERE first.destination = o.destination \
-                 AND first.aggregate_id = o.aggregate_id AND first.dead_at IS NULL) \
-             ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED",
+        let token = Uuid::new_v4();
+        // SKIP LOCKED plus the lease: replicas of patient-service share the outbox, and
+        // a row claimed by one is not claimed by another until its lease has passed.
+        // Only the oldest pending row of a patient is eligible: a row waits while an
+        // older one for the same patient is pending (claimed or not), so one patient's
+        // events reach Kafka in the order they happened. Written as a correlated
+        // min(id) (an index probe per row on outbox_per_patient) rather than NOT
+        // EXISTS, which the planner turned into a scan of every pending row per
+        // candidate on this churning table: 41 ms per pass under load, 1.6 ms now
+        // (bench/RESULTS.md). ARRAY(...) runs the claiming subquery exactly once.
+        let mut rows: Vec<Row> = sqlx::query_as(
+            "UPDATE outbox SET claimed_until = now() + make_interval(secs => $3), claim_token = $4 \
+             WHERE id = ANY(ARRAY( \
+                 SELECT id FROM outbox o \
+                 WHERE destination = $1 AND dead_at IS NULL AND next_attempt_at <= now() \
+                 AND (claimed_until IS NULL OR claimed_until < now()) \
+                 AND o.id = (SELECT min(first.id) FROM outbox first WHERE first.destination = o.destination \
+                     AND first.aggregate_id = o.aggregate_id AND first.dead_at IS NULL) \
+                 ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)) \
+             RETURNING id, aggregate_id, payload, attempts",
         )
         .bind(destination.as_str())
         .bind(BATCH)
-        .fetch_all(&mut *tx)
+        .bind(self.config.claim_lease().as_secs_f64())
+        .bind(token)
+        .fetch_all(&self.pool)
         .await?;
         if rows.is_empty() {
             return Ok(0);
         }
+        rows.sort_by_key(|r| r.id);
+        // A delivery never outlives its lease.
+        let bound = self.config.delivery_bound();
         let outcomes = match destination {
-            Destination::Billing => join_all(rows.iter().map(|r| self.deliver_billing(r))).await,
-            Destination::PatientEvent => join_all(rows.iter().map(|r| self.deliver_event(r))).await,
+            Destination::Billing => join_all(rows.iter().map(|r| within(bound, self.deliver_billing(r)))).await,
+            Destination::PatientEvent => {
+                let producer = self.producer.get();
+                let outcomes = join_all(rows.iter().map(|r| within(bound, self.deliver_event(&producer, r)))).await;
+                let saw_fatal = outcomes.iter().any(|o| matches!(o, Err(Failure::FatalProducer(_))));
+                self.producer.heal(&producer, saw_fatal, outcomes.iter().any(Result::is_ok));
+                outcomes
+            }
         };
         let mut delivered = Vec::with_capacity(rows.len());
+        let mut failed = Failed::default();
         let mut missing_topic = false;
         for (row, outcome) in rows.iter().zip(outcomes) {
-            missing_topic |= matches!(outcome, Err(Failure::MissingTopic(_)));
             match outcome {
                 Ok(()) => delivered.push(row.id),
-                Err(Failure::Retry(reason) | Failure::MissingTopic(reason)) => {
-                    let delay = backoff(&self.config, row.attempts);
-                    tracing::warn!(destination = destination.as_str(), outbox_id = row.id, attempts = row.attempts + 1,
-                        retry_in_ms = delay.as_millis() as u64, %reason, "delivery failed; will retry");
-                    sqlx::query(
-                        "UPDATE outbox SET attempts = attempts + 1, last_error = $2, \
-                         next_attempt_at = now() + make_interval(secs => $3) WHERE id = $1",
-                    )
-                    .bind(row.id)
-                    .bind(&reason)
-                    .bind(delay.as_secs_f64())
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                Err(Failure::Reject(reason)) => {
-                    tracing::error!(destination = destination.as_str(), outbox_id = row.id, %reason, "delivery rejected; row kept as dead");
-                    sqlx::query(
-                        "UPDATE outbox SET attempts = attempts + 1, last_error = $2, dead_at = now() WHERE id = $1",
-                    )
-                    .bind(row.id)
-                    .bind(&reason)
-                    .execute(&mut *tx)
-                    .await?;
+                Err(failure) => {
+                    missing_topic |= matches!(failure, Failure::MissingTopic(_));
+                    failed.push(row, &failure, backoff(&self.config, row.attempts));
                 }
             }
         }
-        sqlx::query("DELETE FROM outbox WHERE id = ANY($1)").bind(&delivered).execute(&mut *tx).await?;
-        tx.commit().await?;
+        if !delivered.is_empty() {
+            sqlx::query("DELETE FROM outbox WHERE id = ANY($1)").bind(&delivered).execute(&self.pool).await?;
+        }
+        if let Some(first) = failed.reasons.first() {
+            tracing::warn!(destination = destination.as_str(), failed = failed.ids.len(), delivered = delivered.len(),
+                first_reason = %first, "deliveries failed; will retry");
+            self.record_failures(destination, token, &failed).await?;
+        }
         if missing_topic && let Err(e) = self.kafka.ensure_topics(&[PATIENT_TOPIC]).await {
             tracing::warn!(error = %e, "cannot create the patient topic yet");
         }
         Ok(rows.len())
+    }
+
+    /// Records failed deliveries on rows this pass still holds, releasing them; marks
+    /// dead the rejected ones and those failing the same way too often.
+    async fn record_failures(&self, destination: Destination, token: Uuid, failed: &Failed) -> sqlx::Result<()> {
+        let dead: Vec<(i64, Uuid, i32, String)> = sqlx::query_as(
+            "UPDATE outbox o SET attempts = o.attempts + 1, \
+                 same_failures = CASE WHEN o.last_error = f.reason THEN o.same_failures + 1 ELSE 1 END, \
+                 last_error = f.reason, \
+                 next_attempt_at = now() + make_interval(secs => f.delay), \
+                 claimed_until = NULL, claim_token = NULL, \
+                 dead_at = CASE WHEN f.reject OR (f.counts AND o.last_error = f.reason AND o.same_failures + 1 >= $6) \
+                     THEN now() END \
+             FROM unnest($1::int8[], $2::text[], $3::float8[], $4::bool[], $5::bool[]) AS f(id, reason, delay, counts, reject) \
+             WHERE o.id = f.id AND o.claim_token = $7 \
+             RETURNING o.id, o.aggregate_id, o.attempts, f.reason, o.dead_at IS NOT NULL AS dead",
+        )
+        .bind(&failed.ids)
+        .bind(&failed.reasons)
+        .bind(&failed.delays)
+        .bind(&failed.counts)
+        .bind(&failed.rejects)
+        .bind(DEAD_AFTER_SAME_FAILURES)
+        .bind(token)
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .filter_map(|(id, aggregate, attempts, reason, dead): (i64, Uuid, i32, String, bool)| {
+            dead.then_some((id, aggregate, attempts, reason))
+        })
+        .collect();
+        for (id, patient_id, attempts, reason) in dead {
+            tracing::error!(destination = destination.as_str(), outbox_id = id, %patient_id, attempts, %reason,
+                "outbox row is dead: it will not be delivered (kept with its reason)");
+        }
+        Ok(())
     }
 
     async fn deliver_billing(&self, row: &Row) -> Result<(), Failure> {
@@ -256,19 +436,61 @@ impl Dispatcher {
                 tracing::debug!(patient_id = %row.aggregate_id, account_id = %response.get_ref().account_id, "billing account opened");
                 Ok(())
             }
-            Err(status) if status.code() == Code::InvalidArgument => Err(Failure::Reject(status.message().to_string())),
-            Err(status) => Err(Failure::Retry(format!("{:?}: {}", status.code(), status.message()))),
+            Err(status) => Err(classify_status(&status)),
         }
     }
 
-    async fn deliver_event(&self, row: &Row) -> Result<(), Failure> {
+    async fn deliver_event(&self, producer: &FutureProducer, row: &Row) -> Result<(), Failure> {
         let key = row.aggregate_id.to_string();
         let record = FutureRecord::to(PATIENT_TOPIC).key(&key).payload(&row.payload);
-        match self.producer.send(record, self.config.kafka_delivery_timeout).await {
+        match producer.send(record, self.config.kafka_delivery_timeout).await {
             Ok(_) => Ok(()),
             Err((e, _)) if is_unknown_topic(&e) => Err(Failure::MissingTopic(e.to_string())),
+            Err((e, _)) if is_fatal(&e) => Err(Failure::FatalProducer(e.to_string())),
+            Err((e, _)) if is_transient(&e) => Err(Failure::Transient(e.to_string())),
             Err((e, _)) => Err(Failure::Retry(e.to_string())),
         }
+    }
+}
+
+/// `delivery`, or a transient failure when it takes longer than `bound`.
+async fn within(bound: Duration, delivery: impl Future<Output = Result<(), Failure>>) -> Result<(), Failure> {
+    tokio::time::timeout(bound, delivery)
+        .await
+        .unwrap_or_else(|_| Err(Failure::Transient(format!("no answer within {} ms", bound.as_millis()))))
+}
+
+/// The failures of one pass, as columns for one `UPDATE ... FROM unnest(...)`.
+#[derive(Default)]
+struct Failed {
+    ids: Vec<i64>,
+    reasons: Vec<String>,
+    delays: Vec<f64>,
+    counts: Vec<bool>,
+    rejects: Vec<bool>,
+}
+
+impl Failed {
+    fn push(&mut self, row: &Row, failure: &Failure, delay: Duration) {
+        self.ids.push(row.id);
+        self.reasons.push(failure.reason().to_string());
+        self.delays.push(delay.as_secs_f64());
+        self.counts.push(failure.counts());
+        self.rejects.push(matches!(failure, Failure::Reject(_)));
+    }
+}
+
+/// billing-service's answer: a rejection is final; unreachable, timing out or
+/// overloaded is transient; anything else is retried but counts towards dead.
+fn classify_status(status: &tonic::Status) -> Failure {
+    let reason = format!("{:?}: {}", status.code(), status.message());
+    match status.code() {
+        Code::InvalidArgument => Failure::Reject(status.message().to_string()),
+        // Cancelled: the channel's own deadline (tonic reports it so) or a dropped connection.
+        Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled | Code::ResourceExhausted | Code::Aborted => {
+            Failure::Transient(reason)
+        }
+        _ => Failure::Retry(reason),
     }
 }
 
