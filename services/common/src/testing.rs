@@ -156,14 +156,33 @@ impl Drop for ChaosProxy {
     }
 }
 
-/// A tansu broker (Kafka wire protocol, memory storage) run as a real process for one
-/// test, reached through a [`ChaosProxy`] that it advertises as its address, so a test
-/// can take the broker off the network and bring it back with its state intact (as a
-/// restarted broker with durable storage would come back). `TANSU_BIN` overrides
-/// where the binary is looked for (default: `scripts/install-tansu.sh`'s location).
+/// Where a [`TestBroker`] keeps its data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Storage {
+    /// In memory: a restarted broker comes back empty (no topics, offsets or producer state).
+    Memory,
+    /// SQLite in the broker's own temporary folder: topics, messages, producer state
+    /// and committed offsets survive a restart, as with `deployer up`.
+    Sqlite,
+}
+
+/// A tansu broker (Kafka wire protocol) run as a real process for one test.
+///
+/// [`TestBroker::start`] puts it behind a [`ChaosProxy`] that it advertises as its
+/// address, so a test can take the broker off the network and bring it back with its
+/// state intact ([`outage`](Self::outage), [`recover`](Self::recover)).
+/// [`TestBroker::start_direct`] lets clients talk to the process itself, so that
+/// [`kill9`](Self::kill9) is a real crash and [`restart`](Self::restart) a real
+/// restart on the same port. `TANSU_BIN` overrides where the binary is looked for
+/// (default: `scripts/install-tansu.sh`'s location).
 pub struct TestBroker {
-    child: std::process::Child,
-    proxy: ChaosProxy,
+    child: Option<std::process::Child>,
+    proxy: Option<ChaosProxy>,
+    port: u16,
+    advertised_port: u16,
+    storage: Storage,
+    dir: std::path::PathBuf,
+    log: std::path::PathBuf,
 }
 
 pub fn tansu_bin() -> std::path::PathBuf {
@@ -184,54 +203,110 @@ fn free_port() -> u16 {
 }
 
 impl TestBroker {
-    /// Starts a broker and waits until it accepts connections. Panics when tansu is
-    /// not installed (`scripts/install-tansu.sh`): there is no fallback.
+    /// Starts a broker with memory storage behind a proxy and waits until it accepts
+    /// connections. Panics when tansu is not installed (`scripts/install-tansu.sh`):
+    /// there is no fallback.
     pub async fn start() -> Self {
         let port = free_port();
-        let upstream = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-        let proxy = ChaosProxy::start(upstream).await;
+        let proxy = ChaosProxy::start(std::net::SocketAddr::from(([127, 0, 0, 1], port))).await;
+        Self::launch(port, Some(proxy), Storage::Memory).await
+    }
+
+    /// Starts a broker that clients reach directly (no proxy), storing in `storage`.
+    pub async fn start_direct(storage: Storage) -> Self {
+        Self::launch(free_port(), None, storage).await
+    }
+
+    async fn launch(port: u16, proxy: Option<ChaosProxy>, storage: Storage) -> Self {
+        let advertised_port = proxy.as_ref().map_or(port, ChaosProxy::port);
+        let dir = std::env::temp_dir().join(format!("tansu-test-{port}-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
+        let log = dir.join("tansu.log");
+        let mut broker = Self { child: None, proxy, port, advertised_port, storage, dir, log };
+        broker.spawn_and_wait().await;
+        broker
+    }
+
+    async fn spawn_and_wait(&mut self) {
+        let upstream = std::net::SocketAddr::from(([127, 0, 0, 1], self.port));
         let bin = tansu_bin();
-        let listener = format!("tcp://127.0.0.1:{port}");
-        let advertised = format!("tcp://127.0.0.1:{}", proxy.port());
-        let log = std::env::temp_dir().join(format!("tansu-test-{port}.log"));
-        let log_file = std::fs::File::create(&log).unwrap_or_else(|e| panic!("cannot create {}: {e}", log.display()));
+        let listener = format!("tcp://127.0.0.1:{}", self.port);
+        let advertised = format!("tcp://127.0.0.1:{}", self.advertised_port);
+        // tansu reads a `sqlite://` path relative to its working directory.
+        let storage = match self.storage {
+            Storage::Memory => "memory://tansu/",
+            Storage::Sqlite => "sqlite://tansu.db",
+        };
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap_or_else(|e| panic!("cannot open {}: {e}", self.log.display()));
         let child = std::process::Command::new(&bin)
             .args(["broker", "--listener-url", &listener, "--advertised-listener-url", &advertised])
-            .args(["--storage-engine", "memory://tansu/"])
+            .args(["--storage-engine", storage])
+            .current_dir(&self.dir)
             .env("RUST_LOG", "warn")
             .stdout(log_file.try_clone().unwrap_or_else(|e| panic!("log file: {e}")))
             .stderr(log_file)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start tansu at {} (run scripts/install-tansu.sh): {e}", bin.display()));
-        let broker = Self { child, proxy };
-        for _ in 0..200 {
+        self.child = Some(child);
+        for _ in 0..400 {
             if tokio::net::TcpStream::connect(upstream).await.is_ok() {
-                return broker;
+                return;
+            }
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(std::process::Child::try_wait) {
+                panic!("tansu exited ({status}) before listening on {listener}; see {}", self.log.display());
             }
             tokio::time::sleep(std::time::Duration::from_millis(25)).await;
         }
-        panic!("tansu did not listen on {listener}; see {}", log.display());
+        panic!("tansu did not listen on {listener}; see {}", self.log.display());
     }
 
     /// `host:port` for `bootstrap.servers`.
     pub fn brokers(&self) -> String {
-        format!("127.0.0.1:{}", self.proxy.port())
+        format!("127.0.0.1:{}", self.advertised_port)
     }
 
-    /// The broker becomes unreachable: connections are cut and refused.
+    /// The broker becomes unreachable: connections are cut and refused (proxied brokers only).
     pub async fn outage(&mut self) {
-        self.proxy.cut().await;
+        self.proxy.as_mut().expect("a proxied broker (TestBroker::start)").cut().await;
     }
 
     /// The broker is reachable again, with the topics and offsets it had.
     pub async fn recover(&mut self) {
-        self.proxy.restore().await;
+        self.proxy.as_mut().expect("a proxied broker (TestBroker::start)").restore().await;
+    }
+
+    /// Kills the broker process with SIGKILL (no shutdown of any kind) and reaps it.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // `Child::kill` is SIGKILL on Unix.
+            child.kill().unwrap_or_else(|e| panic!("cannot SIGKILL tansu: {e}"));
+            let status = child.wait().unwrap_or_else(|e| panic!("cannot reap tansu: {e}"));
+            assert!(!status.success(), "tansu was not killed: {status}");
+        }
+    }
+
+    /// Starts the broker process again on the same port and storage (memory storage
+    /// comes back empty) and waits until it accepts connections.
+    pub async fn restart(&mut self) {
+        self.kill9();
+        self.spawn_and_wait().await;
     }
 }
 
 impl Drop for TestBroker {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if std::thread::panicking() {
+            eprintln!("tansu's log and data are kept in {}", self.dir.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }

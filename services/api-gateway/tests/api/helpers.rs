@@ -11,7 +11,7 @@ use pulsetrack_common::{
     config::{ListenConfig, Secret},
     db::DatabaseConfig,
     kafka::KafkaConfig,
-    testing::{TestBroker, TestDatabase, init_test_logs},
+    testing::{Storage, TestBroker, TestDatabase, init_test_logs},
 };
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{Value, json};
@@ -70,6 +70,8 @@ pub struct TestStack {
     pub billing: Option<Running>,
     pub billing_config: billing_service::config::Config,
     pub billing_db_url: String,
+    pub patient_db_url: String,
+    pub analytics_db_url: Option<String>,
     pub analytics: Option<Running>,
     pub analytics_config: Option<analytics_service::config::Config>,
     _dbs: Vec<TestDatabase>,
@@ -82,11 +84,20 @@ pub struct GatewayOverrides {
     pub max_body_bytes: usize,
     /// Start a tansu broker and analytics-service (the event pipeline).
     pub kafka: bool,
+    /// With `kafka`: a broker reached directly (no proxy) on this storage, for tests
+    /// that kill and restart the process; `None`: memory storage behind a proxy.
+    pub direct_broker: Option<Storage>,
 }
 
 impl Default for GatewayOverrides {
     fn default() -> Self {
-        Self { patient_url: None, upstream_timeout: Duration::from_secs(10), max_body_bytes: 64 * 1024, kafka: false }
+        Self {
+            patient_url: None,
+            upstream_timeout: Duration::from_secs(10),
+            max_body_bytes: 64 * 1024,
+            kafka: false,
+            direct_broker: None,
+        }
     }
 }
 
@@ -145,7 +156,11 @@ pub async fn spawn_stack_with(overrides: GatewayOverrides) -> TestStack {
     let billing_grpc = format!("http://{}", billing.grpc_addr());
     let billing = Running::spawn(|stop| billing.run_until(stop));
 
-    let broker = if overrides.kafka { Some(TestBroker::start().await) } else { None };
+    let broker = match (overrides.kafka, overrides.direct_broker) {
+        (false, _) => None,
+        (true, None) => Some(TestBroker::start().await),
+        (true, Some(storage)) => Some(TestBroker::start_direct(storage).await),
+    };
     let kafka = match &broker {
         Some(broker) => KafkaConfig::local(broker.brokers()),
         // No pipeline in this test: events wait in the outbox, as in a broker outage.
@@ -153,6 +168,7 @@ pub async fn spawn_stack_with(overrides: GatewayOverrides) -> TestStack {
     };
 
     let mut dbs = vec![auth_db, billing_db];
+    let mut analytics_db_url = None;
     let (analytics, analytics_config, analytics_http) = if overrides.kafka {
         let analytics_db = TestDatabase::create("analytics").await;
         let mut config = analytics_service::config::Config {
@@ -161,6 +177,7 @@ pub async fn spawn_stack_with(overrides: GatewayOverrides) -> TestStack {
             kafka: kafka.clone(),
             group_id: "analytics-service".into(),
         };
+        analytics_db_url = Some(analytics_db.url().to_string());
         dbs.push(analytics_db);
         let app = analytics_service::Application::build(config.clone()).await.expect("analytics-service starts");
         config.listen.port = app.local_addr().port();
@@ -177,6 +194,7 @@ pub async fn spawn_stack_with(overrides: GatewayOverrides) -> TestStack {
         kafka,
         outbox: test_outbox(),
     };
+    let patient_db_url = patient_db.url().to_string();
     dbs.push(patient_db);
     let patient = patient_service::Application::build(patient_config).await.expect("patient-service starts");
     let patient_addr = patient.local_addr();
@@ -217,6 +235,8 @@ pub async fn spawn_stack_with(overrides: GatewayOverrides) -> TestStack {
         billing: Some(billing),
         billing_config,
         billing_db_url,
+        patient_db_url,
+        analytics_db_url,
         analytics,
         analytics_config,
         _dbs: dbs,
@@ -316,6 +336,22 @@ pub fn patient_body(email: &str) -> Value {
         "dateOfBirth": "1990-05-17",
         "registeredDate": "2026-01-15"
     })
+}
+
+/// Polls `check` until it returns `Some`, or panics after `limit`.
+pub async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 pub async fn json_of(response: Response) -> Value {

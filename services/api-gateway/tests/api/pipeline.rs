@@ -1,28 +1,12 @@
 //! The event pipeline end to end: patient create → billing account (gRPC, outbox) and
 //! PatientEvent (Kafka on a real tansu broker) → analytics, through outages.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestStack, json_of, patient_body, spawn_pipeline, spawn_stack};
-
-/// Polls `check` until it returns `Some`, or panics after `limit`.
-async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
+use crate::helpers::{TestStack, eventually, json_of, patient_body, spawn_pipeline, spawn_stack};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -120,6 +104,11 @@ async fn billing_outage_loses_no_account_and_duplicates_none() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let response = stack.authed(Method::GET, &format!("/api/billing/accounts/{}", patients[0]), &user, None).await;
     assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+
+    // An operator sees them waiting, and none given up on.
+    let health = json_of(stack.client.get(format!("{}/health", stack.patient)).send().await.expect("health")).await;
+    assert_eq!(health["status"], "UP");
+    assert_eq!(health["outbox"]["billing"], json!({"pending": 10, "dead": 0}));
 
     stack.start_billing().await;
     for patient in &patients {
@@ -241,4 +230,34 @@ async fn a_poison_message_goes_to_the_dead_letter_topic_and_consumption_continue
     let headers = message.headers().expect("headers");
     let error = headers.iter().find(|h| h.key == "x-error").and_then(|h| h.value).expect("x-error header");
     assert!(String::from_utf8_lossy(error).contains("PatientEvent"));
+}
+
+#[tokio::test]
+async fn a_rejected_outbox_row_is_dead_at_once_and_counted() {
+    let stack = spawn_stack().await;
+    let user = stack.user_token("dead@example.com").await;
+    let patient = create(&stack, &user, "alive@example.com").await;
+    // A row billing-service can never take: not a BillingRequest.
+    let pool = sqlx::PgPool::connect(&stack.patient_db_url).await.expect("patient db");
+    sqlx::query("INSERT INTO outbox (destination, aggregate_id, payload) VALUES ('billing', $1, '\\xffffffff')")
+        .bind(uuid::Uuid::now_v7())
+        .execute(&pool)
+        .await
+        .expect("insert");
+    let health = eventually("the dead row counted", WAIT, || async {
+        let health = json_of(stack.client.get(format!("{}/health", stack.patient)).send().await.expect("health")).await;
+        (health["outbox"]["billing"]["dead"] == 1).then_some(health)
+    })
+    .await;
+    assert_eq!(health["outbox"]["billing"]["pending"], 0, "{health}");
+    let (attempts, reason): (i32, Option<String>) =
+        sqlx::query_as("SELECT attempts, last_error FROM outbox WHERE dead_at IS NOT NULL")
+            .fetch_one(&pool)
+            .await
+            .expect("the dead row, kept");
+    assert_eq!(attempts, 1, "rejected at the first attempt");
+    assert!(reason.is_some_and(|r| !r.is_empty()), "the reason is kept");
+    // The real patient's account went through regardless.
+    eventually("the billing account", WAIT, || billing_account(&stack, &user, &patient)).await;
+    pool.close().await;
 }
