@@ -24,9 +24,17 @@ use support::system::{Up, bin_dir, login, port_offset};
 
 /// Concurrent clients creating patients, as in the issue's runs.
 const CLIENTS: usize = 8;
-/// The load runs this long before the kill and this long after it.
+/// The load runs this long before the kill and (by default) this long after it;
+/// `scripts/crash-suite.sh` sets `PULSETRACK_CRASH_LOAD_SECS` for a longer run.
 const BEFORE_KILL: Duration = Duration::from_secs(3);
 const AFTER_KILL: Duration = Duration::from_secs(5);
+
+fn after_kill() -> Duration {
+    std::env::var("PULSETRACK_CRASH_LOAD_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .map_or(AFTER_KILL, Duration::from_secs)
+}
 /// How long the system has to deliver everything after the load ends.
 const RECOVERY: Duration = Duration::from_secs(120);
 
@@ -188,15 +196,18 @@ fn survives_sigkill_of(target: &str) {
     let killed = Instant::now();
     let exited = system.up.wait_for(&format!("{target} exited"), Duration::from_secs(30));
     assert!(exited.contains("restart #1"), "{exited}");
-    let restarted = system.up.wait_for(&format!("{target} started"), Duration::from_secs(60));
-    eprintln!("{target}: restarted {:.1}s after the kill: {restarted}", killed.elapsed().as_secs_f64());
-    std::thread::sleep(AFTER_KILL.saturating_sub(killed.elapsed()));
+    system.up.wait_for(&format!("{target} started"), Duration::from_secs(60));
+    let restart = killed.elapsed();
+    std::thread::sleep(after_kill().saturating_sub(killed.elapsed()));
     stop.store(true, Ordering::Relaxed);
     let (created, failed) = load.join().expect("load");
+    let load_ended = killed.elapsed();
     let created: BTreeSet<String> = created.into_iter().collect();
     assert!(created.len() >= 20, "too few creates to judge ({} created, {failed} failed)", created.len());
 
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    // How far behind the pipeline was when the load stopped (delayed, not lost).
+    let behind = runtime.block_on(tally(&system, &created)).ok();
     let deadline = Instant::now() + RECOVERY;
     let tally = loop {
         let tally = match runtime.block_on(tally(&system, &created)) {
@@ -223,9 +234,15 @@ fn survives_sigkill_of(target: &str) {
         RECOVERY.as_secs(),
         created.len()
     );
+    // One line per fault, which scripts/crash-suite.sh collects.
     eprintln!(
-        "{target}: {} created ({failed} failed requests), all delivered {:.1}s after the kill",
+        "CRASH-RESULT fault={target} created={} failed_requests={failed} restarted_s={:.1} load_after_kill_s={:.1} \
+         behind_accounts={} behind_events={} all_delivered_s={:.1} lost=0 duplicated=0",
         created.len(),
+        restart.as_secs_f64(),
+        load_ended.as_secs_f64(),
+        behind.as_ref().map_or(-1, |t| t.missing_accounts as i64),
+        behind.as_ref().map_or(-1, |t| t.missing_events as i64),
         killed.elapsed().as_secs_f64()
     );
 }
