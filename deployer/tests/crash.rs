@@ -20,7 +20,7 @@ use std::{
 
 use reqwest::blocking::Client;
 use serde_json::{Value, json};
-use support::system::{Up, bin_dir, login, port_offset};
+use support::system::{Up, bin_dir, port_offset, signup, state};
 
 /// Concurrent clients creating patients, as in the runs.
 const CLIENTS: usize = 8;
@@ -53,20 +53,12 @@ impl System {
         let offset = port_offset();
         let up = Up::start(&data, offset);
         let base = format!("http://127.0.0.1:{}", 4004 + offset);
-        let client = client();
-        let email = format!("crash-{tag}@example.com");
-        let signup = client
-            .post(format!("{base}/auth/signup"))
-            .json(&json!({ "email": email, "username": "crash", "password": "correct-horse-battery" }))
-            .send()
-            .expect("signup");
-        assert_eq!(signup.status(), 201, "signup");
-        let token = login(&client, &base, &email, "correct-horse-battery");
+        let token = signup(&client(), &base, &format!("crash-{tag}@example.com"));
         Self { up, data, base, token }
     }
 
     fn state(&self) -> Value {
-        serde_json::from_str(&std::fs::read_to_string(self.data.join("up.json")).expect("state")).expect("state json")
+        state(&self.data)
     }
 
     /// The pid of `name` (a process `up` runs, or the private Postgres).

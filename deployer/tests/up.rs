@@ -9,7 +9,9 @@ use std::{process::Command, sync::Arc, time::Duration};
 
 use reqwest::blocking::Client;
 use serde_json::{Value, json};
-use support::system::{Flow, SERVICES, Up, bin_dir, deployer, eventually, get, login, patient_flow, port_offset, run};
+use support::system::{
+    Flow, SERVICES, Up, bin_dir, deployer, eventually, get, login, patient_flow, port_offset, run, state,
+};
 
 #[test]
 fn up_runs_the_whole_system_and_keeps_its_data_across_restarts() {
@@ -35,6 +37,7 @@ fn up_runs_the_whole_system_and_keeps_its_data_across_restarts() {
     }
     assert!(!status.contains("NOT READY"), "{status}");
     assert!(status.contains("MiB"), "status shows resident memory:\n{status}");
+    assert!(status.contains("patient-event: ") && status.contains(" dead"), "status shows the outbox:\n{status}");
 
     // The seed's flow through the gateway.
     let admin_password =
@@ -44,8 +47,7 @@ fn up_runs_the_whole_system_and_keeps_its_data_across_restarts() {
     // Given addresses are used instead of private ones: a second system on the first
     // one's Postgres and broker starts neither, and shares their data.
     {
-        let state: Value =
-            serde_json::from_str(&std::fs::read_to_string(data.join("up.json")).expect("state")).expect("state json");
+        let state: Value = state(&data);
         let port = state["postgres"].as_str().and_then(|p| p.rsplit(':').next()).expect("postgres port");
         let password = std::fs::read_to_string(data.join("postgres-password")).expect("password");
         let url = format!("postgres://pulsetrack:{}@127.0.0.1:{port}", password.trim());
@@ -71,8 +73,7 @@ fn up_runs_the_whole_system_and_keeps_its_data_across_restarts() {
     }
 
     // A crashed service is restarted, as ECS would.
-    let state: Value =
-        serde_json::from_str(&std::fs::read_to_string(data.join("up.json")).expect("state")).expect("state json");
+    let state: Value = state(&data);
     let billing_pid = state["processes"]["billing-service"]["pid"].as_i64().expect("billing pid");
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(billing_pid as i32), nix::sys::signal::Signal::SIGKILL)
         .expect("kill billing");
@@ -137,9 +138,7 @@ fn ctrl_c_during_start_up_stops_what_was_started() {
     let up = Up::spawn(&data, port_offset(), &[]);
     up.wait_for("tansu ready", Duration::from_secs(120));
     // The state file is written from the first process on, so `down` could find them.
-    let state: Value =
-        serde_json::from_str(&std::fs::read_to_string(data.join("up.json")).expect("state during start-up"))
-            .expect("state json");
+    let state: Value = state(&data);
     let tansu = state["processes"]["tansu"]["pid"].as_u64().expect("tansu's pid") as i32;
     assert!(data.join("postgres/postmaster.pid").is_file(), "postgres runs");
     up.ctrl_c();
@@ -159,8 +158,7 @@ fn a_sigkilled_up_takes_everything_it_started_with_it() {
     let _ = std::fs::remove_dir_all(&data);
     let offset = port_offset();
     let mut up = Up::start(&data, offset);
-    let state: Value =
-        serde_json::from_str(&std::fs::read_to_string(data.join("up.json")).expect("state")).expect("state json");
+    let state: Value = state(&data);
     let mut pids: Vec<(String, i32)> = state["processes"]
         .as_object()
         .expect("processes")

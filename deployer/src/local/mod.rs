@@ -844,7 +844,48 @@ pub async fn status(data_dir: &Path) -> anyhow::Result<String> {
         }
     }
     lines.push_str(&render_status(&state));
+    if let Some(url) = state.processes.get("patient-service").and_then(|p| p.url.as_ref()) {
+        lines.push_str(&outbox_line(&client, url).await);
+    }
     Ok(lines)
+}
+
+/// patient-service's `/health` details: its outbox, per destination.
+#[derive(Debug, Deserialize)]
+struct PatientHealth {
+    outbox: Option<BTreeMap<String, OutboxCounts>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct OutboxCounts {
+    pending: i64,
+    dead: i64,
+}
+
+/// `outbox  billing: 0 pending, 0 dead; patient-event: …`, with a warning for dead rows.
+async fn outbox_line(client: &reqwest::Client, url: &str) -> String {
+    let health = match client.get(format!("{url}/health")).send().await {
+        Ok(response) => response.json::<PatientHealth>().await.map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    let outbox = match health {
+        Ok(PatientHealth { outbox: Some(outbox) }) => outbox,
+        Ok(PatientHealth { outbox: None }) => {
+            return "\noutbox: unknown (patient-service cannot read its database)\n".into();
+        }
+        Err(e) => return format!("\noutbox: unknown (patient-service /health: {e})\n"),
+    };
+    let parts: Vec<String> =
+        outbox.iter().map(|(dest, c)| format!("{dest}: {} pending, {} dead", c.pending, c.dead)).collect();
+    let mut line = format!("\noutbox: {}\n", parts.join("; "));
+    let dead: i64 = outbox.values().map(|c| c.dead).sum();
+    if dead > 0 {
+        line.push_str(&format!(
+            "  {dead} DEAD outbox row(s): never delivered; patient-service logged each at ERROR, and keeps it \
+             (with its last error) in the outbox table of its database\n"
+        ));
+    }
+    line
 }
 
 /// SIGTERM to each of `pids`, then SIGKILL to those still running after `grace`.

@@ -169,6 +169,22 @@ pub fn get(client: &Client, url: &str, token: &str) -> Option<Value> {
     response.status().is_success().then(|| response.json().ok()).flatten()
 }
 
+/// The state file of the `up` running on `data`.
+pub fn state(data: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(data.join("up.json")).expect("state file")).expect("state json")
+}
+
+/// Signs `email` up (password `correct-horse-battery`) and logs in: the user's token.
+pub fn signup(client: &Client, base: &str, email: &str) -> String {
+    let signup = client
+        .post(format!("{base}/auth/signup"))
+        .json(&json!({ "email": email, "username": "upper", "password": "correct-horse-battery" }))
+        .send()
+        .expect("signup");
+    assert_eq!(signup.status(), 201, "signup");
+    login(client, base, email, "correct-horse-battery")
+}
+
 /// What [`patient_flow`] made.
 pub struct Flow {
     pub email: String,
@@ -181,13 +197,7 @@ pub struct Flow {
 /// the billing account (over gRPC) and the analytics event (over Kafka) arrive.
 pub fn patient_flow(client: &Client, base: &str, admin_password: &str, tag: &str) -> Flow {
     let email = format!("{tag}-{}@example.com", std::process::id());
-    let signup = client
-        .post(format!("{base}/auth/signup"))
-        .json(&json!({ "email": email, "username": "upper", "password": "correct-horse-battery" }))
-        .send()
-        .expect("signup");
-    assert_eq!(signup.status(), 201, "signup");
-    let token = login(client, base, &email, "correct-horse-battery");
+    let token = signup(client, base, &email);
     let patient_email = format!("grace-{tag}-{}@example.com", std::process::id());
     let created = client
         .post(format!("{base}/api/patients"))
