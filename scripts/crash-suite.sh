@@ -4,7 +4,8 @@
 # SIGKILL 3 s in, load for PULSETRACK_CRASH_LOAD_SECS (default 30) after the kill, then
 # the invariant over the databases. Prints one line per fault: recovery time, how far
 # the pipeline was behind when the load stopped, when everything was delivered, and
-# that nothing was lost or duplicated (the tests fail otherwise).
+# that nothing was lost or duplicated (the tests fail otherwise). One fault at a time,
+# so that the numbers are each system's own.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/pulsetrack/target}"
@@ -14,7 +15,7 @@ TANSU_BIN="$(scripts/install-tansu.sh)"
 export TANSU_BIN
 cargo build --workspace --bins
 log="$(mktemp)"
-cargo nextest run -p deployer --test crash --no-fail-fast --no-capture 2>&1 | tee "$log" | grep -E 'CRASH-RESULT|PASS|FAIL' || true
+cargo nextest run -p deployer --test crash --no-fail-fast --test-threads 1 --no-capture 2>&1 | tee "$log" | grep -E 'CRASH-RESULT|PASS|FAIL' || true
 echo
 echo "fault                created  failed  restarted_s  behind_events  all_delivered_s  lost"
 grep -o 'CRASH-RESULT.*' "$log" | while read -r _ line; do
