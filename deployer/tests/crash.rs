@@ -131,11 +131,9 @@ fn load(system: &System, stop: Arc<AtomicBool>) -> JoinHandle<(Vec<String>, usiz
     })
 }
 
-/// `patient_id → count` of a grouped query.
-async fn counts(url: &str, query: &'static str) -> Result<BTreeMap<String, i64>, sqlx::Error> {
-    let pool = sqlx::PgPool::connect(url).await?;
-    let rows: Vec<(String, i64)> = sqlx::query_as(query).fetch_all(&pool).await?;
-    pool.close().await;
+/// `key → count` of a grouped query.
+async fn counts(db: &sqlx::PgPool, query: &'static str) -> Result<BTreeMap<String, i64>, sqlx::Error> {
+    let rows: Vec<(String, i64)> = sqlx::query_as(query).fetch_all(db).await?;
     Ok(rows.into_iter().collect())
 }
 
@@ -150,22 +148,23 @@ struct Tally {
 }
 
 async fn tally(system: &System, created: &BTreeSet<String>) -> Result<Tally, sqlx::Error> {
-    let patients = counts(&system.database_url("patient_service"), "SELECT id::text, 1::bigint FROM patients").await?;
-    let accounts = counts(
-        &system.database_url("billing_service"),
-        "SELECT patient_id::text, count(*) FROM billing_accounts GROUP BY patient_id",
-    )
-    .await?;
+    let connect = |database: &str| sqlx::PgPool::connect_lazy(&system.database_url(database));
+    let (patient_db, billing_db, analytics_db) =
+        (connect("patient_service")?, connect("billing_service")?, connect("analytics_service")?);
+    let patients = counts(&patient_db, "SELECT id::text, 1::bigint FROM patients").await?;
+    let dead =
+        counts(&patient_db, "SELECT destination, count(*) FROM outbox WHERE dead_at IS NOT NULL GROUP BY destination")
+            .await?;
+    let accounts =
+        counts(&billing_db, "SELECT patient_id::text, count(*) FROM billing_accounts GROUP BY patient_id").await?;
     let events = counts(
-        &system.database_url("analytics_service"),
+        &analytics_db,
         "SELECT patient_id::text, count(*) FROM patient_events WHERE event_type = 'PATIENT_CREATED' GROUP BY patient_id",
     )
     .await?;
-    let dead = counts(
-        &system.database_url("patient_service"),
-        "SELECT destination, count(*) FROM outbox WHERE dead_at IS NOT NULL GROUP BY destination",
-    )
-    .await?;
+    for db in [patient_db, billing_db, analytics_db] {
+        db.close().await;
+    }
     let missing = |map: &BTreeMap<String, i64>| created.iter().filter(|id| !map.contains_key(*id)).count();
     let duplicated = accounts.iter().chain(&events).filter(|(_, n)| **n > 1).map(|(id, _)| id.clone()).collect();
     Ok(Tally {
