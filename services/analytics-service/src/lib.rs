@@ -34,13 +34,8 @@ impl Application {
             .await
             .context("cannot prepare the analytics database")?;
         let events = EventRepository::new(pool.clone());
-        // Not ready while the broker does not answer or lacks the topic: nothing is consumed then.
-        let broker = config.kafka.probe().context("kafka client")?;
-        let readiness = Readiness::new().postgres(pool).check("kafka", move || {
-            let broker = broker.clone();
-            async move { broker.check(PATIENT_TOPIC).await }
-        });
-        let router = routes::router(events.clone()).merge(readiness.routes()).fallback(not_found_fallback);
+        let router =
+            routes::router(events.clone()).merge(Readiness::new().postgres(pool).routes()).fallback(not_found_fallback);
         let server = HttpServer::bind(&config.listen, request_id::layer(router)).await?;
         Ok(Self { server, config, events })
     }
