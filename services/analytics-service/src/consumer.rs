@@ -4,14 +4,19 @@
 //! that cannot be decoded, after it is in the dead-letter topic), so a crash at any
 //! point redelivers rather than loses; the unique event id makes redelivery harmless.
 
-use std::{future::Future, time::Duration};
+use std::{
+    collections::BTreeMap,
+    future::Future,
+    time::{Duration, Instant},
+};
 
 use chrono::{DateTime, Datelike, Utc};
+use futures_util::FutureExt as _;
 use prost::Message as _;
-use pulsetrack_common::kafka::{KafkaConfig, PATIENT_DLT_TOPIC, PATIENT_TOPIC, is_unknown_topic};
+use pulsetrack_common::kafka::{KafkaConfig, PATIENT_DLT_TOPIC, PATIENT_TOPIC, is_missing_topic, is_unknown_topic};
 use pulsetrack_proto::{event_type, patient_events::PatientEvent};
 use rdkafka::{
-    Message,
+    Message, Offset, TopicPartitionList,
     consumer::{CommitMode, Consumer, StreamConsumer},
     message::{BorrowedMessage, Header, OwnedHeaders},
     producer::{FutureProducer, FutureRecord},
@@ -22,6 +27,11 @@ use crate::repository::{EventRepository, StoredEvent};
 
 const RETRY_MIN: Duration = Duration::from_millis(100);
 const RETRY_MAX: Duration = Duration::from_secs(5);
+/// The most messages stored and committed together (one insert, one offset commit).
+/// Committing each message on its own sends the broker one OffsetCommit per event.
+const BATCH_MAX: usize = 500;
+/// How often, at most, a consumer that sees its topic missing creates it again.
+const RECREATE_EVERY: Duration = Duration::from_secs(5);
 
 pub struct EventConsumer {
     consumer: StreamConsumer,
@@ -80,17 +90,25 @@ impl EventConsumer {
     /// Consumes until `shutdown` completes.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
+        let mut recreated: Option<Instant> = None;
         loop {
             tokio::select! {
                 () = &mut shutdown => break,
                 received = self.consumer.recv() => match received {
-                    // On shutdown mid-message nothing is committed: it is redelivered.
-                    Ok(message) => tokio::select! {
-                        () = &mut shutdown => break,
-                        () = self.handle(&message) => {}
-                    },
+                    // On shutdown mid-batch nothing is committed: it is redelivered.
+                    Ok(first) => {
+                        let batch = self.take_batch(first);
+                        tokio::select! {
+                            () = &mut shutdown => break,
+                            () = self.handle(&batch) => {}
+                        }
+                    }
                     Err(e) => {
                         tracing::warn!(error = %e, "kafka receive error");
+                        if is_missing_topic(&e) && recreated.is_none_or(|at| at.elapsed() >= RECREATE_EVERY) {
+                            recreated = Some(Instant::now());
+                            self.recreate_topics().await;
+                        }
                         tokio::time::sleep(RETRY_MIN).await;
                     }
                 },
@@ -99,37 +117,111 @@ impl EventConsumer {
         tracing::info!("consumer stopped");
     }
 
-    async fn handle(&self, message: &BorrowedMessage<'_>) {
-        let payload = message.payload().unwrap_or_default();
-        match decode(payload, message.partition(), message.offset()) {
-            Ok(event) => {
-                // Transient failures (Postgres down) are retried; an event Postgres
-                // refuses for its content would block the partition, so it is dead-lettered.
-                let stored = retry("store event", || async {
-                    match self.events.insert(&event).await {
-                        Ok(_) => Ok(Ok(())),
-                        Err(e) if is_permanent(&e) => Ok(Err(e.to_string())),
-                        Err(e) => Err(e),
-                    }
-                })
-                .await;
-                match stored {
-                    Ok(()) => {
-                        tracing::debug!(event_id = %event.event_id, event_type = %event.event_type, "event stored")
-                    }
-                    Err(reason) => {
-                        tracing::warn!(event_id = %event.event_id, %reason, "event refused by the database; to DLT");
-                        retry("send to DLT", || self.to_dead_letter(message, &reason)).await;
-                    }
+    /// A broker that lost the subscribed topic (one that came back empty) does not
+    /// create it again, and patient-service does so only when it next produces: the
+    /// consumer creates it itself, so that its subscription finds it again.
+    async fn recreate_topics(&self) {
+        // `ensure_topics` logs each topic it had to create.
+        if let Err(e) = self.kafka.ensure_topics(&[PATIENT_TOPIC, PATIENT_DLT_TOPIC]).await {
+            tracing::warn!(error = %e, "cannot create the missing topic yet");
+        }
+    }
+
+    /// `first` and the messages that have already arrived behind it, up to
+    /// [`BATCH_MAX`]: one at a time when events trickle in, larger batches (one insert,
+    /// one offset commit) when a backlog builds up.
+    fn take_batch<'c>(&'c self, first: BorrowedMessage<'c>) -> Vec<BorrowedMessage<'c>> {
+        let mut batch = vec![first];
+        while batch.len() < BATCH_MAX {
+            match self.consumer.recv().now_or_never() {
+                Some(Ok(message)) => batch.push(message),
+                Some(Err(e)) => {
+                    tracing::warn!(error = %e, "kafka receive error");
+                    break;
                 }
-            }
-            Err(reason) => {
-                tracing::warn!(partition = message.partition(), offset = message.offset(), %reason, "poison message to DLT");
-                retry("send to DLT", || self.to_dead_letter(message, &reason)).await;
+                None => break,
             }
         }
-        if let Err(e) = self.consumer.commit_message(message, CommitMode::Async) {
-            // The next commit covers this offset; at worst the message is redelivered.
+        batch
+    }
+
+    /// Stores the batch's events, dead-letters what cannot be stored, then commits the
+    /// batch's offsets: nothing is committed before it is in the database or the DLT.
+    async fn handle(&self, batch: &[BorrowedMessage<'_>]) {
+        let mut messages = Vec::with_capacity(batch.len());
+        let mut events = Vec::with_capacity(batch.len());
+        for message in batch {
+            match decode(message.payload().unwrap_or_default(), message.partition(), message.offset()) {
+                Ok(event) => {
+                    messages.push(message);
+                    events.push(event);
+                }
+                Err(reason) => {
+                    tracing::warn!(partition = message.partition(), offset = message.offset(), %reason, "poison message to DLT");
+                    retry("send to DLT", || self.to_dead_letter(message, &reason)).await;
+                }
+            }
+        }
+        if !events.is_empty() {
+            self.store(&messages, &events).await;
+        }
+        self.commit(batch);
+    }
+
+    /// One insert for the whole batch; when Postgres refuses one of them for its
+    /// content, the batch is stored one by one so that only that event is dead-lettered.
+    async fn store(&self, messages: &[&BorrowedMessage<'_>], events: &[StoredEvent]) {
+        let stored = retry("store events", || async {
+            match self.events.insert_many(events).await {
+                Ok(new) => Ok(Ok(new)),
+                Err(e) if is_permanent(&e) => Ok(Err(e.to_string())),
+                Err(e) => Err(e),
+            }
+        })
+        .await;
+        match stored {
+            Ok(new) => tracing::debug!(events = events.len(), new, "events stored"),
+            Err(reason) => {
+                tracing::warn!(events = events.len(), %reason, "batch refused by the database; storing one by one");
+                for (message, event) in messages.iter().zip(events) {
+                    self.store_one(message, event).await;
+                }
+            }
+        }
+    }
+
+    async fn store_one(&self, message: &BorrowedMessage<'_>, event: &StoredEvent) {
+        // Transient failures (Postgres down) are retried; an event Postgres refuses for
+        // its content would block the partition, so it is dead-lettered.
+        let stored = retry("store event", || async {
+            match self.events.insert(event).await {
+                Ok(_) => Ok(Ok(())),
+                Err(e) if is_permanent(&e) => Ok(Err(e.to_string())),
+                Err(e) => Err(e),
+            }
+        })
+        .await;
+        if let Err(reason) = stored {
+            tracing::warn!(event_id = %event.event_id, %reason, "event refused by the database; to DLT");
+            retry("send to DLT", || self.to_dead_letter(message, &reason)).await;
+        }
+    }
+
+    /// Commits, per partition, the offset after the batch's last message.
+    fn commit(&self, batch: &[BorrowedMessage<'_>]) {
+        let mut next: BTreeMap<(&str, i32), i64> = BTreeMap::new();
+        for message in batch {
+            let offset = next.entry((message.topic(), message.partition())).or_insert(0);
+            *offset = (*offset).max(message.offset() + 1);
+        }
+        let mut offsets = TopicPartitionList::with_capacity(next.len());
+        for ((topic, partition), offset) in next {
+            if let Err(e) = offsets.add_partition_offset(topic, partition, Offset::Offset(offset)) {
+                tracing::warn!(error = %e, topic, partition, "offset not committed");
+            }
+        }
+        if let Err(e) = self.consumer.commit(&offsets, CommitMode::Async) {
+            // The next commit covers these offsets; at worst the batch is redelivered.
             tracing::warn!(error = %e, "offset commit failed");
         }
     }

@@ -64,6 +64,30 @@ impl EventRepository {
         Ok(result.rows_affected() == 1)
     }
 
+    /// Stores a batch of events in one statement, each id once (a redelivered event,
+    /// or the same event twice in the batch, inserts nothing); returns how many rows
+    /// were new. All or nothing: an error stores none of them.
+    pub async fn insert_many(&self, events: &[StoredEvent]) -> Result<u64, sqlx::Error> {
+        let result = sqlx::query(
+            "INSERT INTO patient_events \
+             (event_id, patient_id, event_type, name, email, occurred_at, kafka_partition, kafka_offset) \
+             SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], \
+                                  $6::timestamptz[], $7::int4[], $8::int8[]) \
+             ON CONFLICT (event_id) DO NOTHING",
+        )
+        .bind(events.iter().map(|e| e.event_id).collect::<Vec<_>>())
+        .bind(events.iter().map(|e| e.patient_id).collect::<Vec<_>>())
+        .bind(events.iter().map(|e| e.event_type.as_str()).collect::<Vec<_>>())
+        .bind(events.iter().map(|e| e.name.as_str()).collect::<Vec<_>>())
+        .bind(events.iter().map(|e| e.email.as_str()).collect::<Vec<_>>())
+        .bind(events.iter().map(|e| e.occurred_at).collect::<Vec<_>>())
+        .bind(events.iter().map(|e| e.kafka_partition).collect::<Vec<_>>())
+        .bind(events.iter().map(|e| e.kafka_offset).collect::<Vec<_>>())
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected())
+    }
+
     pub async fn of_patient(&self, patient_id: Uuid) -> Result<Vec<StoredEvent>, sqlx::Error> {
         sqlx::query_as(
             "SELECT event_id, patient_id, event_type, name, email, occurred_at, kafka_partition, kafka_offset \

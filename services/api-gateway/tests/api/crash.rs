@@ -162,8 +162,11 @@ async fn broker_sigkill_with_durable_storage_loses_and_duplicates_nothing() {
 }
 
 // Fails today, on the consumer side: patient-service heals (its outbox drains into
-// the restarted, empty broker), but analytics-service receives nothing more, not even
-// a brand-new consumer of the same group; tansu logs no error. Not yet understood.
+// the restarted, empty broker) and analytics-service creates the lost topic again, but
+// then receives nothing more: no rebalance, no fetch of the new partitions, and its
+// group session times out only when the test ends; librdkafka has also crashed with
+// SIGSEGV here (topic recreated under a new topic id). `up` and the tests use tansu's
+// SQLite storage, which does not come back empty (the test above).
 #[tokio::test]
 #[ignore = "analytics stops receiving after an in-memory tansu restarts empty (issue 14, open)"]
 async fn broker_sigkill_with_memory_storage_comes_back_empty_and_loses_nothing() {
