@@ -261,3 +261,35 @@ async fn a_rejected_outbox_row_is_dead_at_once_and_counted() {
     eventually("the billing account", WAIT, || billing_account(&stack, &user, &patient)).await;
     pool.close().await;
 }
+
+#[tokio::test]
+async fn a_row_failing_the_same_way_ten_times_is_dead_with_its_reason() {
+    let stack = spawn_pipeline().await;
+    let user = stack.user_token("too-large@example.com").await;
+    let patient = create(&stack, &user, "fine@example.com").await;
+    let admin = stack.admin_token().await;
+    wait_created_once(&stack, &admin, std::slice::from_ref(&patient)).await;
+    // An event the producer refuses every time, the same way, without it being an
+    // outage: larger than the client's largest message (message.max.bytes, 1 MB).
+    let pool = sqlx::PgPool::connect(&stack.patient_db_url).await.expect("patient db");
+    sqlx::query("INSERT INTO outbox (destination, aggregate_id, payload) VALUES ('patient-event', $1, $2)")
+        .bind(uuid::Uuid::now_v7())
+        .bind(vec![0u8; 2_000_000])
+        .execute(&pool)
+        .await
+        .expect("insert");
+    let health = eventually("the dead row counted", WAIT, || async {
+        let health = json_of(stack.client.get(format!("{}/health", stack.patient)).send().await.expect("health")).await;
+        (health["outbox"]["patient-event"]["dead"] == 1).then_some(health)
+    })
+    .await;
+    assert_eq!(health["outbox"]["patient-event"]["pending"], 0, "{health}");
+    let (attempts, same, reason): (i32, i32, Option<String>) =
+        sqlx::query_as("SELECT attempts, same_failures, last_error FROM outbox WHERE dead_at IS NOT NULL")
+            .fetch_one(&pool)
+            .await
+            .expect("the dead row, kept");
+    assert_eq!((attempts, same), (patient_service::outbox::DEAD_AFTER_SAME_FAILURES, 10), "dead at the tenth");
+    assert!(reason.as_deref().is_some_and(|r| r.contains("too large")), "the reason is kept: {reason:?}");
+    pool.close().await;
+}
