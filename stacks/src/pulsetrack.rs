@@ -12,9 +12,10 @@ use crate::{
     ec2::Vpc,
     ecr::Repository,
     ecs::{Cluster, ContainerSpec, FargateService},
-    elb::PublicLoadBalancer,
-    msk::{BROKER_PORT, KafkaCluster},
-    rds::Database,
+    elb::{EntrySpec, InternalLoadBalancer, PublicLoadBalancer, Route},
+    msk::{BROKER_PORT, KafkaCluster, KafkaHardening},
+    production::{MONITORING_INTERVAL, Production},
+    rds::{Database, DbProfile},
 };
 
 pub const GATEWAY_PORT: u16 = 4004;
@@ -124,6 +125,38 @@ pub struct Context {
     /// Pushed images by service (`host/path/service@sha256:…`), set by the deployer
     /// after it published them; a service without one is `image_registry/service:image_tag`.
     pub images: BTreeMap<String, String>,
+    /// How hardened (and how expensive) the stack is.
+    pub profile: Profile,
+    /// An ACM certificate for the public entry: HTTPS on 4004 (and port 80 redirecting
+    /// to it); without one the entry is plain HTTP, and synthesis warns.
+    pub certificate_arn: Option<String>,
+}
+
+/// The deployment profile (`-c profile=default|production`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Profile {
+    /// Cheap, for LocalStack and demos: single-AZ databases, AWS-managed keys, no
+    /// access logs, no deletion protection.
+    #[default]
+    Default,
+    /// Multi-AZ databases, deletion protection, customer-managed KMS keys for the
+    /// databases, secrets, logs and MSK, ALB access logs, RDS enhanced monitoring.
+    /// Requires `certificate-arn`: a production entry is never plain HTTP.
+    Production,
+}
+
+impl Profile {
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "default" => Some(Self::Default),
+            "production" => Some(Self::Production),
+            _ => None,
+        }
+    }
+
+    pub fn is_production(self) -> bool {
+        self == Self::Production
+    }
 }
 
 impl Default for Context {
@@ -139,6 +172,8 @@ impl Default for Context {
             admin_email: "admin@pulsetrack.local".into(),
             service_discovery: true,
             images: BTreeMap::new(),
+            profile: Profile::Default,
+            certificate_arn: None,
         }
     }
 }
@@ -151,7 +186,7 @@ pub struct ContextError {
 }
 
 /// The context keys `--context` accepts.
-pub const CONTEXT_KEYS: [&str; 8] = [
+pub const CONTEXT_KEYS: [&str; 11] = [
     "environment",
     "image-registry",
     "image-tag",
@@ -160,6 +195,9 @@ pub const CONTEXT_KEYS: [&str; 8] = [
     "kafka-brokers",
     "db-instance-class",
     "admin-email",
+    "service-discovery",
+    "profile",
+    "certificate-arn",
 ];
 
 impl Context {
@@ -184,12 +222,23 @@ impl Context {
                 "kafka-brokers" if !value.is_empty() => ctx.kafka_brokers = Some(value.into()),
                 "db-instance-class" if value.starts_with("db.") => ctx.db_instance_class = value.into(),
                 "admin-email" if value.contains('@') => ctx.admin_email = value.into(),
+                "profile" => ctx.profile = Profile::parse(value).ok_or_else(|| err(key, "default or production"))?,
+                "certificate-arn" if is_acm_certificate_arn(value) => ctx.certificate_arn = Some(value.into()),
+                "certificate-arn" => {
+                    return Err(err(
+                        key,
+                        "an ACM certificate ARN (arn:<partition>:acm:<region>:<account>:certificate/<id>)",
+                    ));
+                }
                 k if CONTEXT_KEYS.contains(&k) => return Err(err(key, "invalid value")),
                 _ => return Err(err(key, &format!("unknown key; expected one of {}", CONTEXT_KEYS.join(", ")))),
             }
         }
         if !ctx.msk && ctx.kafka_brokers.is_none() {
             return Err(err("kafka-brokers", "required when msk=false (where the services find Kafka)"));
+        }
+        if ctx.profile.is_production() && ctx.certificate_arn.is_none() {
+            return Err(err("certificate-arn", "required with profile=production (the public entry must be HTTPS)"));
         }
         Ok(ctx)
     }
@@ -200,6 +249,15 @@ impl Context {
             None => format!("{}/{service}:{}", self.image_registry, self.image_tag),
         }
     }
+}
+
+/// `arn:<partition>:acm:<region>:<account>:certificate/<id>`.
+fn is_acm_certificate_arn(value: &str) -> bool {
+    let parts: Vec<&str> = value.splitn(6, ':').collect();
+    matches!(parts[..], ["arn", partition, "acm", region, account, resource]
+        if !partition.is_empty() && !region.is_empty() && account.len() == 12
+            && account.bytes().all(|b| b.is_ascii_digit())
+            && resource.strip_prefix("certificate/").is_some_and(|id| !id.is_empty()))
 }
 
 /// The stack of the images' ECR repositories (`<name>Images`), deployed before the
@@ -230,32 +288,93 @@ pub fn repository_output(def: &ServiceDef) -> String {
 pub fn pulsetrack_stack(name: &str, ctx: &Context) -> Stack {
     let mut stack = Stack::new(name, format!("PulseTrack patient management ({})", ctx.environment));
     let mut root = stack.scope();
-    build(&mut root, ctx);
+    let production = build(&mut root, ctx);
+    if let Some(production) = production {
+        production.encrypt(&mut stack);
+    }
     stack
 }
 
-fn build(scope: &mut Scope<'_>, ctx: &Context) {
+fn build(scope: &mut Scope<'_>, ctx: &Context) -> Option<Production> {
     let vpc = Vpc::new(scope, "Vpc", "10.0.0.0/16", 2);
+    let production = ctx.profile.is_production().then(|| Production::new(scope, "Production"));
     let cluster = Cluster::new(scope, "Cluster", &vpc, ctx.service_discovery.then_some(NAMESPACE));
-    let alb = PublicLoadBalancer::new(scope, "PublicAlb", &vpc, GATEWAY_PORT, GATEWAY_PORT, "/health");
-    let kafka = ctx.msk.then(|| KafkaCluster::new(scope, "Kafka", &vpc, 2, "kafka.t3.small"));
-    let shared = SharedSettings::new(scope, ctx, kafka.is_some());
+    let entry = EntrySpec {
+        port: GATEWAY_PORT,
+        target_port: GATEWAY_PORT,
+        health_path: "/health".into(),
+        certificate_arn: ctx.certificate_arn.clone(),
+        deletion_protection: production.is_some(),
+        access_logs: production.as_ref().map(Production::alb_access_logs),
+    };
+    let alb = PublicLoadBalancer::new(scope, "PublicAlb", &vpc, &entry);
+    let kafka_hardening = production.as_ref().map(|p| KafkaHardening { storage_key: p.keys.msk.arn() });
+    let kafka =
+        ctx.msk.then(|| KafkaCluster::new(scope, "Kafka", &vpc, (2, "kafka.t3.small"), kafka_hardening.as_ref()));
+    let addresses = match ctx.service_discovery {
+        true => Addresses::CloudMap,
+        false => Addresses::Internal(InternalLoadBalancer::new(scope, "InternalNlb", &vpc, &internal_routes())),
+    };
+    let shared = SharedSettings::new(scope, ctx, kafka.is_some(), production.as_ref());
     let mut system = Services::default();
     for def in &SERVICES {
-        system.add(scope, ctx, def, &shared, (&vpc, &cluster, &alb));
+        system.add(scope, ctx, def, &shared, (&vpc, &cluster, &alb, &addresses));
     }
-    system.connect(scope, &alb, kafka.as_ref());
+    system.connect(scope, &alb, kafka.as_ref(), &addresses);
     system.outputs(scope, &alb, kafka.as_ref(), &cluster);
+    if let Some(production) = &production {
+        let profile = DbProfile {
+            storage_key: production.keys.rds.arn(),
+            monitoring_role: production.monitoring_role.attr(res::IamRoleAttr::Arn),
+            monitoring_interval: MONITORING_INTERVAL,
+        };
+        for db in system.databases.values() {
+            db.harden(scope, &profile);
+        }
+    }
+    production
+}
+
+/// How a service finds the services it calls ([`CALLS`]).
+pub enum Addresses {
+    /// `http://<callee>.pulsetrack.local:<port>`: Cloud Map A records of the callee's tasks.
+    CloudMap,
+    /// `http://<nlb-dns>:<port>`: an internal NLB listener forwarding to the callee
+    /// (where there is no Cloud Map, such as moto).
+    Internal(InternalLoadBalancer),
+}
+
+impl Addresses {
+    fn url(&self, callee: &str, port: u16) -> Expr {
+        match self {
+            Addresses::CloudMap => Expr::lit(format!("http://{callee}.{NAMESPACE}:{port}")),
+            Addresses::Internal(nlb) => nlb.url(port),
+        }
+    }
+}
+
+/// The internal load balancer's listeners: one per called port of [`CALLS`].
+fn internal_routes() -> Vec<Route> {
+    CALLS
+        .iter()
+        .map(|&(_, callee, port)| Route {
+            callee,
+            port,
+            health_path: service(callee).filter(|d| d.http_port == port).map(|_| "/health"),
+        })
+        .collect()
 }
 
 /// Settings several services share: where Kafka is, the admin's password.
 struct SharedSettings {
     kafka_brokers: TaskValue,
     admin_password: TaskValue,
+    /// The key every secret is encrypted with (the production profile).
+    secrets_key: Option<Expr>,
 }
 
 impl SharedSettings {
-    fn new(scope: &mut Scope<'_>, ctx: &Context, msk: bool) -> Self {
+    fn new(scope: &mut Scope<'_>, ctx: &Context, msk: bool, production: Option<&Production>) -> Self {
         // With MSK the bootstrap brokers are not a CloudFormation attribute: they go into
         // this secret once the cluster exists (by hand for now; see README).
         let kafka_brokers = match (msk, &ctx.kafka_brokers) {
@@ -268,6 +387,7 @@ impl SharedSettings {
                         secret_string: Some(
                             "pending: set to the MSK bootstrap brokers after the cluster exists".into(),
                         ),
+                        kms_key_id: None,
                     },
                 );
                 TaskValue::secret(&secret)
@@ -285,9 +405,11 @@ impl SharedSettings {
                     ..Default::default()
                 }),
                 secret_string: None,
+                kms_key_id: None,
             },
         );
-        Self { kafka_brokers, admin_password: TaskValue::secret(&admin_secret) }
+        let secrets_key = production.map(|p| p.keys.secrets.arn());
+        Self { kafka_brokers, admin_password: TaskValue::secret(&admin_secret), secrets_key }
     }
 }
 
@@ -307,7 +429,7 @@ impl Services {
         ctx: &Context,
         def: &'static ServiceDef,
         shared: &SharedSettings,
-        (vpc, cluster, alb): (&Vpc, &Cluster, &PublicLoadBalancer),
+        (vpc, cluster, alb, addresses): (&Vpc, &Cluster, &PublicLoadBalancer, &Addresses),
     ) {
         let database = def
             .database
@@ -319,6 +441,7 @@ impl Services {
             database: database.as_ref(),
             kafka_brokers: &shared.kafka_brokers,
             admin_password: &shared.admin_password,
+            addresses,
             calls: &mut self.calls,
         };
         let task = task_environment(&mut wiring);
@@ -334,19 +457,32 @@ impl Services {
             environment: task.environment,
             secrets: task.secrets,
             secret_arns: task.secret_arns,
+            secrets_key: shared.secrets_key.clone(),
             ecr_repository: ecr_repository_name(scope.stack_name(), def),
             desired_count: ctx.desired_count,
             log_retention_days: 30,
         };
-        let target = (def.http_port == GATEWAY_PORT).then(|| alb.target(GATEWAY_PORT));
-        let service = FargateService::new(scope, def.construct, cluster, vpc, spec, target);
+        let mut targets: Vec<_> =
+            (def.http_port == GATEWAY_PORT).then(|| alb.target(GATEWAY_PORT)).into_iter().collect();
+        if let Addresses::Internal(nlb) = addresses {
+            targets.extend(nlb.targets(def.name));
+        }
+        let service = FargateService::new(scope, def.construct, cluster, vpc, spec, targets);
         self.services.insert(def.name, service);
     }
 
-    /// Security-group rules: exactly the calls the settings make, the ALB to the
-    /// gateway, each service to its own database, Kafka clients to the brokers.
-    fn connect(&self, scope: &mut Scope<'_>, alb: &PublicLoadBalancer, kafka: Option<&KafkaCluster>) {
+    /// Security-group rules: exactly the calls the settings make (through the internal
+    /// NLB when there is one: callers to it, it to the callee), the ALB to the gateway,
+    /// each service to its own database, Kafka clients to the brokers.
+    fn connect(
+        &self,
+        scope: &mut Scope<'_>,
+        alb: &PublicLoadBalancer,
+        kafka: Option<&KafkaCluster>,
+        addresses: &Addresses,
+    ) {
         let mut rules = scope.child("Rules");
+        let mut nlb_ports = BTreeSet::new();
         let gateway = SERVICES.iter().find(|d| d.http_port == GATEWAY_PORT);
         if let Some((name, service)) = gateway.and_then(|d| Some((d.name, self.services.get(d.name)?))) {
             let why = format!("ALB to {name}");
@@ -359,7 +495,18 @@ impl Services {
             match (self.services.get(from), self.services.get(to)) {
                 (Some(caller), Some(callee)) if callee.spec.ports.contains(&port) => {
                     let why = format!("{from} to {to}");
-                    callee.security_group.allow_from(&mut rules, &caller.security_group, port, &why);
+                    match addresses {
+                        Addresses::CloudMap => {
+                            callee.security_group.allow_from(&mut rules, &caller.security_group, port, &why)
+                        }
+                        Addresses::Internal(nlb) => {
+                            nlb.security_group.allow_from(&mut rules, &caller.security_group, port, &why);
+                            if nlb_ports.insert(port) {
+                                let why = format!("internal load balancer to {to}");
+                                callee.security_group.allow_from(&mut rules, &nlb.security_group, port, &why);
+                            }
+                        }
+                    }
                 }
                 _ => rules.error(format!("call {from} -> {to}:{port} does not match a port of {to}")),
             }
@@ -522,6 +669,7 @@ struct Wiring<'w, 'a> {
     database: Option<&'w Database>,
     kafka_brokers: &'w TaskValue,
     admin_password: &'w TaskValue,
+    addresses: &'w Addresses,
     calls: &'w mut BTreeSet<(&'static str, &'static str)>,
 }
 
@@ -581,7 +729,7 @@ impl Wiring<'_, '_> {
         match CALLS.iter().find(|(caller, to, _)| *caller == from && *to == callee) {
             Some(&(caller, to, port)) => {
                 self.calls.insert((caller, to));
-                TaskValue::plain(format!("http://{to}.{NAMESPACE}:{port}"))
+                TaskValue::Plain(self.addresses.url(to, port))
             }
             None => {
                 self.error(format!(
@@ -692,7 +840,7 @@ mod tests {
         ports.sort_unstable();
         // ALB 4004 from anywhere, ALB->gw 4004, gw->4 services, patient->billing 9001,
         // 4 databases, 2 Kafka clients.
-        assert_eq!(ports, [4000, 4001, 4002, 4004, 4004, 4005, 5432, 5432, 5432, 5432, 9001, 9092, 9092]);
+        assert_eq!(ports, [4000, 4001, 4002, 4004, 4004, 4005, 5432, 5432, 5432, 5432, 9001, 9094, 9094]);
         let open: Vec<_> = of_type(&t, "AWS::EC2::SecurityGroupIngress")
             .into_iter()
             .filter(|r| r["Properties"]["CidrIp"] == "0.0.0.0/0")
@@ -770,6 +918,7 @@ mod tests {
             database: None,
             kafka_brokers: &TaskValue::Unset,
             admin_password: &TaskValue::Unset,
+            addresses: &Addresses::CloudMap,
             calls: &mut calls,
         };
         assert_eq!(wiring.call("billing-service"), TaskValue::Unset);
