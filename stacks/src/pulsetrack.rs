@@ -932,6 +932,217 @@ mod tests {
         );
     }
 
+    const CERTIFICATE: &str = "arn:aws:acm:eu-west-1:123456789012:certificate/3b1f6c1e-6f7a-4c55-9f0e-2b8d6f1c2a10";
+
+    fn stack(pairs: &[(&str, &str)]) -> Stack {
+        pulsetrack_stack("PulseTrack", &Context::from_pairs(pairs.iter().copied()).expect("context"))
+    }
+
+    fn production() -> Stack {
+        stack(&[("profile", "production"), ("certificate-arn", CERTIFICATE)])
+    }
+
+    /// The security group a GroupId expression names.
+    fn group(expr: &Expr) -> String {
+        match expr {
+            Expr::GetAtt(id, attr) if attr == "GroupId" => id.clone(),
+            other => panic!("not a GroupId: {other:?}"),
+        }
+    }
+
+    fn ingress(stack: &Stack) -> BTreeSet<(String, String, u16)> {
+        stack
+            .resources_of::<res::SecurityGroupIngress>()
+            .filter_map(|(_, r)| Some((group(&r.group_id), group(r.source_security_group_id.as_ref()?), r.from_port)))
+            .collect()
+    }
+
+    /// The security group of each ECS service, by service name.
+    fn service_groups(stack: &Stack) -> BTreeMap<String, String> {
+        stack
+            .resources_of::<res::EcsService>()
+            .map(|(_, s)| {
+                (s.service_name.clone(), group(&s.network_configuration.awsvpc_configuration.security_groups[0]))
+            })
+            .collect()
+    }
+
+    /// Walks the typed model from each URL setting to the service that answers it:
+    /// URL → NLB listener on the URL's port → its target group → the ECS service
+    /// registered there (container and port). Returns (caller, callee, port).
+    fn resolve_urls(stack: &Stack, nlb: &str) -> BTreeSet<(String, String, u16)> {
+        let prefix = format!("http://${{{nlb}.DNSName}}:");
+        let mut calls = BTreeSet::new();
+        for (caller, container) in crate::ecs::containers(stack) {
+            for var in &container.environment {
+                let Expr::Sub(url) = &var.value else { continue };
+                let Some(port) = url.strip_prefix(&prefix).and_then(|p| p.parse::<u16>().ok()) else { continue };
+                let (listener_id, listener) = stack
+                    .resources_of::<res::Listener>()
+                    .find(|(_, l)| l.load_balancer_arn == Expr::Ref(nlb.into()) && l.port == port)
+                    .unwrap_or_else(|| panic!("{caller} {}: no listener on {port}", var.name));
+                assert_eq!(listener.protocol, "TCP", "{listener_id}");
+                let Some(Expr::Ref(group_id)) = &listener.default_actions[0].target_group_arn else {
+                    panic!("{listener_id} forwards nowhere")
+                };
+                let target_group =
+                    stack.resources_of::<res::TargetGroup>().find(|(id, _)| id == group_id).expect("tg").1;
+                assert_eq!(target_group.port, port);
+                let (service, registration) = stack
+                    .resources_of::<res::EcsService>()
+                    .find_map(|(_, s)| {
+                        let lb =
+                            s.load_balancers.iter().find(|lb| lb.target_group_arn == Expr::Ref(group_id.clone()))?;
+                        Some((s.service_name.clone(), lb.clone()))
+                    })
+                    .unwrap_or_else(|| panic!("no service registers in {group_id}"));
+                assert_eq!(
+                    (registration.container_name.as_str(), registration.container_port),
+                    (service.as_str(), port)
+                );
+                calls.insert((caller.clone(), service, port));
+            }
+        }
+        calls
+    }
+
+    #[test]
+    fn without_cloud_map_every_url_setting_reaches_its_callee_through_the_internal_nlb() {
+        let stack = stack(&[("service-discovery", "false")]);
+        let nlbs: Vec<_> = stack.resources_of::<res::LoadBalancer>().filter(|(_, lb)| lb.kind == "network").collect();
+        assert_eq!(nlbs.len(), 1);
+        let (nlb, balancer) = nlbs[0];
+        assert_eq!(balancer.scheme, "internal");
+        let expected: BTreeSet<_> = CALLS.iter().map(|&(f, t, p)| (f.to_string(), t.to_string(), p)).collect();
+        assert_eq!(resolve_urls(&stack, nlb), expected);
+        let text = stack.synth().expect("valid").to_string();
+        assert!(!text.contains(&format!(".{NAMESPACE}:")), "no Cloud Map name without Cloud Map");
+        // Least privilege: callers reach only the NLB, only the NLB reaches the callees.
+        let nlb_group = group(&balancer.security_groups[0]);
+        let groups = service_groups(&stack);
+        let rules = ingress(&stack);
+        for (from, to, port) in CALLS {
+            assert!(rules.contains(&(nlb_group.clone(), groups[from].clone(), port)), "{from} -> NLB:{port}");
+            assert!(rules.contains(&(groups[to].clone(), nlb_group.clone(), port)), "NLB -> {to}:{port}");
+            assert!(!rules.contains(&(groups[to].clone(), groups[from].clone(), port)), "{from} -> {to} direct");
+        }
+        let to_nlb: Vec<_> = rules.iter().filter(|(to, _, _)| *to == nlb_group).collect();
+        assert_eq!(to_nlb.len(), CALLS.len(), "the NLB admits exactly the calls: {to_nlb:?}");
+    }
+
+    #[test]
+    fn with_cloud_map_urls_and_rules_are_unchanged() {
+        let stack = stack(&[]);
+        assert!(stack.resources_of::<res::LoadBalancer>().all(|(_, lb)| lb.kind == "application"));
+        assert_eq!(stack.resources_of::<res::TargetGroup>().count(), 1);
+        let containers = crate::ecs::containers(&stack);
+        for (from, to, port) in CALLS {
+            let url = Expr::lit(format!("http://{to}.{NAMESPACE}:{port}"));
+            assert!(containers[from].environment.iter().any(|v| v.value == url), "{from}: {url:?}");
+        }
+        let (groups, rules) = (service_groups(&stack), ingress(&stack));
+        for (from, to, port) in CALLS {
+            assert!(rules.contains(&(groups[to].clone(), groups[from].clone(), port)), "{from} -> {to}:{port}");
+        }
+    }
+
+    #[test]
+    fn a_certificate_makes_the_entry_https_and_port_80_redirect() {
+        let stack = stack(&[("certificate-arn", CERTIFICATE)]);
+        assert!(stack.warnings().is_empty(), "{:?}", stack.warnings());
+        let listeners: BTreeMap<u16, &res::Listener> =
+            stack.resources_of::<res::Listener>().map(|(_, l)| (l.port, l)).collect();
+        let entry = listeners[&GATEWAY_PORT];
+        assert_eq!(entry.protocol, "HTTPS");
+        assert_eq!(entry.ssl_policy.as_deref(), Some(crate::elb::TLS_POLICY));
+        assert_eq!(entry.certificates[0].certificate_arn, Expr::lit(CERTIFICATE));
+        let redirect = listeners[&80];
+        assert_eq!(redirect.protocol, "HTTP");
+        let config = redirect.default_actions[0].redirect_config.as_ref().expect("a redirect");
+        assert_eq!(
+            (config.protocol.as_str(), config.port.as_str(), config.status_code.as_str()),
+            ("HTTPS", "4004", "HTTP_301")
+        );
+        let open: BTreeSet<u16> = stack
+            .resources_of::<res::SecurityGroupIngress>()
+            .filter(|(_, r)| r.cidr_ip.as_deref() == Some("0.0.0.0/0"))
+            .map(|(_, r)| r.from_port)
+            .collect();
+        assert_eq!(open, BTreeSet::from([80, GATEWAY_PORT]));
+        let url = stack.synth().expect("valid")["Outputs"]["GatewayUrl"]["Value"]["Fn::Sub"].clone();
+        assert!(url.as_str().is_some_and(|u| u.starts_with("https://")), "{url}");
+    }
+
+    #[test]
+    fn without_a_certificate_the_plain_http_entry_is_a_warning() {
+        let stack = stack(&[]);
+        let kinds: Vec<_> = stack.warnings().iter().map(|w| w.kind.clone()).collect();
+        assert_eq!(kinds, [crate::core::WarningKind::PlainHttpEntry { port: GATEWAY_PORT }]);
+        assert!(stack.warnings()[0].to_string().contains("certificate-arn"));
+        assert!(stack.resources_of::<res::Listener>().all(|(_, l)| l.protocol == "HTTP" && l.port == GATEWAY_PORT));
+    }
+
+    #[test]
+    fn msk_takes_tls_only_on_the_tls_port() {
+        let stack = stack(&[]);
+        let (_, cluster) = stack.resources_of::<res::MskCluster>().next().expect("msk");
+        let transit = &cluster.encryption_info.encryption_in_transit;
+        assert_eq!((transit.client_broker.as_str(), transit.in_cluster), ("TLS", true));
+        assert!(
+            cluster.encryption_info.encryption_at_rest.is_none() && cluster.logging_info.is_none(),
+            "default is cheap"
+        );
+        let kafka_ports: BTreeSet<u16> = stack
+            .resources_of::<res::SecurityGroupIngress>()
+            .filter(|(_, r)| r.description.ends_with("to Kafka"))
+            .map(|(_, r)| r.from_port)
+            .collect();
+        assert_eq!(kafka_ports, BTreeSet::from([9094]));
+    }
+
+    #[test]
+    fn production_requires_https_and_hardens_every_database_secret_and_log_group() {
+        let err = Context::from_pairs([("profile", "production")]).expect_err("HTTPS required");
+        assert_eq!(err.key, "certificate-arn");
+        assert!(Context::from_pairs([("profile", "prod")]).is_err());
+        assert!(Context::from_pairs([("certificate-arn", "arn:aws:iam::123456789012:role/x")]).is_err());
+        let stack = production();
+        assert!(stack.warnings().is_empty());
+        assert_eq!(stack.resources_of::<res::KmsKey>().count(), 4);
+        assert!(stack.resources_of::<res::KmsKey>().all(|(_, k)| k.enable_key_rotation));
+        for (id, db) in stack.resources_of::<res::DbInstance>() {
+            assert!(db.multi_az && db.deletion_protection && db.storage_encrypted, "{id}");
+            assert!(db.hardening.kms_key_id.is_some() && db.hardening.monitoring_role_arn.is_some(), "{id}");
+            assert_eq!(db.hardening.monitoring_interval, Some(crate::production::MONITORING_INTERVAL), "{id}");
+        }
+        assert!(stack.resources_of::<res::Secret>().all(|(_, s)| s.kms_key_id.is_some()));
+        assert!(stack.resources_of::<res::LogGroup>().all(|(_, l)| l.kms_key_id.is_some()));
+        let (_, cluster) = stack.resources_of::<res::MskCluster>().next().expect("msk");
+        assert!(cluster.encryption_info.encryption_at_rest.is_some() && cluster.logging_info.is_some());
+        // Every execution role that reads secrets may decrypt them, through Secrets Manager only.
+        for (id, policy) in stack.resources_of::<res::IamPolicy>() {
+            let text = serde_json::to_string(&policy.policy_document).expect("json");
+            assert_eq!(text.contains("secretsmanager:GetSecretValue"), text.contains("kms:Decrypt"), "{id}");
+        }
+        let template = stack.synth().expect("valid");
+        let (alb_id, alb) = stack.resources_of::<res::LoadBalancer>().next().expect("alb");
+        let attribute = |key: &str| alb.load_balancer_attributes.iter().find(|a| a.key == key).map(|a| a.value.clone());
+        assert_eq!(attribute("deletion_protection.enabled"), Some(Expr::lit("true")));
+        assert_eq!(attribute("access_logs.s3.enabled"), Some(Expr::lit("true")));
+        let (policy_id, _) = stack.resources_of::<res::BucketPolicy>().next().expect("bucket policy");
+        assert_eq!(template["Resources"][alb_id]["DependsOn"], serde_json::json!([policy_id]));
+    }
+
+    #[test]
+    fn the_default_profile_stays_cheap() {
+        let stack = stack(&[]);
+        assert_eq!(stack.resources_of::<res::KmsKey>().count() + stack.resources_of::<res::Bucket>().count(), 0);
+        assert!(
+            stack.resources_of::<res::DbInstance>().all(|(_, db)| !db.multi_az && db.hardening == Default::default())
+        );
+        assert!(stack.resources_of::<res::Secret>().all(|(_, s)| s.kms_key_id.is_none()));
+    }
+
     #[test]
     fn calls_match_service_ports() {
         for (from, to, port) in CALLS {
