@@ -8,6 +8,7 @@ use crate::core::{Expr, Handle, Scope, Stack};
 use crate::ecs::assumable_by;
 use crate::elb::AccessLogs;
 use crate::kms::{EncryptionKey, KeyUse};
+use crate::rds::DbProfile;
 use crate::resources as res;
 use crate::s3::AccessLogBucket;
 
@@ -54,6 +55,15 @@ impl Production {
             bucket: self.access_logs.bucket.r#ref(),
             prefix: self.access_logs.prefix.clone(),
             bucket_policy: self.access_logs.policy.id().clone(),
+        }
+    }
+
+    /// What every database instance gets: the RDS key, enhanced monitoring.
+    pub fn database_profile(&self) -> DbProfile {
+        DbProfile {
+            storage_key: self.keys.rds.arn(),
+            monitoring_role: self.monitoring_role.attr(res::IamRoleAttr::Arn),
+            monitoring_interval: MONITORING_INTERVAL,
         }
     }
 

@@ -14,8 +14,8 @@ use crate::{
     ecs::{Cluster, ContainerSpec, FargateService},
     elb::{EntrySpec, InternalLoadBalancer, PublicLoadBalancer, Route},
     msk::{BROKER_PORT, KafkaCluster, KafkaHardening},
-    production::{MONITORING_INTERVAL, Production},
-    rds::{Database, DbProfile},
+    production::Production,
+    rds::Database,
 };
 
 pub const GATEWAY_PORT: u16 = 4004;
@@ -322,15 +322,8 @@ fn build(scope: &mut Scope<'_>, ctx: &Context) -> Option<Production> {
     }
     system.connect(scope, &alb, kafka.as_ref(), &addresses);
     system.outputs(scope, &alb, kafka.as_ref(), &cluster);
-    if let Some(production) = &production {
-        let profile = DbProfile {
-            storage_key: production.keys.rds.arn(),
-            monitoring_role: production.monitoring_role.attr(res::IamRoleAttr::Arn),
-            monitoring_interval: MONITORING_INTERVAL,
-        };
-        for db in system.databases.values() {
-            db.harden(scope, &profile);
-        }
+    if let Some(profile) = production.as_ref().map(Production::database_profile) {
+        system.databases.values().for_each(|db| db.harden(scope, &profile));
     }
     production
 }
