@@ -101,7 +101,7 @@ impl Database {
         let Some(instance) = scope.get_mut(&self.instance) else { return };
         instance.multi_az = true;
         instance.deletion_protection = true;
-        instance.hardening = res::DbHardening {
+        *instance.hardening = res::DbHardening {
             kms_key_id: Some(profile.storage_key.clone()),
             monitoring_interval: Some(profile.monitoring_interval),
             monitoring_role_arn: Some(profile.monitoring_role.clone()),

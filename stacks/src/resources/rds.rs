@@ -32,7 +32,7 @@ pub struct DbInstance {
     pub auto_minor_version_upgrade: bool,
     /// What the production profile adds (empty, and not rendered, by default).
     #[serde(flatten)]
-    pub hardening: DbHardening,
+    pub hardening: Box<DbHardening>,
 }
 
 /// The production profile's additions to an instance: a customer-managed storage key,
