@@ -286,3 +286,23 @@ fn target_group(vpc: &Vpc, route: &Route) -> res::TargetGroup {
         ],
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::Stack;
+
+    #[test]
+    fn two_callees_on_one_internal_port_is_an_error() {
+        let mut stack = Stack::new("S", "t");
+        let mut scope = stack.scope();
+        let vpc = Vpc::new(&mut scope, "Vpc", "10.0.0.0/16", 2);
+        let route = |callee| Route { callee, port: 4000, health_path: Some("/health") };
+        let nlb = InternalLoadBalancer::new(&mut scope, "Nlb", &vpc, &[route("a"), route("a"), route("b")]);
+        assert_eq!(nlb.routes.len(), 1, "one listener per port");
+        assert_eq!(nlb.targets("a").len(), 1);
+        assert!(nlb.targets("b").is_empty());
+        let errors = stack.synth().expect_err("a port has two callees").0;
+        assert!(errors.iter().any(|e| e.contains("port 4000 is a and b")), "{errors:?}");
+    }
+}

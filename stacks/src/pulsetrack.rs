@@ -311,9 +311,10 @@ fn build(scope: &mut Scope<'_>, ctx: &Context) -> Option<Production> {
     let kafka_hardening = production.as_ref().map(|p| KafkaHardening { storage_key: p.keys.msk.arn() });
     let kafka =
         ctx.msk.then(|| KafkaCluster::new(scope, "Kafka", &vpc, (2, "kafka.t3.small"), kafka_hardening.as_ref()));
-    let addresses = match ctx.service_discovery {
-        true => Addresses::CloudMap,
-        false => Addresses::Internal(InternalLoadBalancer::new(scope, "InternalNlb", &vpc, &internal_routes())),
+    let addresses = if ctx.service_discovery {
+        Addresses::CloudMap
+    } else {
+        Addresses::Internal(InternalLoadBalancer::new(scope, "InternalNlb", &vpc, &internal_routes()))
     };
     let shared = SharedSettings::new(scope, ctx, kafka.is_some(), production.as_ref());
     let mut system = Services::default();
