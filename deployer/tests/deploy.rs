@@ -102,6 +102,7 @@ fn deploy_redeploy_update_diff_status_and_destroy_on_moto() {
     assert_eq!(first.status.code(), Some(0));
     assert!(stdout(&first).contains("CREATE_COMPLETE"));
     assert!(stderr(&first).contains("service-discovery=false"), "moto is detected and said so");
+    assert!(stderr(&first).contains("warning:") && stderr(&first).contains("plain HTTP"), "no certificate-arn: warned");
     let url_line = stdout(&first).lines().find(|l| l.starts_with("PulseTrack: http://")).map(str::to_string);
     assert!(url_line.is_some_and(|l| l.ends_with(":4004")), "{}", stdout(&first));
     let outputs: Value =
