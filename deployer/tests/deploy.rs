@@ -102,6 +102,7 @@ fn deploy_redeploy_update_diff_status_and_destroy_on_moto() {
     assert_eq!(first.status.code(), Some(0));
     assert!(stdout(&first).contains("CREATE_COMPLETE"));
     assert!(stderr(&first).contains("service-discovery=false"), "moto is detected and said so");
+    assert!(stderr(&first).contains("warning:") && stderr(&first).contains("plain HTTP"), "no certificate-arn: warned");
     let url_line = stdout(&first).lines().find(|l| l.starts_with("PulseTrack: http://")).map(str::to_string);
     assert!(url_line.is_some_and(|l| l.ends_with(":4004")), "{}", stdout(&first));
     let outputs: Value =
@@ -154,8 +155,9 @@ fn deploy_redeploy_update_diff_status_and_destroy_on_moto() {
     assert_eq!(result["status"], "UPDATE_COMPLETE");
     assert!(result["changes"].as_array().is_some_and(|c| c.iter().any(|c| c["resourceType"] == "AWS::ECS::Service")));
 
-    // A failing deploy: forcing Cloud Map on an endpoint without it.
-    let failing = deployer(&moto, &["deploy", "-c", "service-discovery=true"]);
+    // A failing deploy: forcing Cloud Map on an endpoint without it (which also swaps
+    // the internal NLB's rules for direct ones: broadening, so approved up front).
+    let failing = deployer(&moto, &["deploy", "-c", "service-discovery=true", "--require-approval", "never"]);
     assert_eq!(failing.status.code(), Some(1));
     assert!(stderr(&failing).contains("error:"), "{}", stderr(&failing));
     assert!(

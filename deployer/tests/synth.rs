@@ -123,3 +123,19 @@ fn the_template_deploys_to_create_complete_on_moto() {
     let url_start = described.find("<OutputKey>GatewayUrl</OutputKey>").expect("output");
     assert!(described[url_start..].contains(":4004</OutputValue>"), "{described}");
 }
+
+#[test]
+fn synth_warns_on_stderr_when_the_public_entry_is_plain_http() {
+    let dir = temp_dir("warn");
+    let output = deployer().args(["synth", "--out"]).arg(&dir).output().expect("runs");
+    assert!(output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("warning:") && stderr.contains("plain HTTP on :4004"), "{stderr}");
+    let certificate =
+        "certificate-arn=arn:aws:acm:us-east-1:123456789012:certificate/0f4b9e8a-2d3c-4e5f-8a9b-0c1d2e3f4a5b";
+    let output = deployer().args(["synth", "--out"]).arg(&dir).args(["-c", certificate]).output().expect("runs");
+    assert!(output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("warning:"), "HTTPS: no warning: {stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -240,6 +240,35 @@ pub struct Stack {
     /// Construct path → logical ids created under it (for `tree.json`).
     pub tree: BTreeMap<String, Vec<String>>,
     errors: Vec<String>,
+    warnings: Vec<Warning>,
+}
+
+/// Something synthesis allows but the user should know (CDK's warning annotations):
+/// `synth` and `deploy` print these.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    /// The construct it is about.
+    pub path: String,
+    pub kind: WarningKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WarningKind {
+    /// The public entry is plain HTTP: passwords, tokens and records cross the internet in clear.
+    PlainHttpEntry { port: u16 },
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.kind {
+            WarningKind::PlainHttpEntry { port } => write!(
+                f,
+                "{}: the public entry is plain HTTP on :{port}; passwords, tokens and patient records cross \
+                 the internet unencrypted. Pass -c certificate-arn=<ACM certificate ARN> for HTTPS",
+                self.path
+            ),
+        }
+    }
 }
 
 /// Where a construct adds its resources: the stack and the construct path.
@@ -262,6 +291,17 @@ impl Stack {
     /// The resources of type `T`, with their logical ids.
     pub fn resources_of<T: ResourceType>(&self) -> impl Iterator<Item = (&str, &T)> {
         self.resources.iter().filter_map(|(id, r)| Some((id.as_str(), r.typed::<T>()?)))
+    }
+
+    /// The same, to change them: a profile applied to what every construct built
+    /// (as a CDK aspect visits the tree).
+    pub fn resources_of_mut<T: ResourceType>(&mut self) -> impl Iterator<Item = (&str, &mut T)> {
+        self.resources.iter_mut().filter_map(|(id, r)| Some((id.as_str(), T::of_mut(&mut r.properties)?)))
+    }
+
+    /// What the user should know about this stack before deploying it.
+    pub fn warnings(&self) -> &[Warning] {
+        &self.warnings
     }
 
     pub fn add_output(&mut self, id: &str, description: &str, value: Expr) {
@@ -317,6 +357,17 @@ impl Scope<'_> {
     /// Records a problem found while building; `synth` reports it.
     pub fn error(&mut self, message: String) {
         self.stack.errors.push(format!("{}: {message}", self.path()));
+    }
+
+    /// Records a warning about this construct.
+    pub fn warn(&mut self, kind: WarningKind) {
+        let path = self.path();
+        self.stack.warnings.push(Warning { path, kind });
+    }
+
+    /// The properties of a resource this scope's stack holds, to change them.
+    pub fn get_mut<T: ResourceType>(&mut self, handle: &Handle<T>) -> Option<&mut T> {
+        T::of_mut(&mut self.stack.resources.get_mut(handle.id.as_str())?.properties)
     }
 
     pub fn stack_name(&self) -> &str {
@@ -495,7 +546,7 @@ mod tests {
     }
 
     fn log_group(name: &str) -> LogGroup {
-        LogGroup { log_group_name: name.into(), retention_in_days: 1 }
+        LogGroup { log_group_name: name.into(), retention_in_days: 1, kms_key_id: None }
     }
 
     #[test]

@@ -90,6 +90,9 @@ pub struct ContainerSpec {
     pub secrets: Vec<(String, Expr)>,
     /// Secrets the execution role may read (their ARNs).
     pub secret_arns: Vec<Expr>,
+    /// The customer-managed key those secrets are encrypted with, if any (the execution
+    /// role may decrypt with it).
+    pub secrets_key: Option<Expr>,
     /// The one ECR repository the execution role may pull from (`<stack>/<service>`).
     pub ecr_repository: String,
     pub desired_count: u32,
@@ -107,14 +110,16 @@ pub struct FargateService {
 }
 
 /// A role that `service` (an AWS service principal) may assume.
-fn assumable_by(service: &str) -> res::IamRole {
+pub fn assumable_by(service: &str) -> res::IamRole {
     res::IamRole {
         assume_role_policy_document: PolicyDocument::new(vec![Statement {
             effect: res::Effect::Allow,
-            principal: Some(Principal { service: service.into() }),
+            principal: Some(Principal::service(service)),
             action: OneOrMany::One("sts:AssumeRole".into()),
             resource: None,
+            condition: None,
         }]),
+        managed_policy_arns: Vec::new(),
     }
 }
 
@@ -132,7 +137,7 @@ impl FargateService {
         cluster: &Cluster,
         vpc: &Vpc,
         spec: ContainerSpec,
-        target: Option<LoadBalancerTarget>,
+        targets: Vec<LoadBalancerTarget>,
     ) -> Self {
         let mut scope = scope.child(id);
         let security_group = SecurityGroup::new(
@@ -147,6 +152,7 @@ impl FargateService {
             res::LogGroup {
                 log_group_name: format!("/pulsetrack/{}", spec.name),
                 retention_in_days: spec.log_retention_days,
+                kms_key_id: None,
             },
         );
         scope.set_deletion_policy(&log_group, DeletionPolicy::Delete);
@@ -177,7 +183,7 @@ impl FargateService {
                 .iter()
                 .map(|d| ServiceRegistry { registry_arn: d.attr(res::DiscoveryServiceAttr::Arn) })
                 .collect(),
-            load_balancers: target
+            load_balancers: targets
                 .iter()
                 .map(|t| ServiceLoadBalancer {
                     container_name: spec.name.clone(),
@@ -185,10 +191,10 @@ impl FargateService {
                     target_group_arn: t.target_group.r#ref(),
                 })
                 .collect(),
-            health_check_grace_period_seconds: target.as_ref().map(|_| 60),
+            health_check_grace_period_seconds: (!targets.is_empty()).then_some(60),
         };
         let service_id = scope.add("Service", service);
-        if let Some(target) = &target {
+        for target in &targets {
             // The target group must be attached to a listener before the service registers.
             scope.depend(&service_id, &target.listener);
         }
@@ -261,6 +267,11 @@ fn roles(
             &["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
             OneOrMany::Many(spec.secret_arns.clone()),
         ));
+        if let Some(key) = &spec.secrets_key {
+            statements.push(Statement::allow(&["kms:Decrypt"], OneOrMany::One(key.clone())).when(serde_json::json!({
+                "StringEquals": { "kms:ViaService": { "Fn::Sub": "secretsmanager.${AWS::Region}.amazonaws.com" } }
+            })));
+        }
     }
     scope.add(
         "ExecutionPolicy",

@@ -3,8 +3,9 @@
 //! Layers as in AWS CDK: [`resources`] is the L1 level (each CloudFormation resource
 //! type the stack uses, as a struct of its typed properties with its attributes);
 //! [`core`] holds the construct tree, typed references and synthesis; [`ec2`],
-//! [`ecr`], [`ecs`], [`elb`], [`rds`] and [`msk`] are L2 constructs with safe defaults that
-//! build their own parts; [`pulsetrack`] is the L3 pattern for the whole system, whose
+//! [`ecr`], [`ecs`], [`elb`], [`kms`], [`s3`], [`rds`] and [`msk`] are L2 constructs
+//! with safe defaults that build their own parts; [`pulsetrack`] is the L3 pattern for
+//! the whole system (with [`production`], what its production profile adds), whose
 //! task definitions are rendered from the services' typed [`settings`].
 
 pub mod core;
@@ -12,12 +13,15 @@ pub mod ec2;
 pub mod ecr;
 pub mod ecs;
 pub mod elb;
+pub mod kms;
 pub mod msk;
+pub mod production;
 pub mod pulsetrack;
 pub mod rds;
 pub mod resources;
+pub mod s3;
 
-pub use crate::core::{DeletionPolicy, Expr, LogicalId, Scope, Stack, ValidationErrors};
-pub use crate::pulsetrack::{Context, image_repositories_stack, pulsetrack_stack};
+pub use crate::core::{DeletionPolicy, Expr, LogicalId, Scope, Stack, ValidationErrors, Warning, WarningKind};
+pub use crate::pulsetrack::{Context, Profile, image_repositories_stack, pulsetrack_stack};
 /// The services' settings, which the task definitions are rendered from.
 pub use pulsetrack_settings as settings;

@@ -12,8 +12,9 @@ use crate::{
     ec2::Vpc,
     ecr::Repository,
     ecs::{Cluster, ContainerSpec, FargateService},
-    elb::PublicLoadBalancer,
-    msk::{BROKER_PORT, KafkaCluster},
+    elb::{EntrySpec, InternalLoadBalancer, PublicLoadBalancer, Route},
+    msk::{BROKER_PORT, KafkaCluster, KafkaHardening},
+    production::Production,
     rds::Database,
 };
 
@@ -124,6 +125,38 @@ pub struct Context {
     /// Pushed images by service (`host/path/service@sha256:…`), set by the deployer
     /// after it published them; a service without one is `image_registry/service:image_tag`.
     pub images: BTreeMap<String, String>,
+    /// How hardened (and how expensive) the stack is.
+    pub profile: Profile,
+    /// An ACM certificate for the public entry: HTTPS on 4004 (and port 80 redirecting
+    /// to it); without one the entry is plain HTTP, and synthesis warns.
+    pub certificate_arn: Option<String>,
+}
+
+/// The deployment profile (`-c profile=default|production`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Profile {
+    /// Cheap, for LocalStack and demos: single-AZ databases, AWS-managed keys, no
+    /// access logs, no deletion protection.
+    #[default]
+    Default,
+    /// Multi-AZ databases, deletion protection, customer-managed KMS keys for the
+    /// databases, secrets, logs and MSK, ALB access logs, RDS enhanced monitoring.
+    /// Requires `certificate-arn`: a production entry is never plain HTTP.
+    Production,
+}
+
+impl Profile {
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "default" => Some(Self::Default),
+            "production" => Some(Self::Production),
+            _ => None,
+        }
+    }
+
+    pub fn is_production(self) -> bool {
+        self == Self::Production
+    }
 }
 
 impl Default for Context {
@@ -139,6 +172,8 @@ impl Default for Context {
             admin_email: "admin@pulsetrack.local".into(),
             service_discovery: true,
             images: BTreeMap::new(),
+            profile: Profile::Default,
+            certificate_arn: None,
         }
     }
 }
@@ -151,7 +186,7 @@ pub struct ContextError {
 }
 
 /// The context keys `--context` accepts.
-pub const CONTEXT_KEYS: [&str; 8] = [
+pub const CONTEXT_KEYS: [&str; 11] = [
     "environment",
     "image-registry",
     "image-tag",
@@ -160,6 +195,9 @@ pub const CONTEXT_KEYS: [&str; 8] = [
     "kafka-brokers",
     "db-instance-class",
     "admin-email",
+    "service-discovery",
+    "profile",
+    "certificate-arn",
 ];
 
 impl Context {
@@ -184,12 +222,23 @@ impl Context {
                 "kafka-brokers" if !value.is_empty() => ctx.kafka_brokers = Some(value.into()),
                 "db-instance-class" if value.starts_with("db.") => ctx.db_instance_class = value.into(),
                 "admin-email" if value.contains('@') => ctx.admin_email = value.into(),
+                "profile" => ctx.profile = Profile::parse(value).ok_or_else(|| err(key, "default or production"))?,
+                "certificate-arn" if is_acm_certificate_arn(value) => ctx.certificate_arn = Some(value.into()),
+                "certificate-arn" => {
+                    return Err(err(
+                        key,
+                        "an ACM certificate ARN (arn:<partition>:acm:<region>:<account>:certificate/<id>)",
+                    ));
+                }
                 k if CONTEXT_KEYS.contains(&k) => return Err(err(key, "invalid value")),
                 _ => return Err(err(key, &format!("unknown key; expected one of {}", CONTEXT_KEYS.join(", ")))),
             }
         }
         if !ctx.msk && ctx.kafka_brokers.is_none() {
             return Err(err("kafka-brokers", "required when msk=false (where the services find Kafka)"));
+        }
+        if ctx.profile.is_production() && ctx.certificate_arn.is_none() {
+            return Err(err("certificate-arn", "required with profile=production (the public entry must be HTTPS)"));
         }
         Ok(ctx)
     }
@@ -200,6 +249,15 @@ impl Context {
             None => format!("{}/{service}:{}", self.image_registry, self.image_tag),
         }
     }
+}
+
+/// `arn:<partition>:acm:<region>:<account>:certificate/<id>`.
+fn is_acm_certificate_arn(value: &str) -> bool {
+    let parts: Vec<&str> = value.splitn(6, ':').collect();
+    matches!(parts[..], ["arn", partition, "acm", region, account, resource]
+        if !partition.is_empty() && !region.is_empty() && account.len() == 12
+            && account.bytes().all(|b| b.is_ascii_digit())
+            && resource.strip_prefix("certificate/").is_some_and(|id| !id.is_empty()))
 }
 
 /// The stack of the images' ECR repositories (`<name>Images`), deployed before the
@@ -230,32 +288,87 @@ pub fn repository_output(def: &ServiceDef) -> String {
 pub fn pulsetrack_stack(name: &str, ctx: &Context) -> Stack {
     let mut stack = Stack::new(name, format!("PulseTrack patient management ({})", ctx.environment));
     let mut root = stack.scope();
-    build(&mut root, ctx);
+    let production = build(&mut root, ctx);
+    if let Some(production) = production {
+        production.encrypt(&mut stack);
+    }
     stack
 }
 
-fn build(scope: &mut Scope<'_>, ctx: &Context) {
+fn build(scope: &mut Scope<'_>, ctx: &Context) -> Option<Production> {
     let vpc = Vpc::new(scope, "Vpc", "10.0.0.0/16", 2);
+    let production = ctx.profile.is_production().then(|| Production::new(scope, "Production"));
     let cluster = Cluster::new(scope, "Cluster", &vpc, ctx.service_discovery.then_some(NAMESPACE));
-    let alb = PublicLoadBalancer::new(scope, "PublicAlb", &vpc, GATEWAY_PORT, GATEWAY_PORT, "/health");
-    let kafka = ctx.msk.then(|| KafkaCluster::new(scope, "Kafka", &vpc, 2, "kafka.t3.small"));
-    let shared = SharedSettings::new(scope, ctx, kafka.is_some());
+    let entry = EntrySpec {
+        port: GATEWAY_PORT,
+        target_port: GATEWAY_PORT,
+        health_path: "/health".into(),
+        certificate_arn: ctx.certificate_arn.clone(),
+        deletion_protection: production.is_some(),
+        access_logs: production.as_ref().map(Production::alb_access_logs),
+    };
+    let alb = PublicLoadBalancer::new(scope, "PublicAlb", &vpc, &entry);
+    let kafka_hardening = production.as_ref().map(|p| KafkaHardening { storage_key: p.keys.msk.arn() });
+    let kafka =
+        ctx.msk.then(|| KafkaCluster::new(scope, "Kafka", &vpc, (2, "kafka.t3.small"), kafka_hardening.as_ref()));
+    let addresses = if ctx.service_discovery {
+        Addresses::CloudMap
+    } else {
+        Addresses::Internal(InternalLoadBalancer::new(scope, "InternalNlb", &vpc, &internal_routes()))
+    };
+    let shared = SharedSettings::new(scope, ctx, kafka.is_some(), production.as_ref());
     let mut system = Services::default();
     for def in &SERVICES {
-        system.add(scope, ctx, def, &shared, (&vpc, &cluster, &alb));
+        system.add(scope, ctx, def, &shared, (&vpc, &cluster, &alb, &addresses));
     }
-    system.connect(scope, &alb, kafka.as_ref());
+    system.connect(scope, &alb, kafka.as_ref(), &addresses);
     system.outputs(scope, &alb, kafka.as_ref(), &cluster);
+    if let Some(profile) = production.as_ref().map(Production::database_profile) {
+        system.databases.values().for_each(|db| db.harden(scope, &profile));
+    }
+    production
+}
+
+/// How a service finds the services it calls ([`CALLS`]).
+pub enum Addresses {
+    /// `http://<callee>.pulsetrack.local:<port>`: Cloud Map A records of the callee's tasks.
+    CloudMap,
+    /// `http://<nlb-dns>:<port>`: an internal NLB listener forwarding to the callee
+    /// (where there is no Cloud Map, such as moto).
+    Internal(InternalLoadBalancer),
+}
+
+impl Addresses {
+    fn url(&self, callee: &str, port: u16) -> Expr {
+        match self {
+            Addresses::CloudMap => Expr::lit(format!("http://{callee}.{NAMESPACE}:{port}")),
+            Addresses::Internal(nlb) => nlb.url(port),
+        }
+    }
+}
+
+/// The internal load balancer's listeners: one per called port of [`CALLS`].
+fn internal_routes() -> Vec<Route> {
+    CALLS
+        .iter()
+        .map(|&(_, callee, port)| Route {
+            callee,
+            port,
+            health_path: service(callee).filter(|d| d.http_port == port).map(|_| "/health"),
+        })
+        .collect()
 }
 
 /// Settings several services share: where Kafka is, the admin's password.
 struct SharedSettings {
     kafka_brokers: TaskValue,
     admin_password: TaskValue,
+    /// The key every secret is encrypted with (the production profile).
+    secrets_key: Option<Expr>,
 }
 
 impl SharedSettings {
-    fn new(scope: &mut Scope<'_>, ctx: &Context, msk: bool) -> Self {
+    fn new(scope: &mut Scope<'_>, ctx: &Context, msk: bool, production: Option<&Production>) -> Self {
         // With MSK the bootstrap brokers are not a CloudFormation attribute: they go into
         // this secret once the cluster exists (by hand for now; see README).
         let kafka_brokers = match (msk, &ctx.kafka_brokers) {
@@ -268,6 +381,7 @@ impl SharedSettings {
                         secret_string: Some(
                             "pending: set to the MSK bootstrap brokers after the cluster exists".into(),
                         ),
+                        kms_key_id: None,
                     },
                 );
                 TaskValue::secret(&secret)
@@ -285,9 +399,11 @@ impl SharedSettings {
                     ..Default::default()
                 }),
                 secret_string: None,
+                kms_key_id: None,
             },
         );
-        Self { kafka_brokers, admin_password: TaskValue::secret(&admin_secret) }
+        let secrets_key = production.map(|p| p.keys.secrets.arn());
+        Self { kafka_brokers, admin_password: TaskValue::secret(&admin_secret), secrets_key }
     }
 }
 
@@ -307,7 +423,7 @@ impl Services {
         ctx: &Context,
         def: &'static ServiceDef,
         shared: &SharedSettings,
-        (vpc, cluster, alb): (&Vpc, &Cluster, &PublicLoadBalancer),
+        (vpc, cluster, alb, addresses): (&Vpc, &Cluster, &PublicLoadBalancer, &Addresses),
     ) {
         let database = def
             .database
@@ -319,6 +435,7 @@ impl Services {
             database: database.as_ref(),
             kafka_brokers: &shared.kafka_brokers,
             admin_password: &shared.admin_password,
+            addresses,
             calls: &mut self.calls,
         };
         let task = task_environment(&mut wiring);
@@ -334,19 +451,32 @@ impl Services {
             environment: task.environment,
             secrets: task.secrets,
             secret_arns: task.secret_arns,
+            secrets_key: shared.secrets_key.clone(),
             ecr_repository: ecr_repository_name(scope.stack_name(), def),
             desired_count: ctx.desired_count,
             log_retention_days: 30,
         };
-        let target = (def.http_port == GATEWAY_PORT).then(|| alb.target(GATEWAY_PORT));
-        let service = FargateService::new(scope, def.construct, cluster, vpc, spec, target);
+        let mut targets: Vec<_> =
+            (def.http_port == GATEWAY_PORT).then(|| alb.target(GATEWAY_PORT)).into_iter().collect();
+        if let Addresses::Internal(nlb) = addresses {
+            targets.extend(nlb.targets(def.name));
+        }
+        let service = FargateService::new(scope, def.construct, cluster, vpc, spec, targets);
         self.services.insert(def.name, service);
     }
 
-    /// Security-group rules: exactly the calls the settings make, the ALB to the
-    /// gateway, each service to its own database, Kafka clients to the brokers.
-    fn connect(&self, scope: &mut Scope<'_>, alb: &PublicLoadBalancer, kafka: Option<&KafkaCluster>) {
+    /// Security-group rules: exactly the calls the settings make (through the internal
+    /// NLB when there is one: callers to it, it to the callee), the ALB to the gateway,
+    /// each service to its own database, Kafka clients to the brokers.
+    fn connect(
+        &self,
+        scope: &mut Scope<'_>,
+        alb: &PublicLoadBalancer,
+        kafka: Option<&KafkaCluster>,
+        addresses: &Addresses,
+    ) {
         let mut rules = scope.child("Rules");
+        let mut nlb_ports = BTreeSet::new();
         let gateway = SERVICES.iter().find(|d| d.http_port == GATEWAY_PORT);
         if let Some((name, service)) = gateway.and_then(|d| Some((d.name, self.services.get(d.name)?))) {
             let why = format!("ALB to {name}");
@@ -359,7 +489,18 @@ impl Services {
             match (self.services.get(from), self.services.get(to)) {
                 (Some(caller), Some(callee)) if callee.spec.ports.contains(&port) => {
                     let why = format!("{from} to {to}");
-                    callee.security_group.allow_from(&mut rules, &caller.security_group, port, &why);
+                    match addresses {
+                        Addresses::CloudMap => {
+                            callee.security_group.allow_from(&mut rules, &caller.security_group, port, &why)
+                        }
+                        Addresses::Internal(nlb) => {
+                            nlb.security_group.allow_from(&mut rules, &caller.security_group, port, &why);
+                            if nlb_ports.insert(port) {
+                                let why = format!("internal load balancer to {to}");
+                                callee.security_group.allow_from(&mut rules, &nlb.security_group, port, &why);
+                            }
+                        }
+                    }
                 }
                 _ => rules.error(format!("call {from} -> {to}:{port} does not match a port of {to}")),
             }
@@ -522,6 +663,7 @@ struct Wiring<'w, 'a> {
     database: Option<&'w Database>,
     kafka_brokers: &'w TaskValue,
     admin_password: &'w TaskValue,
+    addresses: &'w Addresses,
     calls: &'w mut BTreeSet<(&'static str, &'static str)>,
 }
 
@@ -581,7 +723,7 @@ impl Wiring<'_, '_> {
         match CALLS.iter().find(|(caller, to, _)| *caller == from && *to == callee) {
             Some(&(caller, to, port)) => {
                 self.calls.insert((caller, to));
-                TaskValue::plain(format!("http://{to}.{NAMESPACE}:{port}"))
+                TaskValue::Plain(self.addresses.url(to, port))
             }
             None => {
                 self.error(format!(
@@ -692,7 +834,7 @@ mod tests {
         ports.sort_unstable();
         // ALB 4004 from anywhere, ALB->gw 4004, gw->4 services, patient->billing 9001,
         // 4 databases, 2 Kafka clients.
-        assert_eq!(ports, [4000, 4001, 4002, 4004, 4004, 4005, 5432, 5432, 5432, 5432, 9001, 9092, 9092]);
+        assert_eq!(ports, [4000, 4001, 4002, 4004, 4004, 4005, 5432, 5432, 5432, 5432, 9001, 9094, 9094]);
         let open: Vec<_> = of_type(&t, "AWS::EC2::SecurityGroupIngress")
             .into_iter()
             .filter(|r| r["Properties"]["CidrIp"] == "0.0.0.0/0")
@@ -770,6 +912,7 @@ mod tests {
             database: None,
             kafka_brokers: &TaskValue::Unset,
             admin_password: &TaskValue::Unset,
+            addresses: &Addresses::CloudMap,
             calls: &mut calls,
         };
         assert_eq!(wiring.call("billing-service"), TaskValue::Unset);
@@ -781,6 +924,217 @@ mod tests {
             errors[1].contains("DATABASE_NAME is in its settings, but its ServiceDef has no database"),
             "{errors:?}"
         );
+    }
+
+    const CERTIFICATE: &str = "arn:aws:acm:eu-west-1:123456789012:certificate/3b1f6c1e-6f7a-4c55-9f0e-2b8d6f1c2a10";
+
+    fn stack(pairs: &[(&str, &str)]) -> Stack {
+        pulsetrack_stack("PulseTrack", &Context::from_pairs(pairs.iter().copied()).expect("context"))
+    }
+
+    fn production() -> Stack {
+        stack(&[("profile", "production"), ("certificate-arn", CERTIFICATE)])
+    }
+
+    /// The security group a GroupId expression names.
+    fn group(expr: &Expr) -> String {
+        match expr {
+            Expr::GetAtt(id, attr) if attr == "GroupId" => id.clone(),
+            other => panic!("not a GroupId: {other:?}"),
+        }
+    }
+
+    fn ingress(stack: &Stack) -> BTreeSet<(String, String, u16)> {
+        stack
+            .resources_of::<res::SecurityGroupIngress>()
+            .filter_map(|(_, r)| Some((group(&r.group_id), group(r.source_security_group_id.as_ref()?), r.from_port)))
+            .collect()
+    }
+
+    /// The security group of each ECS service, by service name.
+    fn service_groups(stack: &Stack) -> BTreeMap<String, String> {
+        stack
+            .resources_of::<res::EcsService>()
+            .map(|(_, s)| {
+                (s.service_name.clone(), group(&s.network_configuration.awsvpc_configuration.security_groups[0]))
+            })
+            .collect()
+    }
+
+    /// Walks the typed model from each URL setting to the service that answers it:
+    /// URL → NLB listener on the URL's port → its target group → the ECS service
+    /// registered there (container and port). Returns (caller, callee, port).
+    fn resolve_urls(stack: &Stack, nlb: &str) -> BTreeSet<(String, String, u16)> {
+        let prefix = format!("http://${{{nlb}.DNSName}}:");
+        let mut calls = BTreeSet::new();
+        for (caller, container) in crate::ecs::containers(stack) {
+            for var in &container.environment {
+                let Expr::Sub(url) = &var.value else { continue };
+                let Some(port) = url.strip_prefix(&prefix).and_then(|p| p.parse::<u16>().ok()) else { continue };
+                let (listener_id, listener) = stack
+                    .resources_of::<res::Listener>()
+                    .find(|(_, l)| l.load_balancer_arn == Expr::Ref(nlb.into()) && l.port == port)
+                    .unwrap_or_else(|| panic!("{caller} {}: no listener on {port}", var.name));
+                assert_eq!(listener.protocol, "TCP", "{listener_id}");
+                let Some(Expr::Ref(group_id)) = &listener.default_actions[0].target_group_arn else {
+                    panic!("{listener_id} forwards nowhere")
+                };
+                let target_group =
+                    stack.resources_of::<res::TargetGroup>().find(|(id, _)| id == group_id).expect("tg").1;
+                assert_eq!(target_group.port, port);
+                let (service, registration) = stack
+                    .resources_of::<res::EcsService>()
+                    .find_map(|(_, s)| {
+                        let lb =
+                            s.load_balancers.iter().find(|lb| lb.target_group_arn == Expr::Ref(group_id.clone()))?;
+                        Some((s.service_name.clone(), lb.clone()))
+                    })
+                    .unwrap_or_else(|| panic!("no service registers in {group_id}"));
+                assert_eq!(
+                    (registration.container_name.as_str(), registration.container_port),
+                    (service.as_str(), port)
+                );
+                calls.insert((caller.clone(), service, port));
+            }
+        }
+        calls
+    }
+
+    #[test]
+    fn without_cloud_map_every_url_setting_reaches_its_callee_through_the_internal_nlb() {
+        let stack = stack(&[("service-discovery", "false")]);
+        let nlbs: Vec<_> = stack.resources_of::<res::LoadBalancer>().filter(|(_, lb)| lb.kind == "network").collect();
+        assert_eq!(nlbs.len(), 1);
+        let (nlb, balancer) = nlbs[0];
+        assert_eq!(balancer.scheme, "internal");
+        let expected: BTreeSet<_> = CALLS.iter().map(|&(f, t, p)| (f.to_string(), t.to_string(), p)).collect();
+        assert_eq!(resolve_urls(&stack, nlb), expected);
+        let text = stack.synth().expect("valid").to_string();
+        assert!(!text.contains(&format!(".{NAMESPACE}:")), "no Cloud Map name without Cloud Map");
+        // Least privilege: callers reach only the NLB, only the NLB reaches the callees.
+        let nlb_group = group(&balancer.security_groups[0]);
+        let groups = service_groups(&stack);
+        let rules = ingress(&stack);
+        for (from, to, port) in CALLS {
+            assert!(rules.contains(&(nlb_group.clone(), groups[from].clone(), port)), "{from} -> NLB:{port}");
+            assert!(rules.contains(&(groups[to].clone(), nlb_group.clone(), port)), "NLB -> {to}:{port}");
+            assert!(!rules.contains(&(groups[to].clone(), groups[from].clone(), port)), "{from} -> {to} direct");
+        }
+        let to_nlb: Vec<_> = rules.iter().filter(|(to, _, _)| *to == nlb_group).collect();
+        assert_eq!(to_nlb.len(), CALLS.len(), "the NLB admits exactly the calls: {to_nlb:?}");
+    }
+
+    #[test]
+    fn with_cloud_map_urls_and_rules_are_unchanged() {
+        let stack = stack(&[]);
+        assert!(stack.resources_of::<res::LoadBalancer>().all(|(_, lb)| lb.kind == "application"));
+        assert_eq!(stack.resources_of::<res::TargetGroup>().count(), 1);
+        let containers = crate::ecs::containers(&stack);
+        for (from, to, port) in CALLS {
+            let url = Expr::lit(format!("http://{to}.{NAMESPACE}:{port}"));
+            assert!(containers[from].environment.iter().any(|v| v.value == url), "{from}: {url:?}");
+        }
+        let (groups, rules) = (service_groups(&stack), ingress(&stack));
+        for (from, to, port) in CALLS {
+            assert!(rules.contains(&(groups[to].clone(), groups[from].clone(), port)), "{from} -> {to}:{port}");
+        }
+    }
+
+    #[test]
+    fn a_certificate_makes_the_entry_https_and_port_80_redirect() {
+        let stack = stack(&[("certificate-arn", CERTIFICATE)]);
+        assert!(stack.warnings().is_empty(), "{:?}", stack.warnings());
+        let listeners: BTreeMap<u16, &res::Listener> =
+            stack.resources_of::<res::Listener>().map(|(_, l)| (l.port, l)).collect();
+        let entry = listeners[&GATEWAY_PORT];
+        assert_eq!(entry.protocol, "HTTPS");
+        assert_eq!(entry.ssl_policy.as_deref(), Some(crate::elb::TLS_POLICY));
+        assert_eq!(entry.certificates[0].certificate_arn, Expr::lit(CERTIFICATE));
+        let redirect = listeners[&80];
+        assert_eq!(redirect.protocol, "HTTP");
+        let config = redirect.default_actions[0].redirect_config.as_ref().expect("a redirect");
+        assert_eq!(
+            (config.protocol.as_str(), config.port.as_str(), config.status_code.as_str()),
+            ("HTTPS", "4004", "HTTP_301")
+        );
+        let open: BTreeSet<u16> = stack
+            .resources_of::<res::SecurityGroupIngress>()
+            .filter(|(_, r)| r.cidr_ip.as_deref() == Some("0.0.0.0/0"))
+            .map(|(_, r)| r.from_port)
+            .collect();
+        assert_eq!(open, BTreeSet::from([80, GATEWAY_PORT]));
+        let url = stack.synth().expect("valid")["Outputs"]["GatewayUrl"]["Value"]["Fn::Sub"].clone();
+        assert!(url.as_str().is_some_and(|u| u.starts_with("https://")), "{url}");
+    }
+
+    #[test]
+    fn without_a_certificate_the_plain_http_entry_is_a_warning() {
+        let stack = stack(&[]);
+        let kinds: Vec<_> = stack.warnings().iter().map(|w| w.kind.clone()).collect();
+        assert_eq!(kinds, [crate::core::WarningKind::PlainHttpEntry { port: GATEWAY_PORT }]);
+        assert!(stack.warnings()[0].to_string().contains("certificate-arn"));
+        assert!(stack.resources_of::<res::Listener>().all(|(_, l)| l.protocol == "HTTP" && l.port == GATEWAY_PORT));
+    }
+
+    #[test]
+    fn msk_takes_tls_only_on_the_tls_port() {
+        let stack = stack(&[]);
+        let (_, cluster) = stack.resources_of::<res::MskCluster>().next().expect("msk");
+        let transit = &cluster.encryption_info.encryption_in_transit;
+        assert_eq!((transit.client_broker.as_str(), transit.in_cluster), ("TLS", true));
+        assert!(
+            cluster.encryption_info.encryption_at_rest.is_none() && cluster.logging_info.is_none(),
+            "default is cheap"
+        );
+        let kafka_ports: BTreeSet<u16> = stack
+            .resources_of::<res::SecurityGroupIngress>()
+            .filter(|(_, r)| r.description.ends_with("to Kafka"))
+            .map(|(_, r)| r.from_port)
+            .collect();
+        assert_eq!(kafka_ports, BTreeSet::from([9094]));
+    }
+
+    #[test]
+    fn production_requires_https_and_hardens_every_database_secret_and_log_group() {
+        let err = Context::from_pairs([("profile", "production")]).expect_err("HTTPS required");
+        assert_eq!(err.key, "certificate-arn");
+        assert!(Context::from_pairs([("profile", "prod")]).is_err());
+        assert!(Context::from_pairs([("certificate-arn", "arn:aws:iam::123456789012:role/x")]).is_err());
+        let stack = production();
+        assert!(stack.warnings().is_empty());
+        assert_eq!(stack.resources_of::<res::KmsKey>().count(), 4);
+        assert!(stack.resources_of::<res::KmsKey>().all(|(_, k)| k.enable_key_rotation));
+        for (id, db) in stack.resources_of::<res::DbInstance>() {
+            assert!(db.multi_az && db.deletion_protection && db.storage_encrypted, "{id}");
+            assert!(db.hardening.kms_key_id.is_some() && db.hardening.monitoring_role_arn.is_some(), "{id}");
+            assert_eq!(db.hardening.monitoring_interval, Some(crate::production::MONITORING_INTERVAL), "{id}");
+        }
+        assert!(stack.resources_of::<res::Secret>().all(|(_, s)| s.kms_key_id.is_some()));
+        assert!(stack.resources_of::<res::LogGroup>().all(|(_, l)| l.kms_key_id.is_some()));
+        let (_, cluster) = stack.resources_of::<res::MskCluster>().next().expect("msk");
+        assert!(cluster.encryption_info.encryption_at_rest.is_some() && cluster.logging_info.is_some());
+        // Every execution role that reads secrets may decrypt them, through Secrets Manager only.
+        for (id, policy) in stack.resources_of::<res::IamPolicy>() {
+            let text = serde_json::to_string(&policy.policy_document).expect("json");
+            assert_eq!(text.contains("secretsmanager:GetSecretValue"), text.contains("kms:Decrypt"), "{id}");
+        }
+        let template = stack.synth().expect("valid");
+        let (alb_id, alb) = stack.resources_of::<res::LoadBalancer>().next().expect("alb");
+        let attribute = |key: &str| alb.load_balancer_attributes.iter().find(|a| a.key == key).map(|a| a.value.clone());
+        assert_eq!(attribute("deletion_protection.enabled"), Some(Expr::lit("true")));
+        assert_eq!(attribute("access_logs.s3.enabled"), Some(Expr::lit("true")));
+        let (policy_id, _) = stack.resources_of::<res::BucketPolicy>().next().expect("bucket policy");
+        assert_eq!(template["Resources"][alb_id]["DependsOn"], serde_json::json!([policy_id]));
+    }
+
+    #[test]
+    fn the_default_profile_stays_cheap() {
+        let stack = stack(&[]);
+        assert_eq!(stack.resources_of::<res::KmsKey>().count() + stack.resources_of::<res::Bucket>().count(), 0);
+        assert!(
+            stack.resources_of::<res::DbInstance>().all(|(_, db)| !db.multi_az && db.hardening == Default::default())
+        );
+        assert!(stack.resources_of::<res::Secret>().all(|(_, s)| s.kms_key_id.is_none()));
     }
 
     #[test]

@@ -34,6 +34,7 @@ impl Database {
                     exclude_punctuation: None,
                 }),
                 secret_string: None,
+                kms_key_id: None,
             },
         );
         let subnet_group = scope.add(
@@ -64,6 +65,7 @@ impl Database {
                 copy_tags_to_snapshot: true,
                 deletion_protection: false,
                 auto_minor_version_upgrade: true,
+                hardening: Default::default(),
             },
         );
         scope.set_deletion_policy(&instance, DeletionPolicy::Snapshot);
@@ -80,5 +82,30 @@ impl Database {
 
     pub fn endpoint_address(&self) -> Expr {
         self.instance.attr(res::DbInstanceAttr::EndpointAddress)
+    }
+}
+
+// ---------------------------------------------------------------- production profile
+
+/// What the production profile sets on a database instance.
+pub struct DbProfile {
+    pub storage_key: Expr,
+    pub monitoring_role: Expr,
+    pub monitoring_interval: u32,
+}
+
+impl Database {
+    /// Multi-AZ, deletion protection, storage under a customer-managed key, enhanced
+    /// monitoring and IAM authentication (the production profile).
+    pub fn harden(&self, scope: &mut Scope<'_>, profile: &DbProfile) {
+        let Some(instance) = scope.get_mut(&self.instance) else { return };
+        instance.multi_az = true;
+        instance.deletion_protection = true;
+        *instance.hardening = res::DbHardening {
+            kms_key_id: Some(profile.storage_key.clone()),
+            monitoring_interval: Some(profile.monitoring_interval),
+            monitoring_role_arn: Some(profile.monitoring_role.clone()),
+            enable_iam_database_authentication: Some(true),
+        };
     }
 }

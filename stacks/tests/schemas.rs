@@ -89,6 +89,8 @@ print(json.dumps(sorted(set(problems))))
     serde_json::from_slice(&out.stdout).expect("a JSON list")
 }
 
+const CERTIFICATE: &str = "arn:aws:acm:us-east-1:123456789012:certificate/0f4b9e8a-2d3c-4e5f-8a9b-0c1d2e3f4a5b";
+
 fn templates() -> Vec<Value> {
     let ctx = |pairs: &[(&str, &str)]| Context::from_pairs(pairs.iter().copied()).expect("context");
     vec![
@@ -97,6 +99,9 @@ fn templates() -> Vec<Value> {
             .synth()
             .expect("without MSK"),
         pulsetrack_stack("PulseTrack", &ctx(&[("service-discovery", "false")])).synth().expect("without Cloud Map"),
+        pulsetrack_stack("PulseTrack", &ctx(&[("profile", "production"), ("certificate-arn", CERTIFICATE)]))
+            .synth()
+            .expect("production (HTTPS)"),
         image_repositories_stack("PulseTrack").synth().expect("images stack"),
     ]
 }

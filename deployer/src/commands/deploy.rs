@@ -49,6 +49,9 @@ pub async fn run(
     let (model, template) = (&synthesized.model, synthesized.template()?);
     let stacks = stacks_for(&stack.stack, target).await;
     eprintln!("deploying {} ({} resources) to {}", stack.stack, model.resources.len(), target.describe());
+    for warning in model.warnings() {
+        eprintln!("warning: {warning}");
+    }
     let applied = apply.run(&stacks, template).await?;
     let outputs = outputs_after(&stacks, &applied, template, !model.outputs.is_empty(), target).await?;
     let report = Report { stack: &stack.stack, applied: &applied, outputs: &outputs, started };

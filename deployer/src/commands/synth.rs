@@ -13,6 +13,9 @@ pub async fn run(stack: &StackArgs, out: &Path, check: Option<&Path>) -> Result<
     let started = Instant::now();
     let synthesized = synthesize(stack, None, BTreeMap::new()).await?;
     let model = &synthesized.model;
+    for warning in model.warnings() {
+        eprintln!("warning: {warning}");
+    }
     if let Some(dir) = check {
         let drifted = assembly::drift(dir, &synthesized.files);
         if drifted.is_empty() {

@@ -19,8 +19,16 @@ pub struct Moto {
 impl Moto {
     pub fn start() -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
-        let child = Command::new(std::env::var("MOTO_SERVER").unwrap_or_else(|_| "moto_server".into()))
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        // scripts/moto-server.py: moto_server with CloudFormation honouring a load
+        // balancer's `Type` (the internal NLB without Cloud Map); MOTO_SERVER overrides.
+        let launcher = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/moto-server.py");
+        let (program, mut args) = match std::env::var("MOTO_SERVER") {
+            Ok(program) => (program, vec![]),
+            Err(_) => ("python3".to_string(), vec![launcher.to_string()]),
+        };
+        args.extend(["-H".to_string(), "127.0.0.1".to_string(), "-p".to_string(), port.to_string()]);
+        let child = Command::new(program)
+            .args(&args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -9,6 +9,9 @@ use crate::core::Expr;
 #[serde(rename_all = "PascalCase")]
 pub struct IamRole {
     pub assume_role_policy_document: PolicyDocument,
+    /// AWS managed policies (`arn:aws:iam::aws:policy/...`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub managed_policy_arns: Vec<Expr>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -42,6 +45,9 @@ pub struct Statement {
     pub action: OneOrMany<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resource: Option<OneOrMany<Expr>>,
+    /// `{operator: {key: value}}`, as IAM writes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub condition: Option<serde_json::Value>,
 }
 
 impl Statement {
@@ -52,7 +58,17 @@ impl Statement {
             principal: None,
             action: OneOrMany::Many(actions.iter().map(|a| a.to_string()).collect()),
             resource: Some(resource),
+            condition: None,
         }
+    }
+
+    /// Allows `principal` `actions` on `resource` (a resource policy: key or bucket policy).
+    pub fn grant(principal: Principal, actions: &[&str], resource: Expr) -> Self {
+        Self { principal: Some(principal), ..Self::allow(actions, OneOrMany::One(resource)) }
+    }
+
+    pub fn when(self, condition: serde_json::Value) -> Self {
+        Self { condition: Some(condition), ..self }
     }
 }
 
@@ -62,9 +78,23 @@ pub enum Effect {
     Deny,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct Principal {
+/// Who a statement of a trust or resource policy applies to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Principal {
     /// An AWS service (`ecs-tasks.amazonaws.com`).
-    pub service: String,
+    Service(Expr),
+    /// An account or IAM principal ARN.
+    #[serde(rename = "AWS")]
+    Aws(Expr),
+}
+
+impl Principal {
+    pub fn service(name: &str) -> Self {
+        Self::Service(Expr::lit(name))
+    }
+
+    /// This stack's account: delegates access to the account's IAM policies.
+    pub fn this_account() -> Self {
+        Self::Aws(Expr::Sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:root".into()))
+    }
 }

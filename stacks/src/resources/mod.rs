@@ -10,15 +10,19 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::core::Expr;
+
 mod ec2;
 mod ecr;
 mod ecs;
 mod elb;
 mod iam;
+mod kms;
 mod logs;
 mod msk;
 mod rds;
 mod route53;
+mod s3;
 mod secrets_manager;
 mod service_discovery;
 
@@ -27,10 +31,12 @@ pub use ecr::*;
 pub use ecs::*;
 pub use elb::*;
 pub use iam::*;
+pub use kms::*;
 pub use logs::*;
 pub use msk::*;
 pub use rds::*;
 pub use route53::*;
+pub use s3::*;
 pub use secrets_manager::*;
 pub use service_discovery::*;
 
@@ -42,6 +48,9 @@ pub trait ResourceType: Sized + Into<Properties> + 'static {
 
     /// This type's properties, if `properties` are of this type.
     fn of(properties: &Properties) -> Option<&Self>;
+
+    /// The same, to change them (a profile hardening what constructs built).
+    fn of_mut(properties: &mut Properties) -> Option<&mut Self>;
 }
 
 /// An attribute of a resource type, as `Fn::GetAtt` names it.
@@ -83,15 +92,15 @@ impl Tag {
 }
 
 /// A `Key`/`Value` setting (load balancer and target group attributes).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct KeyValue {
     pub key: String,
-    pub value: String,
+    pub value: Expr,
 }
 
 impl KeyValue {
-    pub fn new(key: &str, value: &str) -> Self {
+    pub fn new(key: &str, value: impl Into<Expr>) -> Self {
         Self { key: key.into(), value: value.into() }
     }
 }
@@ -115,6 +124,14 @@ macro_rules! resource_types {
                 type Attr = resource_types!(@attr $( $attr_ty )?);
 
                 fn of(properties: &Properties) -> Option<&Self> {
+                    match properties {
+                        Properties::$ty(p) => Some(p),
+                        #[allow(unreachable_patterns)]
+                        _ => None,
+                    }
+                }
+
+                fn of_mut(properties: &mut Properties) -> Option<&mut Self> {
                     match properties {
                         Properties::$ty(p) => Some(p),
                         #[allow(unreachable_patterns)]
@@ -202,11 +219,14 @@ resource_types! {
     TargetGroup = "AWS::ElasticLoadBalancingV2::TargetGroup";
     IamRole = "AWS::IAM::Role" (IamRoleAttr { Arn = "Arn" });
     IamPolicy = "AWS::IAM::Policy";
+    KmsKey = "AWS::KMS::Key" (KmsKeyAttr { Arn = "Arn" });
     LogGroup = "AWS::Logs::LogGroup" (LogGroupAttr { Arn = "Arn" });
     MskCluster = "AWS::MSK::Cluster";
     DbInstance = "AWS::RDS::DBInstance" (DbInstanceAttr { EndpointAddress = "Endpoint.Address", EndpointPort = "Endpoint.Port" });
     DbSubnetGroup = "AWS::RDS::DBSubnetGroup";
     HealthCheck = "AWS::Route53::HealthCheck";
+    Bucket = "AWS::S3::Bucket" (BucketAttr { Arn = "Arn" });
+    BucketPolicy = "AWS::S3::BucketPolicy";
     Secret = "AWS::SecretsManager::Secret";
     SecretTargetAttachment = "AWS::SecretsManager::SecretTargetAttachment";
     PrivateDnsNamespace = "AWS::ServiceDiscovery::PrivateDnsNamespace" (PrivateDnsNamespaceAttr { Id = "Id" });

@@ -12,6 +12,8 @@ pub struct MskCluster {
     pub number_of_broker_nodes: u32,
     pub broker_node_group_info: BrokerNodeGroupInfo,
     pub encryption_info: EncryptionInfo,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logging_info: Option<LoggingInfo>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -37,10 +39,39 @@ pub struct EbsStorageInfo {
     pub volume_size: u32,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct EncryptionInfo {
     pub encryption_in_transit: EncryptionInTransit,
+    /// A customer-managed key (the production profile); an AWS-managed key otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption_at_rest: Option<EncryptionAtRest>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct EncryptionAtRest {
+    #[serde(rename = "DataVolumeKMSKeyId")]
+    pub data_volume_kms_key_id: Expr,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct LoggingInfo {
+    pub broker_logs: BrokerLogs,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct BrokerLogs {
+    pub cloud_watch_logs: CloudWatchLogs,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CloudWatchLogs {
+    pub enabled: bool,
+    pub log_group: Expr,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -30,6 +30,25 @@ pub struct DbInstance {
     pub copy_tags_to_snapshot: bool,
     pub deletion_protection: bool,
     pub auto_minor_version_upgrade: bool,
+    /// What the production profile adds (empty, and not rendered, by default).
+    #[serde(flatten)]
+    pub hardening: Box<DbHardening>,
+}
+
+/// The production profile's additions to an instance: a customer-managed storage key,
+/// enhanced monitoring and IAM authentication.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DbHardening {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kms_key_id: Option<Expr>,
+    /// Seconds between enhanced-monitoring samples (0 = off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monitoring_interval: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monitoring_role_arn: Option<Expr>,
+    #[serde(rename = "EnableIAMDatabaseAuthentication", default, skip_serializing_if = "Option::is_none")]
+    pub enable_iam_database_authentication: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::core::Expr;
 
 /// A secret: generated, or with a given value.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Secret {
     pub description: String,
@@ -13,6 +13,9 @@ pub struct Secret {
     pub generate_secret_string: Option<GenerateSecretString>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret_string: Option<String>,
+    /// A customer-managed key's ARN (the production profile); `aws/secretsmanager` otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kms_key_id: Option<Expr>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
