@@ -29,6 +29,8 @@ FROM debian:bookworm-slim AS runtime
 RUN groupadd --system --gid 10001 pulsetrack \
     && useradd --system --uid 10001 --gid pulsetrack --no-create-home --shell /usr/sbin/nologin pulsetrack
 COPY --from=builder /out/patient-service /usr/local/bin/patient-service
+# Amazon RDS's CA bundle: DATABASE_SSL_ROOT_CERT on AWS (Postgres TLS is rustls, no packages).
+COPY certs/rds-global-bundle.pem /etc/ssl/certs/rds-global-bundle.pem
 USER 10001:10001
 ENV HOST=0.0.0.0 \
     PORT=4000

@@ -43,6 +43,7 @@ fn up_runs_the_whole_system_and_keeps_its_data_across_restarts() {
     let admin_password =
         std::fs::read_to_string(data.join("admin-password")).expect("admin password").trim().to_string();
     let Flow { email, id, patient_email, .. } = patient_flow(&client, &base, &admin_password, "up");
+    services_use_their_own_roles_over_verified_tls(&data);
 
     // Given addresses are used instead of private ones: a second system on the first
     // one's Postgres and broker starts neither, and shares their data.
@@ -225,4 +226,35 @@ fn up_refuses_missing_binaries_before_starting_anything() {
     assert!(!data.join("postgres").exists(), "nothing was started");
     let _ = std::fs::remove_dir_all(&data);
     let _ = std::fs::remove_dir_all(&empty);
+}
+
+/// As on AWS: every service's connections are its own role's, over TLS (the services
+/// run with verify-full against the cluster's CA), and the roles' passwords are private files.
+fn services_use_their_own_roles_over_verified_tls(data: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let state: Value = state(data);
+    let port = state["postgres"].as_str().and_then(|p| p.rsplit(':').next()).expect("postgres port").to_string();
+    let password = std::fs::read_to_string(data.join("postgres-password")).expect("password");
+    let url = format!("postgres://pulsetrack:{}@127.0.0.1:{port}/postgres", password.trim());
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let sessions: Vec<(String, String, bool)> = runtime.block_on(async {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(&url).await.expect("connect as the cluster's user");
+        sqlx::query_as(
+            "SELECT a.datname::text, a.usename::text, s.ssl FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid) \
+             WHERE a.datname LIKE '%_service'",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .expect("sessions")
+    });
+    for database in ["auth_service", "patient_service", "billing_service", "analytics_service"] {
+        let role = format!("{database}_app");
+        let of: Vec<_> = sessions.iter().filter(|(d, _, _)| d == database).collect();
+        assert!(!of.is_empty(), "{database} has connections: {sessions:?}");
+        assert!(of.iter().all(|(_, user, ssl)| *user == role && *ssl), "{database}: {of:?}");
+        let file = data.join(format!("{role}-password"));
+        let mode = std::fs::metadata(&file).expect("role password file").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", file.display());
+    }
 }

@@ -111,13 +111,22 @@ settings! {
         filter = RUST_LOG,
     }
 
-    /// The service's Postgres database; user and password are secrets.
+    /// The service's Postgres database; user and passwords are secrets.
     pub struct Database {
         host = DATABASE_HOST,
         port = DATABASE_PORT,
         name = DATABASE_NAME,
+        /// The service's own least-privileged role, which it serves with.
         user = DATABASE_USER,
         password = DATABASE_PASSWORD,
+        /// `disable`, `prefer` (default), `require`, `verify-ca` or `verify-full`.
+        ssl_mode = DATABASE_SSL_MODE,
+        /// PEM file of the CAs the server's certificate must chain to (`verify-*`).
+        ssl_root_cert = DATABASE_SSL_ROOT_CERT,
+        /// The role that owns the schema: runs the migrations and creates or updates
+        /// `DATABASE_USER` at start-up (both or neither; unset: `DATABASE_USER` migrates).
+        admin_user = DATABASE_ADMIN_USER,
+        admin_password = DATABASE_ADMIN_PASSWORD,
         tuning: DatabaseTuning,
     }
 

@@ -388,6 +388,11 @@ impl Template {
         T::of(self.resources.get(id)?)
     }
 
+    /// Every resource of type `T`, with its logical id.
+    pub fn resources_of<T: ResourceType>(&self) -> impl Iterator<Item = (&str, &T)> {
+        self.resources.iter().filter_map(|(id, r)| Some((id.as_str(), T::of(r)?)))
+    }
+
     /// The first container of every task definition, by container name.
     pub fn containers(&self) -> BTreeMap<String, ContainerDefinition> {
         first_containers(self.resources.values().filter_map(res::TaskDefinition::of))

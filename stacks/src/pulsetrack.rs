@@ -15,7 +15,7 @@ use crate::{
     elb::{EntrySpec, InternalLoadBalancer, PublicLoadBalancer, Route},
     msk::{BROKER_PORT, KafkaCluster, KafkaHardening},
     production::Production,
-    rds::Database,
+    rds::{self, Database},
 };
 
 pub const GATEWAY_PORT: u16 = 4004;
@@ -692,16 +692,22 @@ impl Wiring<'_, '_> {
             self.missing(settings::DATABASE_NAME, "no database");
             return unset();
         };
-        let secret = |key: &str| TaskValue::Secret {
-            value_from: Expr::Join(":".into(), vec![db.secret.r#ref(), format!("{key}::").into()]),
-            arn: db.secret.r#ref(),
+        // The service serves as its own role (the app secret); the master credentials
+        // only run its migrations and create that role. TLS with the certificate checked.
+        let key = |secret: &LogicalId, key: &str| TaskValue::Secret {
+            value_from: Expr::Join(":".into(), vec![secret.r#ref(), format!("{key}::").into()]),
+            arn: secret.r#ref(),
         };
         settings::Database {
             host: TaskValue::Plain(db.endpoint_address()),
             port: TaskValue::Plain(db.instance.attr(res::DbInstanceAttr::EndpointPort)),
             name: TaskValue::plain(db.database_name.as_str()),
-            user: secret("username"),
-            password: secret("password"),
+            user: key(&db.app_secret, "username"),
+            password: key(&db.app_secret, "password"),
+            ssl_mode: TaskValue::plain(rds::RDS_SSL_MODE),
+            ssl_root_cert: TaskValue::plain(rds::RDS_CA_BUNDLE_PATH),
+            admin_user: key(&db.secret, "username"),
+            admin_password: key(&db.secret, "password"),
             tuning: unset(),
         }
     }
@@ -822,6 +828,53 @@ mod tests {
                 assert!(!name.contains("PASSWORD") && !name.contains("SECRET"), "{name} in plain environment");
             }
         }
+    }
+
+    #[test]
+    fn services_reach_rds_over_verified_tls_as_their_own_role() {
+        let t = synth(&[]);
+        let secrets: BTreeMap<String, &serde_json::Value> = t["Resources"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(_, r)| r["Type"] == "AWS::SecretsManager::Secret")
+            .map(|(id, r)| (id.clone(), r))
+            .collect();
+        let with_database = of_type(&t, "AWS::ECS::TaskDefinition")
+            .into_iter()
+            .map(|task| &task["Properties"]["ContainerDefinitions"][0])
+            .filter(|c| c["Environment"].to_string().contains("DATABASE_NAME"));
+        let mut checked = 0;
+        for container in with_database {
+            let env = |name: &str| {
+                container["Environment"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|v| v["Name"] == name)
+                    .map(|v| &v["Value"])
+            };
+            assert_eq!(env("DATABASE_SSL_MODE"), Some(&serde_json::json!("verify-full")));
+            assert_eq!(env("DATABASE_SSL_ROOT_CERT"), Some(&serde_json::json!(rds::RDS_CA_BUNDLE_PATH)));
+            let database = env("DATABASE_NAME").and_then(|v| v.as_str()).expect("name");
+            // The secret a variable reads, and the username that secret is generated with.
+            let username = |name: &str| {
+                let secret = container["Secrets"].as_array().into_iter().flatten().find(|v| v["Name"] == name)?;
+                let id = secret["ValueFrom"]["Fn::Join"][1][0]["Ref"].as_str()?;
+                let template =
+                    secrets.get(id)?["Properties"]["GenerateSecretString"]["SecretStringTemplate"].as_str()?;
+                Some((id.to_string(), template.to_string()))
+            };
+            let (app, app_template) = username("DATABASE_USER").expect("DATABASE_USER from a secret");
+            let (master, master_template) = username("DATABASE_ADMIN_USER").expect("DATABASE_ADMIN_USER from a secret");
+            assert_ne!(app, master);
+            assert_eq!(username("DATABASE_PASSWORD").map(|u| u.0), Some(app));
+            assert_eq!(username("DATABASE_ADMIN_PASSWORD").map(|u| u.0), Some(master));
+            assert_eq!(app_template, format!("{{\"username\":\"{database}_app\"}}"));
+            assert_eq!(master_template, "{\"username\":\"pulsetrack\"}");
+            checked += 1;
+        }
+        assert_eq!(checked, 4);
     }
 
     #[test]

@@ -17,6 +17,7 @@ use pulsetrack_stacks::{
     ecs::{ContainerDefinition, containers},
     pulsetrack::{CALLS, NAMESPACE, SERVICES, ServiceDef},
     pulsetrack_stack,
+    rds::RDS_CA_BUNDLE_PATH,
 };
 use serde_json::Value;
 
@@ -153,6 +154,11 @@ fn dockerfile_problems(def: &ServiceDef, task: &ContainerDefinition, text: &str)
 
     if !of("COPY").any(|i| i.args.split_whitespace().last() == Some(binary.as_str())) {
         problems.push(format!("{name}: the runtime stage does not COPY the binary to {binary}"));
+    }
+    // The RDS CA bundle, where DATABASE_SSL_ROOT_CERT points on AWS.
+    let bundle = format!("certs/rds-global-bundle.pem {RDS_CA_BUNDLE_PATH}");
+    if !of("COPY").any(|i| i.args.split_whitespace().collect::<Vec<_>>().join(" ") == bundle) {
+        problems.push(format!("{name}: the runtime stage does not COPY {bundle}"));
     }
 
     let exposed: BTreeSet<u16> = of("EXPOSE")
@@ -437,6 +443,7 @@ fn a_wrong_dockerfile_is_caught() {
         ("\"healthcheck\"]", "\"health\"]", "HEALTHCHECK runs"),
         ("--bin billing-service", "--bin patient-service", "cargo build --release"),
         ("/usr/local/bin/billing-service\n", "/usr/bin/billing-service\n", "does not COPY"),
+        ("/etc/ssl/certs/rds-global-bundle.pem", "/etc/ssl/rds.pem", "does not COPY certs/rds-global-bundle.pem"),
     ];
     for (from, to, finding) in cases {
         let problems = dockerfile_problems(billing, task, &replace_once(&good, from, to));

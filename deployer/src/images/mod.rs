@@ -1,7 +1,8 @@
 //! The five service images, built from the workspace's binaries without a container
 //! engine, the way ko (Go) and Jib (Java) do it: a Debian base root filesystem as one
-//! layer, the service binary as a second, an OCI config and manifest, all written to
-//! an OCI image layout and pushed through the OCI distribution API ([`registry`]).
+//! layer, Amazon RDS's CA bundle as a second (the same in every image), the service
+//! binary as a third, an OCI config and manifest, all written to an OCI image layout and
+//! pushed through the OCI distribution API ([`registry`]).
 //!
 //! What goes into an image comes from the synthesized task definitions (ports, health
 //! check, binary path), so the images and the stack cannot disagree. Nothing in an
@@ -18,7 +19,10 @@ use std::{
 };
 
 use anyhow::{Context as _, bail};
-use pulsetrack_stacks::ecs::{BINARY_DIR, HealthCheck, IMAGE_USER, Template, binary_path};
+use pulsetrack_stacks::{
+    ecs::{HealthCheck, IMAGE_USER, Template, binary_path},
+    rds::{RDS_CA_BUNDLE, RDS_CA_BUNDLE_PATH},
+};
 use serde_json::{Value, json};
 
 pub use self::store::{BlobStore, Descriptor, Digest, Layer};
@@ -102,11 +106,26 @@ pub fn default_store() -> PathBuf {
     home.join(".cache/pulsetrack/images")
 }
 
+/// The layer every image shares: Amazon RDS's CA bundle at [`RDS_CA_BUNDLE_PATH`]
+/// (`DATABASE_SSL_ROOT_CERT` on AWS), cached by its content.
+pub fn ca_layer(store: &BlobStore) -> anyhow::Result<Layer> {
+    let key = Digest::of(format!("{RDS_CA_BUNDLE_PATH}\n{}", Digest::of(RDS_CA_BUNDLE)).as_bytes());
+    store.layer(&key, || file_tar(RDS_CA_BUNDLE_PATH, RDS_CA_BUNDLE, 0o644))
+}
+
 /// A tar holding only `/usr/local/bin/<service>`, with fixed owners, modes and times.
 fn binary_tar(service: &str, binary: &[u8]) -> anyhow::Result<Vec<u8>> {
-    let mut tar = tar::Builder::new(Vec::with_capacity(binary.len() + 4096));
+    file_tar(&binary_path(service), binary, 0o755)
+}
+
+/// A tar holding only the file `path` (absolute) and its folders (0755), owned by root,
+/// modification time 0.
+fn file_tar(path: &str, contents: &[u8], mode: u32) -> anyhow::Result<Vec<u8>> {
+    let relative = path.trim_start_matches('/');
+    let Some((folders, _)) = relative.rsplit_once('/') else { bail!("{path} is not in a folder") };
+    let mut tar = tar::Builder::new(Vec::with_capacity(contents.len() + 4096));
     let mut prefix = String::new();
-    for part in BINARY_DIR.trim_start_matches('/').split('/') {
+    for part in folders.split('/') {
         prefix.push_str(part);
         prefix.push('/');
         let mut header = tar::Header::new_ustar();
@@ -122,14 +141,14 @@ fn binary_tar(service: &str, binary: &[u8]) -> anyhow::Result<Vec<u8>> {
     }
     let mut header = tar::Header::new_ustar();
     header.set_entry_type(tar::EntryType::Regular);
-    header.set_path(binary_path(service).trim_start_matches('/'))?;
-    header.set_mode(0o755);
-    header.set_size(binary.len() as u64);
+    header.set_path(relative)?;
+    header.set_mode(mode);
+    header.set_size(contents.len() as u64);
     header.set_mtime(0);
     header.set_uid(0);
     header.set_gid(0);
     header.set_cksum();
-    tar.append(&header, binary)?;
+    tar.append(&header, contents)?;
     Ok(tar.into_inner()?)
 }
 
@@ -174,17 +193,18 @@ fn config(spec: &ImageSpec, layers: &[Layer]) -> Value {
         "rootfs": { "type": "layers", "diff_ids": layers.iter().map(|l| l.diff_id.as_str()).collect::<Vec<_>>() },
         "history": [
             { "created_by": "base root filesystem (mmdebstrap --variant=minbase bookworm)" },
+            { "created_by": format!("deployer images build: {RDS_CA_BUNDLE_PATH} (Amazon RDS CA bundle)") },
             { "created_by": format!("deployer images build: {}", binary_path(&spec.service)) },
         ],
     })
 }
 
-/// Builds one image on `base` into `store`.
-pub fn build(store: &BlobStore, base: &Layer, spec: &ImageSpec) -> anyhow::Result<BuiltImage> {
+/// Builds one image on `shared` (the base and the CA bundle layers) into `store`.
+pub fn build(store: &BlobStore, shared: &[Layer], spec: &ImageSpec) -> anyhow::Result<BuiltImage> {
     let (key, binary) = store::file_digest(&spec.binary)?;
     let app = store
         .layer(&Digest::of(format!("{}\n{key}", spec.service).as_bytes()), || binary_tar(&spec.service, &binary))?;
-    let layers = vec![base.clone(), app];
+    let layers: Vec<Layer> = shared.iter().cloned().chain([app]).collect();
     let config = store.put(CONFIG_MEDIA_TYPE, &serde_json::to_vec(&config(spec, &layers))?)?;
     let manifest = json!({
         "schemaVersion": 2,
@@ -205,10 +225,10 @@ pub fn build_all(
     specs: &[ImageSpec],
 ) -> anyhow::Result<(BTreeMap<String, BuiltImage>, std::time::Duration)> {
     let started = Instant::now();
-    let base = base_layer(store, base)?;
+    let shared = [base_layer(store, base)?, ca_layer(store)?];
     let mut images = BTreeMap::new();
     for spec in specs {
-        let image = build(store, &base, spec).with_context(|| format!("image of {}", spec.service))?;
+        let image = build(store, &shared, spec).with_context(|| format!("image of {}", spec.service))?;
         images.insert(spec.service.clone(), image);
     }
     Ok((images, started.elapsed()))
@@ -259,6 +279,35 @@ mod tests {
     }
 
     #[test]
+    fn the_ca_layer_holds_the_rds_bundle_at_its_path() {
+        let tar = file_tar(RDS_CA_BUNDLE_PATH, RDS_CA_BUNDLE, 0o644).expect("tar");
+        let mut archive = tar::Archive::new(tar.as_slice());
+        let mut entries = Vec::new();
+        for entry in archive.entries().expect("entries") {
+            let mut entry = entry.expect("entry");
+            let (path, mode, mtime) = (
+                entry.path().expect("path").display().to_string(),
+                entry.header().mode().expect("mode"),
+                entry.header().mtime().expect("mtime"),
+            );
+            let mut contents = Vec::new();
+            std::io::Read::read_to_end(&mut entry, &mut contents).expect("read");
+            entries.push((path, mode, mtime, contents));
+        }
+        let paths: Vec<(&str, u32, u64)> = entries.iter().map(|(p, m, t, _)| (p.as_str(), *m, *t)).collect();
+        assert_eq!(
+            paths,
+            [
+                ("etc/", 0o755, 0),
+                ("etc/ssl/", 0o755, 0),
+                ("etc/ssl/certs/", 0o755, 0),
+                ("etc/ssl/certs/rds-global-bundle.pem", 0o644, 0)
+            ]
+        );
+        assert_eq!(entries[3].3, RDS_CA_BUNDLE);
+    }
+
+    #[test]
     fn same_inputs_same_digest_and_one_changed_binary_changes_one_image() {
         let dir = std::env::temp_dir().join(format!("pt-images-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("dir");
@@ -274,7 +323,8 @@ mod tests {
         let (third, _) = build_all(&BlobStore::open(&dir.join("one")).expect("store"), &rootfs, &specs).expect("build");
         assert_eq!(first["a"].manifest, third["a"].manifest);
         assert_ne!(first["b"].manifest, third["b"].manifest);
-        assert_eq!(first["b"].layers[0], third["b"].layers[0], "the base layer is shared");
+        assert_eq!(first["b"].layers[..2], third["b"].layers[..2], "the base and CA layers are shared");
+        assert_eq!(first["a"].layers[1], first["b"].layers[1], "one CA layer for every image");
         let config: Value = serde_json::from_slice(
             &std::fs::read(BlobStore::open(&dir.join("one")).expect("s").path(&third["b"].config.digest))
                 .expect("config"),
@@ -283,7 +333,7 @@ mod tests {
         assert_eq!(config["config"]["User"], IMAGE_USER);
         assert_eq!(config["config"]["ExposedPorts"], json!({ "4000/tcp": {}, "9001/tcp": {} }));
         assert_eq!(config["config"]["Healthcheck"]["Test"][1], "/usr/local/bin/b");
-        assert_eq!(config["rootfs"]["diff_ids"].as_array().map(Vec::len), Some(2));
+        assert_eq!(config["rootfs"]["diff_ids"].as_array().map(Vec::len), Some(3));
         assert!(config.get("created").is_none());
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -10,7 +10,7 @@ use std::{
 };
 
 use anyhow::{Context as _, bail};
-use pulsetrack_stacks::{ecs::HealthCheck, pulsetrack::NAMESPACE};
+use pulsetrack_stacks::{ecs::HealthCheck, pulsetrack::NAMESPACE, settings::DATABASE_SSL_ROOT_CERT};
 use tokio::process::Command;
 
 use super::{plan::LocalService, supervisor::ProcessSpec};
@@ -121,8 +121,12 @@ impl Engine {
         for other in services {
             args.extend(["--add-host".into(), format!("{}.{NAMESPACE}:127.0.0.1", other.name)]);
         }
-        for (key, _) in &service.env {
+        for (key, value) in &service.env {
             args.extend(["--env".into(), key.clone()]);
+            // The database's CA file, at the same path inside (a public certificate).
+            if key == DATABASE_SSL_ROOT_CERT.name() {
+                args.extend(["--volume".into(), format!("{value}:{value}:ro")]);
+            }
         }
         args.push(service.image.clone());
         let mut env = service.env.clone();

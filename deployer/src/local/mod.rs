@@ -311,23 +311,46 @@ impl Running {
             Some(p) => p.clone(),
             None => postgres::secret_file(&self.data_dir.join("admin-password"))?,
         };
+        let images = match &options.containers {
+            Some(containers) => self.publish_images(options, containers, &kafka_brokers).await?,
+            None => BTreeMap::new(),
+        };
+        let template = plan::local_template(&kafka_brokers, images)?;
+        // As on AWS, each service serves as its own role, which it creates with the
+        // master credentials (here: the server's user); their passwords stay in the data folder.
+        let mut role_passwords = BTreeMap::new();
+        for role in plan::database_roles(&template)? {
+            let password = postgres::role_password(&server, &role, &self.data_dir.join(format!("{role}-password")))?;
+            role_passwords.insert(role, password);
+        }
+        // As on AWS, verify-full: the private cluster's certificate is checked against the
+        // CA made for it (the stack's RDS bundle does not sign it). A given server is
+        // used with TLS if it offers it, unchecked (`prefer`): its CA is not known here.
+        let (postgres_ssl_mode, postgres_root_cert) = match &self.cluster {
+            Some(cluster) => ("verify-full", Some(cluster.ca_file().display().to_string())),
+            None => ("prefer", None),
+        };
+        self.say(format!(
+            "services connect to Postgres with sslmode={postgres_ssl_mode}{}, each as its own role: {}",
+            postgres_root_cert.as_ref().map(|ca| format!(" (CA {ca})")).unwrap_or_default(),
+            role_passwords.keys().cloned().collect::<Vec<_>>().join(", ")
+        ));
         let endpoints = Endpoints {
             bind_host: "127.0.0.1".into(),
             postgres_host: server.host.clone(),
             postgres_port: server.port,
             postgres_user: server.user.clone(),
             postgres_password: server.password.clone(),
+            postgres_ssl_mode: postgres_ssl_mode.into(),
+            postgres_root_cert,
+            role_passwords,
             kafka_brokers: kafka_brokers.clone(),
             admin_password,
             port_offset: options.port_offset,
             gateway_port: options.gateway_port,
             keep_service_names: options.containers.is_some(),
         };
-        let images = match &options.containers {
-            Some(containers) => self.publish_images(options, containers, &kafka_brokers).await?,
-            None => BTreeMap::new(),
-        };
-        let services = plan::plan(&plan::local_template(&kafka_brokers, images)?, &endpoints)?;
+        let services = plan::plan(&template, &endpoints)?;
         let busy: Vec<u16> =
             services.iter().flat_map(|s| s.ports.iter().map(|p| p.1)).filter(|p| !port_free(*p)).collect();
         if !busy.is_empty() {

@@ -9,8 +9,8 @@ use pulsetrack_stacks::{
     ecs::{HealthCheck, Template},
     pulsetrack::{GATEWAY_PORT, NAMESPACE},
     pulsetrack_stack,
-    resources::{Attribute, DbInstance, DbInstanceAttr, Secret},
-    settings::{DATABASE_NAME, GRPC_PORT, HOST, KAFKA_BROKERS, PORT},
+    resources::{Attribute, DbInstance, DbInstanceAttr, Secret, SecretTargetAttachment},
+    settings::{DATABASE_NAME, DATABASE_SSL_MODE, DATABASE_SSL_ROOT_CERT, GRPC_PORT, HOST, KAFKA_BROKERS, PORT},
 };
 use serde_json::Value;
 
@@ -21,8 +21,17 @@ pub struct Endpoints {
     pub bind_host: String,
     pub postgres_host: String,
     pub postgres_port: u16,
+    /// The role that stands in for each RDS instance's master user (the services run
+    /// their migrations and create their own roles with it).
     pub postgres_user: String,
     pub postgres_password: String,
+    /// `DATABASE_SSL_MODE` for the local server (the stack's `verify-full` names the RDS
+    /// bundle and RDS host names, which a local server does not have).
+    pub postgres_ssl_mode: String,
+    /// `DATABASE_SSL_ROOT_CERT` for the local server; `None` leaves it unset.
+    pub postgres_root_cert: Option<String>,
+    /// The passwords of the services' own roles, by role name ([`database_roles`]).
+    pub role_passwords: BTreeMap<String, String>,
     /// `host:port[,host:port]` of the Kafka-protocol broker.
     pub kafka_brokers: String,
     pub admin_password: String,
@@ -129,6 +138,11 @@ pub fn plan(template: &Value, endpoints: &Endpoints) -> Result<Vec<LocalService>
                     rewritten
                 }
                 (Some(_), _) if key == KAFKA_BROKERS.name() => endpoints.kafka_brokers.clone(),
+                (Some(_), _) if key == DATABASE_SSL_MODE.name() => endpoints.postgres_ssl_mode.clone(),
+                (Some(_), _) if key == DATABASE_SSL_ROOT_CERT.name() => match &endpoints.postgres_root_cert {
+                    Some(path) => path.clone(),
+                    None => continue,
+                },
                 (Some(s), _) => {
                     if key == DATABASE_NAME.name() {
                         database = Some(s.to_string());
@@ -207,8 +221,10 @@ fn resolve_intrinsic(template: &Template, value: &Expr, endpoints: &Endpoints) -
     }
 }
 
-/// A secret's `ValueFrom`: `Fn::Join [":", [Ref <db secret>, "username::"]]` → the
-/// local Postgres user (or password); `Ref <generated secret>` → the admin password.
+/// A secret's `ValueFrom`: `Fn::Join [":", [Ref <db master secret>, "username::"]]` →
+/// the local Postgres user (or password); the same of a service role's secret → the
+/// role's name (from the secret's template) and its password from `role_passwords`;
+/// `Ref <generated secret>` → the admin password.
 fn resolve_secret(template: &Template, value: &Expr, endpoints: &Endpoints) -> Option<String> {
     match value {
         Expr::Ref(id) => template
@@ -217,15 +233,45 @@ fn resolve_secret(template: &Template, value: &Expr, endpoints: &Endpoints) -> O
             .then(|| endpoints.admin_password.clone()),
         Expr::Join(_, parts) => {
             let [Expr::Ref(id), key] = parts.as_slice() else { return None };
-            template.resource::<Secret>(id)?;
-            match key.as_str()? {
-                "username::" => Some(endpoints.postgres_user.clone()),
-                "password::" => Some(endpoints.postgres_password.clone()),
+            let secret = template.resource::<Secret>(id)?;
+            match (is_master_secret(template, id), key.as_str()?) {
+                (true, "username::") => Some(endpoints.postgres_user.clone()),
+                (true, "password::") => Some(endpoints.postgres_password.clone()),
+                (false, "username::") => secret_username(secret),
+                (false, "password::") => endpoints.role_passwords.get(&secret_username(secret)?).cloned(),
                 _ => None,
             }
         }
         _ => None,
     }
+}
+
+/// Whether secret `id` is attached to a database instance (its master credentials).
+fn is_master_secret(template: &Template, id: &str) -> bool {
+    template.resources_of::<SecretTargetAttachment>().any(|(_, a)| a.secret_id == Expr::Ref(id.to_string()))
+}
+
+/// The `username` of a generated credentials secret's template.
+fn secret_username(secret: &Secret) -> Option<String> {
+    let template = secret.generate_secret_string.as_ref()?.secret_string_template.as_deref()?;
+    let value: Value = serde_json::from_str(template).ok()?;
+    value.get("username")?.as_str().map(str::to_string)
+}
+
+/// The services' own database roles: the usernames of the generated credentials that
+/// are not a database instance's master credentials. `up` generates their passwords.
+pub fn database_roles(template: &Value) -> Result<Vec<String>, PlanError> {
+    let template = Template::read(template).map_err(|e| PlanError {
+        service: "PulseTrack".into(),
+        variable: "template".into(),
+        reason: e.to_string(),
+    })?;
+    let roles: BTreeSet<String> = template
+        .resources_of::<Secret>()
+        .filter(|(id, _)| !is_master_secret(&template, id))
+        .filter_map(|(_, secret)| secret_username(secret))
+        .collect();
+    Ok(roles.into_iter().collect())
 }
 
 /// Topological order (Kahn), ties by the model's order; a cycle is an error.
@@ -259,6 +305,13 @@ mod tests {
             postgres_port: 54321,
             postgres_user: "pulsetrack".into(),
             postgres_password: "pw".into(),
+            postgres_ssl_mode: "disable".into(),
+            postgres_root_cert: None,
+            role_passwords: ["auth_service_app", "billing_service_app", "analytics_service_app"]
+                .map(|r| (r.to_string(), format!("{r}-pw")))
+                .into_iter()
+                .chain([("patient_service_app".to_string(), "app-pw".to_string())])
+                .collect(),
             kafka_brokers: "127.0.0.1:19092".into(),
             admin_password: "admin-pw".into(),
             port_offset: 0,
@@ -299,8 +352,12 @@ mod tests {
         assert_eq!(env(patient, "DATABASE_HOST"), Some("127.0.0.1"));
         assert_eq!(env(patient, "DATABASE_PORT"), Some("54321"));
         assert_eq!(env(patient, "DATABASE_NAME"), Some("patient_service"));
-        assert_eq!(env(patient, "DATABASE_USER"), Some("pulsetrack"));
-        assert_eq!(env(patient, "DATABASE_PASSWORD"), Some("pw"));
+        assert_eq!(env(patient, "DATABASE_USER"), Some("patient_service_app"));
+        assert_eq!(env(patient, "DATABASE_PASSWORD"), Some("app-pw"));
+        assert_eq!(env(patient, "DATABASE_ADMIN_USER"), Some("pulsetrack"));
+        assert_eq!(env(patient, "DATABASE_ADMIN_PASSWORD"), Some("pw"));
+        assert_eq!(env(patient, "DATABASE_SSL_MODE"), Some("disable"));
+        assert_eq!(env(patient, "DATABASE_SSL_ROOT_CERT"), None, "the RDS bundle path is not used locally");
         assert_eq!(env(patient, "KAFKA_BROKERS"), Some("127.0.0.1:19092"));
         assert_eq!(env(patient, "BILLING_GRPC_URL"), Some("http://127.0.0.1:9001"));
         assert_eq!(patient.database.as_deref(), Some("patient_service"));
@@ -314,6 +371,23 @@ mod tests {
                 assert!(!value.contains("Fn::") && !value.contains("\"Ref\""), "{}: {key}={value}", service.name);
             }
         }
+    }
+
+    #[test]
+    fn each_database_has_its_own_role_and_a_missing_password_is_an_error() {
+        let template = local_template("127.0.0.1:9092", BTreeMap::new()).expect("template");
+        let roles = database_roles(&template).expect("roles");
+        assert_eq!(roles, ["analytics_service_app", "auth_service_app", "billing_service_app", "patient_service_app"]);
+        let mut e = endpoints();
+        e.postgres_root_cert = Some("/data/ca.pem".into());
+        let services = plan(&template, &e).expect("plan");
+        let billing = services.iter().find(|s| s.name == "billing-service").expect("billing");
+        assert_eq!(env(billing, "DATABASE_USER"), Some("billing_service_app"));
+        assert_eq!(env(billing, "DATABASE_PASSWORD"), Some("billing_service_app-pw"));
+        assert_eq!(env(billing, "DATABASE_SSL_ROOT_CERT"), Some("/data/ca.pem"));
+        e.role_passwords.remove("billing_service_app");
+        let err = plan(&template, &e).expect_err("no password");
+        assert_eq!((err.service.as_str(), err.variable.as_str()), ("billing-service", "DATABASE_PASSWORD"));
     }
 
     #[test]

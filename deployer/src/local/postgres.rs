@@ -97,6 +97,8 @@ pub struct PrivateCluster {
     pub data: PathBuf,
     run: PathBuf,
     pub log: PathBuf,
+    /// The server's TLS certificate and key, and the CA that signed it.
+    tls: PathBuf,
     /// initdb refuses to run as root: then the cluster belongs to this OS user.
     os_user: Option<nix::unistd::User>,
     pub server: Server,
@@ -125,6 +127,7 @@ impl PrivateCluster {
         if !cluster.data.join("PG_VERSION").exists() {
             cluster.initdb().await?;
         }
+        cluster.ensure_tls()?;
         Ok(cluster)
     }
 
@@ -144,6 +147,7 @@ impl PrivateCluster {
             data: root.join("postgres"),
             run: root.join("postgres.run"),
             log: root.join("postgres.log"),
+            tls: root.join("postgres-tls"),
             os_user,
             server: Server { host: "127.0.0.1".into(), port: 0, user: SUPERUSER.into(), password: String::new() },
         })
@@ -229,6 +233,75 @@ impl PrivateCluster {
         Ok(())
     }
 
+    /// The CA that signed the server's certificate (services verify it: `verify-full`).
+    pub fn ca_file(&self) -> PathBuf {
+        self.tls.join("ca.pem")
+    }
+
+    /// Makes, once, a CA for this data folder and with it a certificate for the server
+    /// as services address it (127.0.0.1, localhost), with the openssl CLI. The CA's key
+    /// is deleted once it has signed: nothing else is ever signed with it.
+    fn ensure_tls(&self) -> anyhow::Result<()> {
+        let (cert, key) = (self.tls.join("server.pem"), self.tls.join("server.key"));
+        if self.ca_file().is_file() && cert.is_file() && key.is_file() {
+            return Ok(());
+        }
+        std::fs::create_dir_all(&self.tls).with_context(|| format!("cannot create {}", self.tls.display()))?;
+        std::fs::write(
+            self.tls.join("server.ext"),
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n\
+             keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
+        )?;
+        let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+        let steps: [Vec<&str>; 3] = [
+            [&["req", "-x509"][..], &ec, &["-keyout", "ca.key", "-out", "ca.pem", "-days", "3650"]]
+                .concat()
+                .into_iter()
+                .chain(["-subj", "/CN=PulseTrack deployer up CA", "-addext", "basicConstraints=critical,CA:TRUE"])
+                .chain(["-addext", "keyUsage=critical,keyCertSign,cRLSign"])
+                .collect(),
+            [&["req"][..], &ec, &["-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"]].concat(),
+            vec![
+                "x509",
+                "-req",
+                "-in",
+                "server.csr",
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-set_serial",
+                "1",
+                "-days",
+                "3650",
+                "-extfile",
+                "server.ext",
+                "-out",
+                "server.pem",
+            ],
+        ];
+        for args in steps {
+            let out = std::process::Command::new("openssl")
+                .args(&args)
+                .current_dir(&self.tls)
+                .stdin(Stdio::null())
+                .output()
+                .context("the private Postgres's TLS certificate needs the openssl CLI (Debian/Ubuntu: `apt-get install openssl`)")?;
+            if !out.status.success() {
+                bail!("openssl {} failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
+            }
+        }
+        for leftover in ["ca.key", "server.csr", "server.ext"] {
+            let _ = std::fs::remove_file(self.tls.join(leftover));
+        }
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600))?;
+        for public in [self.ca_file(), cert.clone()] {
+            std::fs::set_permissions(&public, std::fs::Permissions::from_mode(0o644))?;
+        }
+        std::fs::set_permissions(&self.tls, std::fs::Permissions::from_mode(0o755))?;
+        self.give_to_os_user(&[&self.tls, &cert, &key])
+    }
+
     /// Whether a postmaster runs on this data folder (say, left by a killed `up`).
     pub async fn is_running(&self) -> bool {
         self.command("pg_ctl")
@@ -259,7 +332,13 @@ impl PrivateCluster {
                 "-t".into(),
                 "60".into(),
                 "-o".into(),
-                format!("-p {}", self.server.port).into(),
+                format!(
+                    "-p {} -c ssl=on -c ssl_cert_file='{}' -c ssl_key_file='{}'",
+                    self.server.port,
+                    self.tls.join("server.pem").display(),
+                    self.tls.join("server.key").display()
+                )
+                .into(),
             ],
         )
         .await
@@ -308,6 +387,40 @@ fn running_as_root() -> bool {
     std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
 }
 
+/// The password of a service's own role on `server` (see *Databases* in README): derived
+/// from the server's credentials and the role's name, so that every `up` on the same
+/// server (from another data folder, with `--database-url`) gives a role the same
+/// password and none resets another's; written to `path` (mode 0600) for whoever wants
+/// to connect as the role. On a server that takes its user without a password the
+/// derivation adds nothing, and it needs nothing: that server already lets anyone in.
+pub fn role_password(server: &Server, role: &str, path: &Path) -> anyhow::Result<String> {
+    use sha2::{Digest as _, Sha256};
+    let mut hash = Sha256::new();
+    for part in ["pulsetrack up: the password of a service role", &server.user, &server.password, role] {
+        hash.update((part.len() as u64).to_be_bytes());
+        hash.update(part.as_bytes());
+    }
+    let password: String = hash.finalize().iter().take(16).map(|b| format!("{b:02x}")).collect();
+    if std::fs::read_to_string(path).is_ok_and(|kept| kept.trim() == password) {
+        return Ok(password);
+    }
+    write_private(path, &password)?;
+    Ok(password)
+}
+
+/// Writes `secret` to `path`, private from the first byte: created with mode 0600.
+fn write_private(path: &Path, secret: &str) -> anyhow::Result<()> {
+    let _ = std::fs::remove_file(path);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    std::io::Write::write_all(&mut file, format!("{secret}\n").as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
 /// A generated secret kept in `path` (mode 0600), created on first use.
 pub fn secret_file(path: &Path) -> anyhow::Result<String> {
     if let Ok(existing) = std::fs::read_to_string(path) {
@@ -329,16 +442,7 @@ pub fn secret_file(path: &Path) -> anyhow::Result<String> {
             secret.push(ALPHABET[usize::from(byte[0]) % ALPHABET.len()] as char);
         }
     }
-    // Private from the first byte: created with mode 0600, never widened afterwards.
-    let _ = std::fs::remove_file(path);
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("cannot create {}", path.display()))?;
-    std::io::Write::write_all(&mut file, format!("{secret}\n").as_bytes())
-        .with_context(|| format!("cannot write {}", path.display()))?;
+    write_private(path, &secret)?;
     Ok(secret)
 }
 
@@ -355,6 +459,24 @@ mod tests {
         assert_eq!((d.port, d.user.as_str(), d.password.as_str()), (5432, "postgres", ""));
         assert!(Server::from_url("mysql://x@y/z").is_err());
         assert!(Server::from_url("not a url").is_err());
+    }
+
+    #[test]
+    fn role_passwords_follow_the_server_and_the_role_and_are_kept_private() {
+        let dir = std::env::temp_dir().join(format!("pt-role-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let server = Server { host: "127.0.0.1".into(), port: 5432, user: "pulsetrack".into(), password: "pw".into() };
+        let a = role_password(&server, "billing_service_app", &dir.join("a")).expect("password");
+        assert_eq!(a.len(), 32);
+        // Another data folder on the same server: the same password.
+        assert_eq!(role_password(&server, "billing_service_app", &dir.join("b")).expect("again"), a);
+        assert_ne!(role_password(&server, "auth_service_app", &dir.join("c")).expect("other role"), a);
+        let other = Server { password: "other".into(), ..server.clone() };
+        assert_ne!(role_password(&other, "billing_service_app", &dir.join("d")).expect("other server"), a);
+        assert_eq!(std::fs::read_to_string(dir.join("a")).expect("kept").trim(), a);
+        let mode = std::fs::metadata(dir.join("a")).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        std::fs::remove_dir_all(&dir).expect("cleanup");
     }
 
     #[test]

@@ -20,6 +20,8 @@ pub mod validate;
 
 #[cfg(feature = "testing")]
 pub mod testing;
+#[cfg(feature = "testing")]
+pub mod testing_postgres;
 
 pub use error::{ApiError, FieldError};
 pub use health::Readiness;

@@ -1,0 +1,184 @@
+//! billing-service against a Postgres that accepts only TLS (`hostssl` only, a server
+//! certificate for `localhost` from a CA made for the test), configured through the
+//! same variables the stack sets: it serves with `verify-full` as its own
+//! least-privileged role, and it is refused without TLS, with a wrong CA, and when the
+//! host name does not match the certificate.
+
+use billing_service::{Application, config::Config};
+use pulsetrack_common::{
+    config::from_pairs,
+    db::{DatabaseConfig, connect_and_migrate},
+    settings::{
+        DATABASE_ADMIN_PASSWORD, DATABASE_ADMIN_USER, DATABASE_HOST, DATABASE_NAME, DATABASE_PASSWORD, DATABASE_PORT,
+        DATABASE_SSL_MODE, DATABASE_SSL_ROOT_CERT, DATABASE_USER, GRPC_PORT, PORT, Var,
+    },
+    testing_postgres::{MASTER, TlsPostgres},
+};
+use pulsetrack_proto::billing::{BillingRequest, billing_service_client::BillingServiceClient};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+const DB: &str = "billing_service";
+const ROLE: &str = "billing_service_app";
+/// Quotes and a backslash: the role statement must quote it, not break on it.
+const ROLE_PASSWORD: &str = "app'pass\\word\"";
+
+/// The service's settings as the stack gives them, with `overrides` replacing values.
+fn config(pg: &TlsPostgres, overrides: &[(Var, &str)]) -> Config {
+    let port = pg.port().to_string();
+    let ca = pg.ca_file().display().to_string();
+    let mut pairs: Vec<(Var, &str)> = vec![
+        (PORT, "0"),
+        (GRPC_PORT, "0"),
+        (DATABASE_HOST, "localhost"),
+        (DATABASE_PORT, &port),
+        (DATABASE_NAME, DB),
+        (DATABASE_USER, ROLE),
+        (DATABASE_PASSWORD, ROLE_PASSWORD),
+        (DATABASE_SSL_MODE, "verify-full"),
+        (DATABASE_SSL_ROOT_CERT, &ca),
+        (DATABASE_ADMIN_USER, MASTER),
+        (DATABASE_ADMIN_PASSWORD, pg.master_password()),
+    ];
+    for (var, value) in overrides {
+        pairs.retain(|(v, _)| v != var);
+        pairs.push((*var, value));
+    }
+    Config::from_settings(&from_pairs(&pairs)).expect("valid settings")
+}
+
+fn database(pg: &TlsPostgres, overrides: &[(Var, &str)]) -> DatabaseConfig {
+    config(pg, overrides).database
+}
+
+#[tokio::test]
+async fn serves_over_verified_tls_as_its_own_role() {
+    pulsetrack_common::testing::init_test_logs();
+    let pg = TlsPostgres::start().await;
+    let app = Application::build(config(&pg, &[])).await.expect("billing starts with verify-full");
+    let (grpc, http) = (format!("http://{}", app.grpc_addr()), format!("http://{}", app.http_addr()));
+    tokio::spawn(app.run_until(std::future::pending()));
+
+    let mut client = BillingServiceClient::connect(grpc).await.expect("gRPC");
+    let patient = uuid::Uuid::new_v4().to_string();
+    let request = BillingRequest { patient_id: patient.clone(), name: "Ada".into(), email: "ada@example.com".into() };
+    let account = client.create_billing_account(request).await.expect("account opened").into_inner();
+    let response = reqwest::get(format!("{http}/billing/accounts/{patient}")).await.expect("http");
+    assert_eq!(response.status(), reqwest::StatusCode::OK);
+    let body: serde_json::Value = response.json().await.expect("json");
+    assert_eq!(body["id"], account.account_id.as_str());
+    assert_eq!(reqwest::get(format!("{http}/ready")).await.expect("ready").status(), reqwest::StatusCode::OK);
+
+    // Seen from the server: every connection of the service is its own role, over TLS;
+    // the admin's connection is closed.
+    let mut su = pg.superuser("postgres").await;
+    let sessions: Vec<(String, bool)> = sqlx::query_as(
+        "SELECT a.usename::text, s.ssl FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid) WHERE a.datname = $1",
+    )
+    .bind(DB)
+    .fetch_all(&mut su)
+    .await
+    .expect("sessions");
+    assert!(!sessions.is_empty(), "the service holds connections");
+    assert!(sessions.iter().all(|(user, ssl)| user == ROLE && *ssl), "{sessions:?}");
+}
+
+/// The error of a start-up with `overrides`, with its whole chain.
+async fn refused(pg: &TlsPostgres, overrides: &[(Var, &str)]) -> String {
+    match Application::build(config(pg, overrides)).await {
+        Ok(_) => panic!("billing started with {overrides:?}"),
+        Err(e) => format!("{e:#}"),
+    }
+}
+
+#[tokio::test]
+async fn refused_without_tls_with_a_wrong_ca_and_with_a_wrong_host_name() {
+    let pg = TlsPostgres::start().await;
+    let wrong_ca = pg.wrong_ca_file().display().to_string();
+
+    let err = refused(&pg, &[(DATABASE_SSL_MODE, "disable"), (DATABASE_SSL_ROOT_CERT, "")]).await;
+    assert!(err.contains("pg_hba.conf rejects connection") && err.contains("no encryption"), "{err}");
+
+    let err = refused(&pg, &[(DATABASE_SSL_ROOT_CERT, &wrong_ca)]).await;
+    assert!(err.contains("UnknownIssuer"), "{err}");
+
+    // The certificate names `localhost`, not 127.0.0.1.
+    let err = refused(&pg, &[(DATABASE_HOST, "127.0.0.1")]).await;
+    assert!(err.contains("certificate not valid for name \"127.0.0.1\""), "{err}");
+
+    // verify-ca does not check the name: the same address is accepted, with the right CA only.
+    let host = [(DATABASE_HOST, "127.0.0.1"), (DATABASE_SSL_MODE, "verify-ca")];
+    connect_and_migrate(&database(&pg, &host), &MIGRATOR).await.expect("verify-ca ignores the name");
+    let err = refused(&pg, &[host[0], host[1], (DATABASE_SSL_ROOT_CERT, &wrong_ca)]).await;
+    assert!(err.contains("UnknownIssuer"), "{err}");
+}
+
+/// The SQLSTATE of a statement that must fail.
+async fn sqlstate(pool: &sqlx::PgPool, sql: &'static str) -> String {
+    match sqlx::query(sql).execute(pool).await {
+        Ok(_) => panic!("`{sql}` succeeded as the service's role"),
+        Err(sqlx::Error::Database(e)) => e.code().map(|c| c.to_string()).unwrap_or_default(),
+        Err(e) => panic!("`{sql}`: {e}"),
+    }
+}
+
+#[tokio::test]
+async fn the_service_role_has_dml_only_and_concurrent_starts_agree() {
+    let pg = TlsPostgres::start().await;
+    let config = database(&pg, &[]);
+    // Three replicas start together: the role is created once and updated twice.
+    let (a, b, c) = tokio::join!(
+        connect_and_migrate(&config, &MIGRATOR),
+        connect_and_migrate(&config, &MIGRATOR),
+        connect_and_migrate(&config, &MIGRATOR)
+    );
+    let pool = a.expect("first replica");
+    b.expect("second replica");
+    c.expect("third replica");
+
+    let (user, superuser, createrole, createdb): (String, bool, bool, bool) = sqlx::query_as(
+        "SELECT current_user::text, rolsuper, rolcreaterole, rolcreatedb FROM pg_roles WHERE rolname = current_user",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("role");
+    assert_eq!((user.as_str(), superuser, createrole, createdb), (ROLE, false, false, false));
+
+    // DML on its tables works.
+    let patient = uuid::Uuid::new_v4();
+    sqlx::query(
+        "INSERT INTO billing_accounts (id, patient_id, name, email, status) VALUES ($1, $2, 'A', 'a@x', 'ACTIVE')",
+    )
+    .bind(uuid::Uuid::now_v7())
+    .bind(patient)
+    .execute(&pool)
+    .await
+    .expect("insert");
+    let updated = sqlx::query("UPDATE billing_accounts SET status = 'SUSPENDED' WHERE patient_id = $1")
+        .bind(patient)
+        .execute(&pool)
+        .await
+        .expect("update");
+    assert_eq!(updated.rows_affected(), 1);
+    let deleted = sqlx::query("DELETE FROM billing_accounts WHERE patient_id = $1")
+        .bind(patient)
+        .execute(&pool)
+        .await
+        .expect("delete");
+    assert_eq!(deleted.rows_affected(), 1);
+
+    // Nothing else: 42501 is insufficient_privilege.
+    assert_eq!(sqlstate(&pool, "CREATE TABLE intruder (id int)").await, "42501");
+    assert_eq!(sqlstate(&pool, "CREATE TEMP TABLE intruder (id int)").await, "42501");
+    assert_eq!(sqlstate(&pool, "DROP TABLE billing_accounts").await, "42501");
+    assert_eq!(sqlstate(&pool, "TRUNCATE billing_accounts").await, "42501");
+    assert_eq!(sqlstate(&pool, "ALTER TABLE billing_accounts ADD COLUMN x int").await, "42501");
+    assert_eq!(sqlstate(&pool, "SELECT * FROM _sqlx_migrations").await, "42501");
+    assert_eq!(sqlstate(&pool, "CREATE ROLE intruder").await, "42501");
+
+    // A role that is not least-privileged is refused, not used.
+    let mut su = pg.superuser("postgres").await;
+    sqlx::query("ALTER ROLE billing_service_app CREATEDB").execute(&mut su).await.expect("alter");
+    let err = connect_and_migrate(&config, &MIGRATOR).await.expect_err("refused");
+    assert!(err.to_string().contains("not a least-privileged role"), "{err}");
+}
