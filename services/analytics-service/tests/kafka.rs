@@ -39,13 +39,17 @@ struct Analytics {
 
 impl Analytics {
     async fn start(kafka: KafkaConfig) -> Self {
+        Self::start_in_group(kafka, &format!("analytics-{}", Uuid::new_v4().simple())).await
+    }
+
+    async fn start_in_group(kafka: KafkaConfig, group_id: &str) -> Self {
         init_test_logs();
         let db = TestDatabase::create("analytics").await;
         let config = Config {
             listen: ListenConfig { host: "127.0.0.1".into(), port: 0 },
             database: DatabaseConfig::with_url(db.url()),
             kafka,
-            group_id: format!("analytics-{}", Uuid::new_v4().simple()),
+            group_id: group_id.into(),
         };
         let app = Application::build(config).await.expect("analytics-service starts");
         let url = format!("http://{}", app.local_addr());
@@ -123,6 +127,55 @@ async fn ready_only_while_the_broker_answers_and_the_group_is_joined() {
     assert_eq!(checks["kafka"], "DOWN", "{checks}");
     broker.recover().await;
     analytics.until_ready_is(200).await;
+    analytics.stop().await;
+}
+
+#[tokio::test]
+async fn not_ready_while_the_broker_answers_but_the_group_is_not_joined() {
+    let broker = TestBroker::start().await;
+    let kafka = KafkaConfig::local(broker.brokers());
+    kafka.ensure_topics(&[PATIENT_TOPIC]).await.expect("topic");
+    // A member of the group that is never polled after it joined: it cannot take part
+    // in the rebalance a new member starts, so the group cannot complete it until this
+    // member leaves.
+    let group = format!("analytics-{}", Uuid::new_v4().simple());
+    let blocker: BaseConsumer = kafka
+        .client_config()
+        .set("group.id", &group)
+        .set("session.timeout.ms", "6000")
+        .set("max.poll.interval.ms", "300000")
+        .create()
+        .expect("blocker");
+    blocker.subscribe(&[PATIENT_TOPIC]).expect("subscribe");
+    let blocker = tokio::task::spawn_blocking(move || {
+        let deadline = Instant::now() + LIMIT;
+        while blocker.assignment().map(|a| a.count()).unwrap_or(0) == 0 {
+            assert!(Instant::now() < deadline, "the blocker did not join");
+            let _ = blocker.poll(Duration::from_millis(100));
+        }
+        blocker
+    })
+    .await
+    .expect("join");
+
+    let analytics = Analytics::start_in_group(kafka, &group).await;
+    // The broker answers, the consumer exists, but it has no assignment: not ready.
+    let deadline = Instant::now() + LIMIT;
+    let mut seen = 0;
+    while seen < 10 {
+        let (status, checks) = analytics.ready().await;
+        assert_eq!(status, 503, "ready before joining its group: {checks}");
+        assert_eq!(checks["consumer-group"], "DOWN", "{checks}");
+        if checks["kafka"] == "UP" {
+            seen += 1;
+        }
+        assert!(Instant::now() < deadline, "the broker never answered: {checks}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // The other member leaves: the rebalance completes and analytics is ready.
+    tokio::task::spawn_blocking(move || drop(blocker)).await.expect("close");
+    let checks = analytics.until_ready_is(200).await;
+    assert_eq!(checks["consumer-group"], "UP", "{checks}");
     analytics.stop().await;
 }
 
