@@ -24,8 +24,13 @@ COPY . .
 RUN cargo build --release --locked --package analytics-service --bin analytics-service \
     && install -D -m 0755 target/release/analytics-service /out/analytics-service
 
-# Runtime: the builder's glibc (bookworm); librdkafka and zlib are linked in statically and nothing speaks TLS, so no packages are added.
+# Runtime: the builder's glibc (bookworm); librdkafka, OpenSSL and zlib are linked in
+# statically. ca-certificates is the system trust store the Kafka clients verify MSK's
+# brokers with (KAFKA_SECURITY_PROTOCOL=ssl without KAFKA_SSL_CA_FILE).
 FROM debian:bookworm-slim AS runtime
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ca-certificates=20250419~deb12u2 \
+    && rm -rf /var/lib/apt/lists/*
 RUN groupadd --system --gid 10001 pulsetrack \
     && useradd --system --uid 10001 --gid pulsetrack --no-create-home --shell /usr/sbin/nologin pulsetrack
 COPY --from=builder /out/analytics-service /usr/local/bin/analytics-service

@@ -29,7 +29,9 @@ if [ ! -s "$base" ]; then
   mkdir -p "$(dirname "$base")"
   echo "containers: making the base root filesystem $base (mmdebstrap, about a minute)" >&2
   # Reproducible (fixed timestamps) and small: no documentation, manuals or locales.
+  # ca-certificates: the trust store the Kafka clients verify MSK's brokers with.
   SOURCE_DATE_EPOCH=1700000000 mmdebstrap --quiet --format=tar --variant=minbase \
+    --include=ca-certificates \
     --dpkgopt='path-exclude=/usr/share/man/*' \
     --dpkgopt='path-exclude=/usr/share/doc/*' \
     --dpkgopt='path-include=/usr/share/doc/*/copyright' \

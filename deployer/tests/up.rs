@@ -45,6 +45,15 @@ fn up_runs_the_whole_system_and_keeps_its_data_across_restarts() {
     let Flow { email, id, patient_email, .. } = patient_flow(&client, &base, &admin_password, "up");
     services_use_their_own_roles_over_verified_tls(&data);
 
+    // auth-service's signing secret: generated into the data folder, private from its
+    // first byte, and a token issued now must still be accepted after a restart.
+    let secret_file = data.join("jwt-signing-secret");
+    let jwt_secret = std::fs::read_to_string(&secret_file).expect("the JWT signing secret file");
+    assert_eq!(jwt_secret.trim().len(), 64, "64 generated characters");
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&secret_file).expect("meta").permissions());
+    assert_eq!(mode & 0o777, 0o600, "the secret file is private");
+    let token_before_restart = login(&client, &base, &email, "correct-horse-battery");
+
     // Given addresses are used instead of private ones: a second system on the first
     // one's Postgres and broker starts neither, and shares their data.
     {
@@ -101,6 +110,11 @@ fn up_runs_the_whole_system_and_keeps_its_data_across_restarts() {
 
     // Second start on the same folder: the user, the patient and the account are there.
     let up = Up::start(&data, offset);
+    assert_eq!(std::fs::read_to_string(&secret_file).expect("secret"), jwt_secret, "the secret is reused");
+    assert!(
+        get(&client, &format!("{base}/api/patients/{id}"), &token_before_restart).is_some(),
+        "a token from before the restart is still valid"
+    );
     let token = login(&client, &base, &email, "correct-horse-battery");
     let patient = get(&client, &format!("{base}/api/patients/{id}"), &token).expect("patient after restart");
     assert_eq!(patient["email"], patient_email.as_str());

@@ -141,6 +141,8 @@ settings! {
         /// Comma-separated `host:port` of the brokers.
         brokers = KAFKA_BROKERS,
         replication_factor = KAFKA_REPLICATION_FACTOR,
+        /// A [`KafkaSecurityProtocol`]: `plaintext` (default) or `ssl` (TLS to the brokers).
+        security_protocol = KAFKA_SECURITY_PROTOCOL,
         tuning: KafkaTuning,
     }
 
@@ -148,6 +150,9 @@ settings! {
         /// Another name for `KAFKA_BROKERS`.
         bootstrap_servers = KAFKA_BOOTSTRAP_SERVERS,
         topic_partitions = KAFKA_TOPIC_PARTITIONS,
+        /// With `ssl`: a PEM file of the CAs that sign the brokers' certificates;
+        /// unset: the system trust store (MSK's certificates chain to Amazon's public CA).
+        ssl_ca_file = KAFKA_SSL_CA_FILE,
     }
 
     /// The admin account auth-service seeds (both or neither); the password is a secret.
@@ -187,13 +192,16 @@ settings! {
         logging: Logging,
         database: Database,
         admin: Admin,
+        /// A secret (at least 32 characters) from which the token signing key is derived
+        /// (HKDF-SHA256); the stack generates it in Secrets Manager.
+        jwt_signing_secret = JWT_SIGNING_SECRET,
         tuning: AuthTuning,
     }
 
     pub struct AuthTuning {
         jwt: JwtClaims,
         jwt_ttl_seconds = JWT_TTL_SECONDS,
-        /// Ed25519 PKCS#8 PEM; unset: the key kept in the database.
+        /// Ed25519 PKCS#8 PEM, instead of `JWT_SIGNING_SECRET`.
         jwt_private_key = JWT_PRIVATE_KEY,
     }
 
@@ -233,6 +241,43 @@ settings! {
         jwt_public_key = JWT_PUBLIC_KEY,
         upstream_timeout_ms = UPSTREAM_TIMEOUT_MS,
         max_body_bytes = MAX_BODY_BYTES,
+    }
+}
+
+/// How the Kafka clients talk to the brokers (`KAFKA_SECURITY_PROTOCOL`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KafkaSecurityProtocol {
+    /// Plain TCP (a local broker).
+    #[default]
+    Plaintext,
+    /// TLS, verifying the brokers' certificates and host names (MSK on port 9094).
+    Ssl,
+}
+
+impl KafkaSecurityProtocol {
+    /// The value of the variable, as librdkafka's `security.protocol` also names it.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Plaintext => "plaintext",
+            Self::Ssl => "ssl",
+        }
+    }
+}
+
+impl fmt::Display for KafkaSecurityProtocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for KafkaSecurityProtocol {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [Self::Plaintext, Self::Ssl]
+            .into_iter()
+            .find(|p| p.as_str().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| format!("{s:?} is not plaintext or ssl"))
     }
 }
 
@@ -287,6 +332,15 @@ mod tests {
         );
         let urls = [AUTH_SERVICE_URL, PATIENT_SERVICE_URL, BILLING_SERVICE_URL, ANALYTICS_SERVICE_URL];
         assert_eq!(names::<ApiGateway<Var>>()[5..9], urls);
+    }
+
+    #[test]
+    fn the_kafka_security_protocol_round_trips() {
+        for p in [KafkaSecurityProtocol::Plaintext, KafkaSecurityProtocol::Ssl] {
+            assert_eq!(p.as_str().parse(), Ok(p));
+        }
+        assert_eq!(" SSL ".parse(), Ok(KafkaSecurityProtocol::Ssl));
+        assert!("sasl_ssl".parse::<KafkaSecurityProtocol>().is_err());
     }
 
     #[test]

@@ -72,6 +72,8 @@ pub struct ContainerOptions {
 
 /// The private broker's SQLite database, in the data folder.
 const TANSU_DB: &str = "tansu.db";
+/// auth-service's JWT signing secret in the data folder (mode 0600).
+pub const JWT_SIGNING_SECRET_FILE: &str = "jwt-signing-secret";
 
 /// The private Postgres, in events and the state.
 const POSTGRES: &str = "postgres";
@@ -335,6 +337,8 @@ impl Running {
             postgres_root_cert.as_ref().map(|ca| format!(" (CA {ca})")).unwrap_or_default(),
             role_passwords.keys().cloned().collect::<Vec<_>>().join(", ")
         ));
+        // As the stack's generated secret: 64 characters, kept so tokens outlive a restart.
+        let jwt_signing_secret = postgres::secret_file_of_length(&self.data_dir.join(JWT_SIGNING_SECRET_FILE), 64)?;
         let endpoints = Endpoints {
             bind_host: "127.0.0.1".into(),
             postgres_host: server.host.clone(),
@@ -346,6 +350,7 @@ impl Running {
             role_passwords,
             kafka_brokers: kafka_brokers.clone(),
             admin_password,
+            jwt_signing_secret,
             port_offset: options.port_offset,
             gateway_port: options.gateway_port,
             keep_service_names: options.containers.is_some(),

@@ -10,7 +10,10 @@ use pulsetrack_stacks::{
     pulsetrack::{GATEWAY_PORT, NAMESPACE},
     pulsetrack_stack,
     resources::{Attribute, DbInstance, DbInstanceAttr, Secret, SecretTargetAttachment},
-    settings::{DATABASE_NAME, DATABASE_SSL_MODE, DATABASE_SSL_ROOT_CERT, GRPC_PORT, HOST, KAFKA_BROKERS, PORT},
+    settings::{
+        DATABASE_NAME, DATABASE_SSL_MODE, DATABASE_SSL_ROOT_CERT, GRPC_PORT, HOST, JWT_SIGNING_SECRET, KAFKA_BROKERS,
+        PORT, PULSETRACK_ADMIN_PASSWORD,
+    },
 };
 use serde_json::Value;
 
@@ -35,6 +38,8 @@ pub struct Endpoints {
     /// `host:port[,host:port]` of the Kafka-protocol broker.
     pub kafka_brokers: String,
     pub admin_password: String,
+    /// auth-service's `JWT_SIGNING_SECRET` (the stack's generated secret).
+    pub jwt_signing_secret: String,
     /// Added to every container port (lets a second system run beside the first).
     pub port_offset: u16,
     /// The gateway's port (the ALB listener's); `None` keeps 4004 + offset.
@@ -157,7 +162,7 @@ pub fn plan(template: &Value, endpoints: &Endpoints) -> Result<Vec<LocalService>
             env.push((key, value));
         }
         for secret in &task.secrets {
-            let value = resolve_secret(&template, &secret.value_from, endpoints).ok_or_else(|| {
+            let value = resolve_secret(&template, &secret.name, &secret.value_from, endpoints).ok_or_else(|| {
                 err(&secret.name, format!("no local value for the secret {}", secret.value_from.to_json()))
             })?;
             env.push((secret.name.clone(), value));
@@ -221,16 +226,21 @@ fn resolve_intrinsic(template: &Template, value: &Expr, endpoints: &Endpoints) -
     }
 }
 
-/// A secret's `ValueFrom`: `Fn::Join [":", [Ref <db master secret>, "username::"]]` →
-/// the local Postgres user (or password); the same of a service role's secret → the
-/// role's name (from the secret's template) and its password from `role_passwords`;
-/// `Ref <generated secret>` → the admin password.
-fn resolve_secret(template: &Template, value: &Expr, endpoints: &Endpoints) -> Option<String> {
+/// The secret `var` reads from `ValueFrom`: `Fn::Join [":", [Ref <db master secret>,
+/// "username::"]]` → the local Postgres user (or password); the same of a service
+/// role's secret → the role's name (from the secret's template) and its password from
+/// `role_passwords`; `Ref <generated secret>` → the local value of the variable (the
+/// admin password, the JWT signing secret).
+fn resolve_secret(template: &Template, var: &str, value: &Expr, endpoints: &Endpoints) -> Option<String> {
     match value {
-        Expr::Ref(id) => template
-            .resource::<Secret>(id)
-            .is_some_and(|secret| secret.generate_secret_string.is_some())
-            .then(|| endpoints.admin_password.clone()),
+        Expr::Ref(id) => {
+            template.resource::<Secret>(id)?.generate_secret_string.as_ref()?;
+            match var {
+                v if v == PULSETRACK_ADMIN_PASSWORD.name() => Some(endpoints.admin_password.clone()),
+                v if v == JWT_SIGNING_SECRET.name() => Some(endpoints.jwt_signing_secret.clone()),
+                _ => None,
+            }
+        }
         Expr::Join(_, parts) => {
             let [Expr::Ref(id), key] = parts.as_slice() else { return None };
             let secret = template.resource::<Secret>(id)?;
@@ -314,6 +324,7 @@ mod tests {
                 .collect(),
             kafka_brokers: "127.0.0.1:19092".into(),
             admin_password: "admin-pw".into(),
+            jwt_signing_secret: "jwt-signing-secret".into(),
             port_offset: 0,
             gateway_port: None,
             keep_service_names: false,
@@ -364,6 +375,8 @@ mod tests {
         assert!(patient.kafka);
         let auth = services.iter().find(|s| s.name == "auth-service").expect("auth");
         assert_eq!(env(auth, "PULSETRACK_ADMIN_PASSWORD"), Some("admin-pw"));
+        assert_eq!(env(auth, "JWT_SIGNING_SECRET"), Some("jwt-signing-secret"));
+        assert!(services.iter().filter(|s| s.name != "auth-service").all(|s| env(s, "JWT_SIGNING_SECRET").is_none()));
         assert!(!auth.kafka);
         for service in &services {
             for (key, value) in &service.env {

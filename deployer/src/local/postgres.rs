@@ -423,6 +423,11 @@ fn write_private(path: &Path, secret: &str) -> anyhow::Result<()> {
 
 /// A generated secret kept in `path` (mode 0600), created on first use.
 pub fn secret_file(path: &Path) -> anyhow::Result<String> {
+    secret_file_of_length(path, 18)
+}
+
+/// [`secret_file`] with `length` characters when it is generated.
+pub fn secret_file_of_length(path: &Path, length: usize) -> anyhow::Result<String> {
     if let Ok(existing) = std::fs::read_to_string(path) {
         let existing = existing.trim().to_string();
         if !existing.is_empty() {
@@ -434,8 +439,8 @@ pub fn secret_file(path: &Path) -> anyhow::Result<String> {
     // every character is equally likely.
     let limit = 256 - 256 % ALPHABET.len();
     let mut random = std::fs::File::open("/dev/urandom")?;
-    let mut secret = String::with_capacity(18);
-    while secret.len() < 18 {
+    let mut secret = String::with_capacity(length);
+    while secret.len() < length {
         let mut byte = [0u8; 1];
         std::io::Read::read_exact(&mut random, &mut byte)?;
         if usize::from(byte[0]) < limit {
@@ -489,6 +494,12 @@ mod tests {
         assert_eq!(secret_file(&path).expect("again"), first);
         let mode = std::fs::metadata(&path).expect("meta").permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
+        let long = dir.join("long");
+        let first = secret_file_of_length(&long, 64).expect("secret");
+        assert_eq!(first.len(), 64);
+        assert!(first.chars().all(|c| c.is_ascii_alphanumeric()), "{first}");
+        assert_eq!(secret_file_of_length(&long, 64).expect("again"), first);
+        assert_eq!(std::fs::metadata(&long).expect("meta").permissions().mode() & 0o777, 0o600);
         std::fs::remove_dir_all(&dir).expect("cleanup");
     }
 }

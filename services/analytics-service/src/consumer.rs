@@ -7,6 +7,10 @@
 use std::{
     collections::BTreeMap,
     future::Future,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -16,8 +20,8 @@ use prost::Message as _;
 use pulsetrack_common::kafka::{KafkaConfig, PATIENT_DLT_TOPIC, PATIENT_TOPIC, is_missing_topic, is_unknown_topic};
 use pulsetrack_proto::{event_type, patient_events::PatientEvent};
 use rdkafka::{
-    Message, Offset, TopicPartitionList,
-    consumer::{CommitMode, Consumer, StreamConsumer},
+    ClientContext, Message, Offset, TopicPartitionList,
+    consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer},
     message::{BorrowedMessage, Header, OwnedHeaders},
     producer::{FutureProducer, FutureRecord},
 };
@@ -33,8 +37,48 @@ const BATCH_MAX: usize = 500;
 /// How often, at most, a consumer that sees its topic missing creates it again.
 const RECREATE_EVERY: Duration = Duration::from_secs(5);
 
+/// Whether the consumer is a member of its group with an assignment (possibly empty,
+/// when there are more consumers than partitions): set by the rebalance callbacks,
+/// read by `/ready`.
+#[derive(Clone, Debug, Default)]
+pub struct GroupMembership(Arc<AtomicBool>);
+
+impl GroupMembership {
+    pub fn joined(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+
+    fn set(&self, joined: bool) {
+        self.0.store(joined, Ordering::Release);
+    }
+}
+
+/// The consumer's context: records the group membership.
+struct GroupContext(GroupMembership);
+
+impl ClientContext for GroupContext {}
+
+impl ConsumerContext for GroupContext {
+    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(partitions) => {
+                tracing::info!(partitions = partitions.count(), "joined the consumer group");
+                self.0.set(true);
+            }
+            Rebalance::Revoke(_) => {
+                tracing::info!("partitions revoked: rejoining the consumer group");
+                self.0.set(false);
+            }
+            Rebalance::Error(e) => {
+                tracing::warn!(error = %e, "consumer group rebalance failed");
+                self.0.set(false);
+            }
+        }
+    }
+}
+
 pub struct EventConsumer {
-    consumer: StreamConsumer,
+    consumer: StreamConsumer<GroupContext>,
     dlt: FutureProducer,
     events: EventRepository,
     kafka: KafkaConfig,
@@ -72,8 +116,13 @@ pub fn decode(payload: &[u8], partition: i32, offset: i64) -> Result<StoredEvent
 }
 
 impl EventConsumer {
-    pub fn new(kafka: &KafkaConfig, group_id: &str, events: EventRepository) -> anyhow::Result<Self> {
-        let consumer: StreamConsumer = kafka
+    pub fn new(
+        kafka: &KafkaConfig,
+        group_id: &str,
+        events: EventRepository,
+        membership: GroupMembership,
+    ) -> anyhow::Result<Self> {
+        let consumer: StreamConsumer<GroupContext> = kafka
             .client_config()
             .set("group.id", group_id)
             .set("enable.auto.commit", "false")
@@ -81,7 +130,7 @@ impl EventConsumer {
             .set("session.timeout.ms", "6000")
             .set("heartbeat.interval.ms", "500")
             .set("fetch.wait.max.ms", "10")
-            .create()?;
+            .create_with_context(GroupContext(membership))?;
         consumer.subscribe(&[PATIENT_TOPIC])?;
         let dlt: FutureProducer = kafka.client_config().set("acks", "all").set("linger.ms", "1").create()?;
         Ok(Self { consumer, dlt, events, kafka: kafka.clone() })

@@ -18,7 +18,11 @@ use pulsetrack_common::{
     shutdown::Shutdown,
 };
 
-use crate::{config::Config, consumer::EventConsumer, repository::EventRepository};
+use crate::{
+    config::Config,
+    consumer::{EventConsumer, GroupMembership},
+    repository::EventRepository,
+};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -26,6 +30,7 @@ pub struct Application {
     server: HttpServer,
     config: Config,
     events: EventRepository,
+    membership: GroupMembership,
 }
 
 impl Application {
@@ -34,10 +39,12 @@ impl Application {
             .await
             .context("cannot prepare the analytics database")?;
         let events = EventRepository::new(pool.clone());
-        let router =
-            routes::router(events.clone()).merge(Readiness::new().postgres(pool).routes()).fallback(not_found_fallback);
+        let membership = GroupMembership::default();
+        let router = routes::router(events.clone())
+            .merge(readiness(&config, pool, membership.clone())?.routes())
+            .fallback(not_found_fallback);
         let server = HttpServer::bind(&config.listen, request_id::layer(router)).await?;
-        Ok(Self { server, config, events })
+        Ok(Self { server, config, events, membership })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -56,13 +63,13 @@ impl Application {
         let kafka = self.config.kafka.clone();
         let (consumer_stop, topics_stop) = (shutdown.wait(), shutdown.wait());
         let events = self.events;
-        let group_id = self.config.group_id.clone();
+        let (group_id, membership) = (self.config.group_id.clone(), self.membership);
         let consume = async move {
             tokio::select! {
                 () = kafka.ensure_topics_until_ok(&[PATIENT_TOPIC, PATIENT_DLT_TOPIC]) => {}
                 () = topics_stop => return Ok(()),
             }
-            EventConsumer::new(&kafka, &group_id, events)?.run(consumer_stop).await;
+            EventConsumer::new(&kafka, &group_id, events, membership)?.run(consumer_stop).await;
             anyhow::Ok(())
         };
         let http = self.server.run_until(shutdown.wait());
@@ -73,4 +80,21 @@ impl Application {
         })?;
         Ok(())
     }
+}
+
+/// Ready while the database answers, the broker answers a metadata request for the
+/// patient topic, and the consumer is a member of its group: a service that consumes
+/// nothing does not say it is ready.
+fn readiness(config: &Config, pool: sqlx::PgPool, membership: GroupMembership) -> anyhow::Result<Readiness> {
+    let broker = config.kafka.probe().context("kafka client for the readiness probe")?;
+    Ok(Readiness::new()
+        .postgres(pool)
+        .check("kafka", move || {
+            let broker = broker.clone();
+            async move { broker.check(PATIENT_TOPIC).await }
+        })
+        .check("consumer-group", move || {
+            let joined = membership.joined();
+            async move { if joined { Ok(()) } else { Err("not a member of the consumer group yet".into()) } }
+        }))
 }

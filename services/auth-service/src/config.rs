@@ -3,7 +3,9 @@
 use pulsetrack_common::{
     config::{self, ConfigError, ListenConfig, Raw, Secret},
     db::DatabaseConfig,
-    settings::{Admin, AuthService, AuthTuning, PULSETRACK_ADMIN_EMAIL, PULSETRACK_ADMIN_PASSWORD},
+    settings::{
+        Admin, AuthService, JWT_PRIVATE_KEY, JWT_SIGNING_SECRET, PULSETRACK_ADMIN_EMAIL, PULSETRACK_ADMIN_PASSWORD,
+    },
     validate,
 };
 
@@ -22,10 +24,22 @@ pub struct JwtConfig {
     pub issuer: String,
     pub audience: String,
     pub ttl_seconds: u64,
-    /// Ed25519 private key, PKCS#8 PEM. `None`: the key kept in the database is used
-    /// (generated on first start), so tokens survive restarts and replicas agree.
-    pub private_key_pem: Option<Secret<String>>,
+    /// Where the signing key comes from; there is no default (and no key is ever
+    /// generated or stored by the service), so every replica and restart signs alike.
+    pub key: SigningKeySource,
 }
+
+/// The token signing key's origin.
+#[derive(Debug, Clone)]
+pub enum SigningKeySource {
+    /// `JWT_SIGNING_SECRET`: the Ed25519 key is derived from it (HKDF-SHA256).
+    Secret(Secret<String>),
+    /// `JWT_PRIVATE_KEY`: an Ed25519 PKCS#8 PEM.
+    Pem(Secret<String>),
+}
+
+/// The shortest `JWT_SIGNING_SECRET` accepted (the stack generates 64 alphanumerics).
+pub const MIN_SIGNING_SECRET_CHARS: usize = 32;
 
 /// The admin account created at startup when it does not exist yet.
 #[derive(Debug, Clone)]
@@ -43,14 +57,15 @@ impl Config {
         Ok(Self {
             listen: ListenConfig::from_settings(&settings.listen, DEFAULT_PORT)?,
             database: DatabaseConfig::from_settings(&settings.database, "auth_service")?,
-            jwt: JwtConfig::from_settings(&settings.tuning)?,
+            jwt: JwtConfig::from_settings(settings)?,
             admin: AdminSeed::from_settings(&settings.admin)?,
         })
     }
 }
 
 impl JwtConfig {
-    pub fn from_settings(tuning: &AuthTuning<Raw>) -> Result<Self, ConfigError> {
+    pub fn from_settings(settings: &AuthService<Raw>) -> Result<Self, ConfigError> {
+        let tuning = &settings.tuning;
         let ttl_seconds = tuning.jwt_ttl_seconds.parse_or(3600u64)?;
         if ttl_seconds == 0 {
             return Err(tuning.jwt_ttl_seconds.error("must be positive"));
@@ -59,8 +74,36 @@ impl JwtConfig {
             issuer: tuning.jwt.issuer.string_or("pulsetrack-auth"),
             audience: tuning.jwt.audience.string_or("pulsetrack"),
             ttl_seconds,
-            private_key_pem: tuning.jwt_private_key.optional().map(Secret::new),
+            key: SigningKeySource::from_settings(&settings.jwt_signing_secret, &tuning.jwt_private_key)?,
         })
+    }
+}
+
+impl SigningKeySource {
+    /// Exactly one of `JWT_SIGNING_SECRET` and `JWT_PRIVATE_KEY`.
+    fn from_settings(secret: &Raw, pem: &Raw) -> Result<Self, ConfigError> {
+        match (secret.optional(), pem.optional()) {
+            (Some(secret), None) => Self::secret(secret),
+            (None, Some(pem)) => Ok(Self::Pem(Secret::new(pem))),
+            (Some(_), Some(_)) => {
+                Err(secret.error(format!("set either {JWT_SIGNING_SECRET} or {JWT_PRIVATE_KEY}, not both")))
+            }
+            (None, None) => Err(secret.error(format!(
+                "required: the token signing key comes from {JWT_SIGNING_SECRET} (a generated secret) \
+                 or {JWT_PRIVATE_KEY} (an Ed25519 PKCS#8 PEM); none is generated"
+            ))),
+        }
+    }
+
+    /// A `JWT_SIGNING_SECRET` of at least [`MIN_SIGNING_SECRET_CHARS`] characters.
+    pub fn secret(secret: String) -> Result<Self, ConfigError> {
+        if secret.chars().count() < MIN_SIGNING_SECRET_CHARS {
+            return Err(ConfigError::new(
+                JWT_SIGNING_SECRET.name(),
+                format!("must be at least {MIN_SIGNING_SECRET_CHARS} characters"),
+            ));
+        }
+        Ok(Self::Secret(Secret::new(secret)))
     }
 }
 
@@ -95,5 +138,23 @@ mod tests {
             "invalid configuration: PULSETRACK_ADMIN_PASSWORD: required with PULSETRACK_ADMIN_EMAIL"
         );
         assert!(AdminSeed::from_settings(&config::from_pairs(&[])).expect("neither").is_none());
+    }
+
+    fn jwt(pairs: &[(pulsetrack_common::settings::Var, &str)]) -> Result<JwtConfig, ConfigError> {
+        JwtConfig::from_settings(&config::from_pairs(pairs))
+    }
+
+    #[test]
+    fn the_signing_key_comes_from_exactly_one_setting() {
+        let long = "a".repeat(MIN_SIGNING_SECRET_CHARS);
+        assert!(matches!(jwt(&[(JWT_SIGNING_SECRET, &long)]).map(|j| j.key), Ok(SigningKeySource::Secret(_))));
+        assert!(matches!(jwt(&[(JWT_PRIVATE_KEY, "pem")]).map(|j| j.key), Ok(SigningKeySource::Pem(_))));
+        let err = jwt(&[]).expect_err("no key");
+        assert_eq!(err.variable, "JWT_SIGNING_SECRET");
+        assert!(err.reason.contains("required"), "{err}");
+        let err = jwt(&[(JWT_SIGNING_SECRET, &long), (JWT_PRIVATE_KEY, "pem")]).expect_err("both");
+        assert!(err.reason.contains("not both"), "{err}");
+        let short = &long[1..];
+        assert_eq!(jwt(&[(JWT_SIGNING_SECRET, short)]).expect_err("short").variable, "JWT_SIGNING_SECRET");
     }
 }

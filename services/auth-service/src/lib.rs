@@ -29,14 +29,7 @@ impl Application {
             .context("cannot prepare the auth database")?;
         let users = UserRepository::new(pool.clone());
 
-        let pem = match &config.jwt.private_key_pem {
-            Some(pem) => pem.expose().clone(),
-            None => {
-                tracing::info!("JWT_PRIVATE_KEY not set: using the signing key kept in the auth database");
-                users.signing_key_or_insert(&tokens::generate_private_key_pem()?).await?
-            }
-        };
-        let tokens = Arc::new(TokenIssuer::new(&config.jwt, &pem).context("JWT_PRIVATE_KEY")?);
+        let tokens = Arc::new(TokenIssuer::from_config(&config.jwt).context("the token signing key")?);
 
         if let Some(admin) = &config.admin {
             let hash = password::hash(admin.password.expose().clone()).await?;

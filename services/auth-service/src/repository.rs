@@ -105,14 +105,4 @@ impl UserRepository {
         .await?;
         Ok(result.rows_affected() == 1)
     }
-
-    /// The database-managed signing key: the stored one, or `candidate` stored now.
-    /// Concurrent first starts all end up with the same (first inserted) key.
-    pub async fn signing_key_or_insert(&self, candidate: &str) -> Result<String, sqlx::Error> {
-        sqlx::query("INSERT INTO signing_key (id, private_key_pem) VALUES (1, $1) ON CONFLICT (id) DO NOTHING")
-            .bind(candidate)
-            .execute(&self.pool)
-            .await?;
-        sqlx::query_scalar("SELECT private_key_pem FROM signing_key WHERE id = 1").fetch_one(&self.pool).await
-    }
 }

@@ -14,11 +14,15 @@ use jsonwebtoken::{
 use pulsetrack_common::identity::{Claims, Role};
 use rand::rngs::OsRng;
 
-use crate::config::JwtConfig;
+use crate::config::{JwtConfig, SigningKeySource};
+
+/// HKDF's `info` for the signing key: names what the bytes are for and the version of
+/// the derivation. Changing it changes every key (and invalidates every token).
+const KEY_DERIVATION_INFO: &[u8] = b"pulsetrack auth-service jwt ed25519 signing key v1";
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
-    #[error("not an Ed25519 PKCS#8 private key: {0}")]
+    #[error("JWT_PRIVATE_KEY: not an Ed25519 PKCS#8 private key: {0}")]
     Pkcs8(String),
     #[error("jwt key error: {0}")]
     Jwt(#[from] jsonwebtoken::errors::Error),
@@ -35,16 +39,44 @@ pub struct TokenIssuer {
     ttl_seconds: u64,
 }
 
-/// Generates a new Ed25519 key, as PKCS#8 PEM.
+/// Generates a new Ed25519 key, as PKCS#8 PEM (for `JWT_PRIVATE_KEY`).
 pub fn generate_private_key_pem() -> Result<String, KeyError> {
-    let key = ed25519_dalek::SigningKey::generate(&mut OsRng);
+    private_key_pem(&ed25519_dalek::SigningKey::generate(&mut OsRng))
+}
+
+/// The key as PKCS#8 PEM.
+pub fn private_key_pem(key: &ed25519_dalek::SigningKey) -> Result<String, KeyError> {
     key.to_pkcs8_pem(LineEnding::LF).map(|pem| pem.to_string()).map_err(|e| KeyError::Pkcs8(e.to_string()))
 }
 
+/// The Ed25519 key of a `JWT_SIGNING_SECRET`: HKDF-SHA256 (RFC 5869) with the secret
+/// as input keying material, no salt and [`KEY_DERIVATION_INFO`], 32 bytes of output
+/// as the Ed25519 seed. The same secret gives the same key on every replica and start.
+pub fn derive_signing_key(secret: &str) -> ed25519_dalek::SigningKey {
+    let mut seed = [0u8; ed25519_dalek::SECRET_KEY_LENGTH];
+    // 32 bytes are far below HKDF-SHA256's limit of 255 * 32: expanding cannot fail.
+    let expanded = hkdf::Hkdf::<sha2::Sha256>::new(None, secret.as_bytes()).expand(KEY_DERIVATION_INFO, &mut seed);
+    debug_assert!(expanded.is_ok());
+    ed25519_dalek::SigningKey::from_bytes(&seed)
+}
+
+/// The signing key `source` names.
+pub fn signing_key(source: &SigningKeySource) -> Result<ed25519_dalek::SigningKey, KeyError> {
+    match source {
+        SigningKeySource::Secret(secret) => Ok(derive_signing_key(secret.expose())),
+        SigningKeySource::Pem(pem) => {
+            ed25519_dalek::SigningKey::from_pkcs8_pem(pem.expose()).map_err(|e| KeyError::Pkcs8(e.to_string()))
+        }
+    }
+}
+
 impl TokenIssuer {
-    pub fn new(config: &JwtConfig, private_key_pem: &str) -> Result<Self, KeyError> {
-        let key =
-            ed25519_dalek::SigningKey::from_pkcs8_pem(private_key_pem).map_err(|e| KeyError::Pkcs8(e.to_string()))?;
+    /// The issuer of the key `config` names.
+    pub fn from_config(config: &JwtConfig) -> Result<Self, KeyError> {
+        Self::new(config, &signing_key(&config.key)?)
+    }
+
+    pub fn new(config: &JwtConfig, key: &ed25519_dalek::SigningKey) -> Result<Self, KeyError> {
         let der = key.to_pkcs8_der().map_err(|e| KeyError::Pkcs8(e.to_string()))?;
         let encoding = EncodingKey::from_ed_der(der.as_bytes());
         let decoding = DecodingKey::from_ed_der(key.verifying_key().as_bytes());
@@ -112,16 +144,26 @@ impl TokenIssuer {
 
 #[cfg(test)]
 mod tests {
+    use pulsetrack_common::config::Secret;
+
     use super::*;
 
-    fn config() -> JwtConfig {
-        JwtConfig { issuer: "iss".into(), audience: "aud".into(), ttl_seconds: 60, private_key_pem: None }
+    fn config(key: SigningKeySource) -> JwtConfig {
+        JwtConfig { issuer: "iss".into(), audience: "aud".into(), ttl_seconds: 60, key }
+    }
+
+    fn pem_issuer() -> TokenIssuer {
+        let pem = generate_private_key_pem().expect("generates");
+        TokenIssuer::from_config(&config(SigningKeySource::Pem(Secret::new(pem)))).expect("loads")
+    }
+
+    fn secret_issuer(secret: &str) -> TokenIssuer {
+        TokenIssuer::from_config(&config(SigningKeySource::Secret(Secret::new(secret.into())))).expect("derives")
     }
 
     #[test]
     fn issued_tokens_verify_and_carry_claims() {
-        let pem = generate_private_key_pem().expect("generates");
-        let issuer = TokenIssuer::new(&config(), &pem).expect("loads");
+        let issuer = pem_issuer();
         let token = issuer.issue("u1", "a@b.c", Role::Admin).expect("signs");
         let claims = issuer.verify(&token).expect("verifies");
         assert_eq!((claims.sub.as_str(), claims.role, claims.exp - claims.iat), ("u1", Role::Admin, 60));
@@ -132,14 +174,51 @@ mod tests {
 
     #[test]
     fn another_key_does_not_verify() {
-        let a = TokenIssuer::new(&config(), &generate_private_key_pem().expect("generates")).expect("loads");
-        let b = TokenIssuer::new(&config(), &generate_private_key_pem().expect("generates")).expect("loads");
+        let (a, b) = (pem_issuer(), pem_issuer());
         let token = a.issue("u1", "a@b.c", Role::User).expect("signs");
         assert!(b.verify(&token).is_err());
     }
 
     #[test]
+    fn a_secret_derives_one_key_and_another_secret_another() {
+        let secret = "k".repeat(64);
+        let (a, b) = (secret_issuer(&secret), secret_issuer(&secret));
+        assert_eq!(a.kid, b.kid, "the same secret, the same key");
+        let token = a.issue("u1", "a@b.c", Role::User).expect("signs");
+        assert_eq!(b.verify(&token).expect("verifies").sub, "u1");
+        let other = secret_issuer(&format!("{}j", &secret[1..]));
+        assert_ne!(other.kid, a.kid);
+        assert!(other.verify(&token).is_err());
+    }
+
+    #[test]
+    fn the_derivation_is_hkdf_sha256_with_the_versioned_info() {
+        // RFC 5869 by hand (extract with a zero salt, one expand block), so a change of
+        // the derivation (or of its info string) fails here before it logs everyone out.
+        use hmac_by_hand::hmac_sha256;
+        let secret = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZab";
+        let prk = hmac_sha256(&[0u8; 32], secret);
+        let okm = hmac_sha256(&prk, &[KEY_DERIVATION_INFO, &[1u8]].concat());
+        let derived = derive_signing_key(std::str::from_utf8(secret).expect("ascii"));
+        assert_eq!(derived.to_bytes(), okm);
+    }
+
+    mod hmac_by_hand {
+        use sha2::{Digest, Sha256};
+
+        /// HMAC-SHA256 (RFC 2104) for keys of at most one block.
+        pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
+            let mut block = [0u8; 64];
+            block[..key.len()].copy_from_slice(key);
+            let pad = |byte: u8| block.iter().map(|k| k ^ byte).collect::<Vec<u8>>();
+            let inner = Sha256::new().chain_update(pad(0x36)).chain_update(message).finalize();
+            Sha256::new().chain_update(pad(0x5c)).chain_update(inner).finalize().into()
+        }
+    }
+
+    #[test]
     fn garbage_key_is_refused() {
-        assert!(TokenIssuer::new(&config(), "not a pem").is_err());
+        let source = SigningKeySource::Pem(Secret::new("not a pem".into()));
+        assert!(TokenIssuer::from_config(&config(source)).is_err());
     }
 }

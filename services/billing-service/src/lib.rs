@@ -7,24 +7,32 @@ pub mod grpc;
 pub mod http;
 pub mod repository;
 
-use std::{future::Future, io, net::SocketAddr};
+use std::{future::Future, io, net::SocketAddr, time::Duration};
 
 use anyhow::Context;
 use pulsetrack_common::shutdown::Shutdown;
 use pulsetrack_common::{HttpServer, Readiness, error::not_found_fallback, request_id};
 use pulsetrack_proto::billing::billing_service_server::BillingServiceServer;
+use sqlx::PgPool;
 use tokio::net::TcpListener;
-use tonic::transport::server::TcpIncoming;
+use tonic::{server::NamedService, transport::server::TcpIncoming};
+use tonic_health::{ServingStatus, server::HealthReporter};
 
 use crate::{config::Config, grpc::BillingGrpc, repository::AccountRepository};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// How often the gRPC health status is brought in line with the database.
+const HEALTH_INTERVAL: Duration = Duration::from_secs(1);
+/// How long a database ping may take before the database counts as down.
+const PING_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub struct Application {
     http: HttpServer,
     grpc: TcpListener,
     grpc_addr: SocketAddr,
     accounts: AccountRepository,
+    pool: PgPool,
 }
 
 impl Application {
@@ -34,12 +42,13 @@ impl Application {
             .await
             .context("cannot prepare the billing database")?;
         let accounts = AccountRepository::new(pool.clone());
-        let router =
-            http::router(accounts.clone()).merge(Readiness::new().postgres(pool).routes()).fallback(not_found_fallback);
+        let router = http::router(accounts.clone())
+            .merge(Readiness::new().postgres(pool.clone()).routes())
+            .fallback(not_found_fallback);
         let http = HttpServer::bind(&config.http, request_id::layer(router)).await?;
         let grpc = TcpListener::bind((config.grpc.host.as_str(), config.grpc.port)).await?;
         let grpc_addr = grpc.local_addr()?;
-        Ok(Self { http, grpc, grpc_addr, accounts })
+        Ok(Self { http, grpc, grpc_addr, accounts, pool })
     }
 
     pub fn http_addr(&self) -> SocketAddr {
@@ -58,7 +67,10 @@ impl Application {
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let shutdown = Shutdown::on(shutdown);
         let (health_reporter, health_service) = tonic_health::server::health_reporter();
-        health_reporter.set_serving::<BillingServiceServer<BillingGrpc>>().await;
+        // From the first call on, the health status is whatever the database's is.
+        let status = database_status(&self.pool).await;
+        set_health(&health_reporter, status).await;
+        let health = tokio::spawn(follow_database(health_reporter, status, self.pool, shutdown.wait()));
         let reflection = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(pulsetrack_proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -73,8 +85,53 @@ impl Application {
             .serve_with_incoming_shutdown(incoming, shutdown.wait());
         let http = self.http.run_until(shutdown.wait());
         let (grpc, http): (Result<(), tonic::transport::Error>, io::Result<()>) = tokio::join!(grpc, http);
+        health.abort();
         grpc.context("gRPC server")?;
         http.context("HTTP server")?;
         Ok(())
+    }
+}
+
+/// The status of the whole server (`""`) and of `BillingService`.
+async fn set_health(reporter: &HealthReporter, status: ServingStatus) {
+    reporter.set_service_status("", status).await;
+    reporter.set_service_status(BillingServiceServer::<BillingGrpc>::NAME, status).await;
+}
+
+/// SERVING when the database answers a ping in time.
+async fn database_status(pool: &PgPool) -> ServingStatus {
+    match tokio::time::timeout(PING_TIMEOUT, pulsetrack_common::db::ping(pool)).await {
+        Ok(Ok(())) => ServingStatus::Serving,
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "database ping failed");
+            ServingStatus::NotServing
+        }
+        Err(_) => {
+            tracing::warn!(timeout_ms = PING_TIMEOUT.as_millis() as u64, "database ping timed out");
+            ServingStatus::NotServing
+        }
+    }
+}
+
+/// Pings the database every [`HEALTH_INTERVAL`] and reports SERVING while it answers,
+/// NOT_SERVING while it does not, until `stop` completes. `reported` is the status set.
+async fn follow_database(
+    reporter: HealthReporter,
+    mut reported: ServingStatus,
+    pool: PgPool,
+    stop: impl Future<Output = ()>,
+) {
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            () = &mut stop => return,
+            () = tokio::time::sleep(HEALTH_INTERVAL) => {}
+        }
+        let status = database_status(&pool).await;
+        if status != reported {
+            tracing::info!(%status, "gRPC health follows the database");
+            set_health(&reporter, status).await;
+            reported = status;
+        }
     }
 }

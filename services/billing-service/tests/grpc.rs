@@ -109,3 +109,54 @@ async fn reflection_lists_the_billing_service() {
     assert!(names.contains(&"billing.BillingService".to_string()), "{names:?}");
     assert!(names.contains(&"grpc.health.v1.Health".to_string()), "{names:?}");
 }
+
+/// Runs `sql` on the server's maintenance database (as the test superuser).
+async fn admin_sql(sql: String) {
+    use sqlx::{Connection, PgConnection};
+    let server = pulsetrack_common::testing::server_url();
+    let mut admin = PgConnection::connect(&format!("{server}/postgres")).await.expect("admin connection");
+    sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut admin).await.expect("admin statement");
+    let _ = admin.close().await;
+}
+
+/// Polls the standard health service and `/ready` until both say `serving`.
+async fn until_health_is(app: &App, serving: bool) {
+    use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
+    let want = if serving { ServingStatus::Serving } else { ServingStatus::NotServing };
+    let mut health = HealthClient::new(app.channel.clone());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let mut seen = Vec::new();
+        for service in ["", "billing.BillingService"] {
+            let request = HealthCheckRequest { service: service.into() };
+            let status = health.check(request).await.expect("the health service answers").into_inner().status();
+            seen.push(status);
+        }
+        let ready = reqwest::get(format!("{}/ready", app.http)).await.expect("/ready answers").status();
+        if seen.iter().all(|s| *s == want) && (ready == reqwest::StatusCode::OK) == serving {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "health is still {seen:?}, /ready {ready}; want {want:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn health_follows_the_database() {
+    let app = spawn_app().await;
+    until_health_is(&app, true).await;
+    let name = app._db.url().rsplit('/').next().expect("database name").to_string();
+
+    // The database refuses connections and its open ones are ended.
+    admin_sql(format!("ALTER DATABASE \"{name}\" WITH ALLOW_CONNECTIONS false")).await;
+    admin_sql(format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")).await;
+    until_health_is(&app, false).await;
+    let mut grpc = app.grpc.clone();
+    let status = grpc.create_billing_account(request(&uuid::Uuid::new_v4().to_string())).await.expect_err("no db");
+    assert_eq!(status.code(), Code::Unavailable);
+
+    // It accepts connections again: SERVING again, and calls work.
+    admin_sql(format!("ALTER DATABASE \"{name}\" WITH ALLOW_CONNECTIONS true")).await;
+    until_health_is(&app, true).await;
+    grpc.create_billing_account(request(&uuid::Uuid::new_v4().to_string())).await.expect("served again");
+}

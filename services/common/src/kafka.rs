@@ -2,7 +2,7 @@
 //! (analytics-service), and topic creation: the broker (tansu in development, MSK in
 //! AWS) does not auto-create topics, so each service creates the ones it needs.
 
-use std::time::Duration;
+use std::{path::PathBuf, time::Duration};
 
 use rdkafka::{
     ClientConfig,
@@ -15,7 +15,7 @@ use rdkafka::{
 
 use crate::{
     config::{ConfigError, Raw},
-    settings::Kafka,
+    settings::{Kafka, KafkaSecurityProtocol},
 };
 
 /// The patient events topic.
@@ -120,6 +120,11 @@ pub struct KafkaConfig {
     pub partitions: i32,
     /// `KAFKA_REPLICATION_FACTOR` (1 for a single local broker, 3 on MSK).
     pub replication: i32,
+    /// `KAFKA_SECURITY_PROTOCOL`: plain TCP or TLS.
+    pub security: KafkaSecurityProtocol,
+    /// `KAFKA_SSL_CA_FILE` (TLS only): the CAs that sign the brokers' certificates;
+    /// `None`: the system trust store.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl KafkaConfig {
@@ -137,22 +142,55 @@ impl KafkaConfig {
         if replication < 1 {
             return Err(kafka.replication_factor.error("must be at least 1"));
         }
-        Ok(Self { brokers, partitions, replication })
+        let security = kafka.security_protocol.parse_or(KafkaSecurityProtocol::Plaintext)?;
+        let ca_file = kafka.tuning.ssl_ca_file.optional().map(PathBuf::from);
+        match (&ca_file, security) {
+            (Some(_), KafkaSecurityProtocol::Plaintext) => {
+                return Err(kafka.tuning.ssl_ca_file.error(format!("needs {}=ssl", kafka.security_protocol.var)));
+            }
+            (Some(file), KafkaSecurityProtocol::Ssl) if !file.is_file() => {
+                return Err(kafka.tuning.ssl_ca_file.error(format!("{} is not a file", file.display())));
+            }
+            _ => {}
+        }
+        Ok(Self { brokers, partitions, replication, security, ca_file })
     }
 
+    /// A local broker over plain TCP.
     pub fn local(brokers: impl Into<String>) -> Self {
-        Self { brokers: brokers.into(), partitions: DEFAULT_PARTITIONS, replication: 1 }
+        Self {
+            brokers: brokers.into(),
+            partitions: DEFAULT_PARTITIONS,
+            replication: 1,
+            security: KafkaSecurityProtocol::Plaintext,
+            ca_file: None,
+        }
     }
 
-    /// Base client settings; callers add producer or consumer settings.
+    /// The same brokers over TLS, trusting the CAs in `ca_file` (`None`: the system's).
+    pub fn with_tls(self, ca_file: Option<PathBuf>) -> Self {
+        Self { security: KafkaSecurityProtocol::Ssl, ca_file, ..self }
+    }
+
+    /// Base client settings (the producer's, the consumer's and the admin client's);
+    /// callers add producer or consumer settings.
     pub fn client_config(&self) -> ClientConfig {
         let mut cfg = ClientConfig::new();
         cfg.set("bootstrap.servers", &self.brokers)
+            .set("security.protocol", self.security.as_str())
             // Fail over to a restarted broker quickly.
             .set("reconnect.backoff.ms", "50")
             .set("reconnect.backoff.max.ms", "1000")
             .set("topic.metadata.refresh.interval.ms", "5000")
             .set("log_level", "4");
+        if self.security == KafkaSecurityProtocol::Ssl {
+            // Certificates are verified and so are host names (librdkafka's default
+            // `ssl.endpoint.identification.algorithm=https`). OpenSSL is linked in
+            // statically, so its built-in CA path means nothing on the image: "probe"
+            // looks in the usual system locations instead.
+            let ca = self.ca_file.as_ref().map_or_else(|| "probe".into(), |f| f.display().to_string());
+            cfg.set("ssl.ca.location", ca);
+        }
         cfg
     }
 
@@ -237,6 +275,35 @@ mod tests {
         for code in [RDKafkaErrorCode::MessageSizeTooLarge, RDKafkaErrorCode::TopicAuthorizationFailed] {
             assert!(!is_transient(&KafkaError::MessageProduction(code)), "{code:?}");
         }
+    }
+
+    fn settings(pairs: &[(pulsetrack_settings::Var, &str)]) -> Result<KafkaConfig, ConfigError> {
+        KafkaConfig::from_settings(&crate::config::from_pairs(pairs))
+    }
+
+    #[test]
+    fn tls_settings_are_read_and_checked() {
+        use pulsetrack_settings::{KAFKA_SECURITY_PROTOCOL, KAFKA_SSL_CA_FILE};
+        let plain = settings(&[]).expect("defaults");
+        assert_eq!((plain.security, plain.ca_file.as_deref()), (KafkaSecurityProtocol::Plaintext, None));
+        assert_eq!(plain.client_config().get("security.protocol"), Some("plaintext"));
+
+        let tls = settings(&[(KAFKA_SECURITY_PROTOCOL, "ssl")]).expect("tls without a CA file");
+        assert_eq!(tls.client_config().get("security.protocol"), Some("ssl"));
+        assert_eq!(tls.client_config().get("ssl.ca.location"), Some("probe"));
+
+        let ca = std::env::current_exe().expect("a file that exists");
+        let ca = ca.to_str().expect("utf-8 path");
+        let tls = settings(&[(KAFKA_SECURITY_PROTOCOL, "ssl"), (KAFKA_SSL_CA_FILE, ca)]).expect("tls with a CA");
+        assert_eq!(tls.client_config().get("ssl.ca.location"), Some(ca));
+
+        let err = settings(&[(KAFKA_SSL_CA_FILE, ca)]).expect_err("a CA file without TLS");
+        assert_eq!(err.variable, "KAFKA_SSL_CA_FILE");
+        let err = settings(&[(KAFKA_SECURITY_PROTOCOL, "ssl"), (KAFKA_SSL_CA_FILE, "/nonexistent/ca.pem")])
+            .expect_err("a missing CA file");
+        assert_eq!(err.variable, "KAFKA_SSL_CA_FILE");
+        let err = settings(&[(KAFKA_SECURITY_PROTOCOL, "tls")]).expect_err("unknown protocol");
+        assert_eq!(err.variable, "KAFKA_SECURITY_PROTOCOL");
     }
 
     #[test]

@@ -156,6 +156,118 @@ impl Drop for ChaosProxy {
     }
 }
 
+/// A certificate authority made for one test, and a server certificate it signed for
+/// `localhost` and `127.0.0.1` (the names clients verify).
+pub struct TestCa {
+    /// The CA certificate, PEM: what a client trusts.
+    pub ca_pem: String,
+    server_cert: tokio_rustls::rustls::pki_types::CertificateDer<'static>,
+    server_key: Vec<u8>,
+}
+
+impl TestCa {
+    pub fn new() -> Self {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
+        let fail = |e: rcgen::Error| -> ! { panic!("test CA: {e}") };
+        let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap_or_else(|e| fail(e));
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca.distinguished_name.push(DnType::CommonName, format!("PulseTrack test CA {}", uuid::Uuid::new_v4()));
+        ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let ca_key = KeyPair::generate().unwrap_or_else(|e| fail(e));
+        let ca_cert = ca.self_signed(&ca_key).unwrap_or_else(|e| fail(e));
+        let mut server =
+            CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap_or_else(|e| fail(e));
+        server.distinguished_name.push(DnType::CommonName, "localhost");
+        let server_key = KeyPair::generate().unwrap_or_else(|e| fail(e));
+        let server_cert = server.signed_by(&server_key, &ca_cert, &ca_key).unwrap_or_else(|e| fail(e));
+        Self { ca_pem: ca_cert.pem(), server_cert: server_cert.der().clone(), server_key: server_key.serialize_der() }
+    }
+
+    /// Writes the CA certificate into `dir` and returns the file's path.
+    pub fn write_ca(&self, dir: &std::path::Path) -> std::path::PathBuf {
+        let path = dir.join(format!("ca-{}.pem", uuid::Uuid::new_v4().simple()));
+        std::fs::write(&path, &self.ca_pem).unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+        path
+    }
+
+    fn server_config(&self) -> std::sync::Arc<tokio_rustls::rustls::ServerConfig> {
+        use tokio_rustls::rustls::{self, pki_types::PrivateKeyDer};
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let key = PrivateKeyDer::Pkcs8(self.server_key.clone().into());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .and_then(|b| b.with_no_client_auth().with_single_cert(vec![self.server_cert.clone()], key))
+            .unwrap_or_else(|e| panic!("TLS server config: {e}"));
+        std::sync::Arc::new(config)
+    }
+}
+
+impl Default for TestCa {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A TLS terminator (what stunnel does): accepts TLS with a [`TestCa`]'s server
+/// certificate and forwards the plain bytes to `upstream`. It counts completed
+/// handshakes, so a test can tell that its clients really spoke TLS. It runs on a
+/// runtime of its own, as [`ChaosProxy`] does.
+pub struct TlsTerminator {
+    port: u16,
+    handshakes: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl TlsTerminator {
+    pub fn start(upstream: std::net::SocketAddr, ca: &TestCa) -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("tls-terminator")
+            .enable_all()
+            .build()
+            .unwrap_or_else(|e| panic!("terminator runtime: {e}"));
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("bind: {e}"));
+        let port = listener.local_addr().map(|a| a.port()).unwrap_or_else(|e| panic!("addr: {e}"));
+        let _ = listener.set_nonblocking(true);
+        let acceptor = tokio_rustls::TlsAcceptor::from(ca.server_config());
+        let handshakes = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = handshakes.clone();
+        runtime.spawn(async move {
+            let Ok(listener) = tokio::net::TcpListener::from_std(listener) else { return };
+            loop {
+                let Ok((client, _)) = listener.accept().await else { continue };
+                let (acceptor, counter) = (acceptor.clone(), counter.clone());
+                tokio::spawn(async move {
+                    // A client that refuses the certificate ends here.
+                    let Ok(mut client) = acceptor.accept(client).await else { return };
+                    counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await else { return };
+                    let _ = server.set_nodelay(true);
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                });
+            }
+        });
+        Self { port, handshakes, runtime: Some(runtime) }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// TLS handshakes completed so far.
+    pub fn handshakes(&self) -> usize {
+        self.handshakes.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for TlsTerminator {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
 /// Where a [`TestBroker`] keeps its data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Storage {
@@ -178,6 +290,7 @@ pub enum Storage {
 pub struct TestBroker {
     child: Option<std::process::Child>,
     proxy: Option<ChaosProxy>,
+    tls: Option<TlsTerminator>,
     port: u16,
     advertised_port: u16,
     storage: Storage,
@@ -217,12 +330,37 @@ impl TestBroker {
         Self::launch(free_port(), None, storage).await
     }
 
+    /// Starts a broker (memory storage) that clients reach only over TLS: a
+    /// [`TlsTerminator`] with `ca`'s certificate in front of it, advertised by the
+    /// broker as its address (as MSK's TLS listener on 9094 is).
+    pub async fn start_tls(ca: &TestCa) -> Self {
+        let port = free_port();
+        let tls = TlsTerminator::start(std::net::SocketAddr::from(([127, 0, 0, 1], port)), ca);
+        let advertised_port = tls.port();
+        Self::launch_advertised(port, advertised_port, None, Some(tls), Storage::Memory).await
+    }
+
+    /// The TLS terminator of a [`Self::start_tls`] broker.
+    pub fn tls(&self) -> Option<&TlsTerminator> {
+        self.tls.as_ref()
+    }
+
     async fn launch(port: u16, proxy: Option<ChaosProxy>, storage: Storage) -> Self {
         let advertised_port = proxy.as_ref().map_or(port, ChaosProxy::port);
+        Self::launch_advertised(port, advertised_port, proxy, None, storage).await
+    }
+
+    async fn launch_advertised(
+        port: u16,
+        advertised_port: u16,
+        proxy: Option<ChaosProxy>,
+        tls: Option<TlsTerminator>,
+        storage: Storage,
+    ) -> Self {
         let dir = std::env::temp_dir().join(format!("tansu-test-{port}-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
         let log = dir.join("tansu.log");
-        let mut broker = Self { child: None, proxy, port, advertised_port, storage, dir, log };
+        let mut broker = Self { child: None, proxy, tls, port, advertised_port, storage, dir, log };
         broker.spawn_and_wait().await;
         broker
     }

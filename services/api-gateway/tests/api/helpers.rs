@@ -5,10 +5,10 @@
 use std::{net::SocketAddr, time::Duration};
 
 use api_gateway::config::{JwtConfig as GatewayJwt, KeySource};
-use auth_service::config::{AdminSeed, JwtConfig as AuthJwt};
+use auth_service::config::{AdminSeed, JwtConfig as AuthJwt, SigningKeySource};
 use patient_service::config::OutboxConfig;
 use pulsetrack_common::{
-    config::{ListenConfig, Secret},
+    config::ListenConfig,
     db::DatabaseConfig,
     kafka::KafkaConfig,
     testing::{Storage, TestBroker, TestDatabase, init_test_logs},
@@ -126,7 +126,11 @@ pub async fn spawn_stack_with(overrides: GatewayOverrides) -> TestStack {
     let auth_db = TestDatabase::create("auth").await;
     let patient_db = TestDatabase::create("patient").await;
     let billing_db = TestDatabase::create("billing").await;
-    let private_key_pem = auth_service::tokens::generate_private_key_pem().expect("key");
+    // As deployed: auth-service derives its key from a generated secret; the tests
+    // forge tokens with the same (derived) key.
+    let signing_secret = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+    let private_key_pem =
+        auth_service::tokens::private_key_pem(&auth_service::tokens::derive_signing_key(&signing_secret)).expect("key");
 
     let auth_config = auth_service::config::Config {
         listen: listen_any(),
@@ -135,7 +139,7 @@ pub async fn spawn_stack_with(overrides: GatewayOverrides) -> TestStack {
             issuer: ISSUER.into(),
             audience: AUDIENCE.into(),
             ttl_seconds: 3600,
-            private_key_pem: Some(Secret::new(private_key_pem.clone())),
+            key: SigningKeySource::secret(signing_secret).expect("a long enough secret"),
         },
         admin: Some(AdminSeed::new(ADMIN_EMAIL.into(), ADMIN_PASSWORD.into()).expect("admin seed")),
     };

@@ -1,0 +1,122 @@
+//! The token signing key comes from configuration only: auth-service derives it from
+//! `JWT_SIGNING_SECRET` (or reads `JWT_PRIVATE_KEY`), refuses to start without one, and
+//! keeps no key in its database.
+
+use std::{
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use auth_service::{
+    Application,
+    config::{Config, JwtConfig, SigningKeySource},
+    tokens::derive_signing_key,
+};
+use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
+use pulsetrack_common::{config::ListenConfig, db::DatabaseConfig, testing::TestDatabase};
+use sqlx::PgPool;
+
+const SECRET: &str = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZab";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+/// The auth-service binary with only `vars` (and `PATH`) in its environment.
+fn auth_service(vars: &[(&str, &str)]) -> std::process::Child {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_auth-service"));
+    command.env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+    for (key, value) in vars {
+        command.env(key, value);
+    }
+    command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("auth-service runs")
+}
+
+#[tokio::test]
+async fn without_a_signing_key_it_refuses_to_start_with_a_config_error() {
+    let db = TestDatabase::create("auth").await;
+    let port = free_port().to_string();
+    let mut child = auth_service(&[("DATABASE_URL", db.url()), ("PORT", &port)]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("auth-service started without a signing key");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let output = child.wait_with_output().expect("output");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!status.success(), "{stderr}");
+    assert!(
+        stderr.contains("invalid configuration: JWT_SIGNING_SECRET: required") && stderr.contains("JWT_PRIVATE_KEY"),
+        "the error names the settings: {stderr}"
+    );
+    // Nothing was generated into the database: it was never even migrated.
+    let pool = PgPool::connect(db.url()).await.expect("connects");
+    let tables: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")
+        .fetch_one(&pool)
+        .await
+        .expect("count");
+    assert_eq!(tables, 0);
+}
+
+#[tokio::test]
+async fn with_a_signing_secret_it_publishes_the_derived_key() {
+    let db = TestDatabase::create("auth").await;
+    let port = free_port();
+    let mut child =
+        auth_service(&[("DATABASE_URL", db.url()), ("PORT", &port.to_string()), ("JWT_SIGNING_SECRET", SECRET)]);
+    let url = format!("http://127.0.0.1:{port}/.well-known/jwks.json");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let jwks: serde_json::Value = loop {
+        if let Ok(response) = reqwest::get(&url).await {
+            break response.json().await.expect("json");
+        }
+        if let Some(status) = child.try_wait().expect("wait") {
+            let output = child.wait_with_output().expect("output");
+            panic!("auth-service exited ({status}): {}", String::from_utf8_lossy(&output.stderr));
+        }
+        assert!(Instant::now() < deadline, "auth-service did not answer at {url}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    let expected = URL_SAFE_NO_PAD.encode(derive_signing_key(SECRET).verifying_key().as_bytes());
+    assert_eq!(jwks["keys"][0]["x"], expected.as_str(), "{jwks}");
+}
+
+#[tokio::test]
+async fn no_key_table_exists_after_the_migrations() {
+    let db = TestDatabase::create("auth").await;
+    let config = Config {
+        listen: ListenConfig { host: "127.0.0.1".into(), port: 0 },
+        database: DatabaseConfig::with_url(db.url()),
+        jwt: JwtConfig {
+            issuer: "pulsetrack-auth".into(),
+            audience: "pulsetrack".into(),
+            ttl_seconds: 60,
+            key: SigningKeySource::secret(SECRET.into()).expect("secret"),
+        },
+        admin: None,
+    };
+    let _server = Application::build(config).await.expect("auth-service starts");
+    let pool = PgPool::connect(db.url()).await.expect("connects");
+    let versions: Vec<i64> = sqlx::query_scalar("SELECT version FROM _sqlx_migrations ORDER BY version")
+        .fetch_all(&pool)
+        .await
+        .expect("migrations");
+    assert_eq!(versions, [1, 2], "0001 created the key table, 0002 dropped it");
+    let key_table: Option<String> =
+        sqlx::query_scalar("SELECT to_regclass('signing_key')::text").fetch_one(&pool).await.expect("regclass");
+    assert_eq!(key_table, None);
+    let tables: Vec<String> =
+        sqlx::query_scalar("SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename")
+            .fetch_all(&pool)
+            .await
+            .expect("tables");
+    assert_eq!(tables, ["_sqlx_migrations", "users"]);
+}
