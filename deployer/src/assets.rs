@@ -27,6 +27,17 @@ pub struct AssetsBucket {
     client: Client,
     pub name: String,
     pub region: String,
+    /// Whether the endpoint is reached over TLS: only then can the bucket refuse
+    /// non-TLS requests without refusing the deployer's own.
+    pub over_tls: bool,
+}
+
+/// How the bucket was left by [`AssetsBucket::bootstrap`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bootstrapped {
+    pub created: bool,
+    /// Whether the TLS-only policy is in place (not over a plain-HTTP endpoint).
+    pub tls_policy: bool,
 }
 
 /// The bucket's name for an account and region (S3 names are global, hence both).
@@ -71,15 +82,23 @@ pub struct StoredTemplate {
     pub uploaded: bool,
 }
 
-fn api(call: &'static str) -> impl Fn(&dyn ProvideErrorMetadata) -> anyhow::Error {
-    move |e| anyhow!("S3 {call} failed: {}", e.message().or(e.code()).unwrap_or("no message"))
+fn api<E: ProvideErrorMetadata, R: std::fmt::Debug>(
+    call: &'static str,
+) -> impl Fn(&aws_sdk_s3::error::SdkError<E, R>) -> anyhow::Error {
+    move |e| {
+        let status = e.raw_response().map(|r| format!("{r:?}")).unwrap_or_default();
+        match e.message().or(e.code()) {
+            Some(message) => anyhow!("S3 {call} failed: {message}"),
+            None => anyhow!("S3 {call} failed: {e} {}", status.chars().take(200).collect::<String>()),
+        }
+    }
 }
 
 impl AssetsBucket {
     /// The bucket of the account `config`'s credentials belong to (STS
     /// GetCallerIdentity) in `config`'s region. `path_style` for endpoints that do not
-    /// serve bucket subdomains (emulators).
-    pub async fn for_config(config: &SdkConfig, path_style: bool) -> anyhow::Result<Self> {
+    /// serve bucket subdomains (emulators); `over_tls` when requests use HTTPS.
+    pub async fn for_config(config: &SdkConfig, path_style: bool, over_tls: bool) -> anyhow::Result<Self> {
         let identity = aws_sdk_sts::Client::new(config)
             .get_caller_identity()
             .send()
@@ -88,7 +107,7 @@ impl AssetsBucket {
         let account = identity.account().context("STS GetCallerIdentity returned no account")?;
         let region = config.region().context("no AWS region is configured")?.to_string();
         let s3 = aws_sdk_s3::config::Builder::from(config).force_path_style(path_style).build();
-        Ok(Self { client: Client::from_conf(s3), name: bucket_name(account, &region), region })
+        Ok(Self { client: Client::from_conf(s3), name: bucket_name(account, &region), region, over_tls })
     }
 
     /// Whether the bucket exists (and is ours to use).
@@ -101,9 +120,12 @@ impl AssetsBucket {
     }
 
     /// Creates the bucket when missing, and (again) applies its settings: SSE,
-    /// versioning, the public access block and the TLS-only policy. Idempotent.
-    pub async fn bootstrap(&self) -> anyhow::Result<()> {
-        if !self.exists().await? {
+    /// versioning, the public access block and the TLS-only policy (that one only
+    /// when the endpoint is reached over TLS: over plain HTTP it would refuse the
+    /// deployer's own requests). Idempotent.
+    pub async fn bootstrap(&self) -> anyhow::Result<Bootstrapped> {
+        let created = !self.exists().await?;
+        if created {
             let mut create = self.client.create_bucket().bucket(&self.name);
             if self.region != "us-east-1" {
                 create = create.create_bucket_configuration(
@@ -156,14 +178,16 @@ impl AssetsBucket {
             .send()
             .await
             .map_err(|e| api("PutPublicAccessBlock")(&e))?;
-        self.client
-            .put_bucket_policy()
-            .bucket(&self.name)
-            .policy(tls_only_policy(&self.name))
-            .send()
-            .await
-            .map_err(|e| api("PutBucketPolicy")(&e))?;
-        Ok(())
+        if self.over_tls {
+            self.client
+                .put_bucket_policy()
+                .bucket(&self.name)
+                .policy(tls_only_policy(&self.name))
+                .send()
+                .await
+                .map_err(|e| api("PutBucketPolicy")(&e))?;
+        }
+        Ok(Bootstrapped { created, tls_policy: self.over_tls })
     }
 
     /// Stores `body` under its content hash, unless an object is already there.

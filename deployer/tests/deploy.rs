@@ -254,7 +254,6 @@ async fn a_large_template_goes_through_the_assets_bucket_and_moto_s_msk_gap_is_n
     assert_eq!(result["kafkaBrokers"]["state"], "notWired", "{result}");
     let advice = result["kafkaBrokers"]["advice"].as_str().unwrap_or_default();
     assert!(advice.contains("GetBootstrapBrokers") && advice.contains("-c msk=false -c kafka-brokers="), "{advice}");
-    assert_eq!(template_body(&moto, "PulseTrack").contains("KafkaBootstrapSecret"), true);
 
     // The bucket as `cdk bootstrap` leaves it, read back from moto's S3.
     let config = deployer::target::Target::Endpoint(moto.url.clone()).sdk_config().await;
@@ -266,8 +265,17 @@ async fn a_large_template_goes_through_the_assets_bucket_and_moto_s_msk_gap_is_n
         .and_then(|r| r.apply_server_side_encryption_by_default())
         .map(|d| d.sse_algorithm().as_str().to_string());
     assert_eq!(rule.as_deref(), Some("AES256"));
-    let versioning = s3.get_bucket_versioning().bucket(bucket).send().await.expect("GetBucketVersioning");
-    assert_eq!(versioning.status().map(|s| s.as_str()), Some("Enabled"));
+    // moto answers GetBucketVersioning with a root element the SDK rejects
+    // (GetBucketVersioningResponse, not VersioningConfiguration): read it raw.
+    let versioning = reqwest::Client::new()
+        .get(format!("{}/{bucket}?versioning", moto.url))
+        .header("Authorization", "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0")
+        .send()
+        .await
+        .and_then(|r| r.error_for_status())
+        .expect("GetBucketVersioning");
+    let versioning = versioning.text().await.expect("body");
+    assert!(versioning.contains("<Status>Enabled</Status>"), "{versioning}");
     let block = s3.get_public_access_block().bucket(bucket).send().await.expect("GetPublicAccessBlock");
     let block = block.public_access_block_configuration().expect("a public access block");
     assert_eq!(
@@ -279,15 +287,17 @@ async fn a_large_template_goes_through_the_assets_bucket_and_moto_s_msk_gap_is_n
         ],
         [Some(true); 4]
     );
-    let policy = s3.get_bucket_policy().bucket(bucket).send().await.expect("GetBucketPolicy");
-    let policy: Value = serde_json::from_str(policy.policy().unwrap_or_default()).expect("policy json");
-    assert_eq!(policy["Statement"][0]["Effect"], "Deny");
-    assert_eq!(policy["Statement"][0]["Condition"]["Bool"]["aws:SecureTransport"], "false");
+    // Over moto's plain HTTP a TLS-only policy would refuse the deployer's own
+    // requests (moto enforces bucket Deny statements): it is left out, and said.
+    assert!(err.contains("plain HTTP") && err.contains("no TLS-only bucket policy"), "{err}");
+    assert!(s3.get_bucket_policy().bucket(bucket).send().await.is_err(), "no policy on a plain-HTTP endpoint");
     let stored = s3.get_object().bucket(bucket).key(&key).send().await.expect("GetObject");
     let body = stored.body.collect().await.expect("body").into_bytes();
     assert_eq!(body.as_ref(), template.as_bytes(), "the object is the synthesized template");
     let versions = |s3: aws_sdk_s3::Client| async move {
         let out = s3.list_object_versions().bucket(bucket).prefix("templates/").send().await.expect("versions");
+        let versioned = out.versions().iter().all(|v| v.version_id().is_some_and(|id| id != "null"));
+        assert!(versioned, "objects of a versioned bucket have version ids: {out:?}");
         out.versions().iter().map(|v| v.key().unwrap_or_default().to_string()).collect::<Vec<_>>()
     };
     assert_eq!(versions(s3.clone()).await, [key.clone()]);
@@ -341,5 +351,9 @@ fn after_a_failed_deploy_the_next_reports_only_its_own_events() {
         ],
         "only this deploy's events: {err}"
     );
-    assert!(!err.to_lowercase().contains("discovery") && !err.contains("FAILED"), "{err}");
+    assert!(!err.contains("FAILED") && !err.contains("undefined resource"), "no earlier failure: {err}");
+    // The earlier operations' events are there to be misreported: the failed update's
+    // UPDATE_IN_PROGRESS (without an end) and the create's.
+    let all = moto.cloudformation(&[("Action", "DescribeStackEvents"), ("StackName", "PulseTrack")]);
+    assert!(all.matches("<ResourceStatus>UPDATE_IN_PROGRESS</ResourceStatus>").count() >= 3, "{all}");
 }

@@ -21,7 +21,7 @@ use pulsetrack_stacks::{Context, Stack, pulsetrack_stack};
 
 use crate::{
     assembly::{self, Assembly},
-    assets::{AssetsBucket, INLINE_TEMPLATE_LIMIT},
+    assets::{AssetsBucket, Bootstrapped, INLINE_TEMPLATE_LIMIT},
     cli::{Approval, Command, ImagesCommand, Output, StackArgs},
     cloudformation::{Progress, ResourceChange, Stacks, TemplateSource},
     error::{Error, Result},
@@ -108,7 +108,21 @@ pub async fn stacks_for(name: &str, target: &Target) -> Stacks {
 /// The assets bucket of the target's account and region.
 pub async fn assets_bucket(target: &Target) -> Result<AssetsBucket> {
     let config = target.sdk_config().await;
-    AssetsBucket::for_config(&config, matches!(target, Target::Endpoint(_))).await.map_err(Error::Aws)
+    let (path_style, over_tls) = match target {
+        Target::Aws => (false, true),
+        Target::Endpoint(url) => (true, url.starts_with("https://")),
+    };
+    AssetsBucket::for_config(&config, path_style, over_tls).await.map_err(Error::Aws)
+}
+
+/// Says when the TLS-only policy was left out (a plain-HTTP endpoint).
+pub fn note_policy(bucket: &AssetsBucket, done: Bootstrapped) {
+    if !done.tls_policy {
+        eprintln!(
+            "note: the endpoint is plain HTTP, so {} has no TLS-only bucket policy (it would refuse the deployer's own requests)",
+            bucket.name
+        );
+    }
 }
 
 /// How `template` goes to CloudFormation: inline when it fits the inline limit, else
@@ -126,7 +140,8 @@ pub async fn template_source(target: &Target, template: &str) -> Result<Template
             template.len(),
             bucket.name
         );
-        bucket.bootstrap().await.map_err(Error::Aws)?;
+        let done = bucket.bootstrap().await.map_err(Error::Aws)?;
+        note_policy(&bucket, done);
     }
     let stored = bucket.store_template(template).await.map_err(Error::Aws)?;
     eprintln!(
