@@ -269,7 +269,10 @@ async fn a_large_template_goes_through_the_assets_bucket_and_moto_s_msk_gap_is_n
     // (GetBucketVersioningResponse, not VersioningConfiguration): read it raw.
     let versioning = reqwest::Client::new()
         .get(format!("{}/{bucket}?versioning", moto.url))
-        .header("Authorization", "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0")
+        .header(
+            "Authorization",
+            "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0",
+        )
         .send()
         .await
         .and_then(|r| r.error_for_status())
@@ -300,7 +303,7 @@ async fn a_large_template_goes_through_the_assets_bucket_and_moto_s_msk_gap_is_n
         assert!(versioned, "objects of a versioned bucket have version ids: {out:?}");
         out.versions().iter().map(|v| v.key().unwrap_or_default().to_string()).collect::<Vec<_>>()
     };
-    assert_eq!(versions(s3.clone()).await, [key.clone()]);
+    assert_eq!(versions(s3.clone()).await, std::slice::from_ref(&key));
 
     // The same template again: not uploaded again (same key, still one version).
     let again = deploy(&[]);
@@ -309,7 +312,7 @@ async fn a_large_template_goes_through_the_assets_bucket_and_moto_s_msk_gap_is_n
     assert!(stderr(&again).contains(&format!("s3://{bucket}/{key} (already there)")), "{}", stderr(&again));
     assert!(!stderr(&again).contains("bootstrapping"), "{}", stderr(&again));
     assert!(stdout(&again).contains("Kafka brokers: NOT WIRED"), "{}", stdout(&again));
-    assert_eq!(versions(s3.clone()).await, [key.clone()]);
+    assert_eq!(versions(s3.clone()).await, std::slice::from_ref(&key));
 
     // `deployer bootstrap` on a prepared account applies the settings again.
     let bootstrap = deployer_with(&moto, None, &["bootstrap"]);
