@@ -328,3 +328,32 @@ pub async fn left_behind(config: &SdkConfig, resources: &[StackResource]) -> Lef
     }
     left
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_call_is_an_error_in_the_report_not_an_empty_list() {
+        let mut network = Section::new("network");
+        let error =
+            aws_sdk_ec2::error::ErrorMetadata::builder().code("UnauthorizedOperation").message("denied").build();
+        let subnets = network.failed("DescribeSubnets of vpc-1", &error);
+        network.items.push(json!({ "vpc": "vpc-1", "subnets": subnets }));
+        assert_eq!(network.items[0]["subnets"], Value::Null, "unknown, not []");
+        let text = render(std::slice::from_ref(&network));
+        assert!(text.contains("error: DescribeSubnets of vpc-1 failed: denied"), "{text}");
+        assert_eq!(errors(&[network]), ["network: DescribeSubnets of vpc-1 failed: denied"]);
+        assert!(!render(&[Section::new("ecs")]).contains("error"), "an empty section is (none)");
+    }
+
+    #[test]
+    fn a_failed_leftover_check_is_unknown_not_deleted() {
+        let mut left = Leftovers::default();
+        left.record("AWS::EC2::VPC vpc-1".into(), Ok(true));
+        left.record("AWS::EC2::VPC vpc-2".into(), Ok(false));
+        left.record("AWS::RDS::DBInstance db-1".into(), Err("throttled".into()));
+        assert_eq!(left.present, ["AWS::EC2::VPC vpc-1"]);
+        assert_eq!(left.unknown, ["AWS::RDS::DBInstance db-1: throttled"]);
+    }
+}
