@@ -360,3 +360,26 @@ fn after_a_failed_deploy_the_next_reports_only_its_own_events() {
     let all = moto.cloudformation(&[("Action", "DescribeStackEvents"), ("StackName", "PulseTrack")]);
     assert!(all.matches("<ResourceStatus>UPDATE_IN_PROGRESS</ResourceStatus>").count() >= 3, "{all}");
 }
+
+#[test]
+fn with_msk_false_the_broker_step_does_not_run() {
+    let moto = Moto::start();
+    let args = [
+        "deploy",
+        "--no-images",
+        "--require-approval",
+        "never",
+        "--output",
+        "json",
+        "-c",
+        "msk=false",
+        "-c",
+        "kafka-brokers=10.0.9.9:9092",
+    ];
+    let out = deployer_with(&moto, None, &args);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let result: Value = serde_json::from_str(&stdout(&out)).expect("json result");
+    assert_eq!(result["kafkaBrokers"]["state"], "notApplicable", "{result}");
+    assert!(!stderr(&out).contains("Kafka bootstrap brokers"), "{}", stderr(&out));
+    assert!(template_body(&moto, "PulseTrack").contains("10.0.9.9:9092"), "the brokers come from the context");
+}
