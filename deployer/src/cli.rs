@@ -162,6 +162,12 @@ pub enum Command {
         #[arg(long)]
         no_images: bool,
     },
+    /// Prepare the account's and region's assets bucket (as `cdk bootstrap`): where
+    /// templates over CloudFormation's inline limit go. `deploy` does it when needed.
+    Bootstrap {
+        #[command(flatten)]
+        target: TargetArgs,
+    },
     /// Build and publish the service images (see `deploy`, which does it on its own).
     #[command(subcommand)]
     Images(ImagesCommand),

@@ -10,7 +10,7 @@ use anyhow::{Context as _, bail};
 use aws_sdk_cloudformation::{
     Client,
     error::ProvideErrorMetadata,
-    types::{Capability, ChangeAction, ChangeSetStatus, ChangeSetType, Replacement, StackStatus},
+    types::{Capability, ChangeAction, ChangeSetStatus, ChangeSetType, Replacement, StackEvent, StackStatus},
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -149,6 +149,35 @@ pub fn in_progress(status: &StackStatus) -> bool {
     status.as_str().ends_with("_IN_PROGRESS")
 }
 
+/// Where an operation's stack events begin (see [`Stacks::event_mark`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventMark {
+    /// The id of the stack's newest event before the operation.
+    pub newest_before: Option<String>,
+}
+
+/// Of one page of events (newest first), those after `mark` and not `seen`; and
+/// whether the page reached the mark or a seen event (no older page is needed).
+fn take_new<'a>(page: &'a [StackEvent], mark: &EventMark, seen: &BTreeSet<String>) -> (Vec<&'a StackEvent>, bool) {
+    let mut fresh = Vec::new();
+    for event in page {
+        let Some(id) = event.event_id() else { continue };
+        if mark.newest_before.as_deref() == Some(id) || seen.contains(id) {
+            return (fresh, true);
+        }
+        fresh.push(event);
+    }
+    (fresh, false)
+}
+
+/// A template as CloudFormation receives it: inline up to
+/// [`crate::assets::INLINE_TEMPLATE_LIMIT`] bytes, else from S3.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TemplateSource {
+    Body(String),
+    Url(String),
+}
+
 /// What a prepared change set holds.
 pub struct Prepared {
     pub change_set: String,
@@ -179,7 +208,7 @@ impl Stacks {
     }
 
     /// Creates a change set and waits until it is ready. `None`: nothing would change.
-    pub async fn prepare(&self, template: &str) -> anyhow::Result<Option<Prepared>> {
+    pub async fn prepare(&self, template: &TemplateSource) -> anyhow::Result<Option<Prepared>> {
         let create = match self.status().await? {
             None | Some(StackStatus::ReviewInProgress) => true,
             Some(s) if in_progress(&s) => {
@@ -197,11 +226,12 @@ impl Stacks {
             "pulsetrack-{}",
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0)
         );
-        self.client
-            .create_change_set()
-            .stack_name(&self.name)
-            .change_set_name(&change_set)
-            .template_body(template)
+        let request = self.client.create_change_set().stack_name(&self.name).change_set_name(&change_set);
+        let request = match template {
+            TemplateSource::Body(body) => request.template_body(body),
+            TemplateSource::Url(url) => request.template_url(url),
+        };
+        request
             .change_set_type(if create { ChangeSetType::Create } else { ChangeSetType::Update })
             .capabilities(Capability::CapabilityIam)
             .capabilities(Capability::CapabilityNamedIam)
@@ -270,55 +300,66 @@ impl Stacks {
             .map_err(|e| anyhow::anyhow!("ExecuteChangeSet failed: {}", e.message().unwrap_or(&e.to_string())))
     }
 
-    /// The ids of the stack's most recent events (none when it does not exist): what
-    /// [`Stacks::wait`] must not report as the new operation's.
-    pub async fn recent_event_ids(&self) -> anyhow::Result<BTreeSet<String>> {
+    /// Where the next operation's events begin: the stack's newest event now (none
+    /// when the stack does not exist or has no events). [`Stacks::wait`] reports only
+    /// events newer than it.
+    pub async fn event_mark(&self) -> anyhow::Result<EventMark> {
         match self.client.describe_stack_events().stack_name(&self.name).send().await {
-            Ok(out) => Ok(out.stack_events().iter().filter_map(|e| e.event_id().map(str::to_string)).collect()),
-            Err(e) if is_missing_stack(e.message()) => Ok(BTreeSet::new()),
+            Ok(out) => Ok(EventMark {
+                newest_before: out.stack_events().first().and_then(|e| e.event_id()).map(str::to_string),
+            }),
+            Err(e) if is_missing_stack(e.message()) => Ok(EventMark::default()),
             Err(e) => bail!("DescribeStackEvents failed: {}", e.message().unwrap_or(&e.to_string())),
         }
     }
 
-    /// Follows the stack until it leaves `*_IN_PROGRESS`, printing each event not in
-    /// `earlier` (the events from before this operation); returns the final status and
-    /// the resources that failed in this operation, with their reasons.
-    pub async fn wait(
-        &self,
-        timeout: Duration,
-        progress: &mut Progress,
-        earlier: BTreeSet<String>,
-    ) -> anyhow::Result<Settled> {
+    /// The events after `mark` not in `seen`, oldest first: DescribeStackEvents is
+    /// read page by page (newest first) until the mark, an event already seen (all
+    /// older ones were seen with it), or the stack's first event.
+    async fn new_events(&self, mark: &EventMark, seen: &BTreeSet<String>) -> anyhow::Result<Vec<StackEvent>> {
+        let mut fresh = Vec::new();
+        let mut token = None;
+        loop {
+            let out =
+                match self.client.describe_stack_events().stack_name(&self.name).set_next_token(token).send().await {
+                    Ok(out) => out,
+                    Err(e) if is_missing_stack(e.message()) => break,
+                    Err(e) => bail!("DescribeStackEvents failed: {}", e.message().unwrap_or(&e.to_string())),
+                };
+            let (page, reached) = take_new(out.stack_events(), mark, seen);
+            fresh.extend(page.into_iter().cloned());
+            token = out.next_token().map(str::to_string);
+            if reached || token.is_none() {
+                break;
+            }
+        }
+        fresh.reverse();
+        Ok(fresh)
+    }
+
+    /// Follows the stack until it leaves `*_IN_PROGRESS`, printing each event of this
+    /// operation (those after `mark`, each once); returns the final status and the
+    /// resources that failed in this operation, with their reasons.
+    pub async fn wait(&self, timeout: Duration, progress: &mut Progress, mark: EventMark) -> anyhow::Result<Settled> {
         let started = Instant::now();
-        let mut seen = earlier;
+        let mut seen = BTreeSet::new();
         let mut failures = Vec::new();
         loop {
-            if let Ok(out) = self.client.describe_stack_events().stack_name(&self.name).send().await {
-                let mut events: Vec<_> =
-                    out.stack_events().iter().filter(|e| e.event_id().is_some_and(|id| !seen.contains(id))).collect();
-                events.reverse();
-                for event in events {
-                    seen.insert(event.event_id().unwrap_or_default().to_string());
-                    let status = event.resource_status().map(|s| s.as_str()).unwrap_or_default();
-                    let reason = event.resource_status_reason().unwrap_or_default();
-                    let line = format!(
-                        "{} {} {} {}",
-                        status,
-                        event.resource_type().unwrap_or_default(),
-                        event.logical_resource_id().unwrap_or_default(),
-                        reason
-                    );
-                    if status.ends_with("FAILED") {
-                        failures.push(format!(
-                            "{} ({}): {reason}",
-                            event.logical_resource_id().unwrap_or_default(),
-                            event.resource_type().unwrap_or_default()
-                        ));
-                    }
-                    progress.event(line.trim_end());
+            // The status first: when it says settled, the events read after it hold
+            // the operation's last ones.
+            let status = self.status().await?;
+            for event in self.new_events(&mark, &seen).await? {
+                seen.insert(event.event_id().unwrap_or_default().to_string());
+                let status = event.resource_status().map(|s| s.as_str()).unwrap_or_default();
+                let reason = event.resource_status_reason().unwrap_or_default();
+                let (kind, id) =
+                    (event.resource_type().unwrap_or_default(), event.logical_resource_id().unwrap_or_default());
+                if status.ends_with("FAILED") {
+                    failures.push(format!("{id} ({kind}): {reason}"));
                 }
+                progress.event(format!("{status} {kind} {id} {reason}").trim_end());
             }
-            match self.status().await? {
+            match status {
                 None => return Ok(Settled { status: StackStatus::DeleteComplete, failures }),
                 Some(status) if !in_progress(&status) => {
                     progress.done();
@@ -370,16 +411,14 @@ impl Stacks {
     /// set executes; an UpdateStack with the same template makes it compute them.
     /// Real CloudFormation reports outputs after a change set, so this never runs there
     /// (and would only answer "No updates are to be performed").
-    pub async fn refresh_outputs(&self, template: &str) -> anyhow::Result<()> {
-        let result = self
-            .client
-            .update_stack()
-            .stack_name(&self.name)
-            .template_body(template)
-            .capabilities(Capability::CapabilityIam)
-            .capabilities(Capability::CapabilityNamedIam)
-            .send()
-            .await;
+    pub async fn refresh_outputs(&self, template: &TemplateSource) -> anyhow::Result<()> {
+        let request = self.client.update_stack().stack_name(&self.name);
+        let request = match template {
+            TemplateSource::Body(body) => request.template_body(body),
+            TemplateSource::Url(url) => request.template_url(url),
+        };
+        let result =
+            request.capabilities(Capability::CapabilityIam).capabilities(Capability::CapabilityNamedIam).send().await;
         match result {
             Ok(_) => {}
             Err(e) if e.message().is_some_and(is_no_change) => return Ok(()),
@@ -509,6 +548,43 @@ mod tests {
             !modify.broadening(&policy(serde_json::json!([a.clone(), b])), &policy(serde_json::json!([a]))),
             "narrowing"
         );
+    }
+
+    fn events(ids: &[&str]) -> Vec<StackEvent> {
+        ids.iter().map(|id| StackEvent::builder().event_id(*id).build()).collect()
+    }
+
+    fn ids(events: &[&StackEvent]) -> Vec<String> {
+        events.iter().filter_map(|e| e.event_id()).map(str::to_string).collect()
+    }
+
+    #[test]
+    fn only_events_after_the_mark_and_unseen_are_new() {
+        // Newest first: e5, e4 are this operation's; e3 is the newest from before it.
+        let page = events(&["e5", "e4", "e3", "e2-failed-earlier", "e1"]);
+        let mark = EventMark { newest_before: Some("e3".into()) };
+        let (fresh, reached) = take_new(&page, &mark, &BTreeSet::new());
+        assert_eq!(ids(&fresh), ["e5", "e4"]);
+        assert!(reached, "no older page is read");
+        // A later poll: e4 was reported already, e6 is new.
+        let page = events(&["e6", "e5", "e4", "e3"]);
+        let seen: BTreeSet<String> = ["e5".to_string(), "e4".to_string()].into();
+        let (fresh, reached) = take_new(&page, &mark, &seen);
+        assert_eq!(ids(&fresh), ["e6"]);
+        assert!(reached);
+    }
+
+    #[test]
+    fn a_page_without_the_mark_asks_for_the_next() {
+        // The operation wrote more events than one page holds: the mark is further on.
+        let page = events(&["e9", "e8"]);
+        let mark = EventMark { newest_before: Some("e3".into()) };
+        let (fresh, reached) = take_new(&page, &mark, &BTreeSet::new());
+        assert_eq!(ids(&fresh), ["e9", "e8"]);
+        assert!(!reached);
+        // Without a mark (a new stack) every event is the operation's.
+        let (fresh, _) = take_new(&page, &EventMark::default(), &BTreeSet::new());
+        assert_eq!(fresh.len(), 2);
     }
 
     #[test]

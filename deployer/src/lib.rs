@@ -4,11 +4,13 @@
 //! same model on one machine ([`local`]).
 
 pub mod assembly;
+pub mod assets;
 pub mod cli;
 pub mod cloudformation;
 pub mod commands;
 pub mod error;
 pub mod images;
+pub mod kafka;
 pub mod local;
 pub mod publish;
 pub mod status;

@@ -214,4 +214,174 @@ fn without_a_registry_deploy_declares_ecr_repositories_and_names_moto_s_gap() {
     assert!(template.contains("IMMUTABLE") && template.contains("ScanOnPush"));
     let described = moto.cloudformation(&[("Action", "DescribeStacks"), ("StackName", "PulseTrack")]);
     assert!(described.contains("does not exist"), "no main stack without images: {described}");
+    assert!(!err.contains("via S3") && !err.contains("assets bucket"), "a small template goes inline: {err}");
+}
+
+/// `deployer synth ARGS` into a fresh folder; the stack's template text.
+fn synthesized_template(args: &[&str]) -> String {
+    let out = std::env::temp_dir().join(format!("pt-synth-{}-{}", std::process::id(), args.join("_")));
+    let status = Command::new(env!("CARGO_BIN_EXE_deployer"))
+        .args(["synth", "--out", &out.display().to_string()])
+        .args(args)
+        .status()
+        .expect("synth runs");
+    assert!(status.success());
+    let text = std::fs::read_to_string(out.join("PulseTrack.template.json")).expect("template");
+    let _ = std::fs::remove_dir_all(&out);
+    text
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_large_template_goes_through_the_assets_bucket_and_moto_s_msk_gap_is_named() {
+    use sha2::Digest as _;
+    let moto = Moto::start();
+    let deploy = |extra: &[&str]| {
+        let args: Vec<&str> = [&["deploy", "--no-images", "--require-approval", "never"], extra].concat();
+        deployer_with(&moto, None, &args)
+    };
+    let template = synthesized_template(&["-c", "service-discovery=false"]);
+    assert!(template.len() > deployer::assets::INLINE_TEMPLATE_LIMIT, "{} bytes", template.len());
+    let key = format!("templates/{:x}.json", sha2::Sha256::digest(template.as_bytes()));
+    let bucket = "pulsetrack-assets-123456789012-us-east-1";
+
+    let first = deploy(&["--output", "json"]);
+    assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
+    let err = stderr(&first);
+    assert!(err.contains(&format!("bootstrapping the assets bucket {bucket}")), "{err}");
+    assert!(err.contains(&format!("s3://{bucket}/{key} (uploaded)")), "{err}");
+    // moto has no MSK: said on stderr and in the result, not a silent success.
+    assert!(err.contains("warning: Kafka bootstrap brokers NOT wired"), "{err}");
+    let result: Value = serde_json::from_str(&stdout(&first)).expect("json result");
+    assert_eq!(result["status"], "CREATE_COMPLETE");
+    assert_eq!(result["kafkaBrokers"]["state"], "notWired", "{result}");
+    let advice = result["kafkaBrokers"]["advice"].as_str().unwrap_or_default();
+    assert!(advice.contains("GetBootstrapBrokers") && advice.contains("-c msk=false -c kafka-brokers="), "{advice}");
+
+    // The bucket as `cdk bootstrap` leaves it, read back from moto's S3.
+    let config = deployer::target::Target::Endpoint(moto.url.clone()).sdk_config().await;
+    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&config).force_path_style(true).build());
+    let encryption = s3.get_bucket_encryption().bucket(bucket).send().await.expect("GetBucketEncryption");
+    let rule = encryption
+        .server_side_encryption_configuration()
+        .and_then(|c| c.rules().first())
+        .and_then(|r| r.apply_server_side_encryption_by_default())
+        .map(|d| d.sse_algorithm().as_str().to_string());
+    assert_eq!(rule.as_deref(), Some("AES256"));
+    // moto answers GetBucketVersioning with a root element the SDK rejects
+    // (GetBucketVersioningResponse, not VersioningConfiguration): read it raw.
+    let versioning = reqwest::Client::new()
+        .get(format!("{}/{bucket}?versioning", moto.url))
+        .header(
+            "Authorization",
+            "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0",
+        )
+        .send()
+        .await
+        .and_then(|r| r.error_for_status())
+        .expect("GetBucketVersioning");
+    let versioning = versioning.text().await.expect("body");
+    assert!(versioning.contains("<Status>Enabled</Status>"), "{versioning}");
+    let block = s3.get_public_access_block().bucket(bucket).send().await.expect("GetPublicAccessBlock");
+    let block = block.public_access_block_configuration().expect("a public access block");
+    assert_eq!(
+        [
+            block.block_public_acls(),
+            block.ignore_public_acls(),
+            block.block_public_policy(),
+            block.restrict_public_buckets()
+        ],
+        [Some(true); 4]
+    );
+    // Over moto's plain HTTP a TLS-only policy would refuse the deployer's own
+    // requests (moto enforces bucket Deny statements): it is left out, and said.
+    assert!(err.contains("plain HTTP") && err.contains("no TLS-only bucket policy"), "{err}");
+    assert!(s3.get_bucket_policy().bucket(bucket).send().await.is_err(), "no policy on a plain-HTTP endpoint");
+    let stored = s3.get_object().bucket(bucket).key(&key).send().await.expect("GetObject");
+    let body = stored.body.collect().await.expect("body").into_bytes();
+    assert_eq!(body.as_ref(), template.as_bytes(), "the object is the synthesized template");
+    let versions = |s3: aws_sdk_s3::Client| async move {
+        let out = s3.list_object_versions().bucket(bucket).prefix("templates/").send().await.expect("versions");
+        let versioned = out.versions().iter().all(|v| v.version_id().is_some_and(|id| id != "null"));
+        assert!(versioned, "objects of a versioned bucket have version ids: {out:?}");
+        out.versions().iter().map(|v| v.key().unwrap_or_default().to_string()).collect::<Vec<_>>()
+    };
+    assert_eq!(versions(s3.clone()).await, std::slice::from_ref(&key));
+
+    // The same template again: not uploaded again (same key, still one version).
+    let again = deploy(&[]);
+    assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
+    assert!(stdout(&again).contains("no changes"), "{}", stdout(&again));
+    assert!(stderr(&again).contains(&format!("s3://{bucket}/{key} (already there)")), "{}", stderr(&again));
+    assert!(!stderr(&again).contains("bootstrapping"), "{}", stderr(&again));
+    assert!(stdout(&again).contains("Kafka brokers: NOT WIRED"), "{}", stdout(&again));
+    assert_eq!(versions(s3.clone()).await, std::slice::from_ref(&key));
+
+    // `deployer bootstrap` on a prepared account applies the settings again.
+    let bootstrap = deployer_with(&moto, None, &["bootstrap"]);
+    assert_eq!(bootstrap.status.code(), Some(0));
+    assert!(stdout(&bootstrap).contains(&format!("assets bucket {bucket}")), "{}", stdout(&bootstrap));
+    assert!(stdout(&bootstrap).contains("already existed"));
+
+    // status names the gap in its Kafka section.
+    let status = deployer_with(&moto, None, &["status", "--output", "json"]);
+    assert_eq!(status.status.code(), Some(0), "{}", stderr(&status));
+    let report: Value = serde_json::from_str(&stdout(&status)).expect("json status");
+    let kafka = report["sections"].as_array().into_iter().flatten().find(|s| s["name"] == "kafka").expect("kafka");
+    assert!(kafka["unavailable"].as_str().is_some_and(|u| u.contains("NOT wired")), "{kafka}");
+}
+
+#[test]
+fn after_a_failed_deploy_the_next_reports_only_its_own_events() {
+    let moto = Moto::start();
+    let deploy = |extra: &[&str]| {
+        let args: Vec<&str> = [&["deploy", "--no-images", "--require-approval", "never"], extra].concat();
+        deployer_with(&moto, None, &args)
+    };
+    assert_eq!(deploy(&[]).status.code(), Some(0));
+    // moto's CloudFormation has no Cloud Map: forcing service discovery on fails the
+    // update part-way, leaving its UPDATE_IN_PROGRESS event without an end.
+    let failed = deploy(&["-c", "service-discovery=true"]);
+    assert_eq!(failed.status.code(), Some(1));
+    assert!(stderr(&failed).to_lowercase().contains("discovery"), "{}", stderr(&failed));
+    let next = deploy(&["-c", "desired-count=2"]);
+    assert_eq!(next.status.code(), Some(0), "{}", stderr(&next));
+    let err = stderr(&next);
+    let events: Vec<&str> =
+        err.lines().map(str::trim).filter(|l| l.contains("AWS::CloudFormation::Stack PulseTrack")).collect();
+    assert_eq!(
+        events,
+        [
+            "UPDATE_IN_PROGRESS AWS::CloudFormation::Stack PulseTrack",
+            "UPDATE_COMPLETE AWS::CloudFormation::Stack PulseTrack"
+        ],
+        "only this deploy's events: {err}"
+    );
+    assert!(!err.contains("FAILED") && !err.contains("undefined resource"), "no earlier failure: {err}");
+    // The earlier operations' events are there to be misreported: the failed update's
+    // UPDATE_IN_PROGRESS (without an end) and the create's.
+    let all = moto.cloudformation(&[("Action", "DescribeStackEvents"), ("StackName", "PulseTrack")]);
+    assert!(all.matches("<ResourceStatus>UPDATE_IN_PROGRESS</ResourceStatus>").count() >= 3, "{all}");
+}
+
+#[test]
+fn with_msk_false_the_broker_step_does_not_run() {
+    let moto = Moto::start();
+    let args = [
+        "deploy",
+        "--no-images",
+        "--require-approval",
+        "never",
+        "--output",
+        "json",
+        "-c",
+        "msk=false",
+        "-c",
+        "kafka-brokers=10.0.9.9:9092",
+    ];
+    let out = deployer_with(&moto, None, &args);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let result: Value = serde_json::from_str(&stdout(&out)).expect("json result");
+    assert_eq!(result["kafkaBrokers"]["state"], "notApplicable", "{result}");
+    assert!(!stderr(&out).contains("Kafka bootstrap brokers"), "{}", stderr(&out));
+    assert!(template_body(&moto, "PulseTrack").contains("10.0.9.9:9092"), "the brokers come from the context");
 }

@@ -359,6 +359,10 @@ fn internal_routes() -> Vec<Route> {
         .collect()
 }
 
+/// Construct id of the secret that holds the MSK bootstrap brokers (the deployer
+/// fills it after each deploy).
+pub const KAFKA_BOOTSTRAP_SECRET: &str = "KafkaBootstrapSecret";
+
 /// Settings several services share (or secrets the stack generates): where Kafka is,
 /// the admin's password, the JWT signing secret.
 struct SharedSettings {
@@ -371,12 +375,12 @@ struct SharedSettings {
 
 impl SharedSettings {
     fn new(scope: &mut Scope<'_>, ctx: &Context, msk: bool, production: Option<&Production>) -> Self {
-        // With MSK the bootstrap brokers are not a CloudFormation attribute: they go into
-        // this secret once the cluster exists (by hand for now; see README).
+        // With MSK the bootstrap brokers are not a CloudFormation attribute: the deployer
+        // writes them into this secret after each deploy (deployer/src/kafka.rs).
         let kafka_brokers = match (msk, &ctx.kafka_brokers) {
             (true, _) => {
                 let secret = scope.add(
-                    "KafkaBootstrapSecret",
+                    KAFKA_BOOTSTRAP_SECRET,
                     res::Secret {
                         description: "MSK bootstrap brokers (GetBootstrapBrokers), set after the cluster exists".into(),
                         generate_secret_string: None,

@@ -7,15 +7,17 @@ use pulsetrack_stacks::{
     image_repositories_stack,
     pulsetrack::{SERVICES, repository_output},
 };
+use serde::Serialize;
 use serde_json::json;
 
-use super::{Applied, Apply, outputs_after, print_json, stacks_for, synthesize};
+use super::{Applied, Apply, outputs_after, print_json, stacks_for, synthesize, template_source};
 use crate::{
     assembly,
     cli::{ImageArgs, Output, StackArgs},
-    cloudformation::ResourceChange,
+    cloudformation::{ResourceChange, Stacks},
     error::{Error, Result},
     images::registry::Registry,
+    kafka::{self, Synced, Wiring},
     publish,
     target::Target,
 };
@@ -52,9 +54,11 @@ pub async fn run(
     for warning in model.warnings() {
         eprintln!("warning: {warning}");
     }
-    let applied = apply.run(&stacks, template).await?;
-    let outputs = outputs_after(&stacks, &applied, template, !model.outputs.is_empty(), target).await?;
-    let report = Report { stack: &stack.stack, applied: &applied, outputs: &outputs, started };
+    let source = template_source(target, template).await?;
+    let applied = apply.run(&stacks, template, &source).await?;
+    let outputs = outputs_after(&stacks, &applied, &source, !model.outputs.is_empty(), target).await?;
+    let brokers = wire_brokers(&stacks, target).await?;
+    let report = Report { stack: &stack.stack, applied: &applied, outputs: &outputs, brokers: &brokers, started };
     report.write_outputs(outputs_file)?;
     report.print(apply.output)
 }
@@ -70,8 +74,9 @@ async fn registry(stack: &StackArgs, target: &Target, apply: &Apply) -> Result<R
     let template = files.get(&assembly::template_file(&repositories.name)).cloned().unwrap_or_default();
     let stacks = stacks_for(&repositories.name, target).await;
     eprintln!("image repositories: stack {} on {}", repositories.name, target.describe());
-    let applied = apply.run(&stacks, &template).await?;
-    let outputs = outputs_after(&stacks, &applied, &template, true, target).await?;
+    let source = template_source(target, &template).await?;
+    let applied = apply.run(&stacks, &template, &source).await?;
+    let outputs = outputs_after(&stacks, &applied, &source, true, target).await?;
     let uris: Vec<String> = SERVICES
         .iter()
         .filter_map(|def| outputs.iter().find(|(k, _)| *k == repository_output(def)).map(|(_, v)| v.clone()))
@@ -97,11 +102,60 @@ async fn registry(stack: &StackArgs, target: &Target, apply: &Apply) -> Result<R
     Ok(registry)
 }
 
+/// What the bootstrap-broker step did (see [`crate::kafka`]).
+#[derive(Debug, Serialize)]
+#[serde(tag = "state", rename_all = "camelCase")]
+enum Brokers {
+    /// msk=false: the brokers are the `kafka-brokers` context value.
+    NotApplicable,
+    /// The endpoint lacks what the step needs; `advice` says what to do.
+    NotWired {
+        advice: String,
+    },
+    Synced(Synced),
+}
+
+/// Runs the bootstrap-broker step on the deployed stack (every deploy: it does
+/// nothing when all is right).
+async fn wire_brokers(stacks: &Stacks, target: &Target) -> Result<Brokers> {
+    let template = stacks.deployed_template().await.map_err(Error::Aws)?;
+    let resources = stacks.resources().await.map_err(Error::Aws)?;
+    match kafka::wiring(&stacks.name, &template, &resources) {
+        Wiring::NotDeclared => Ok(Brokers::NotApplicable),
+        Wiring::Gap(gap) => {
+            let advice = kafka::gap_advice(&gap, &target.describe(), target.is_moto().await);
+            eprintln!("warning: {advice}");
+            Ok(Brokers::NotWired { advice })
+        }
+        Wiring::Ready(wiring) => {
+            let config = target.sdk_config().await;
+            let synced = kafka::sync(&config, &wiring).await.map_err(Error::Aws)?;
+            Ok(Brokers::Synced(synced))
+        }
+    }
+}
+
+impl Brokers {
+    fn line(&self) -> Option<String> {
+        match self {
+            Brokers::NotApplicable => None,
+            Brokers::NotWired { .. } => Some("Kafka brokers: NOT WIRED (see the warning above)".into()),
+            Brokers::Synced(s) => Some(format!(
+                "Kafka brokers: {} ({}{})",
+                s.brokers,
+                if s.written { "secret written" } else { "secret unchanged" },
+                if s.rolled.is_empty() { String::new() } else { format!("; rolled {}", s.rolled.join(", ")) }
+            )),
+        }
+    }
+}
+
 /// What a deploy reports.
 struct Report<'a> {
     stack: &'a str,
     applied: &'a Applied,
     outputs: &'a [(String, String)],
+    brokers: &'a Brokers,
     started: Instant,
 }
 
@@ -124,7 +178,8 @@ impl Report<'_> {
         };
         match output {
             Output::Json => print_json(&json!({ "stack": self.stack, "status": status, "changes": changes,
-                "outputs": self.outputs_json(), "elapsedMs": self.started.elapsed().as_millis() as u64 })),
+                "outputs": self.outputs_json(), "kafkaBrokers": self.brokers,
+                "elapsedMs": self.started.elapsed().as_millis() as u64 })),
             Output::Text => {
                 match self.applied {
                     Applied::Unchanged => println!("{}: no changes", self.stack),
@@ -134,6 +189,9 @@ impl Report<'_> {
                 }
                 for (k, v) in self.outputs {
                     println!("  {k} = {v}");
+                }
+                if let Some(line) = self.brokers.line() {
+                    println!("{line}");
                 }
                 if let Some((_, url)) = self.outputs.iter().find(|(k, _)| k == "GatewayUrl") {
                     println!("\nPulseTrack: {url}");

@@ -26,14 +26,14 @@ pub async fn run(stack: &str, target: &Target, timeout: Duration, moto_reset: bo
         return Ok(());
     }
     let before = stacks.resources().await.map_err(Error::Aws)?;
-    let earlier = stacks.recent_event_ids().await.map_err(Error::Aws)?;
+    let mark = stacks.event_mark().await.map_err(Error::Aws)?;
     match stacks.delete().await {
         // moto may fail part-way (it does not order dependencies) yet drop the stack.
         Err(e) if !moto || stacks.status().await.map_err(Error::Aws)?.is_some() => return Err(Error::Failed(e)),
         Err(e) => eprintln!("note: moto's delete-stack failed part-way: {e:#}"),
         Ok(()) => {
             let mut progress = Progress::new(false);
-            let settled = stacks.wait(timeout, &mut progress, earlier).await.map_err(Error::Failed)?;
+            let settled = stacks.wait(timeout, &mut progress, mark).await.map_err(Error::Failed)?;
             if settled.status != StackStatus::DeleteComplete {
                 return Err(Error::Failed(anyhow::anyhow!(
                     "destroy ended {}:\n  {}",
@@ -46,16 +46,23 @@ pub async fn run(stack: &str, target: &Target, timeout: Duration, moto_reset: bo
     let config = target.sdk_config().await;
     let left = status::left_behind(&config, &before).await;
     println!("destroyed {stack}");
-    if !left.is_empty() {
-        println!("{} of its resources are still on {}:", left.len(), target.describe());
-        for item in &left {
+    if !left.present.is_empty() {
+        println!("{} of its resources are still on {}:", left.present.len(), target.describe());
+        for item in &left.present {
             println!("  {item}");
         }
     }
     if moto_reset {
         reset(target).await?;
-    } else if moto && !left.is_empty() {
+    } else if moto && !left.present.is_empty() {
         println!("moto keeps resources after delete-stack; `deployer destroy --moto-reset` wipes the emulator");
+    }
+    if !left.unknown.is_empty() {
+        return Err(Error::Aws(anyhow::anyhow!(
+            "could not check whether {} of its resources are gone:\n  {}",
+            left.unknown.len(),
+            left.unknown.join("\n  ")
+        )));
     }
     Ok(())
 }

@@ -7,7 +7,7 @@ use pulsetrack_stacks::{
     pulsetrack::{SERVICES, repository_output},
 };
 
-use super::{stacks_for, synthesize};
+use super::{stacks_for, synthesize, template_source};
 use crate::{
     cli::{ImageArgs, StackArgs},
     error::{Error, Result},
@@ -20,7 +20,8 @@ pub async fn run(stack: &StackArgs, target: &Target, fail: bool, images: &ImageA
     let references = if no_images { BTreeMap::new() } else { references(stack, target, images).await? };
     let synthesized = synthesize(stack, Some(target), references).await?;
     let stacks = stacks_for(&stack.stack, target).await;
-    let Some(prepared) = stacks.prepare(synthesized.template()?).await.map_err(Error::Failed)? else {
+    let source = template_source(target, synthesized.template()?).await?;
+    let Some(prepared) = stacks.prepare(&source).await.map_err(Error::Failed)? else {
         println!("There were no differences");
         return Ok(());
     };

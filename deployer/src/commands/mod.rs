@@ -2,6 +2,7 @@
 //! synthesizing with the context, applying a template through a change set, finding
 //! the registry the images go to.
 
+mod bootstrap;
 mod deploy;
 mod destroy;
 mod diff;
@@ -20,8 +21,9 @@ use pulsetrack_stacks::{Context, Stack, pulsetrack_stack};
 
 use crate::{
     assembly::{self, Assembly},
+    assets::{AssetsBucket, Bootstrapped, INLINE_TEMPLATE_LIMIT},
     cli::{Approval, Command, ImagesCommand, Output, StackArgs},
-    cloudformation::{Progress, ResourceChange, Stacks},
+    cloudformation::{Progress, ResourceChange, Stacks, TemplateSource},
     error::{Error, Result},
     target::Target,
 };
@@ -43,6 +45,7 @@ pub async fn run(command: Command) -> Result<()> {
         Command::Destroy { stack, target, timeout, moto_reset } => {
             destroy::run(&stack, &target.target(), Duration::from_secs(timeout), moto_reset).await
         }
+        Command::Bootstrap { target } => bootstrap::run(&target.target()).await,
         Command::Status { local: true, data_dir, .. } => local::status(&data_dir).await,
         Command::Status { stack, target, output, .. } => status::run(&stack, &target.target(), output).await,
         Command::Up(args) => local::up(*args).await,
@@ -102,6 +105,55 @@ pub async fn stacks_for(name: &str, target: &Target) -> Stacks {
     Stacks::new(aws_sdk_cloudformation::Client::new(&config), name)
 }
 
+/// The assets bucket of the target's account and region.
+pub async fn assets_bucket(target: &Target) -> Result<AssetsBucket> {
+    let config = target.sdk_config().await;
+    let (path_style, over_tls) = match target {
+        Target::Aws => (false, true),
+        Target::Endpoint(url) => (true, url.starts_with("https://")),
+    };
+    AssetsBucket::for_config(&config, path_style, over_tls).await.map_err(Error::Aws)
+}
+
+/// Says when the TLS-only policy was left out (a plain-HTTP endpoint).
+pub fn note_policy(bucket: &AssetsBucket, done: Bootstrapped) {
+    if !done.tls_policy {
+        eprintln!(
+            "note: the endpoint is plain HTTP, so {} has no TLS-only bucket policy (it would refuse the deployer's own requests)",
+            bucket.name
+        );
+    }
+}
+
+/// How `template` goes to CloudFormation: inline when it fits the inline limit, else
+/// stored in the assets bucket (bootstrapped first when missing) by content hash.
+/// What is done is said on stderr.
+pub async fn template_source(target: &Target, template: &str) -> Result<TemplateSource> {
+    if template.len() <= INLINE_TEMPLATE_LIMIT {
+        return Ok(TemplateSource::Body(template.to_string()));
+    }
+    let bucket = assets_bucket(target).await?;
+    if !bucket.exists().await.map_err(Error::Aws)? {
+        eprintln!(
+            "the template is {} bytes, over CloudFormation's inline limit of {INLINE_TEMPLATE_LIMIT}: \
+             bootstrapping the assets bucket {} (encrypted, versioned, public access blocked, TLS only)",
+            template.len(),
+            bucket.name
+        );
+        let done = bucket.bootstrap().await.map_err(Error::Aws)?;
+        note_policy(&bucket, done);
+    }
+    let stored = bucket.store_template(template).await.map_err(Error::Aws)?;
+    eprintln!(
+        "template ({} bytes) via S3: s3://{}/{} ({})",
+        template.len(),
+        bucket.name,
+        stored.key,
+        if stored.uploaded { "uploaded" } else { "already there" }
+    );
+    Ok(TemplateSource::Url(stored.url))
+}
+
 fn confirm(question: &str) -> bool {
     if !std::io::stdin().is_terminal() || std::env::var_os("CI").is_some() {
         return false;
@@ -128,10 +180,11 @@ pub enum Applied {
 }
 
 impl Apply {
-    pub async fn run(&self, stacks: &Stacks, template: &str) -> Result<Applied> {
+    /// Applies `template`, which CloudFormation receives as `source`.
+    pub async fn run(&self, stacks: &Stacks, template: &str, source: &TemplateSource) -> Result<Applied> {
         // Read before the change set exists: it is what the change is measured against.
         let old = stacks.deployed_template().await.map_err(Error::Aws)?;
-        let Some(prepared) = stacks.prepare(template).await.map_err(Error::Failed)? else {
+        let Some(prepared) = stacks.prepare(source).await.map_err(Error::Failed)? else {
             return Ok(Applied::Unchanged);
         };
         if self.output == Output::Text {
@@ -154,10 +207,10 @@ impl Apply {
                 list.join("\n")
             )));
         }
-        let earlier = stacks.recent_event_ids().await.map_err(Error::Aws)?;
+        let mark = stacks.event_mark().await.map_err(Error::Aws)?;
         stacks.execute(&prepared.change_set).await.map_err(Error::Failed)?;
         let mut progress = Progress::new(self.output == Output::Json);
-        let settled = stacks.wait(self.timeout, &mut progress, earlier).await.map_err(Error::Failed)?;
+        let settled = stacks.wait(self.timeout, &mut progress, mark).await.map_err(Error::Failed)?;
         if !settled.succeeded() {
             let reasons = if settled.failures.is_empty() {
                 "no resource reported a reason".into()
@@ -179,7 +232,7 @@ impl Apply {
 pub async fn outputs_after(
     stacks: &Stacks,
     applied: &Applied,
-    template: &str,
+    template: &TemplateSource,
     declares_outputs: bool,
     target: &Target,
 ) -> Result<Vec<(String, String)>> {

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod aws_emulator;
 pub mod system;
 
 use std::{
