@@ -3,13 +3,15 @@
 # packages when missing: podman and runc (to run containers; no Docker engine needed),
 # docker-registry (a local OCI registry), skopeo (to inspect images) and mmdebstrap,
 # which makes the images' base: a minimal Debian bookworm root filesystem, written
-# once to ~/.cache/pulsetrack/tools/base/bookworm-minbase.tar (PULSETRACK_BASE_ROOTFS
+# once to ~/.cache/pulsetrack/tools/base/bookworm-minbase-ca.tar (PULSETRACK_BASE_ROOTFS
 # overrides the path). Prints the base's path.
 # podman reads scripts/containers.conf through CONTAINERS_CONF (runc, cgroupfs, lower
 # ulimits: what works in sandboxes and CI containers); scripts export it.
 set -euo pipefail
 TOOLS="${PULSETRACK_TOOLS:-$HOME/.cache/pulsetrack/tools}"
-base="${PULSETRACK_BASE_ROOTFS:-$TOOLS/base/bookworm-minbase.tar}"
+# The name changes with the recipe (-ca: with ca-certificates), so that a base made
+# by an older recipe is not taken for this one.
+base="${PULSETRACK_BASE_ROOTFS:-$TOOLS/base/bookworm-minbase-ca.tar}"
 
 need=()
 command -v podman >/dev/null 2>&1 || need+=(podman)

@@ -49,7 +49,7 @@ pub struct ImageArgs {
     #[arg(long, env = "PULSETRACK_BIN_DIR")]
     pub bin_dir: Option<PathBuf>,
     /// Base root filesystem tar (default: PULSETRACK_BASE_ROOTFS, else
-    /// ~/.cache/pulsetrack/tools/base/bookworm-minbase.tar from scripts/ensure-containers.sh).
+    /// ~/.cache/pulsetrack/tools/base/bookworm-minbase-ca.tar from scripts/ensure-containers.sh).
     #[arg(long, value_name = "ROOTFS_TAR")]
     pub base: Option<PathBuf>,
     /// The OCI image layout images are written to (default ~/.cache/pulsetrack/images).

@@ -97,7 +97,7 @@ pub fn default_base() -> PathBuf {
     let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/root"));
     std::env::var_os("PULSETRACK_BASE_ROOTFS")
         .map(PathBuf::from)
-        .unwrap_or_else(|| home.join(".cache/pulsetrack/tools/base/bookworm-minbase.tar"))
+        .unwrap_or_else(|| home.join(".cache/pulsetrack/tools/base/bookworm-minbase-ca.tar"))
 }
 
 /// The default image layout folder (outside any clone).
