@@ -13,6 +13,8 @@ command -v perl >/dev/null 2>&1 || need+=(perl)
 command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
+# `deployer up` makes its private cluster's TLS certificate with the openssl CLI.
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   need+=(postgresql postgresql-client)
 fi

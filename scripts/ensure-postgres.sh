@@ -7,6 +7,13 @@ set -euo pipefail
 PGHOST_ADDR=127.0.0.1
 PGPORT_NUM=5432
 
+# The openssl CLI makes the test CAs and `deployer up`'s private cluster certificate.
+if ! command -v openssl >/dev/null; then
+  echo "openssl: installing from apt"
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl >/dev/null
+fi
+
 ready() { pg_isready -q -h "$PGHOST_ADDR" -p "$PGPORT_NUM" 2>/dev/null; }
 can_login() { psql -h "$PGHOST_ADDR" -p "$PGPORT_NUM" -U postgres -d postgres -Atc 'select 1' >/dev/null 2>&1; }
 

@@ -26,7 +26,7 @@ pub struct StackArgs {
     pub stack: String,
     /// Context values, `key=value` (repeatable): environment, image-registry,
     /// image-tag, desired-count, msk, kafka-brokers, db-instance-class, admin-email,
-    /// service-discovery.
+    /// service-discovery, profile (default | production), certificate-arn.
     #[arg(short = 'c', long = "context", value_name = "KEY=VALUE", value_parser = parse_pair)]
     pub context: Vec<(String, String)>,
 }

@@ -9,6 +9,7 @@ use std::{
 };
 
 use anyhow::{Context, bail};
+use pulsetrack_localpg::ServerCertificate;
 use tokio::process::Command;
 
 /// How services reach Postgres.
@@ -28,7 +29,7 @@ impl Server {
         if !matches!(parsed.scheme(), "postgres" | "postgresql") {
             bail!("DATABASE_URL must start with postgres://, not {}://", parsed.scheme());
         }
-        let decode = |s: &str| percent_decode(s).context("DATABASE_URL: bad percent-encoding");
+        let decode = |s: &str| pulsetrack_localpg::percent_decode(s).context("DATABASE_URL: bad percent-encoding");
         Ok(Self {
             host: parsed.host_str().filter(|h| !h.is_empty()).unwrap_or("127.0.0.1").to_string(),
             port: parsed.port().unwrap_or(5432),
@@ -43,51 +44,10 @@ impl Server {
     }
 }
 
-fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
-/// Finds `initdb`/`pg_ctl`: an explicit folder, PATH, `pg_config --bindir`, then
-/// Debian's /usr/lib/postgresql/<newest>/bin.
+/// Finds `initdb`/`pg_ctl` (see [`pulsetrack_localpg::find_bin_dir`]).
 pub fn find_bin_dir(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
-    let has_tools = |dir: &Path| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file();
-    if let Some(dir) = explicit {
-        return if has_tools(dir) {
-            Ok(dir.to_path_buf())
-        } else {
-            bail!("{} holds no initdb and pg_ctl", dir.display())
-        };
-    }
-    let mut candidates: Vec<PathBuf> =
-        std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect()).unwrap_or_default();
-    if let Ok(out) = std::process::Command::new("pg_config").arg("--bindir").stderr(Stdio::null()).output() {
-        candidates.push(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()));
-    }
-    let mut debian: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| Some((e.file_name().to_str()?.parse().ok()?, e.path().join("bin"))))
-        .collect();
-    debian.sort();
-    candidates.extend(debian.into_iter().rev().map(|(_, p)| p));
-    candidates.into_iter().find(|d| has_tools(d)).context(
-        "PostgreSQL's server tools (initdb, pg_ctl) were not found: install them (Debian/Ubuntu: \
-         `sudo apt-get install postgresql`), pass --postgres-bin DIR, or give an existing server with DATABASE_URL",
-    )
+    pulsetrack_localpg::find_bin_dir(explicit)
+        .context("no private Postgres: pass --postgres-bin DIR, or give an existing server with DATABASE_URL")
 }
 
 /// A private cluster under `<data>/postgres`.
@@ -247,53 +207,10 @@ impl PrivateCluster {
             return Ok(());
         }
         std::fs::create_dir_all(&self.tls).with_context(|| format!("cannot create {}", self.tls.display()))?;
-        std::fs::write(
-            self.tls.join("server.ext"),
-            "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n\
-             keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
-        )?;
-        let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-        let steps: [Vec<&str>; 3] = [
-            [&["req", "-x509"][..], &ec, &["-keyout", "ca.key", "-out", "ca.pem", "-days", "3650"]]
-                .concat()
-                .into_iter()
-                .chain(["-subj", "/CN=PulseTrack deployer up CA", "-addext", "basicConstraints=critical,CA:TRUE"])
-                .chain(["-addext", "keyUsage=critical,keyCertSign,cRLSign"])
-                .collect(),
-            [&["req"][..], &ec, &["-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"]].concat(),
-            vec![
-                "x509",
-                "-req",
-                "-in",
-                "server.csr",
-                "-CA",
-                "ca.pem",
-                "-CAkey",
-                "ca.key",
-                "-set_serial",
-                "1",
-                "-days",
-                "3650",
-                "-extfile",
-                "server.ext",
-                "-out",
-                "server.pem",
-            ],
-        ];
-        for args in steps {
-            let out = std::process::Command::new("openssl")
-                .args(&args)
-                .current_dir(&self.tls)
-                .stdin(Stdio::null())
-                .output()
-                .context("the private Postgres's TLS certificate needs the openssl CLI (Debian/Ubuntu: `apt-get install openssl`)")?;
-            if !out.status.success() {
-                bail!("openssl {} failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
-            }
-        }
-        for leftover in ["ca.key", "server.csr", "server.ext"] {
-            let _ = std::fs::remove_file(self.tls.join(leftover));
-        }
+        pulsetrack_localpg::make_ca(&self.tls, "ca", "PulseTrack deployer up CA", 3650)?;
+        let server = ServerCertificate { names: &["IP:127.0.0.1", "DNS:localhost"], days: 3650 };
+        pulsetrack_localpg::make_server_certificate(&self.tls, "ca", &server)?;
+        std::fs::remove_file(self.tls.join("ca.key")).context("cannot delete the CA's key")?;
         std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600))?;
         for public in [self.ca_file(), cert.clone()] {
             std::fs::set_permissions(&public, std::fs::Permissions::from_mode(0o644))?;

@@ -231,7 +231,7 @@ impl DatabaseConfig {
     fn role_password(&self) -> Result<Secret<String>, sqlx::Error> {
         let url = url::Url::parse(self.url.expose()).map_err(|e| sqlx::Error::Configuration(e.into()))?;
         let password = url.password().unwrap_or_default();
-        let decoded = percent_decode(password)
+        let decoded = pulsetrack_localpg::percent_decode(password)
             .ok_or_else(|| sqlx::Error::Configuration("the password is not valid percent-encoded UTF-8".into()))?;
         Ok(Secret::new(decoded))
     }
@@ -402,24 +402,6 @@ fn percent_encode(raw: &str) -> String {
         .collect()
 }
 
-/// Decodes `%XX` escapes; `None` when one is malformed or the result is not UTF-8.
-fn percent_decode(raw: &str) -> Option<String> {
-    let bytes = raw.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
 /// Quotes a Postgres identifier (`"` doubled).
 pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
@@ -456,8 +438,7 @@ mod tests {
     #[test]
     fn url_parts_are_percent_encoded() {
         assert_eq!(percent_encode("p@ss:w/rd"), "p%40ss%3Aw%2Frd");
-        assert_eq!(percent_decode("p%40ss%3Aw%2Frd").as_deref(), Some("p@ss:w/rd"));
-        assert_eq!(percent_decode("bad%4"), None);
+        assert_eq!(pulsetrack_localpg::percent_decode(&percent_encode("p@ss:w/rd")).as_deref(), Some("p@ss:w/rd"));
         let cfg = DatabaseConfig::with_url(format!("postgres://u:{}@h/db", percent_encode("it's 'quoted'")));
         assert_eq!(cfg.role_password().expect("password").expose(), "it's 'quoted'");
         let url = format!("postgres://u:{}@h:5432/db", percent_encode("p@ss:w/rd"));

@@ -37,7 +37,7 @@ impl TlsPostgres {
         let os_user =
             running_as_root().then(|| std::env::var("PULSETRACK_POSTGRES_OS_USER").unwrap_or("postgres".into()));
         let cluster = Self {
-            bin: bin_dir(),
+            bin: pulsetrack_localpg::find_bin_dir(None).unwrap_or_else(|e| panic!("the TLS tests: {e}")),
             port: free_port(),
             os_user,
             superuser_password: uuid::Uuid::new_v4().simple().to_string(),
@@ -107,56 +107,14 @@ impl TlsPostgres {
     }
 
     fn make_certificates(&self) {
-        let d = &self.dir;
-        let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-        for ca in ["ca", "other-ca"] {
-            let subject = format!("/CN=PulseTrack test {ca}");
-            let (key, pem) = (format!("{ca}.key"), format!("{ca}.pem"));
-            openssl(
-                d,
-                &[&["req", "-x509"][..], &ec, &["-keyout", &key, "-out", &pem, "-days", "2", "-subj", &subject]]
-                    .concat()
-                    .iter()
-                    .copied()
-                    .chain([
-                        "-addext",
-                        "basicConstraints=critical,CA:TRUE",
-                        "-addext",
-                        "keyUsage=critical,keyCertSign,cRLSign",
-                    ])
-                    .collect::<Vec<_>>(),
-            );
-        }
-        openssl(
-            d,
-            &[&["req"][..], &ec, &["-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost"]].concat(),
-        );
-        std::fs::write(
-            d.join("server.ext"),
-            "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
-        )
-        .unwrap_or_else(|e| panic!("server.ext: {e}"));
-        openssl(
-            d,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                "server.csr",
-                "-CA",
-                "ca.pem",
-                "-CAkey",
-                "ca.key",
-                "-set_serial",
-                "2",
-                "-days",
-                "2",
-                "-extfile",
-                "server.ext",
-                "-out",
-                "server.pem",
-            ],
-        );
+        let made = pulsetrack_localpg::make_ca(&self.dir, "ca", "PulseTrack test ca", 2)
+            .and_then(|()| pulsetrack_localpg::make_ca(&self.dir, "other-ca", "PulseTrack test other-ca", 2))
+            // `localhost` alone: verify-full to 127.0.0.1 must fail.
+            .and_then(|()| {
+                let server = pulsetrack_localpg::ServerCertificate { names: &["DNS:localhost"], days: 2 };
+                pulsetrack_localpg::make_server_certificate(&self.dir, "ca", &server)
+            });
+        made.unwrap_or_else(|e| panic!("the TLS tests' certificates: {e}"));
     }
 
     fn initdb(&self) {
@@ -254,35 +212,6 @@ impl Drop for TlsPostgres {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
-}
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("the TLS tests need the openssl CLI: {e}"));
-    assert!(out.status.success(), "openssl {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-}
-
-/// initdb and pg_ctl: on PATH, else Debian's newest /usr/lib/postgresql/<major>/bin.
-fn bin_dir() -> PathBuf {
-    let has_tools = |dir: &Path| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file();
-    let mut candidates: Vec<PathBuf> =
-        std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect()).unwrap_or_default();
-    let mut debian: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| Some((e.file_name().to_str()?.parse().ok()?, e.path().join("bin"))))
-        .collect();
-    debian.sort();
-    candidates.extend(debian.into_iter().rev().map(|(_, p)| p));
-    candidates
-        .into_iter()
-        .find(|d| has_tools(d))
-        .unwrap_or_else(|| panic!("the TLS tests need PostgreSQL's server tools (initdb, pg_ctl)"))
 }
 
 fn free_port() -> u16 {
