@@ -12,7 +12,7 @@ use std::{future::Future, net::SocketAddr};
 use anyhow::Context;
 use pulsetrack_common::{
     HttpServer, Readiness,
-    error::not_found_fallback,
+    error::json_fallbacks,
     kafka::{PATIENT_DLT_TOPIC, PATIENT_TOPIC},
     request_id,
     shutdown::Shutdown,
@@ -40,9 +40,9 @@ impl Application {
             .context("cannot prepare the analytics database")?;
         let events = EventRepository::new(pool.clone());
         let membership = GroupMembership::default();
-        let router = routes::router(events.clone())
-            .merge(readiness(&config, pool, membership.clone())?.routes())
-            .fallback(not_found_fallback);
+        let router = json_fallbacks(
+            routes::router(events.clone()).merge(readiness(&config, pool, membership.clone())?.routes()),
+        );
         let server = HttpServer::bind(&config.listen, request_id::layer(router)).await?;
         Ok(Self { server, config, events, membership })
     }

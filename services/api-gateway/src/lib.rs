@@ -15,7 +15,7 @@ use hyper_util::{
     client::legacy::{Client, connect::HttpConnector},
     rt::TokioExecutor,
 };
-use pulsetrack_common::{HttpServer, Readiness, error::not_found_fallback, request_id};
+use pulsetrack_common::{HttpServer, Readiness, error::json_fallbacks, request_id};
 
 use crate::{config::Config, jwt::Verifier, proxy::Upstream};
 
@@ -68,7 +68,7 @@ impl Application {
                 async move { gateway.verifier.ready().await }
             })
         };
-        let router = routes::router(gateway).merge(readiness.routes()).fallback(not_found_fallback);
+        let router = json_fallbacks(routes::router(gateway).merge(readiness.routes()));
         Ok(HttpServer::bind(&config.listen, request_id::layer(router)).await?)
     }
 }

@@ -11,7 +11,7 @@ pub mod tokens;
 use std::sync::Arc;
 
 use anyhow::Context;
-use pulsetrack_common::{HttpServer, Readiness, error::not_found_fallback, request_id};
+use pulsetrack_common::{HttpServer, Readiness, error::json_fallbacks, request_id};
 
 use crate::{config::Config, repository::UserRepository, tokens::TokenIssuer};
 
@@ -38,9 +38,9 @@ impl Application {
             }
         }
 
-        let router = routes::router(routes::AppState { users, tokens })
-            .merge(Readiness::new().postgres(pool).routes())
-            .fallback(not_found_fallback);
+        let router = json_fallbacks(
+            routes::router(routes::AppState { users, tokens }).merge(Readiness::new().postgres(pool).routes()),
+        );
         Ok(HttpServer::bind(&config.listen, request_id::layer(router)).await?)
     }
 }

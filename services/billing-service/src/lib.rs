@@ -11,7 +11,7 @@ use std::{future::Future, io, net::SocketAddr, time::Duration};
 
 use anyhow::Context;
 use pulsetrack_common::shutdown::Shutdown;
-use pulsetrack_common::{HttpServer, Readiness, error::not_found_fallback, request_id};
+use pulsetrack_common::{HttpServer, Readiness, error::json_fallbacks, request_id};
 use pulsetrack_proto::billing::billing_service_server::BillingServiceServer;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
@@ -42,9 +42,8 @@ impl Application {
             .await
             .context("cannot prepare the billing database")?;
         let accounts = AccountRepository::new(pool.clone());
-        let router = http::router(accounts.clone())
-            .merge(Readiness::new().postgres(pool.clone()).routes())
-            .fallback(not_found_fallback);
+        let router =
+            json_fallbacks(http::router(accounts.clone()).merge(Readiness::new().postgres(pool.clone()).routes()));
         let http = HttpServer::bind(&config.http, request_id::layer(router)).await?;
         let grpc = TcpListener::bind((config.grpc.host.as_str(), config.grpc.port)).await?;
         let grpc_addr = grpc.local_addr()?;

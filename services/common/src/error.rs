@@ -128,6 +128,17 @@ pub async fn not_found_fallback() -> ApiError {
     ApiError::not_found("no such route")
 }
 
+/// A known route asked with a method it does not take: 405 with the JSON body every
+/// other error has.
+pub async fn method_not_allowed_fallback() -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED", "this route does not take that method")
+}
+
+/// Every service's fallbacks: an unknown route is 404, a wrong method 405, both JSON.
+pub fn json_fallbacks<S: Clone + Send + Sync + 'static>(router: axum::Router<S>) -> axum::Router<S> {
+    router.fallback(not_found_fallback).method_not_allowed_fallback(method_not_allowed_fallback)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -43,10 +43,42 @@ pub fn text(value: Option<String>, max: usize) -> Result<String, String> {
     if value.chars().count() > max {
         return Err(format!("must be at most {max} characters"));
     }
-    if value.chars().any(char::is_control) {
-        return Err("must not contain control characters".into());
-    }
+    plain(&value)?;
     Ok(value)
+}
+
+/// Refuses control characters (NUL, which Postgres cannot store in text, among them)
+/// and the invisible format characters that reorder or hide text (bidirectional
+/// overrides such as U+202E, zero-width characters, the byte-order mark).
+pub fn plain(value: &str) -> Result<(), String> {
+    if value.chars().any(|c| c.is_control() || is_format(c)) {
+        return Err("must not contain control or format characters".into());
+    }
+    Ok(())
+}
+
+/// Unicode's format characters (category Cf) that occur in text: soft hyphen, Arabic
+/// and Syriac marks, zero-width and joiner characters, bidirectional marks, embeddings,
+/// overrides and isolates, invisible operators, the byte-order mark, interlinear
+/// annotation and the tag characters.
+fn is_format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{AD}'
+            | '\u{600}'..='\u{605}'
+            | '\u{61C}'
+            | '\u{6DD}'
+            | '\u{70F}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206F}'
+            | '\u{FEFF}'
+            | '\u{FFF9}'..='\u{FFFB}'
+            | '\u{E0001}'
+            | '\u{E0020}'..='\u{E007F}'
+    )
 }
 
 /// An email address, trimmed and lower-cased so that uniqueness ignores case.
@@ -90,6 +122,17 @@ mod tests {
         assert!(text(Some("   ".into()), 5).is_err());
         assert!(text(Some("abcdef".into()), 5).is_err());
         assert!(text(Some("a\u{0}b".into()), 5).is_err());
+    }
+
+    #[test]
+    fn control_and_format_characters_are_refused_and_other_scripts_are_not() {
+        for bad in ["a\u{0}b", "tab\there", "Ada\u{202E}gnp.exe", "zero\u{200B}width", "\u{FEFF}bom", "iso\u{2066}late"]
+        {
+            assert_eq!(plain(bad), Err("must not contain control or format characters".into()), "{bad:?}");
+        }
+        for good in ["Zo\u{eb} \u{d8}stergaard", "\u{5e9}\u{5dc}\u{5d5}\u{5dd}", "\u{674e}\u{534e}", "O'Brien-Smith"] {
+            assert_eq!(plain(good), Ok(()), "{good:?}");
+        }
     }
 
     #[test]

@@ -164,7 +164,8 @@ impl ListQuery {
             "search",
             match self.search.map(|s| s.trim().to_string()).filter(|s| !s.is_empty()) {
                 Some(s) if s.chars().count() > 200 => Err("must be at most 200 characters".to_string()),
-                other => Ok(other),
+                Some(s) => validate::plain(&s).map(|()| Some(s)),
+                None => Ok(None),
             },
         );
         v.finish()?;

@@ -12,7 +12,7 @@ pub mod routes;
 pub mod service;
 
 use anyhow::Context;
-use pulsetrack_common::{HttpServer, Readiness, error::not_found_fallback, request_id};
+use pulsetrack_common::{HttpServer, Readiness, error::json_fallbacks, request_id};
 
 use crate::{config::Config, repository::PatientRepository, service::PatientService};
 
@@ -50,7 +50,7 @@ impl Application {
                 outbox::depths(&pool).await.inspect_err(|e| tracing::warn!(error = %e, "cannot count the outbox")).ok()
             }
         });
-        let router = routes::router(service).merge(readiness.routes()).fallback(not_found_fallback);
+        let router = json_fallbacks(routes::router(service).merge(readiness.routes()));
         Ok(HttpServer::bind(&config.listen, request_id::layer(router)).await?)
     }
 }

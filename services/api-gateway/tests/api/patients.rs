@@ -213,6 +213,43 @@ async fn pagination_bounds_order_and_search() {
 }
 
 #[tokio::test]
+async fn control_and_format_characters_are_a_400_naming_the_field() {
+    let stack = spawn_stack().await;
+    let user = stack.user_token("controls@example.com").await;
+    // NUL: Postgres refuses it in text (this was a 500); U+202E reverses what follows.
+    for search in ["%00", "a%E2%80%AEb"] {
+        let response = stack.authed(Method::GET, &format!("/api/patients?search={search}"), &user, None).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{search}");
+        let body = json_of(response).await;
+        assert_eq!(body["fields"][0]["field"], "search", "{body}");
+    }
+    let mut body = patient_body("rlo@example.com");
+    body["name"] = json!("Ada\u{202E}gnp.exe");
+    let response = stack.create_patient(&user, &body).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(json_of(response).await["fields"][0]["field"], "name");
+    let list = json_of(stack.authed(Method::GET, "/api/patients", &user, None).await).await;
+    assert_eq!(list["totalElements"], 0, "nothing stored");
+}
+
+#[tokio::test]
+async fn a_wrong_method_is_a_json_405() {
+    let stack = spawn_stack().await;
+    let user = stack.user_token("methods@example.com").await;
+    // Through the gateway to patient-service, and to auth-service's public route.
+    for (method, path) in [(Method::PUT, "/api/patients"), (Method::GET, "/auth/login")] {
+        let response = stack.authed(method.clone(), path, &user, None).await;
+        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+        let body = json_of(response).await;
+        assert_eq!(
+            (body["status"].as_u64(), body["error"].as_str()),
+            (Some(405), Some("METHOD_NOT_ALLOWED")),
+            "{body}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn openapi_document_is_public_through_the_gateway() {
     let stack = spawn_stack().await;
     let response = stack.client.get(stack.url("/api-docs/patients")).send().await.expect("request");
