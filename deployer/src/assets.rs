@@ -3,6 +3,7 @@
 //! does on the first deploy that needs it. The bucket is SSE encrypted, versioned,
 //! closed to the public, and its policy refuses any request not made over TLS.
 
+use crate::error::aws_call_failed;
 use anyhow::{Context as _, anyhow};
 use aws_config::SdkConfig;
 use aws_sdk_s3::{
@@ -103,7 +104,7 @@ impl AssetsBucket {
             .get_caller_identity()
             .send()
             .await
-            .map_err(|e| anyhow!("STS GetCallerIdentity failed: {}", e.message().unwrap_or(&e.to_string())))?;
+            .map_err(|e| aws_call_failed("STS GetCallerIdentity", &e))?;
         let account = identity.account().context("STS GetCallerIdentity returned no account")?;
         let region = config.region().context("no AWS region is configured")?.to_string();
         let s3 = aws_sdk_s3::config::Builder::from(config).force_path_style(path_style).build();

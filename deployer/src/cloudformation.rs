@@ -6,6 +6,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use crate::error::aws_call_failed;
 use anyhow::{Context as _, bail};
 use aws_sdk_cloudformation::{
     Client,
@@ -203,7 +204,7 @@ impl Stacks {
         match self.client.describe_stacks().stack_name(&self.name).send().await {
             Ok(out) => Ok(out.stacks().first().and_then(|s| s.stack_status()).cloned()),
             Err(e) if is_missing_stack(e.message()) => Ok(None),
-            Err(e) => Err(anyhow::anyhow!("DescribeStacks failed: {}", e.message().unwrap_or(&e.to_string()))),
+            Err(e) => Err(aws_call_failed("DescribeStacks", &e)),
         }
     }
 
@@ -237,7 +238,7 @@ impl Stacks {
             .capabilities(Capability::CapabilityNamedIam)
             .send()
             .await
-            .map_err(|e| anyhow::anyhow!("CreateChangeSet failed: {}", e.message().unwrap_or(&e.to_string())))?;
+            .map_err(|e| aws_call_failed("CreateChangeSet", &e))?;
         let deadline = Instant::now() + Duration::from_secs(300);
         loop {
             let out = self
@@ -247,7 +248,7 @@ impl Stacks {
                 .change_set_name(&change_set)
                 .send()
                 .await
-                .map_err(|e| anyhow::anyhow!("DescribeChangeSet failed: {}", e.message().unwrap_or(&e.to_string())))?;
+                .map_err(|e| aws_call_failed("DescribeChangeSet", &e))?;
             match out.status() {
                 Some(ChangeSetStatus::CreateComplete) => {
                     let changes = out
@@ -297,7 +298,7 @@ impl Stacks {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| anyhow::anyhow!("ExecuteChangeSet failed: {}", e.message().unwrap_or(&e.to_string())))
+            .map_err(|e| aws_call_failed("ExecuteChangeSet", &e))
     }
 
     /// Where the next operation's events begin: the stack's newest event now (none
@@ -309,7 +310,7 @@ impl Stacks {
                 newest_before: out.stack_events().first().and_then(|e| e.event_id()).map(str::to_string),
             }),
             Err(e) if is_missing_stack(e.message()) => Ok(EventMark::default()),
-            Err(e) => bail!("DescribeStackEvents failed: {}", e.message().unwrap_or(&e.to_string())),
+            Err(e) => Err(aws_call_failed("DescribeStackEvents", &e)),
         }
     }
 
@@ -324,7 +325,7 @@ impl Stacks {
                 match self.client.describe_stack_events().stack_name(&self.name).set_next_token(token).send().await {
                     Ok(out) => out,
                     Err(e) if is_missing_stack(e.message()) => break,
-                    Err(e) => bail!("DescribeStackEvents failed: {}", e.message().unwrap_or(&e.to_string())),
+                    Err(e) => return Err(aws_call_failed("DescribeStackEvents", &e)),
                 };
             let (page, reached) = take_new(out.stack_events(), mark, seen);
             fresh.extend(page.into_iter().cloned());
@@ -403,7 +404,7 @@ impl Stacks {
                 None => Ok(Value::Null),
             },
             Err(e) if is_missing_stack(e.message()) => Ok(Value::Null),
-            Err(e) => bail!("GetTemplate failed: {}", e.message().unwrap_or(&e.to_string())),
+            Err(e) => Err(aws_call_failed("GetTemplate", &e)),
         }
     }
 
@@ -422,7 +423,7 @@ impl Stacks {
         match result {
             Ok(_) => {}
             Err(e) if e.message().is_some_and(is_no_change) => return Ok(()),
-            Err(e) => bail!("UpdateStack failed: {}", e.message().unwrap_or(&e.to_string())),
+            Err(e) => return Err(aws_call_failed("UpdateStack", &e)),
         }
         let deadline = Instant::now() + Duration::from_secs(120);
         while self.status().await?.is_some_and(|s| in_progress(&s)) {
@@ -461,7 +462,7 @@ impl Stacks {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| anyhow::anyhow!("DeleteStack failed: {}", e.message().unwrap_or(&e.to_string())))
+            .map_err(|e| aws_call_failed("DeleteStack", &e))
     }
 }
 

@@ -3,6 +3,15 @@
 
 use pulsetrack_stacks::{ValidationErrors, pulsetrack::ContextError};
 
+/// An AWS call that failed: `<call> failed: <the service's message>`, or the SDK's own
+/// description of the error when the service sent no message (unreachable, timed out).
+pub fn aws_call_failed(
+    call: &str,
+    e: &(impl aws_sdk_cloudformation::error::ProvideErrorMetadata + std::fmt::Display),
+) -> anyhow::Error {
+    anyhow::anyhow!("{call} failed: {}", e.message().map_or_else(|| e.to_string(), str::to_string))
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// Differences or drift, where the user asked to fail on them (exit 1).

@@ -6,9 +6,9 @@
 //! Idempotent: when the secret is right and every reader started after its last
 //! change, nothing is written or rolled.
 
-use anyhow::{Context as _, anyhow, bail};
+use crate::error::aws_call_failed;
+use anyhow::{Context as _, bail};
 use aws_config::SdkConfig;
-use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
 use aws_sdk_secretsmanager::primitives::DateTime;
 use pulsetrack_stacks::{
     core::logical_id,
@@ -91,7 +91,7 @@ pub async fn tls_brokers(config: &SdkConfig, cluster_arn: &str) -> anyhow::Resul
         .cluster_arn(cluster_arn)
         .send()
         .await
-        .map_err(|e| anyhow!("MSK GetBootstrapBrokers failed: {}", e.message().unwrap_or(&e.to_string())))?;
+        .map_err(|e| aws_call_failed("MSK GetBootstrapBrokers", &e))?;
     let Some(brokers) = out.bootstrap_broker_string_tls().filter(|b| !b.is_empty()) else {
         bail!("MSK cluster {cluster_arn} has no TLS bootstrap brokers (is client-broker encryption TLS?)")
     };
@@ -116,13 +116,13 @@ async fn secret_state(config: &SdkConfig, secret_id: &str) -> anyhow::Result<Sec
         .secret_id(secret_id)
         .send()
         .await
-        .map_err(|e| anyhow!("Secrets Manager DescribeSecret failed: {}", e.message().unwrap_or(&e.to_string())))?;
+        .map_err(|e| aws_call_failed("Secrets Manager DescribeSecret", &e))?;
     let value = client
         .get_secret_value()
         .secret_id(secret_id)
         .send()
         .await
-        .map_err(|e| anyhow!("Secrets Manager GetSecretValue failed: {}", e.message().unwrap_or(&e.to_string())))?;
+        .map_err(|e| aws_call_failed("Secrets Manager GetSecretValue", &e))?;
     Ok(SecretState {
         arn: described.arn().unwrap_or(secret_id).to_string(),
         value: value.secret_string().map(str::to_string),
@@ -154,7 +154,7 @@ async fn readers(config: &SdkConfig, wiring: &BrokerWiring, arn: &str) -> anyhow
             .set_services(Some(chunk.to_vec()))
             .send()
             .await
-            .map_err(|e| anyhow!("ECS DescribeServices failed: {}", e.message().unwrap_or(&e.to_string())))?;
+            .map_err(|e| aws_call_failed("ECS DescribeServices", &e))?;
         if let Some(failure) = out.failures().first() {
             bail!(
                 "ECS DescribeServices: {} {}",
@@ -164,10 +164,12 @@ async fn readers(config: &SdkConfig, wiring: &BrokerWiring, arn: &str) -> anyhow
         }
         for service in out.services() {
             let task_definition = service.task_definition().context("an ECS service without a task definition")?;
-            let described =
-                ecs.describe_task_definition().task_definition(task_definition).send().await.map_err(|e| {
-                    anyhow!("ECS DescribeTaskDefinition failed: {}", e.message().unwrap_or(&e.to_string()))
-                })?;
+            let described = ecs
+                .describe_task_definition()
+                .task_definition(task_definition)
+                .send()
+                .await
+                .map_err(|e| aws_call_failed("ECS DescribeTaskDefinition", &e))?;
             let reads_secret = described.task_definition().is_some_and(|t| {
                 t.container_definitions().iter().flat_map(|c| c.secrets()).any(|s| reads(s.value_from(), arn))
             });
@@ -206,7 +208,7 @@ pub async fn sync(config: &SdkConfig, wiring: &BrokerWiring) -> anyhow::Result<S
             .secret_string(&brokers)
             .send()
             .await
-            .map_err(|e| anyhow!("Secrets Manager PutSecretValue failed: {}", e.message().unwrap_or(&e.to_string())))?;
+            .map_err(|e| aws_call_failed("Secrets Manager PutSecretValue", &e))?;
         secret = secret_state(config, &wiring.secret_id).await?;
     }
     let ecs = aws_sdk_ecs::Client::new(config);
@@ -225,7 +227,7 @@ pub async fn sync(config: &SdkConfig, wiring: &BrokerWiring) -> anyhow::Result<S
                 .force_new_deployment(true)
                 .send()
                 .await
-                .map_err(|e| anyhow!("ECS UpdateService failed: {}", e.message().unwrap_or(&e.to_string())))?;
+                .map_err(|e| aws_call_failed("ECS UpdateService", &e))?;
             rolled.push(reader.name);
         }
     }
