@@ -14,7 +14,7 @@ pub enum Error {
     /// Same answer for an unknown email and a wrong password.
     #[error("invalid credentials")]
     InvalidCredentials,
-    #[error("only an ADMIN may create ADMIN accounts")]
+    #[error("only an ADMIN may create accounts with a role")]
     AdminRequired,
     #[error("invalid bearer token")]
     InvalidToken,
@@ -51,7 +51,7 @@ impl From<Error> for ApiError {
             Error::EmailTaken => ApiError::conflict("an account with this email already exists")
                 .with_field("email", "already registered"),
             Error::InvalidCredentials => ApiError::unauthorized("invalid email or password"),
-            Error::AdminRequired => ApiError::forbidden("only an ADMIN may create ADMIN accounts"),
+            Error::AdminRequired => ApiError::forbidden("only an ADMIN may create accounts with a role"),
             Error::InvalidToken => ApiError::unauthorized("invalid or expired bearer token"),
             Error::Busy => ApiError::service_unavailable("the service is busy, retry shortly"),
             Error::Database(e) => pulsetrack_common::error::database_error(&e),

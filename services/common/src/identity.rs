@@ -1,33 +1,67 @@
-//! The caller's identity as the gateway forwards it, and the token claims behind it.
+//! The caller's identity as the gateway forwards it, the token claims behind it, and
+//! the access policy: which role may do what. The policy is written once, here; the
+//! gateway checks it before forwarding and every service checks it again.
 //!
 //! The gateway validates the JWT, strips any of these headers a client sent, and sets
 //! them from the token's claims. Upstream services trust them only because they are
 //! reachable from the gateway alone (private subnets, security groups).
 
-use std::{fmt, str::FromStr};
+use std::{fmt, net::IpAddr, str::FromStr};
 
-use axum::http::HeaderMap;
+use axum::{extract::FromRequestParts, http::HeaderMap, http::request::Parts};
 use serde::{Deserialize, Serialize};
+
+use crate::{ApiError, request_id::REQUEST_ID_HEADER};
 
 pub const USER_ID_HEADER: &str = "x-user-id";
 pub const USER_EMAIL_HEADER: &str = "x-user-email";
 pub const USER_ROLE_HEADER: &str = "x-user-role";
+/// The client's address as the gateway determined it (the peer, or the address a
+/// trusted proxy such as the ALB reported); the gateway sets it on every request.
+pub const CLIENT_ADDR_HEADER: &str = "x-forwarded-for";
 
 /// Every identity header; a client may send none of them.
 pub const IDENTITY_HEADERS: [&str; 3] = [USER_ID_HEADER, USER_EMAIL_HEADER, USER_ROLE_HEADER];
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// What an account may do, one role per account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Role {
+    /// Signed in, no access to patient data (an account waiting for approval).
     User,
+    /// Patient records: list, search, read, create, update.
+    Clinician,
+    /// Billing accounts, read-only.
+    Billing,
+    /// The audit trail, read-only.
+    Auditor,
+    /// Users and roles, deletes, the audit trail, analytics; and what a clinician and
+    /// billing may do (a small clinic's break-glass account; every access is audited).
     Admin,
 }
 
 impl Role {
+    pub const ALL: [Role; 5] = [Role::User, Role::Clinician, Role::Billing, Role::Auditor, Role::Admin];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Role::User => "USER",
+            Role::Clinician => "CLINICIAN",
+            Role::Billing => "BILLING",
+            Role::Auditor => "AUDITOR",
             Role::Admin => "ADMIN",
+        }
+    }
+
+    /// The access policy: whether this role holds `permission`.
+    pub fn may(self, permission: Permission) -> bool {
+        use Permission::*;
+        match self {
+            Role::User => false,
+            Role::Clinician => matches!(permission, PatientsRead | PatientsWrite),
+            Role::Billing => matches!(permission, BillingRead),
+            Role::Auditor => matches!(permission, AuditRead),
+            Role::Admin => true,
         }
     }
 }
@@ -42,11 +76,49 @@ impl FromStr for Role {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "USER" => Ok(Role::User),
-            "ADMIN" => Ok(Role::Admin),
-            other => Err(format!("unknown role {other:?}; expected USER or ADMIN")),
+        Role::ALL.into_iter().find(|r| r.as_str() == s).ok_or_else(|| {
+            let names: Vec<&str> = Role::ALL.iter().map(|r| r.as_str()).collect();
+            format!("unknown role {s:?}; expected one of {}", names.join(", "))
+        })
+    }
+}
+
+/// One thing a caller may be allowed to do; [`Role::may`] is the whole policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Permission {
+    /// List, search and read patient records.
+    PatientsRead,
+    /// Create and update patient records.
+    PatientsWrite,
+    /// Delete a patient record.
+    PatientsDelete,
+    /// Read billing accounts.
+    BillingRead,
+    /// Read analytics (events and the summary).
+    AnalyticsRead,
+    /// Read and verify the audit trail.
+    AuditRead,
+    /// List accounts and change their roles.
+    UsersManage,
+}
+
+impl Permission {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Permission::PatientsRead => "patients:read",
+            Permission::PatientsWrite => "patients:write",
+            Permission::PatientsDelete => "patients:delete",
+            Permission::BillingRead => "billing:read",
+            Permission::AnalyticsRead => "analytics:read",
+            Permission::AuditRead => "audit:read",
+            Permission::UsersManage => "users:manage",
         }
+    }
+}
+
+impl fmt::Display for Permission {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -84,6 +156,61 @@ impl Identity {
     }
 }
 
+/// Why a caller may not go on: no identity (401) or a role without the permission (403).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AccessError {
+    #[error("no authenticated caller")]
+    Unauthenticated,
+    #[error("the role {role} does not allow {permission}")]
+    Forbidden { role: Role, permission: Permission },
+}
+
+impl From<AccessError> for ApiError {
+    fn from(e: AccessError) -> Self {
+        match e {
+            AccessError::Unauthenticated => ApiError::unauthorized("no authenticated caller"),
+            AccessError::Forbidden { .. } => ApiError::forbidden(format!("{e}")),
+        }
+    }
+}
+
+/// Who is calling a service, as the gateway forwarded it: the identity, the request id
+/// and the client's address. An extractor: a request without an identity is refused
+/// with 401 before the handler runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub identity: Identity,
+    pub request_id: Option<String>,
+    pub client_addr: Option<IpAddr>,
+}
+
+impl Caller {
+    pub fn from_headers(headers: &HeaderMap) -> Result<Self, AccessError> {
+        let identity = Identity::from_headers(headers).ok_or(AccessError::Unauthenticated)?;
+        let request_id = headers.get(REQUEST_ID_HEADER).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let client_addr = headers
+            .get(CLIENT_ADDR_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .and_then(|v| v.trim().parse().ok());
+        Ok(Self { identity, request_id, client_addr })
+    }
+
+    /// `Ok` when the caller's role holds `permission`.
+    pub fn require(&self, permission: Permission) -> Result<(), AccessError> {
+        let role = self.identity.role;
+        if role.may(permission) { Ok(()) } else { Err(AccessError::Forbidden { role, permission }) }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Caller::from_headers(&parts.headers)?)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use axum::http::HeaderValue;
@@ -92,9 +219,25 @@ mod tests {
 
     #[test]
     fn role_round_trips_through_json_and_str() {
-        assert_eq!(serde_json::to_string(&Role::Admin).expect("serializes"), "\"ADMIN\"");
-        assert_eq!("USER".parse::<Role>(), Ok(Role::User));
+        for role in Role::ALL {
+            let json = serde_json::to_string(&role).expect("serializes");
+            assert_eq!(json, format!("\"{}\"", role.as_str()));
+            assert_eq!(role.as_str().parse::<Role>(), Ok(role));
+        }
         assert!("admin".parse::<Role>().is_err());
+        assert!("ROOT".parse::<Role>().expect_err("unknown").contains("CLINICIAN"));
+    }
+
+    #[test]
+    fn the_policy_gives_each_role_only_its_own_permissions() {
+        use Permission::*;
+        let all = [PatientsRead, PatientsWrite, PatientsDelete, BillingRead, AnalyticsRead, AuditRead, UsersManage];
+        let granted = |role: Role| all.into_iter().filter(|p| role.may(*p)).collect::<Vec<_>>();
+        assert_eq!(granted(Role::User), vec![]);
+        assert_eq!(granted(Role::Clinician), vec![PatientsRead, PatientsWrite]);
+        assert_eq!(granted(Role::Billing), vec![BillingRead]);
+        assert_eq!(granted(Role::Auditor), vec![AuditRead]);
+        assert_eq!(granted(Role::Admin), all.to_vec());
     }
 
     #[test]
@@ -107,5 +250,24 @@ mod tests {
         assert_eq!(Identity::from_headers(&headers), None);
         headers.insert(USER_ROLE_HEADER, HeaderValue::from_static("ADMIN"));
         assert_eq!(Identity::from_headers(&headers).map(|i| i.role), Some(Role::Admin));
+    }
+
+    #[test]
+    fn a_caller_carries_request_id_and_client_address_and_is_checked_against_the_policy() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(Caller::from_headers(&headers), Err(AccessError::Unauthenticated));
+        headers.insert(USER_ID_HEADER, HeaderValue::from_static("u1"));
+        headers.insert(USER_EMAIL_HEADER, HeaderValue::from_static("a@b.c"));
+        headers.insert(USER_ROLE_HEADER, HeaderValue::from_static("BILLING"));
+        headers.insert(REQUEST_ID_HEADER, HeaderValue::from_static("req-1"));
+        headers.insert(CLIENT_ADDR_HEADER, HeaderValue::from_static("203.0.113.9"));
+        let caller = Caller::from_headers(&headers).expect("caller");
+        assert_eq!(caller.request_id.as_deref(), Some("req-1"));
+        assert_eq!(caller.client_addr, "203.0.113.9".parse().ok());
+        assert_eq!(caller.require(Permission::BillingRead), Ok(()));
+        assert_eq!(
+            caller.require(Permission::PatientsRead),
+            Err(AccessError::Forbidden { role: Role::Billing, permission: Permission::PatientsRead })
+        );
     }
 }
