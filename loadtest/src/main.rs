@@ -296,7 +296,7 @@ async fn e2e_phase(
                 bail!("patient {id}: billing or analytics did not arrive within {LIMIT:?}");
             }
             if billing_at.is_none() {
-                let r = client.get(format!("{base}/api/billing/accounts/{id}")).bearer_auth(token).send().await?;
+                let r = client.get(format!("{base}/api/billing/accounts/{id}")).bearer_auth(admin).send().await?;
                 if r.status() == StatusCode::OK {
                     billing_at = Some(responded.elapsed());
                 }

@@ -102,6 +102,15 @@ settings! {
     pub struct ListenTuning {
         /// The seed's name for `PORT`, read when `PORT` is unset.
         server_port = SERVER_PORT,
+        /// Time a connection has to send a whole request header; it also bounds the
+        /// wait for the next request on an idle keep-alive connection (default 10 000).
+        header_read_timeout_ms = HTTP_HEADER_READ_TIMEOUT_MS,
+        /// Time a request has from its header to its whole response, body read
+        /// included (default 30 000); past it the answer is 503.
+        request_timeout_ms = HTTP_REQUEST_TIMEOUT_MS,
+        /// Requests handled at once; one more is refused with 503 at once instead of
+        /// queueing (default 1 024).
+        max_in_flight = HTTP_MAX_IN_FLIGHT,
     }
 
     pub struct Logging {
@@ -195,6 +204,8 @@ settings! {
         /// A secret (at least 32 characters) from which the token signing key is derived
         /// (HKDF-SHA256); the stack generates it in Secrets Manager.
         jwt_signing_secret = JWT_SIGNING_SECRET,
+        /// A [`SignupMode`]: what a self-signed-up account may do (default `approval`).
+        signup_mode = SIGNUP_MODE,
         tuning: AuthTuning,
     }
 
@@ -203,6 +214,9 @@ settings! {
         jwt_ttl_seconds = JWT_TTL_SECONDS,
         /// Ed25519 PKCS#8 PEM, instead of `JWT_SIGNING_SECRET`.
         jwt_private_key = JWT_PRIVATE_KEY,
+        /// Failed logins one client address may make per minute before it gets 429
+        /// (default 10; the same number is its burst).
+        login_failures_per_minute = LOGIN_FAILURES_PER_MINUTE,
     }
 
     pub struct PatientService {
@@ -230,6 +244,12 @@ settings! {
         patient_service_url = PATIENT_SERVICE_URL,
         billing_service_url = BILLING_SERVICE_URL,
         analytics_service_url = ANALYTICS_SERVICE_URL,
+        /// Requests per second one caller may make (an account by its token, or a client
+        /// address on the public routes); past it, 429 with Retry-After.
+        rate_limit_per_second = RATE_LIMIT_PER_SECOND,
+        /// Comma-separated CIDRs of the proxies in front of the gateway (the ALB's
+        /// subnets); only from these is `X-Forwarded-For` believed (default: none).
+        trusted_proxies = TRUSTED_PROXIES,
         tuning: GatewayTuning,
     }
 
@@ -241,6 +261,52 @@ settings! {
         jwt_public_key = JWT_PUBLIC_KEY,
         upstream_timeout_ms = UPSTREAM_TIMEOUT_MS,
         max_body_bytes = MAX_BODY_BYTES,
+        /// Requests one caller may make at once above `RATE_LIMIT_PER_SECOND`
+        /// (default: twice the rate).
+        rate_limit_burst = RATE_LIMIT_BURST,
+    }
+}
+
+/// What an account that signed itself up may do (`SIGNUP_MODE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SignupMode {
+    /// Anyone may sign up and gets the CLINICIAN role: local demos and the seed's
+    /// scripts (`deployer up`).
+    Open,
+    /// Anyone may sign up, with no access to patient data (the USER role) until an
+    /// ADMIN grants a role: the AWS stack's default.
+    #[default]
+    Approval,
+    /// Only an ADMIN creates accounts.
+    Closed,
+}
+
+impl SignupMode {
+    pub const ALL: [SignupMode; 3] = [SignupMode::Open, SignupMode::Approval, SignupMode::Closed];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::Approval => "approval",
+            Self::Closed => "closed",
+        }
+    }
+}
+
+impl fmt::Display for SignupMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for SignupMode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|m| m.as_str().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| format!("{s:?} is not open, approval or closed"))
     }
 }
 
@@ -319,19 +385,24 @@ mod tests {
             check::<PatientService<String>>(),
             check::<ApiGateway<String>>(),
         ] {
-            assert!(vars.starts_with(&[HOST, PORT, SERVER_PORT, LOG_FORMAT, RUST_LOG]), "{vars:?}");
+            let listen =
+                [HOST, PORT, SERVER_PORT, HTTP_HEADER_READ_TIMEOUT_MS, HTTP_REQUEST_TIMEOUT_MS, HTTP_MAX_IN_FLIGHT];
+            assert!(vars.starts_with(&[&listen[..], &[LOG_FORMAT, RUST_LOG]].concat()), "{vars:?}");
         }
     }
 
     #[test]
     fn vars_are_in_declaration_order_with_groups_flattened() {
-        assert_eq!(names::<Listen<Var>>(), [HOST, PORT, SERVER_PORT]);
+        assert_eq!(
+            names::<Listen<Var>>(),
+            [HOST, PORT, SERVER_PORT, HTTP_HEADER_READ_TIMEOUT_MS, HTTP_REQUEST_TIMEOUT_MS, HTTP_MAX_IN_FLIGHT]
+        );
         assert_eq!(
             names::<BillingService<Var>>(),
             [names::<Listen<Var>>(), names::<Logging<Var>>(), vec![GRPC_PORT], names::<Database<Var>>()].concat()
         );
         let urls = [AUTH_SERVICE_URL, PATIENT_SERVICE_URL, BILLING_SERVICE_URL, ANALYTICS_SERVICE_URL];
-        assert_eq!(names::<ApiGateway<Var>>()[5..9], urls);
+        assert_eq!(names::<ApiGateway<Var>>()[8..12], urls);
     }
 
     #[test]
@@ -341,6 +412,15 @@ mod tests {
         }
         assert_eq!(" SSL ".parse(), Ok(KafkaSecurityProtocol::Ssl));
         assert!("sasl_ssl".parse::<KafkaSecurityProtocol>().is_err());
+    }
+
+    #[test]
+    fn the_signup_mode_round_trips() {
+        for m in SignupMode::ALL {
+            assert_eq!(m.as_str().parse(), Ok(m));
+        }
+        assert_eq!(" Open ".parse(), Ok(SignupMode::Open));
+        assert!("invite".parse::<SignupMode>().is_err());
     }
 
     #[test]

@@ -64,6 +64,8 @@ pub struct Vpc {
     pub id: Handle<res::Vpc>,
     pub public_subnets: Vec<Handle<res::Subnet>>,
     pub private_subnets: Vec<Handle<res::Subnet>>,
+    /// The public subnets' address blocks (where the load balancer's nodes live).
+    pub public_cidrs: Vec<String>,
 }
 
 /// Carves `/18` blocks out of a `/16`: index 0..4.
@@ -92,9 +94,11 @@ impl Vpc {
             scope.add("VPCGW", res::VpcGatewayAttachment { vpc_id: vpc.r#ref(), internet_gateway_id: igw.r#ref() });
         let mut public_subnets = Vec::new();
         let mut private_subnets = Vec::new();
+        let mut public_cidrs = Vec::new();
         for az in 0..azs {
             let n = az + 1;
             let mut public = scope.child(&format!("PublicSubnet{n}"));
+            public_cidrs.push(subnet_cidr(cidr, az));
             let place = SubnetPlace { vpc: &vpc, cidr: subnet_cidr(cidr, az), az };
             let subnet = place.build(&mut public, DefaultRoute::Internet(&igw), true);
             public.depend(&subnet.route, &attachment);
@@ -115,7 +119,7 @@ impl Vpc {
             let place = SubnetPlace { vpc: &vpc, cidr: subnet_cidr(cidr, az + azs), az };
             private_subnets.push(place.build(&mut private, DefaultRoute::Nat(&nat), false).subnet);
         }
-        Self { id: vpc, public_subnets, private_subnets }
+        Self { id: vpc, public_subnets, private_subnets, public_cidrs }
     }
 
     pub fn public_subnet_refs(&self) -> Vec<Expr> {

@@ -167,9 +167,16 @@ impl PublicLoadBalancer {
     }
 }
 
+/// How long the public load balancer keeps an idle connection (client side and target
+/// side). The target must keep its idle connections longer (see
+/// `GATEWAY_IDLE_TIMEOUT_MS`), or the ALB may send a request on a connection the gateway
+/// is closing (a 502); it is also the longest an upstream may stay silent.
+pub const ALB_IDLE_TIMEOUT_SECONDS: u32 = 20;
+
 fn attributes(spec: &EntrySpec) -> Vec<KeyValue> {
     let mut attributes = vec![
         KeyValue::new("deletion_protection.enabled", spec.deletion_protection.to_string()),
+        KeyValue::new("idle_timeout.timeout_seconds", ALB_IDLE_TIMEOUT_SECONDS.to_string()),
         KeyValue::new("routing.http.drop_invalid_header_fields.enabled", "true"),
     ];
     if let Some(logs) = &spec.access_logs {

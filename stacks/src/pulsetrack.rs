@@ -19,6 +19,9 @@ use crate::{
 };
 
 pub const GATEWAY_PORT: u16 = 4004;
+/// The gateway's header-read (and idle keep-alive) timeout behind the ALB: 5 s more
+/// than the ALB's idle timeout, so that the ALB always closes an idle connection first.
+pub const GATEWAY_IDLE_TIMEOUT_MS: u32 = (crate::elb::ALB_IDLE_TIMEOUT_SECONDS + 5) * 1000;
 pub const NAMESPACE: &str = "pulsetrack.local";
 
 /// One PulseTrack service: its binary/container name, ports and database.
@@ -130,6 +133,10 @@ pub struct Context {
     /// An ACM certificate for the public entry: HTTPS on 4004 (and port 80 redirecting
     /// to it); without one the entry is plain HTTP, and synthesis warns.
     pub certificate_arn: Option<String>,
+    /// What a self-signed-up account may do (`approval` unless set: an ADMIN grants roles).
+    pub signup_mode: settings::SignupMode,
+    /// Requests per second one caller may make through the gateway.
+    pub rate_limit_per_second: u32,
 }
 
 /// The deployment profile (`-c profile=default|production`).
@@ -174,6 +181,8 @@ impl Default for Context {
             images: BTreeMap::new(),
             profile: Profile::Default,
             certificate_arn: None,
+            signup_mode: settings::SignupMode::Approval,
+            rate_limit_per_second: 100,
         }
     }
 }
@@ -186,7 +195,7 @@ pub struct ContextError {
 }
 
 /// The context keys `--context` accepts.
-pub const CONTEXT_KEYS: [&str; 11] = [
+pub const CONTEXT_KEYS: [&str; 13] = [
     "environment",
     "image-registry",
     "image-tag",
@@ -198,6 +207,8 @@ pub const CONTEXT_KEYS: [&str; 11] = [
     "service-discovery",
     "profile",
     "certificate-arn",
+    "signup-mode",
+    "rate-limit",
 ];
 
 impl Context {
@@ -229,6 +240,14 @@ impl Context {
                         key,
                         "an ACM certificate ARN (arn:<partition>:acm:<region>:<account>:certificate/<id>)",
                     ));
+                }
+                "signup-mode" => ctx.signup_mode = value.parse().map_err(|e: String| err(key, &e))?,
+                "rate-limit" => {
+                    ctx.rate_limit_per_second = value
+                        .parse()
+                        .ok()
+                        .filter(|n| *n > 0)
+                        .ok_or_else(|| err(key, "requests per second per caller, a positive integer"))?
                 }
                 k if CONTEXT_KEYS.contains(&k) => return Err(err(key, "invalid value")),
                 _ => return Err(err(key, &format!("unknown key; expected one of {}", CONTEXT_KEYS.join(", ")))),
@@ -455,6 +474,7 @@ impl Services {
             admin_password: &shared.admin_password,
             addresses,
             jwt_signing_secret: &shared.jwt_signing_secret,
+            public_cidrs: &vpc.public_cidrs,
             calls: &mut self.calls,
         };
         let task = task_environment(&mut wiring);
@@ -644,6 +664,7 @@ fn task_environment(w: &mut Wiring<'_, '_>) -> TaskEnvironment {
                 password: w.admin_password.clone(),
             },
             jwt_signing_secret: w.jwt_signing_secret.clone(),
+            signup_mode: TaskValue::plain(w.ctx.signup_mode.as_str()),
             tuning: unset(),
         }),
         "patient-service" => render(&settings::PatientService {
@@ -661,6 +682,9 @@ fn task_environment(w: &mut Wiring<'_, '_>) -> TaskEnvironment {
             patient_service_url: w.call("patient-service"),
             billing_service_url: w.call("billing-service"),
             analytics_service_url: w.call("analytics-service"),
+            rate_limit_per_second: TaskValue::plain(w.ctx.rate_limit_per_second.to_string()),
+            // The ALB's nodes, in the public subnets: X-Forwarded-For only from them.
+            trusted_proxies: TaskValue::plain(w.public_cidrs.join(",")),
             tuning: unset(),
         }),
         other => {
@@ -685,6 +709,7 @@ struct Wiring<'w, 'a> {
     admin_password: &'w TaskValue,
     addresses: &'w Addresses,
     jwt_signing_secret: &'w TaskValue,
+    public_cidrs: &'w [String],
     calls: &'w mut BTreeSet<(&'static str, &'static str)>,
 }
 
@@ -694,10 +719,15 @@ impl Wiring<'_, '_> {
     }
 
     fn listen(&self) -> settings::Listen<TaskValue> {
+        let mut tuning: settings::ListenTuning<TaskValue> = unset();
+        if self.def.name == "api-gateway" {
+            // Behind the ALB: keep idle connections longer than the ALB does.
+            tuning.header_read_timeout_ms = TaskValue::plain(GATEWAY_IDLE_TIMEOUT_MS.to_string());
+        }
         settings::Listen {
             host: TaskValue::plain("0.0.0.0"),
             port: TaskValue::plain(self.def.http_port.to_string()),
-            tuning: unset(),
+            tuning,
         }
     }
 
@@ -1048,6 +1078,7 @@ mod tests {
             admin_password: &TaskValue::Unset,
             addresses: &Addresses::CloudMap,
             jwt_signing_secret: &TaskValue::Unset,
+            public_cidrs: &[],
             calls: &mut calls,
         };
         assert_eq!(wiring.call("billing-service"), TaskValue::Unset);

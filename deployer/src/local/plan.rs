@@ -12,7 +12,7 @@ use pulsetrack_stacks::{
     resources::{Attribute, DbInstance, DbInstanceAttr, Secret, SecretTargetAttachment},
     settings::{
         DATABASE_NAME, DATABASE_SSL_MODE, DATABASE_SSL_ROOT_CERT, GRPC_PORT, HOST, JWT_SIGNING_SECRET, KAFKA_BROKERS,
-        PORT, PULSETRACK_ADMIN_PASSWORD,
+        PORT, PULSETRACK_ADMIN_PASSWORD, SignupMode,
     },
 };
 use serde_json::Value;
@@ -84,6 +84,10 @@ pub struct PlanError {
     pub reason: String,
 }
 
+/// Requests per second one caller may make under `up`: far above what one machine
+/// serves, so that the load test's single account measures the system, not the limit.
+pub const LOCAL_RATE_LIMIT: u32 = 1_000_000;
+
 /// The template `up` runs, synthesized with: no MSK (a local broker instead), Cloud
 /// Map names (rewritten to loopback, or resolved with `--add-host` for containers),
 /// and the pushed images by digest when `up` runs containers.
@@ -94,6 +98,10 @@ pub fn local_template(kafka_brokers: &str, images: BTreeMap<String, String>) -> 
         kafka_brokers: Some(kafka_brokers.into()),
         service_discovery: true,
         images,
+        // Local demos and the seed's scripts: a signed-up account works at once, and one
+        // account's load is not throttled.
+        signup_mode: SignupMode::Open,
+        rate_limit_per_second: LOCAL_RATE_LIMIT,
         ..Context::default()
     };
     pulsetrack_stack("PulseTrack", &ctx).synth().map_err(|e| PlanError {

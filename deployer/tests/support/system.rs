@@ -169,6 +169,11 @@ pub fn get(client: &Client, url: &str, token: &str) -> Option<Value> {
     response.status().is_success().then(|| response.json().ok()).flatten()
 }
 
+/// The status of a GET with `token`.
+pub fn get_status(client: &Client, url: &str, token: &str) -> u16 {
+    client.get(url).bearer_auth(token).send().map(|r| r.status().as_u16()).expect("request")
+}
+
 /// The state file of the `up` running on `data`.
 pub fn state(data: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(data.join("up.json")).expect("state file")).expect("state json")
@@ -211,9 +216,16 @@ pub fn patient_flow(client: &Client, base: &str, admin_password: &str, tag: &str
     let listed = get(client, &format!("{base}/api/patients?search=grace-"), &token).expect("list");
     assert!(listed.to_string().contains(&id), "list holds the new patient: {listed}");
 
-    let account = eventually("billing account", || get(client, &format!("{base}/api/billing/accounts/{id}"), &token));
-    assert_eq!(account["patientId"], id.as_str());
+    // Billing accounts are for BILLING and ADMIN; the clinician who created the patient
+    // does not see them.
     let admin = login(client, base, "admin@pulsetrack.local", admin_password);
+    assert_eq!(
+        get_status(client, &format!("{base}/api/billing/accounts/{id}"), &token),
+        403,
+        "a clinician's billing read"
+    );
+    let account = eventually("billing account", || get(client, &format!("{base}/api/billing/accounts/{id}"), &admin));
+    assert_eq!(account["patientId"], id.as_str());
     let events = eventually("analytics event", || {
         get(client, &format!("{base}/api/analytics/patients/{id}/events"), &admin).filter(|v| {
             v.as_array().is_some_and(|a| !a.is_empty()) || v["events"].as_array().is_some_and(|a| !a.is_empty())

@@ -46,7 +46,7 @@ impl Analytics {
         init_test_logs();
         let db = TestDatabase::create("analytics").await;
         let config = Config {
-            listen: ListenConfig { host: "127.0.0.1".into(), port: 0 },
+            listen: ListenConfig::new("127.0.0.1", 0),
             database: DatabaseConfig::with_url(db.url()),
             kafka,
             group_id: group_id.into(),
@@ -245,7 +245,15 @@ async fn events_flow_over_tls_and_a_wrong_ca_or_plaintext_is_refused() {
     let deadline = Instant::now() + LIMIT;
     loop {
         let url = format!("{}/analytics/patients/{patient}/events", analytics.url);
-        let events: Value = reqwest::get(url).await.expect("events").json().await.expect("json");
+        let events: Value = reqwest::Client::new()
+            .get(url)
+            .headers(pulsetrack_common::testing::identity_headers(pulsetrack_common::identity::Role::Admin))
+            .send()
+            .await
+            .expect("events")
+            .json()
+            .await
+            .expect("json");
         if events.as_array().is_some_and(|e| e.len() == 1) {
             assert_eq!(events[0]["eventType"], "PATIENT_CREATED");
             break;

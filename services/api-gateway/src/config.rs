@@ -3,8 +3,10 @@
 use std::time::Duration;
 
 use http::Uri;
+use ipnet::IpNet;
 use pulsetrack_common::{
     config::{self, ConfigError, ListenConfig, Raw},
+    rate_limit::Rate,
     settings::ApiGateway,
 };
 
@@ -22,6 +24,42 @@ pub struct Config {
     pub upstream_timeout: Duration,
     /// Largest request body forwarded (413 beyond it).
     pub max_body_bytes: usize,
+    /// Requests one caller (an account, or a client address on public routes) may make.
+    pub rate_limit: Rate,
+    /// The proxies in front of the gateway whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<IpNet>,
+}
+
+/// Requests per second per caller when `RATE_LIMIT_PER_SECOND` is unset.
+pub const DEFAULT_RATE_LIMIT_PER_SECOND: u32 = 100;
+
+fn rate_limit(settings: &ApiGateway<Raw>) -> Result<Rate, ConfigError> {
+    let raw = &settings.rate_limit_per_second;
+    let per_second: u32 = raw.parse_or(DEFAULT_RATE_LIMIT_PER_SECOND)?;
+    if per_second == 0 {
+        return Err(raw.error("must be positive"));
+    }
+    let raw_burst = &settings.tuning.rate_limit_burst;
+    let burst: u32 = raw_burst.parse_or(per_second.saturating_mul(2))?;
+    if burst == 0 {
+        return Err(raw_burst.error("must be positive"));
+    }
+    Ok(Rate { per_second: f64::from(per_second), burst: f64::from(burst) })
+}
+
+/// Comma-separated CIDRs (a bare address is one host).
+fn trusted_proxies(raw: &Raw) -> Result<Vec<IpNet>, ConfigError> {
+    let value = raw.string_or("");
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<IpNet>()
+                .or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from))
+                .map_err(|_| raw.error(format!("{s:?} is not a CIDR (like 10.0.0.0/16) or an address")))
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone)]
@@ -79,13 +117,41 @@ impl Config {
             },
             upstream_timeout: Duration::from_millis(tuning.upstream_timeout_ms.parse_or(15_000)?),
             max_body_bytes: tuning.max_body_bytes.parse_or(1024 * 1024)?,
+            rate_limit: rate_limit(settings)?,
+            trusted_proxies: trusted_proxies(&settings.trusted_proxies)?,
         })
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use pulsetrack_common::settings::{RATE_LIMIT_BURST, RATE_LIMIT_PER_SECOND, TRUSTED_PROXIES};
+
     use super::*;
+
+    fn config(pairs: &[(pulsetrack_common::settings::Var, &str)]) -> Result<Config, ConfigError> {
+        Config::from_settings(&pulsetrack_common::config::from_pairs(pairs))
+    }
+
+    #[test]
+    fn trusted_proxies_are_cidrs_or_addresses() {
+        let c = config(&[(TRUSTED_PROXIES, "10.0.0.0/16, 192.0.2.7 ,")]).expect("config");
+        assert_eq!(
+            c.trusted_proxies,
+            ["10.0.0.0/16".parse::<IpNet>().expect("net"), "192.0.2.7/32".parse().expect("net")]
+        );
+        assert!(config(&[]).expect("config").trusted_proxies.is_empty());
+        assert_eq!(config(&[(TRUSTED_PROXIES, "10.0.0/8")]).expect_err("bad").variable, "TRUSTED_PROXIES");
+    }
+
+    #[test]
+    fn the_rate_limit_has_a_burst_of_twice_the_rate_unless_set() {
+        let c = config(&[(RATE_LIMIT_PER_SECOND, "5")]).expect("config");
+        assert_eq!(c.rate_limit, Rate { per_second: 5.0, burst: 10.0 });
+        let c = config(&[(RATE_LIMIT_PER_SECOND, "5"), (RATE_LIMIT_BURST, "1")]).expect("config");
+        assert_eq!(c.rate_limit.burst, 1.0);
+        assert_eq!(config(&[(RATE_LIMIT_PER_SECOND, "0")]).expect_err("zero").variable, "RATE_LIMIT_PER_SECOND");
+    }
 
     #[test]
     fn the_default_jwks_url_has_no_double_slash() {

@@ -4,7 +4,9 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Response},
 };
-use pulsetrack_common::ApiError;
+use std::time::Duration;
+
+use pulsetrack_common::{ApiError, identity::AccessError, rate_limit::retry_after_secs};
 
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
@@ -12,8 +14,10 @@ pub enum GatewayError {
     MissingToken,
     #[error("invalid token: {0}")]
     InvalidToken(String),
-    #[error("role {0} may not do this")]
-    Forbidden(&'static str),
+    #[error(transparent)]
+    Forbidden(#[from] AccessError),
+    #[error("rate limit exceeded")]
+    RateLimited(Duration),
     #[error("token verification keys unavailable")]
     KeysUnavailable,
     #[error("request body too large")]
@@ -33,7 +37,10 @@ impl From<GatewayError> for ApiError {
                 tracing::info!(%reason, "token rejected");
                 ApiError::unauthorized("invalid or expired token")
             }
-            GatewayError::Forbidden(_) => ApiError::forbidden("your role does not allow this operation"),
+            GatewayError::Forbidden(access) => access.clone().into(),
+            GatewayError::RateLimited(wait) => {
+                ApiError::too_many_requests("too many requests, slow down", retry_after_secs(*wait))
+            }
             GatewayError::KeysUnavailable => {
                 tracing::error!("no token verification key available");
                 ApiError::service_unavailable("authentication is temporarily unavailable")

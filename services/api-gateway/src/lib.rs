@@ -2,6 +2,7 @@
 //! `/api/patients/**`, `/api/billing/**` and `/api/analytics/**` to their services
 //! (`/api` stripped), validates the JWT on protected routes, forwards the caller's identity and strips spoofed identity headers.
 
+pub mod client_addr;
 pub mod config;
 pub mod error;
 pub mod jwt;
@@ -15,7 +16,7 @@ use hyper_util::{
     client::legacy::{Client, connect::HttpConnector},
     rt::TokioExecutor,
 };
-use pulsetrack_common::{HttpServer, Readiness, error::json_fallbacks, request_id};
+use pulsetrack_common::{HttpServer, Readiness, error::json_fallbacks, rate_limit::RateLimiter, request_id};
 
 use crate::{config::Config, jwt::Verifier, proxy::Upstream};
 
@@ -31,13 +32,20 @@ pub struct Gateway {
     analytics: Upstream,
     upstream_timeout: Duration,
     max_body_bytes: usize,
+    rate_limiter: RateLimiter<routes::RateKey>,
+    trusted_proxies: Vec<ipnet::IpNet>,
 }
+
+/// How long an idle upstream connection is kept: well under the services' header-read
+/// timeout (which also closes idle connections, 10 s by default), so that the gateway
+/// never sends a request on a connection the upstream is closing.
+pub const UPSTREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
 
 pub fn upstream_client() -> UpstreamClient {
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
     connector.set_connect_timeout(Some(Duration::from_secs(2)));
-    Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(60)).build(connector)
+    Client::builder(TokioExecutor::new()).pool_idle_timeout(UPSTREAM_IDLE_TIMEOUT).build(connector)
 }
 
 /// Builds the service; `build` returns the bound server (port 0 picks a free port).
@@ -57,6 +65,8 @@ impl Application {
             analytics: Upstream { name: "analytics-service", base: config.analytics_url.clone() },
             upstream_timeout: config.upstream_timeout,
             max_body_bytes: config.max_body_bytes,
+            rate_limiter: RateLimiter::new(config.rate_limit),
+            trusted_proxies: config.trusted_proxies.clone(),
         });
         if let Err(reason) = gateway.verifier.load().await {
             tracing::warn!(%reason, "starting without token verification keys");

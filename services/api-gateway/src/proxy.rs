@@ -1,6 +1,6 @@
 //! Forwarding one request to an upstream, streaming both bodies.
 
-use std::{error::Error as StdError, net::SocketAddr, time::Duration};
+use std::{error::Error as StdError, net::IpAddr, time::Duration};
 
 use axum::{
     body::Body,
@@ -53,7 +53,8 @@ pub struct Forward<'a> {
     pub identity: Option<&'a Claims>,
     pub timeout: Duration,
     pub max_body_bytes: usize,
-    pub client_addr: Option<SocketAddr>,
+    /// The client as the gateway determined it, sent upstream as `X-Forwarded-For`.
+    pub client_addr: IpAddr,
 }
 
 /// Forwarding headers the gateway sets itself; a client's values are not passed on.
@@ -95,10 +96,8 @@ impl Forward<'_> {
         if let Some(host) = parts.headers.remove(header::HOST) {
             parts.headers.insert(HeaderName::from_static("x-forwarded-host"), host);
         }
-        if let Some(addr) = self.client_addr
-            && let Ok(value) = HeaderValue::from_str(&addr.ip().to_string())
-        {
-            parts.headers.insert(HeaderName::from_static("x-forwarded-for"), value);
+        if let Ok(value) = HeaderValue::from_str(&self.client_addr.to_string()) {
+            parts.headers.insert(HeaderName::from_static(identity::CLIENT_ADDR_HEADER), value);
         }
         if let Some(claims) = self.identity {
             insert_identity(&mut parts.headers, claims);

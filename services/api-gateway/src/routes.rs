@@ -1,6 +1,10 @@
-//! The gateway's routing table and access policy.
+//! The gateway's routing table and access policy: which permission each route needs
+//! ([`pulsetrack_common::identity::Role::may`] decides), and the per-caller rate limit.
 
-use std::{net::SocketAddr, sync::Arc};
+use std::{
+    net::{IpAddr, SocketAddr},
+    sync::Arc,
+};
 
 use axum::{
     Router,
@@ -9,16 +13,19 @@ use axum::{
     response::Response,
     routing::{any, get},
 };
-use pulsetrack_common::identity::{Claims, Role};
+use pulsetrack_common::identity::{Claims, Permission};
 
 use crate::{
     Gateway,
+    client_addr::client_addr,
     error::GatewayError,
     proxy::{Forward, Upstream},
 };
 
 pub fn router(gateway: Arc<Gateway>) -> Router {
     Router::new()
+        .route("/auth/users", any(users))
+        .route("/auth/users/{*rest}", any(users))
         .route("/auth/{*rest}", any(auth))
         .route("/api/patients", any(patients))
         .route("/api/patients/{*rest}", any(patients))
@@ -28,34 +35,49 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .with_state(gateway)
 }
 
-/// Public: signup, login, keys.
+/// Whom the rate limit counts a request against.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum RateKey {
+    /// An authenticated account (its token's subject), wherever it calls from.
+    Account(String),
+    /// A client address, on the public routes.
+    Address(IpAddr),
+}
+
+/// Public: signup, login, keys; limited per client address.
 async fn auth(State(gw): State<Arc<Gateway>>, request: Request) -> Result<Response, GatewayError> {
+    let client = gw.client(&request);
+    gw.admit(RateKey::Address(client))?;
     let path = request.uri().path().to_string();
-    gw.forward(&gw.auth, &path, None, request).await
+    gw.forward(&gw.auth, &path, None, client, request).await
 }
 
-/// Protected: any authenticated caller; deleting a patient needs ADMIN.
+/// Accounts and their roles.
+async fn users(State(gw): State<Arc<Gateway>>, request: Request) -> Result<Response, GatewayError> {
+    let path = request.uri().path().to_string();
+    gw.protected(&gw.auth, Permission::UsersManage, path, request).await
+}
+
+/// The permission a patient request needs, by method.
+pub fn patient_permission(method: &Method) -> Permission {
+    match *method {
+        Method::GET | Method::HEAD => Permission::PatientsRead,
+        Method::DELETE => Permission::PatientsDelete,
+        _ => Permission::PatientsWrite,
+    }
+}
+
 async fn patients(State(gw): State<Arc<Gateway>>, request: Request) -> Result<Response, GatewayError> {
-    let claims = gw.authenticate(request.headers()).await?;
-    if request.method() == Method::DELETE && claims.role != Role::Admin {
-        return Err(GatewayError::Forbidden(claims.role.as_str()));
-    }
-    gw.forward(&gw.patients, &strip_api(&request), Some(&claims), request).await
+    let permission = patient_permission(request.method());
+    gw.protected(&gw.patients, permission, strip_api(&request), request).await
 }
 
-/// Protected: any authenticated caller may read billing accounts.
 async fn billing(State(gw): State<Arc<Gateway>>, request: Request) -> Result<Response, GatewayError> {
-    let claims = gw.authenticate(request.headers()).await?;
-    gw.forward(&gw.billing, &strip_api(&request), Some(&claims), request).await
+    gw.protected(&gw.billing, Permission::BillingRead, strip_api(&request), request).await
 }
 
-/// Protected: ADMIN only.
 async fn analytics(State(gw): State<Arc<Gateway>>, request: Request) -> Result<Response, GatewayError> {
-    let claims = gw.authenticate(request.headers()).await?;
-    if claims.role != Role::Admin {
-        return Err(GatewayError::Forbidden(claims.role.as_str()));
-    }
-    gw.forward(&gw.analytics, &strip_api(&request), Some(&claims), request).await
+    gw.protected(&gw.analytics, Permission::AnalyticsRead, strip_api(&request), request).await
 }
 
 /// `/api/x/...` → `/x/...` (every `/api` route is matched with that prefix).
@@ -65,7 +87,9 @@ fn strip_api(request: &Request) -> String {
 
 /// Public: patient-service's OpenAPI document.
 async fn patient_docs(State(gw): State<Arc<Gateway>>, request: Request) -> Result<Response, GatewayError> {
-    gw.forward(&gw.patients, "/v3/api-docs", None, request).await
+    let client = gw.client(&request);
+    gw.admit(RateKey::Address(client))?;
+    gw.forward(&gw.patients, "/v3/api-docs", None, client, request).await
 }
 
 impl Gateway {
@@ -80,14 +104,53 @@ impl Gateway {
         self.verifier.verify(token).await
     }
 
+    /// The client's address: the peer, or what a trusted proxy reported.
+    fn client(&self, request: &Request) -> IpAddr {
+        let peer = request
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or(IpAddr::from([0, 0, 0, 0]), |ConnectInfo(peer)| peer.ip());
+        client_addr(peer, request.headers(), &self.trusted_proxies)
+    }
+
+    /// Counts one request against `key`'s rate limit.
+    fn admit(&self, key: RateKey) -> Result<(), GatewayError> {
+        self.rate_limiter.acquire(&key).map_err(|wait| {
+            tracing::info!(?key, wait_ms = wait.as_millis(), "rate limited");
+            GatewayError::RateLimited(wait)
+        })
+    }
+
+    /// Authenticates, checks `permission` and the caller's rate limit, and forwards with
+    /// the caller's identity.
+    async fn protected(
+        &self,
+        upstream: &Upstream,
+        permission: Permission,
+        path: String,
+        request: Request,
+    ) -> Result<Response, GatewayError> {
+        let claims = self.authenticate(request.headers()).await?;
+        if !claims.role.may(permission) {
+            tracing::info!(user_id = %claims.sub, role = %claims.role, %permission, path, "refused by the access policy");
+            return Err(GatewayError::Forbidden(pulsetrack_common::identity::AccessError::Forbidden {
+                role: claims.role,
+                permission,
+            }));
+        }
+        self.admit(RateKey::Account(claims.sub.clone()))?;
+        let client = self.client(&request);
+        self.forward(upstream, &path, Some(&claims), client, request).await
+    }
+
     async fn forward(
         &self,
         upstream: &Upstream,
         path: &str,
         identity: Option<&Claims>,
+        client_addr: IpAddr,
         request: Request,
     ) -> Result<Response, GatewayError> {
-        let client_addr = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|ci| ci.0);
         Forward {
             client: &self.client,
             upstream,
@@ -99,5 +162,18 @@ impl Gateway {
         }
         .send(request)
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patient_methods_map_to_read_write_and_delete() {
+        assert_eq!(patient_permission(&Method::GET), Permission::PatientsRead);
+        assert_eq!(patient_permission(&Method::POST), Permission::PatientsWrite);
+        assert_eq!(patient_permission(&Method::PUT), Permission::PatientsWrite);
+        assert_eq!(patient_permission(&Method::DELETE), Permission::PatientsDelete);
     }
 }

@@ -5,9 +5,12 @@ use pulsetrack_common::{
     db::DatabaseConfig,
     settings::{
         Admin, AuthService, JWT_PRIVATE_KEY, JWT_SIGNING_SECRET, PULSETRACK_ADMIN_EMAIL, PULSETRACK_ADMIN_PASSWORD,
+        SignupMode,
     },
     validate,
 };
+
+use crate::repository::Lockout;
 
 pub const DEFAULT_PORT: u16 = 4005;
 
@@ -17,6 +20,24 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub jwt: JwtConfig,
     pub admin: Option<AdminSeed>,
+    /// What a self-signed-up account may do.
+    pub signup_mode: SignupMode,
+    pub login_throttle: LoginThrottleConfig,
+}
+
+/// How failed logins are slowed down: per account (in the database, so every replica
+/// sees it) and per client address (in memory).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginThrottleConfig {
+    pub lockout: Lockout,
+    /// Failed logins one client address may make per minute (also its burst).
+    pub failures_per_minute_per_address: u32,
+}
+
+impl Default for LoginThrottleConfig {
+    fn default() -> Self {
+        Self { lockout: Lockout::default(), failures_per_minute_per_address: 10 }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -59,6 +80,18 @@ impl Config {
             database: DatabaseConfig::from_settings(&settings.database, "auth_service")?,
             jwt: JwtConfig::from_settings(settings)?,
             admin: AdminSeed::from_settings(&settings.admin)?,
+            signup_mode: settings.signup_mode.parse_or(SignupMode::default())?,
+            login_throttle: LoginThrottleConfig {
+                failures_per_minute_per_address: {
+                    let raw = &settings.tuning.login_failures_per_minute;
+                    let n = raw.parse_or(LoginThrottleConfig::default().failures_per_minute_per_address)?;
+                    if n == 0 {
+                        return Err(raw.error("must be positive"));
+                    }
+                    n
+                },
+                ..LoginThrottleConfig::default()
+            },
         })
     }
 }

@@ -1,7 +1,7 @@
 //! auth-service errors and their one mapping to HTTP responses.
 
 use axum::response::{IntoResponse, Response};
-use pulsetrack_common::{ApiError, FieldError};
+use pulsetrack_common::{ApiError, FieldError, identity::AccessError, rate_limit::retry_after_secs};
 
 use crate::repository::RepoError;
 
@@ -14,8 +14,18 @@ pub enum Error {
     /// Same answer for an unknown email and a wrong password.
     #[error("invalid credentials")]
     InvalidCredentials,
-    #[error("only an ADMIN may create accounts with a role")]
+    #[error("only an ADMIN may create accounts with this role")]
     AdminRequired,
+    #[error("signup is closed")]
+    SignupClosed,
+    #[error("too many failed logins")]
+    Throttled(std::time::Duration),
+    #[error("an account cannot change its own role")]
+    OwnRole,
+    #[error("no such account")]
+    UserNotFound,
+    #[error(transparent)]
+    Access(#[from] AccessError),
     #[error("invalid bearer token")]
     InvalidToken,
     #[error("too many password operations in progress")]
@@ -51,7 +61,15 @@ impl From<Error> for ApiError {
             Error::EmailTaken => ApiError::conflict("an account with this email already exists")
                 .with_field("email", "already registered"),
             Error::InvalidCredentials => ApiError::unauthorized("invalid email or password"),
-            Error::AdminRequired => ApiError::forbidden("only an ADMIN may create accounts with a role"),
+            Error::AdminRequired => ApiError::forbidden("only an ADMIN may create accounts with this role")
+                .with_field("role", "needs an ADMIN's token"),
+            Error::SignupClosed => ApiError::forbidden("signup is closed: an ADMIN creates accounts"),
+            Error::Throttled(wait) => {
+                ApiError::too_many_requests("too many failed logins, retry later", retry_after_secs(wait))
+            }
+            Error::OwnRole => ApiError::conflict("an account cannot change its own role"),
+            Error::UserNotFound => ApiError::not_found("no account with this id"),
+            Error::Access(e) => e.into(),
             Error::InvalidToken => ApiError::unauthorized("invalid or expired bearer token"),
             Error::Busy => ApiError::service_unavailable("the service is busy, retry shortly"),
             Error::Database(e) => pulsetrack_common::error::database_error(&e),

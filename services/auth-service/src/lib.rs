@@ -29,6 +29,7 @@ impl Application {
             .context("cannot prepare the auth database")?;
         let users = UserRepository::new(pool.clone());
 
+        tracing::info!(signup_mode = %config.signup_mode, "signup mode");
         let tokens = Arc::new(TokenIssuer::from_config(&config.jwt).context("the token signing key")?);
 
         if let Some(admin) = &config.admin {
@@ -39,7 +40,13 @@ impl Application {
         }
 
         let router = json_fallbacks(
-            routes::router(routes::AppState { users, tokens }).merge(Readiness::new().postgres(pool).routes()),
+            routes::router(routes::AppState {
+                users,
+                tokens,
+                signup_mode: config.signup_mode,
+                throttle: Arc::new(routes::LoginThrottle::new(&config.login_throttle)),
+            })
+            .merge(Readiness::new().postgres(pool).routes()),
         );
         Ok(HttpServer::bind(&config.listen, request_id::layer(router)).await?)
     }

@@ -1,34 +1,66 @@
-//! HTTP handlers: signup, login and the public keys.
+//! HTTP handlers: signup, login, the public keys, and account roles (ADMIN).
 
-use std::sync::Arc;
+use std::{
+    net::{IpAddr, SocketAddr},
+    sync::Arc,
+};
 
 use axum::{
-    Json, Router,
-    extract::State,
+    Extension, Json, Router,
+    extract::{ConnectInfo, Path, Query, State, rejection::QueryRejection},
     http::{HeaderMap, StatusCode, header},
-    routing::{get, post},
+    routing::{get, post, put},
 };
+use chrono::{DateTime, Utc};
 use jsonwebtoken::jwk::JwkSet;
 use pulsetrack_common::{
-    JsonBody,
-    identity::Role,
+    FieldError, JsonBody,
+    identity::{self, Caller, Permission, Role},
+    rate_limit::{Rate, RateLimiter},
+    settings::SignupMode,
     validate::{self, Validator},
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::{error::Error, password, repository::UserRepository, tokens::TokenIssuer};
+use crate::{
+    config::LoginThrottleConfig,
+    error::Error,
+    password,
+    repository::{Lockout, User, UserRepository},
+    tokens::TokenIssuer,
+};
 
 #[derive(Clone)]
 pub struct AppState {
     pub users: UserRepository,
     pub tokens: Arc<TokenIssuer>,
+    pub signup_mode: SignupMode,
+    pub throttle: Arc<LoginThrottle>,
+}
+
+/// Failed logins, slowed per account ([`Lockout`], in the database) and per client
+/// address (a token bucket per address, in memory).
+pub struct LoginThrottle {
+    pub lockout: Lockout,
+    per_address: RateLimiter<IpAddr>,
+}
+
+impl LoginThrottle {
+    pub fn new(config: &LoginThrottleConfig) -> Self {
+        Self {
+            lockout: config.lockout,
+            per_address: RateLimiter::new(Rate::per_minute(config.failures_per_minute_per_address)),
+        }
+    }
 }
 
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/auth/signup", post(signup))
         .route("/auth/login", post(login))
+        .route("/auth/users", get(list_users))
+        .route("/auth/users/{id}/role", put(set_role))
         .route("/.well-known/jwks.json", get(jwks))
         .with_state(state)
 }
@@ -43,11 +75,33 @@ pub struct SignupRequest {
 }
 
 #[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct UserResponse {
     pub id: Uuid,
     pub email: String,
     pub username: String,
     pub role: Role,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<User> for UserResponse {
+    fn from(user: User) -> Self {
+        Self { id: user.id, email: user.email, username: user.username, role: user.role, created_at: user.created_at }
+    }
+}
+
+/// The role a self-signed-up account gets in `mode`; `None` when only an ADMIN may
+/// create accounts.
+pub fn self_signup_role(mode: SignupMode) -> Option<Role> {
+    match mode {
+        SignupMode::Open => Some(Role::Clinician),
+        SignupMode::Approval => Some(Role::User),
+        SignupMode::Closed => None,
+    }
+}
+
+fn parse_role(raw: String) -> Result<Role, String> {
+    raw.trim().to_uppercase().parse()
 }
 
 async fn signup(
@@ -60,33 +114,35 @@ async fn signup(
     let username = v.field("username", validate::text(body.username, 100));
     let password =
         v.field("password", validate::required(body.password).and_then(|p| password::check_policy(&p).map(|()| p)));
-    let role = v.field("role", body.role.map_or(Ok(Role::User), |r| r.trim().to_uppercase().parse()));
+    let requested = v.field("role", body.role.map(parse_role).transpose());
     v.finish().map_err(Error::Validation)?;
-    let (Some(email), Some(username), Some(password), Some(role)) = (email, username, password, role) else {
+    let (Some(email), Some(username), Some(password), Some(requested)) = (email, username, password, requested) else {
         return Err(Error::Internal(anyhow::anyhow!("validator passed with a missing field")));
     };
-    // Any role but the default needs an ADMIN's token.
-    if role != Role::User {
-        authorize_admin(&state, &headers)?;
-    }
+    let by_admin = admin_token(&state, &headers)?;
+    let default_role = self_signup_role(state.signup_mode);
+    let role = match (requested, default_role) {
+        // An ADMIN creates accounts with any role, in every mode.
+        (requested, _) if by_admin => requested.unwrap_or(Role::User),
+        (_, None) => return Err(Error::SignupClosed),
+        (None, Some(default)) => default,
+        // Asking for less than the mode gives is always allowed.
+        (Some(asked), Some(default)) if asked == default || asked == Role::User => asked,
+        (Some(_), Some(_)) => return Err(Error::AdminRequired),
+    };
     let hash = password::hash(password).await?;
     let user = state.users.insert(&email, &username, &hash, role).await?;
-    tracing::info!(user_id = %user.id, role = %user.role, "account created");
-    Ok((
-        StatusCode::CREATED,
-        Json(UserResponse { id: user.id, email: user.email, username: user.username, role: user.role }),
-    ))
+    tracing::info!(user_id = %user.id, role = %user.role, by_admin, "account created");
+    Ok((StatusCode::CREATED, Json(user.into())))
 }
 
-/// Admin accounts may only be created by a caller holding a valid ADMIN token.
-fn authorize_admin(state: &AppState, headers: &HeaderMap) -> Result<(), Error> {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or(Error::AdminRequired)?;
+/// Whether the request carries a valid ADMIN token (a token of another role, or none,
+/// is `false`; an invalid one is refused).
+fn admin_token(state: &AppState, headers: &HeaderMap) -> Result<bool, Error> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else { return Ok(false) };
+    let token = value.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")).ok_or(Error::InvalidToken)?;
     let claims = state.tokens.verify(token.trim()).map_err(|_| Error::InvalidToken)?;
-    if claims.role == Role::Admin { Ok(()) } else { Err(Error::AdminRequired) }
+    Ok(claims.role == Role::Admin)
 }
 
 #[derive(Debug, Deserialize)]
@@ -103,29 +159,137 @@ pub struct LoginResponse {
     pub expires_in: u64,
 }
 
+/// The client as the gateway reported it, else the peer (a direct call).
+fn client_addr(headers: &HeaderMap, peer: Option<SocketAddr>) -> Option<IpAddr> {
+    identity::client_addr(headers).or(peer.map(|p| p.ip()))
+}
+
+/// Order matters: the throttles are checked before any hashing, so that a flood of bad
+/// logins costs a lookup each, not an argon2 slot.
 async fn login(
     State(state): State<AppState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
     JsonBody(body): JsonBody<LoginRequest>,
 ) -> Result<Json<LoginResponse>, Error> {
     let mut v = Validator::new();
     let email = v.field("email", validate::required(body.email));
-    let password = v.field("password", validate::required(body.password));
+    let password = v.field(
+        "password",
+        validate::required(body.password).and_then(|p| {
+            if p.chars().count() > password::MAX_LEN {
+                Err(format!("must be at most {} characters", password::MAX_LEN))
+            } else {
+                Ok(p)
+            }
+        }),
+    );
     v.finish().map_err(Error::Validation)?;
     let (Some(email), Some(password)) = (email, password) else {
         return Err(Error::Internal(anyhow::anyhow!("validator passed with a missing field")));
     };
+    let address = client_addr(&headers, peer.map(|Extension(ConnectInfo(p))| p));
+    if let Some(address) = address {
+        state.throttle.per_address.check(&address).map_err(Error::Throttled)?;
+    }
     // A malformed email cannot belong to an account: same 401 as an unknown one.
-    let user = match validate::email(Some(email)) {
-        Ok(email) => state.users.find_by_email(&email).await?,
+    let account = match validate::email(Some(email)) {
+        Ok(email) => state.users.find_for_login(&email).await?,
         Err(_) => None,
     };
-    let verified = password::verify(password, user.as_ref().map(|u| u.password_hash.clone())).await?;
-    let Some(user) = user.filter(|_| verified) else {
-        return Err(Error::InvalidCredentials);
+    if let Some(until) = account.as_ref().and_then(|a| a.locked_until) {
+        let left = (until - Utc::now()).to_std().unwrap_or_default();
+        if !left.is_zero() {
+            return Err(Error::Throttled(left));
+        }
+    }
+    let verified = password::verify(password, account.as_ref().map(|a| a.user.password_hash.clone())).await?;
+    let account = match account {
+        Some(account) if verified => account,
+        account => {
+            if let Some(address) = address {
+                state.throttle.per_address.consume(&address);
+            }
+            if let Some(account) = account {
+                let locked = state.users.record_failure(account.user.id, &state.throttle.lockout).await?;
+                if let Some(until) = locked {
+                    tracing::warn!(user_id = %account.user.id, %until, "account locked after failed logins");
+                }
+            }
+            return Err(Error::InvalidCredentials);
+        }
     };
+    if account.failures > 0 {
+        state.users.clear_failures(account.user.id).await?;
+    }
+    let user = account.user;
     let token =
         state.tokens.issue(&user.id.to_string(), &user.email, user.role).map_err(|e| Error::Internal(e.into()))?;
     Ok(Json(LoginResponse { token, token_type: "Bearer".into(), expires_in: state.tokens.ttl_seconds() }))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    role: Option<String>,
+    limit: Option<String>,
+}
+
+/// The most accounts one list returns.
+pub const MAX_LIST: i64 = 500;
+
+async fn list_users(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<Vec<UserResponse>>, Error> {
+    caller.require(Permission::UsersManage)?;
+    let Query(query) = query.map_err(|e| Error::Validation(vec![FieldError::new("query", e.body_text())]))?;
+    let mut v = Validator::new();
+    let role = v.field("role", query.role.map(parse_role).transpose());
+    let limit = v.field(
+        "limit",
+        query.limit.map_or(Ok(100), |l| {
+            l.parse::<i64>()
+                .ok()
+                .filter(|n| (1..=MAX_LIST).contains(n))
+                .ok_or_else(|| format!("must be a number from 1 to {MAX_LIST}"))
+        }),
+    );
+    v.finish().map_err(Error::Validation)?;
+    let (Some(role), Some(limit)) = (role, limit) else {
+        return Err(Error::Internal(anyhow::anyhow!("validator passed with a missing field")));
+    };
+    let users = state.users.list(role, limit).await?;
+    Ok(Json(users.into_iter().map(UserResponse::from).collect()))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RoleRequest {
+    role: Option<String>,
+}
+
+async fn set_role(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<RoleRequest>,
+) -> Result<Json<UserResponse>, Error> {
+    caller.require(Permission::UsersManage)?;
+    let mut v = Validator::new();
+    let id = v.field("id", id.parse::<Uuid>().map_err(|_| "must be a UUID".to_string()));
+    let role = v.field("role", validate::required(body.role).and_then(parse_role));
+    v.finish().map_err(Error::Validation)?;
+    let (Some(id), Some(role)) = (id, role) else {
+        return Err(Error::Internal(anyhow::anyhow!("validator passed with a missing field")));
+    };
+    let admin: Uuid = caller.identity.user_id.parse().map_err(|_| Error::InvalidToken)?;
+    // An ADMIN cannot demote itself: the last one would lock everyone out.
+    if admin == id {
+        return Err(Error::OwnRole);
+    }
+    let user = state.users.set_role(id, role, admin).await?.ok_or(Error::UserNotFound)?;
+    tracing::info!(user_id = %user.id, role = %user.role, changed_by = %admin, "role changed");
+    Ok(Json(user.into()))
 }
 
 async fn jwks(State(state): State<AppState>) -> Json<JwkSet> {

@@ -93,7 +93,7 @@ async fn with_a_signing_secret_it_publishes_the_derived_key() {
 async fn no_key_table_exists_after_the_migrations() {
     let db = TestDatabase::create("auth").await;
     let config = Config {
-        listen: ListenConfig { host: "127.0.0.1".into(), port: 0 },
+        listen: ListenConfig::new("127.0.0.1", 0),
         database: DatabaseConfig::with_url(db.url()),
         jwt: JwtConfig {
             issuer: "pulsetrack-auth".into(),
@@ -102,6 +102,8 @@ async fn no_key_table_exists_after_the_migrations() {
             key: SigningKeySource::secret(SECRET.into()).expect("secret"),
         },
         admin: None,
+        signup_mode: Default::default(),
+        login_throttle: Default::default(),
     };
     let _server = Application::build(config).await.expect("auth-service starts");
     let pool = PgPool::connect(db.url()).await.expect("connects");
@@ -109,7 +111,7 @@ async fn no_key_table_exists_after_the_migrations() {
         .fetch_all(&pool)
         .await
         .expect("migrations");
-    assert_eq!(versions, [1, 2], "0001 created the key table, 0002 dropped it");
+    assert_eq!(versions, [1, 2, 3], "0001 created the key table, 0002 dropped it, 0003 added roles and lockouts");
     let key_table: Option<String> =
         sqlx::query_scalar("SELECT to_regclass('signing_key')::text").fetch_one(&pool).await.expect("regclass");
     assert_eq!(key_table, None);
@@ -118,5 +120,5 @@ async fn no_key_table_exists_after_the_migrations() {
             .fetch_all(&pool)
             .await
             .expect("tables");
-    assert_eq!(tables, ["_sqlx_migrations", "users"]);
+    assert_eq!(tables, ["_sqlx_migrations", "login_failures", "users"]);
 }

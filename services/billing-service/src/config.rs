@@ -25,7 +25,7 @@ impl Config {
 
     pub fn from_settings(settings: &BillingService<Raw>) -> Result<Self, ConfigError> {
         let http = ListenConfig::from_settings(&settings.listen, DEFAULT_HTTP_PORT)?;
-        let grpc = ListenConfig { host: http.host.clone(), port: settings.grpc_port.parse_or(DEFAULT_GRPC_PORT)? };
+        let grpc = ListenConfig::new(http.host.clone(), settings.grpc_port.parse_or(DEFAULT_GRPC_PORT)?);
         Ok(Self { http, grpc, database: DatabaseConfig::from_settings(&settings.database, "billing_service")? })
     }
 }

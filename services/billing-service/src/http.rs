@@ -5,7 +5,10 @@ use axum::{
     extract::{Path, State},
     routing::get,
 };
-use pulsetrack_common::ApiError;
+use pulsetrack_common::{
+    ApiError,
+    identity::{Caller, Permission},
+};
 use uuid::Uuid;
 
 use crate::repository::{AccountRepository, BillingAccount};
@@ -16,8 +19,10 @@ pub fn router(accounts: AccountRepository) -> Router {
 
 async fn account_of_patient(
     State(accounts): State<AccountRepository>,
+    caller: Caller,
     Path(patient_id): Path<String>,
 ) -> Result<Json<BillingAccount>, ApiError> {
+    caller.require(Permission::BillingRead)?;
     let patient_id = Uuid::parse_str(&patient_id)
         .map_err(|_| ApiError::validation(vec![pulsetrack_common::FieldError::new("patientId", "must be a UUID")]))?;
     match accounts.find_by_patient(patient_id).await {

@@ -63,7 +63,12 @@ async fn serves_over_verified_tls_as_its_own_role() {
     let patient = uuid::Uuid::new_v4().to_string();
     let request = BillingRequest { patient_id: patient.clone(), name: "Ada".into(), email: "ada@example.com".into() };
     let account = client.create_billing_account(request).await.expect("account opened").into_inner();
-    let response = reqwest::get(format!("{http}/billing/accounts/{patient}")).await.expect("http");
+    let response = reqwest::Client::new()
+        .get(format!("{http}/billing/accounts/{patient}"))
+        .headers(pulsetrack_common::testing::identity_headers(pulsetrack_common::identity::Role::Billing))
+        .send()
+        .await
+        .expect("http");
     assert_eq!(response.status(), reqwest::StatusCode::OK);
     let body: serde_json::Value = response.json().await.expect("json");
     assert_eq!(body["id"], account.account_id.as_str());

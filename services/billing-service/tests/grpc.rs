@@ -1,7 +1,12 @@
 //! billing-service as the real application: gRPC over TCP, health, reflection, HTTP.
 
 use billing_service::{Application, config::Config};
-use pulsetrack_common::{config::ListenConfig, db::DatabaseConfig, testing::TestDatabase};
+use pulsetrack_common::{
+    config::ListenConfig,
+    db::DatabaseConfig,
+    identity::Role,
+    testing::{TestDatabase, identity_headers},
+};
 use pulsetrack_proto::billing::{BillingRequest, billing_service_client::BillingServiceClient};
 use tonic::{Code, transport::Channel};
 
@@ -14,7 +19,7 @@ struct App {
 
 async fn spawn_app() -> App {
     let db = TestDatabase::create("billing").await;
-    let any = || ListenConfig { host: "127.0.0.1".into(), port: 0 };
+    let any = || ListenConfig::new("127.0.0.1", 0);
     let app = Application::build(Config { http: any(), grpc: any(), database: DatabaseConfig::with_url(db.url()) })
         .await
         .expect("billing starts");
@@ -29,6 +34,11 @@ fn request(patient_id: &str) -> BillingRequest {
     BillingRequest { patient_id: patient_id.into(), name: "Ada".into(), email: "ada@example.com".into() }
 }
 
+/// A GET as the gateway forwards it for a caller of `role`.
+async fn get_as(url: String, role: Role) -> reqwest::Response {
+    reqwest::Client::new().get(url).headers(identity_headers(role)).send().await.expect("http")
+}
+
 #[tokio::test]
 async fn creating_twice_for_one_patient_returns_the_same_account() {
     let mut app = spawn_app().await;
@@ -40,12 +50,8 @@ async fn creating_twice_for_one_patient_returns_the_same_account() {
     let other = app.grpc.create_billing_account(request(&uuid::Uuid::new_v4().to_string())).await.expect("created");
     assert_ne!(other.into_inner().account_id, first.account_id);
 
-    let account: serde_json::Value = reqwest::get(format!("{}/billing/accounts/{patient}", app.http))
-        .await
-        .expect("http")
-        .json()
-        .await
-        .expect("json");
+    let account: serde_json::Value =
+        get_as(format!("{}/billing/accounts/{patient}", app.http), Role::Billing).await.json().await.expect("json");
     assert_eq!(account["id"], first.account_id.as_str());
 }
 
@@ -65,10 +71,14 @@ async fn invalid_requests_are_invalid_argument_naming_the_field() {
 #[tokio::test]
 async fn unknown_and_malformed_lookups_over_http() {
     let app = spawn_app().await;
-    let response = reqwest::get(format!("{}/billing/accounts/{}", app.http, uuid::Uuid::new_v4())).await.expect("http");
+    let response = get_as(format!("{}/billing/accounts/{}", app.http, uuid::Uuid::new_v4()), Role::Billing).await;
     assert_eq!(response.status(), reqwest::StatusCode::NOT_FOUND);
-    let response = reqwest::get(format!("{}/billing/accounts/nope", app.http)).await.expect("http");
+    let response = get_as(format!("{}/billing/accounts/nope", app.http), Role::Admin).await;
     assert_eq!(response.status(), reqwest::StatusCode::BAD_REQUEST);
+    // The service checks the policy again: no identity is 401, a clinician 403.
+    let url = format!("{}/billing/accounts/{}", app.http, uuid::Uuid::new_v4());
+    assert_eq!(reqwest::get(&url).await.expect("http").status(), reqwest::StatusCode::UNAUTHORIZED);
+    assert_eq!(get_as(url, Role::Clinician).await.status(), reqwest::StatusCode::FORBIDDEN);
     let response = reqwest::get(format!("{}/ready", app.http)).await.expect("http");
     assert_eq!(response.status(), reqwest::StatusCode::OK);
 }

@@ -3,7 +3,7 @@
 //! typed settings ([`crate::settings`]), read as [`Raw`] values; secrets are wrapped in
 //! [`Secret`] so that `Debug` output (and thus logs) never shows them.
 
-use std::{env, fmt, str::FromStr};
+use std::{env, fmt, str::FromStr, time::Duration};
 
 use pulsetrack_settings::{Listen, Settings, Var};
 
@@ -142,21 +142,69 @@ impl<T> fmt::Display for Secret<T> {
     }
 }
 
-/// Where a service listens: `HOST` (default 127.0.0.1) and a service-specific port variable.
+/// Where a service listens: `HOST` (default 127.0.0.1) and a service-specific port
+/// variable, and how long and how many requests its HTTP server takes.
 #[derive(Debug, Clone)]
 pub struct ListenConfig {
     pub host: String,
     pub port: u16,
+    pub limits: ServerLimits,
+}
+
+/// What one HTTP server allows its clients, so that slow or many clients cannot hold
+/// its connections and tasks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerLimits {
+    /// For a whole request header, and for the next request on an idle keep-alive
+    /// connection (hyper measures both from the end of the previous response).
+    pub header_read_timeout: Duration,
+    /// From a request's header to its response, the body read included.
+    pub request_timeout: Duration,
+    /// Requests handled at once; one more gets 503 at once.
+    pub max_in_flight: usize,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            max_in_flight: 1024,
+        }
+    }
 }
 
 impl ListenConfig {
+    /// `host:port` with the default limits.
+    pub fn new(host: impl Into<String>, port: u16) -> Self {
+        Self { host: host.into(), port, limits: ServerLimits::default() }
+    }
+
     /// `HOST` and `PORT` (or `SERVER_PORT`, the seed's name) with the service's default port.
     pub fn from_settings(listen: &Listen<Raw>, default_port: u16) -> Result<Self, ConfigError> {
         let port = match listen.port.optional() {
             Some(_) => &listen.port,
             None => &listen.tuning.server_port,
         };
-        Ok(Self { host: listen.host.string_or("127.0.0.1"), port: port.parse_or(default_port)? })
+        let defaults = ServerLimits::default();
+        let tuning = &listen.tuning;
+        let millis = |raw: &Raw, default: Duration| -> Result<Duration, ConfigError> {
+            let ms: u64 = raw.parse_or(u64::try_from(default.as_millis()).unwrap_or(u64::MAX))?;
+            if ms == 0 { Err(raw.error("must be positive")) } else { Ok(Duration::from_millis(ms)) }
+        };
+        let max_in_flight: usize = tuning.max_in_flight.parse_or(defaults.max_in_flight)?;
+        if max_in_flight == 0 {
+            return Err(tuning.max_in_flight.error("must be positive"));
+        }
+        Ok(Self {
+            host: listen.host.string_or("127.0.0.1"),
+            port: port.parse_or(default_port)?,
+            limits: ServerLimits {
+                header_read_timeout: millis(&tuning.header_read_timeout_ms, defaults.header_read_timeout)?,
+                request_timeout: millis(&tuning.request_timeout_ms, defaults.request_timeout)?,
+                max_in_flight,
+            },
+        })
     }
 }
 
@@ -182,6 +230,20 @@ mod tests {
         assert_eq!(listen(&[(PORT, " ")]).map(|l| l.port).ok(), Some(4000));
         let err = listen(&[(PORT, "http")]).expect_err("not a port");
         assert_eq!(err.variable, "PORT");
+    }
+
+    #[test]
+    fn server_limits_have_defaults_and_refuse_zero() {
+        use pulsetrack_settings::{HTTP_HEADER_READ_TIMEOUT_MS, HTTP_MAX_IN_FLIGHT};
+        let listen = |pairs: &[(Var, &str)]| ListenConfig::from_settings(&from_pairs(pairs), 4000);
+        assert_eq!(listen(&[]).map(|l| l.limits).ok(), Some(ServerLimits::default()));
+        let limits = listen(&[(HTTP_HEADER_READ_TIMEOUT_MS, "250"), (HTTP_MAX_IN_FLIGHT, "3")]).expect("limits").limits;
+        assert_eq!((limits.header_read_timeout, limits.max_in_flight), (Duration::from_millis(250), 3));
+        assert_eq!(listen(&[(HTTP_MAX_IN_FLIGHT, "0")]).expect_err("zero").variable, "HTTP_MAX_IN_FLIGHT");
+        assert_eq!(
+            listen(&[(HTTP_HEADER_READ_TIMEOUT_MS, "0")]).expect_err("zero").variable,
+            "HTTP_HEADER_READ_TIMEOUT_MS"
+        );
     }
 
     #[test]

@@ -33,6 +33,9 @@ pub struct ApiError {
     pub message: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub fields: Vec<FieldError>,
+    /// Seconds after which the client may retry: the `Retry-After` header (429, 503).
+    #[serde(skip)]
+    pub retry_after: Option<u64>,
 }
 
 fn serialize_status<S: serde::Serializer>(status: &StatusCode, s: S) -> Result<S::Ok, S::Error> {
@@ -41,7 +44,7 @@ fn serialize_status<S: serde::Serializer>(status: &StatusCode, s: S) -> Result<S
 
 impl ApiError {
     pub fn new(status: StatusCode, error: &'static str, message: impl Into<String>) -> Self {
-        Self { status, error, message: message.into(), fields: Vec::new() }
+        Self { status, error, message: message.into(), fields: Vec::new(), retry_after: None }
     }
 
     /// 400 with the fields that failed.
@@ -51,6 +54,7 @@ impl ApiError {
             error: "VALIDATION_FAILED",
             message: "request validation failed".into(),
             fields,
+            retry_after: None,
         }
     }
 
@@ -83,6 +87,17 @@ impl ApiError {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE", message)
     }
 
+    /// 429: the caller made too many requests; it may retry after `retry_after_secs`.
+    pub fn too_many_requests(message: impl Into<String>, retry_after_secs: u64) -> Self {
+        Self::new(StatusCode::TOO_MANY_REQUESTS, "TOO_MANY_REQUESTS", message).retry_after(retry_after_secs)
+    }
+
+    /// Sets the `Retry-After` header (seconds, at least 1).
+    pub fn retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds.max(1));
+        self
+    }
+
     pub fn with_field(mut self, field: impl Into<String>, reason: impl Into<String>) -> Self {
         self.fields.push(FieldError::new(field, reason));
         self
@@ -92,9 +107,13 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status;
+        let retry_after = self.retry_after;
         let mut response = (status, Json(self)).into_response();
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some(seconds) = retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }

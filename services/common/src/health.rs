@@ -12,6 +12,11 @@ type CheckFn = Arc<dyn Fn() -> CheckFuture + Send + Sync>;
 type DetailFuture = Pin<Box<dyn Future<Output = Option<Value>> + Send>>;
 type DetailFn = Arc<dyn Fn() -> DetailFuture + Send + Sync>;
 
+/// Liveness: the process answers.
+pub const HEALTH_PATH: &str = "/health";
+/// Readiness: every dependency answers.
+pub const READY_PATH: &str = "/ready";
+
 /// How long one readiness probe may take before it counts as down.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -100,8 +105,8 @@ impl Readiness {
     pub fn routes<S: Clone + Send + Sync + 'static>(self) -> Router<S> {
         let this = Arc::new(self);
         Router::new()
-            .route("/health", get(health).with_state(this.clone()))
-            .route("/ready", get(ready).with_state(this))
+            .route(HEALTH_PATH, get(health).with_state(this.clone()))
+            .route(READY_PATH, get(ready).with_state(this))
     }
 }
 

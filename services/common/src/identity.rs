@@ -174,6 +174,11 @@ impl From<AccessError> for ApiError {
     }
 }
 
+/// The client's address as the gateway forwarded it ([`CLIENT_ADDR_HEADER`], one address).
+pub fn client_addr(headers: &HeaderMap) -> Option<IpAddr> {
+    headers.get(CLIENT_ADDR_HEADER)?.to_str().ok()?.split(',').next()?.trim().parse().ok()
+}
+
 /// Who is calling a service, as the gateway forwarded it: the identity, the request id
 /// and the client's address. An extractor: a request without an identity is refused
 /// with 401 before the handler runs.
@@ -188,12 +193,7 @@ impl Caller {
     pub fn from_headers(headers: &HeaderMap) -> Result<Self, AccessError> {
         let identity = Identity::from_headers(headers).ok_or(AccessError::Unauthenticated)?;
         let request_id = headers.get(REQUEST_ID_HEADER).and_then(|v| v.to_str().ok()).map(str::to_string);
-        let client_addr = headers
-            .get(CLIENT_ADDR_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .and_then(|v| v.trim().parse().ok());
-        Ok(Self { identity, request_id, client_addr })
+        Ok(Self { identity, request_id, client_addr: client_addr(headers) })
     }
 
     /// `Ok` when the caller's role holds `permission`.

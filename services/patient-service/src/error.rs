@@ -1,7 +1,7 @@
 //! patient-service errors and their one mapping to HTTP responses.
 
 use axum::response::{IntoResponse, Response};
-use pulsetrack_common::{ApiError, FieldError};
+use pulsetrack_common::{ApiError, FieldError, identity::AccessError};
 use uuid::Uuid;
 
 use crate::repository::RepoError;
@@ -14,10 +14,8 @@ pub enum Error {
     NotFound(Uuid),
     #[error("email already registered")]
     EmailTaken,
-    #[error("no caller identity")]
-    Unauthenticated,
-    #[error("ADMIN role required")]
-    AdminRequired,
+    #[error(transparent)]
+    Access(#[from] AccessError),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
@@ -39,8 +37,7 @@ impl From<Error> for ApiError {
             Error::EmailTaken => {
                 ApiError::conflict("a patient with this email already exists").with_field("email", "already registered")
             }
-            Error::Unauthenticated => ApiError::unauthorized("no authenticated caller"),
-            Error::AdminRequired => ApiError::forbidden("this operation requires the ADMIN role"),
+            Error::Access(e) => e.into(),
             Error::Database(e) => pulsetrack_common::error::database_error(&e),
         }
     }

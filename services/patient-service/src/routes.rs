@@ -3,10 +3,13 @@
 use axum::{
     Json, Router,
     extract::{Path, Query, State, rejection::QueryRejection},
-    http::{HeaderMap, StatusCode},
+    http::StatusCode,
     routing::get,
 };
-use pulsetrack_common::{ApiError, FieldError, JsonBody, identity::Identity, identity::Role};
+use pulsetrack_common::{
+    ApiError, FieldError, JsonBody,
+    identity::{Caller, Permission},
+};
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 use uuid::Uuid;
@@ -56,39 +59,50 @@ fn parse_id(raw: &str) -> Result<Uuid, Error> {
 }
 
 #[utoipa::path(get, path = "/patients", tag = "patients", params(ListQuery),
-    responses((status = 200, body = PatientPage), (status = 400, body = ApiErrorDoc)))]
+    responses((status = 200, body = PatientPage), (status = 400, body = ApiErrorDoc), (status = 401, body = ApiErrorDoc), (status = 403, body = ApiErrorDoc)))]
 async fn list_patients(
     State(service): State<PatientService>,
+    caller: Caller,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<PatientPage>, ApiError> {
+    caller.require(Permission::PatientsRead)?;
     let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let params = query.validate().map_err(Error::Validation)?;
     Ok(Json(service.list(params).await?))
 }
 
 #[utoipa::path(get, path = "/patients/{id}", tag = "patients", params(("id" = Uuid, Path)),
-    responses((status = 200, body = Patient), (status = 400, body = ApiErrorDoc), (status = 404, body = ApiErrorDoc)))]
-async fn get_patient(State(service): State<PatientService>, Path(id): Path<String>) -> Result<Json<Patient>, Error> {
+    responses((status = 200, body = Patient), (status = 400, body = ApiErrorDoc), (status = 401, body = ApiErrorDoc), (status = 403, body = ApiErrorDoc), (status = 404, body = ApiErrorDoc)))]
+async fn get_patient(
+    State(service): State<PatientService>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Patient>, Error> {
+    caller.require(Permission::PatientsRead)?;
     Ok(Json(service.get(parse_id(&id)?).await?))
 }
 
 #[utoipa::path(post, path = "/patients", tag = "patients", request_body = PatientRequest,
-    responses((status = 201, body = Patient), (status = 400, body = ApiErrorDoc), (status = 409, body = ApiErrorDoc)))]
+    responses((status = 201, body = Patient), (status = 400, body = ApiErrorDoc), (status = 401, body = ApiErrorDoc), (status = 403, body = ApiErrorDoc), (status = 409, body = ApiErrorDoc)))]
 async fn create_patient(
     State(service): State<PatientService>,
+    caller: Caller,
     JsonBody(body): JsonBody<PatientRequest>,
 ) -> Result<(StatusCode, Json<Patient>), Error> {
+    caller.require(Permission::PatientsWrite)?;
     let input = body.validate(Mode::Create).map_err(Error::Validation)?;
     Ok((StatusCode::CREATED, Json(service.create(input).await?)))
 }
 
 #[utoipa::path(put, path = "/patients/{id}", tag = "patients", params(("id" = Uuid, Path)), request_body = PatientRequest,
-    responses((status = 200, body = Patient), (status = 400, body = ApiErrorDoc), (status = 404, body = ApiErrorDoc), (status = 409, body = ApiErrorDoc)))]
+    responses((status = 200, body = Patient), (status = 400, body = ApiErrorDoc), (status = 401, body = ApiErrorDoc), (status = 403, body = ApiErrorDoc), (status = 404, body = ApiErrorDoc), (status = 409, body = ApiErrorDoc)))]
 async fn update_patient(
     State(service): State<PatientService>,
+    caller: Caller,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<PatientRequest>,
 ) -> Result<Json<Patient>, Error> {
+    caller.require(Permission::PatientsWrite)?;
     let id = parse_id(&id);
     let input = body.validate(Mode::Update);
     // Report a bad id and bad fields together.
@@ -106,18 +120,15 @@ async fn update_patient(
     Ok(Json(service.update(id, input).await?))
 }
 
-/// ADMIN only, by the identity the gateway forwards.
+/// ADMIN only (patients:delete), by the identity the gateway forwards.
 #[utoipa::path(delete, path = "/patients/{id}", tag = "patients", params(("id" = Uuid, Path)),
-    responses((status = 204), (status = 400, body = ApiErrorDoc), (status = 403, body = ApiErrorDoc), (status = 404, body = ApiErrorDoc)))]
+    responses((status = 204), (status = 400, body = ApiErrorDoc), (status = 401, body = ApiErrorDoc), (status = 403, body = ApiErrorDoc), (status = 404, body = ApiErrorDoc)))]
 async fn delete_patient(
     State(service): State<PatientService>,
-    headers: HeaderMap,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, Error> {
-    let identity = Identity::from_headers(&headers).ok_or(Error::Unauthenticated)?;
-    if identity.role != Role::Admin {
-        return Err(Error::AdminRequired);
-    }
+    caller.require(Permission::PatientsDelete)?;
     service.delete(parse_id(&id)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }

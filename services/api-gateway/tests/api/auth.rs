@@ -13,7 +13,8 @@ async fn signup_returns_the_user_without_any_password_material() {
     let body: serde_json::Value = serde_json::from_str(&text).expect("json");
     assert_eq!(body["email"], "ada@example.com");
     assert_eq!(body["username"], "tester");
-    assert_eq!(body["role"], "USER");
+    // The test stack's signup mode is open: a self-signed-up account is a clinician.
+    assert_eq!(body["role"], "CLINICIAN");
     assert!(uuid::Uuid::parse_str(body["id"].as_str().expect("id")).is_ok());
 }
 
@@ -110,7 +111,8 @@ async fn login_issues_a_bearer_token_and_ignores_unknown_fields() {
     assert_eq!(header.alg, jsonwebtoken::Algorithm::EdDSA);
     let claims: serde_json::Value =
         jsonwebtoken::dangerous::insecure_decode::<serde_json::Value>(token).map(|d| d.claims).expect("claims");
-    assert_eq!(claims["role"], "USER");
+    // The test stack signs up in `open` mode: a self-signed-up account is a CLINICIAN.
+    assert_eq!(claims["role"], "CLINICIAN");
     assert_eq!(claims["email"], "login@example.com");
     for claim in ["sub", "iat", "exp", "iss", "aud"] {
         assert!(!claims[claim].is_null(), "{claim} missing");

@@ -8,9 +8,12 @@ use api_gateway::config::{JwtConfig as GatewayJwt, KeySource};
 use auth_service::config::{AdminSeed, JwtConfig as AuthJwt, SigningKeySource};
 use patient_service::config::OutboxConfig;
 use pulsetrack_common::{
-    config::ListenConfig,
+    config::{ListenConfig, ServerLimits},
     db::DatabaseConfig,
+    identity::Role,
     kafka::KafkaConfig,
+    rate_limit::Rate,
+    settings::SignupMode,
     testing::{Storage, TestBroker, TestDatabase, init_test_logs},
 };
 use reqwest::{Client, Response, StatusCode};
@@ -23,7 +26,7 @@ pub const ADMIN_EMAIL: &str = "admin@pulsetrack.test";
 pub const ADMIN_PASSWORD: &str = "admin-password-123";
 
 pub fn listen_any() -> ListenConfig {
-    ListenConfig { host: "127.0.0.1".into(), port: 0 }
+    ListenConfig::new("127.0.0.1", 0)
 }
 
 /// A service task that can be stopped (graceful shutdown) and awaited.
@@ -87,6 +90,14 @@ pub struct GatewayOverrides {
     /// With `kafka`: a broker reached directly (no proxy) on this storage, for tests
     /// that kill and restart the process; `None`: memory storage behind a proxy.
     pub direct_broker: Option<Storage>,
+    /// Open by default, so that a signed-up test account is a CLINICIAN.
+    pub signup_mode: SignupMode,
+    pub login_throttle: auth_service::config::LoginThrottleConfig,
+    /// The gateway's per-caller limit (by default far above what a test sends).
+    pub rate_limit: Rate,
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The gateway's HTTP server limits.
+    pub gateway_limits: ServerLimits,
 }
 
 impl Default for GatewayOverrides {
@@ -97,6 +108,11 @@ impl Default for GatewayOverrides {
             max_body_bytes: 64 * 1024,
             kafka: false,
             direct_broker: None,
+            signup_mode: SignupMode::Open,
+            login_throttle: Default::default(),
+            rate_limit: Rate { per_second: 1e6, burst: 1e6 },
+            trusted_proxies: Vec::new(),
+            gateway_limits: ServerLimits::default(),
         }
     }
 }
@@ -142,6 +158,8 @@ pub async fn spawn_stack_with(overrides: GatewayOverrides) -> TestStack {
             key: SigningKeySource::secret(signing_secret).expect("a long enough secret"),
         },
         admin: Some(AdminSeed::new(ADMIN_EMAIL.into(), ADMIN_PASSWORD.into()).expect("admin seed")),
+        signup_mode: overrides.signup_mode,
+        login_throttle: overrides.login_throttle,
     };
     let auth = auth_service::Application::build(auth_config).await.expect("auth-service starts");
     let auth_addr = auth.local_addr();
@@ -207,7 +225,7 @@ pub async fn spawn_stack_with(overrides: GatewayOverrides) -> TestStack {
     let auth_url = format!("http://{auth_addr}");
     let patient_url = overrides.patient_url.unwrap_or_else(|| format!("http://{patient_addr}"));
     let gateway_config = api_gateway::config::Config {
-        listen: listen_any(),
+        listen: ListenConfig { limits: overrides.gateway_limits, ..listen_any() },
         auth_url: auth_url.parse().expect("uri"),
         patient_url: patient_url.parse().expect("uri"),
         billing_url: billing_http.parse().expect("uri"),
@@ -222,6 +240,8 @@ pub async fn spawn_stack_with(overrides: GatewayOverrides) -> TestStack {
         },
         upstream_timeout: overrides.upstream_timeout,
         max_body_bytes: overrides.max_body_bytes,
+        rate_limit: overrides.rate_limit,
+        trusted_proxies: overrides.trusted_proxies,
     };
     let gateway = api_gateway::Application::build(gateway_config).await.expect("gateway starts");
     let gateway_addr = gateway.local_addr();
@@ -306,6 +326,17 @@ impl TestStack {
         let password = "correct-horse-battery";
         let status = self.signup(email, password).await.status();
         assert!(status == StatusCode::CREATED || status == StatusCode::CONFLICT, "signup: {status}");
+        token_of(self.login(email, password).await).await
+    }
+
+    /// An account of `role`, created by the ADMIN; returns its bearer token.
+    pub async fn token_with_role(&self, email: &str, role: Role) -> String {
+        let password = "correct-horse-battery";
+        let admin = self.admin_token().await;
+        let body = json!({"email": email, "username": "tester", "password": password, "role": role.as_str()});
+        let response = self.client.post(self.url("/auth/signup")).bearer_auth(&admin).json(&body).send().await;
+        let status = response.expect("signup").status();
+        assert_eq!(status, StatusCode::CREATED, "signup of a {role}");
         token_of(self.login(email, password).await).await
     }
 

@@ -1,5 +1,6 @@
 //! End-to-end tests through the real gateway, auth-service and patient-service.
 
+mod access;
 mod auth;
 mod crash;
 mod helpers;

@@ -16,7 +16,7 @@ async fn create(stack: &TestStack, token: &str, email: &str) -> String {
     json_of(response).await["id"].as_str().expect("id").to_string()
 }
 
-/// The billing account of a patient, read through the gateway.
+/// The billing account of a patient, read through the gateway (a BILLING or ADMIN token).
 async fn billing_account(stack: &TestStack, token: &str, patient: &str) -> Option<Value> {
     let response = stack.authed(Method::GET, &format!("/api/billing/accounts/{patient}"), token, None).await;
     match response.status() {
@@ -64,7 +64,7 @@ async fn a_created_patient_gets_one_billing_account_and_one_analytics_event() {
     let admin = stack.admin_token().await;
     let patient = create(&stack, &user, "flow-patient@example.com").await;
 
-    let account = eventually("the billing account", WAIT, || billing_account(&stack, &user, &patient)).await;
+    let account = eventually("the billing account", WAIT, || billing_account(&stack, &admin, &patient)).await;
     assert_eq!(account["status"], "ACTIVE");
     assert_eq!(account["patientId"], patient.as_str());
     assert_eq!(account["email"], "flow-patient@example.com");
@@ -94,6 +94,7 @@ async fn analytics_is_admin_only() {
 async fn billing_outage_loses_no_account_and_duplicates_none() {
     let mut stack = spawn_stack().await;
     let user = stack.user_token("outage@example.com").await;
+    let admin = stack.admin_token().await;
     stack.stop_billing().await;
 
     let mut patients = Vec::new();
@@ -102,7 +103,7 @@ async fn billing_outage_loses_no_account_and_duplicates_none() {
     }
     // billing-service is down: the accounts wait in the outbox.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let response = stack.authed(Method::GET, &format!("/api/billing/accounts/{}", patients[0]), &user, None).await;
+    let response = stack.authed(Method::GET, &format!("/api/billing/accounts/{}", patients[0]), &admin, None).await;
     assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
 
     // An operator sees them waiting, and none given up on.
@@ -112,7 +113,7 @@ async fn billing_outage_loses_no_account_and_duplicates_none() {
 
     stack.start_billing().await;
     for patient in &patients {
-        eventually("the billing account after the outage", WAIT, || billing_account(&stack, &user, patient)).await;
+        eventually("the billing account after the outage", WAIT, || billing_account(&stack, &admin, patient)).await;
     }
     assert_eq!(billing_rows(&stack).await, 10, "exactly one account per patient");
 }
@@ -236,6 +237,7 @@ async fn a_poison_message_goes_to_the_dead_letter_topic_and_consumption_continue
 async fn a_rejected_outbox_row_is_dead_at_once_and_counted() {
     let stack = spawn_stack().await;
     let user = stack.user_token("dead@example.com").await;
+    let admin = stack.admin_token().await;
     let patient = create(&stack, &user, "alive@example.com").await;
     // A row billing-service can never take: not a BillingRequest.
     let pool = sqlx::PgPool::connect(&stack.patient_db_url).await.expect("patient db");
@@ -258,7 +260,7 @@ async fn a_rejected_outbox_row_is_dead_at_once_and_counted() {
     assert_eq!(attempts, 1, "rejected at the first attempt");
     assert!(reason.is_some_and(|r| !r.is_empty()), "the reason is kept");
     // The real patient's account went through regardless.
-    eventually("the billing account", WAIT, || billing_account(&stack, &user, &patient)).await;
+    eventually("the billing account", WAIT, || billing_account(&stack, &admin, &patient)).await;
     pool.close().await;
 }
 

@@ -49,7 +49,7 @@ async fn spoofed_identity_headers_are_replaced_by_the_token_identity() {
     assert_eq!(seen["query"], "page=2");
     let headers = &seen["headers"];
     assert_eq!(headers["x-user-email"], "honest@example.com");
-    assert_eq!(headers["x-user-role"], "USER");
+    assert_eq!(headers["x-user-role"], "CLINICIAN", "the token's role (open signup), not the spoofed one");
     assert_ne!(headers["x-user-id"], "00000000-0000-0000-0000-000000000000");
     assert_eq!(headers["x-request-id"], "trace-me-123", "the request id is forwarded");
 }
