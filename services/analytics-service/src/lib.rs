@@ -26,6 +26,9 @@ use crate::{
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
+/// The name this service signs its audit entries and logs with.
+pub const SERVICE: &str = "analytics-service";
+
 pub struct Application {
     server: HttpServer,
     config: Config,
@@ -40,8 +43,9 @@ impl Application {
             .context("cannot prepare the analytics database")?;
         let events = EventRepository::new(pool.clone());
         let membership = GroupMembership::default();
+        let audit = pulsetrack_common::audit::AuditLog::spawn(pool.clone(), SERVICE);
         let router = json_fallbacks(
-            routes::router(events.clone()).merge(readiness(&config, pool, membership.clone())?.routes()),
+            routes::router(events.clone(), audit).merge(readiness(&config, pool, membership.clone())?.routes()),
         );
         let server = HttpServer::bind(&config.listen, request_id::layer(router)).await?;
         Ok(Self { server, config, events, membership })

@@ -3,7 +3,11 @@ use analytics_service::{Application, config::Config};
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     pulsetrack_common::healthcheck::exit_if_requested(4002);
-    pulsetrack_common::telemetry::init("analytics-service");
+    pulsetrack_common::audit::exit_if_verify_requested(analytics_service::SERVICE, || {
+        Config::from_env().map(|c| c.database)
+    })
+    .await;
+    pulsetrack_common::telemetry::init(analytics_service::SERVICE);
     let app = Application::build(Config::from_env()?).await?;
     app.run().await
 }

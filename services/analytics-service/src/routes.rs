@@ -3,11 +3,13 @@
 
 use axum::{
     Json, Router,
-    extract::{Path, State},
+    extract::{FromRef, Path, State},
+    http::StatusCode,
     routing::get,
 };
 use pulsetrack_common::{
     ApiError, FieldError,
+    audit::{Action, AuditLog},
     error::database_error,
     identity::{Caller, Permission},
 };
@@ -15,25 +17,47 @@ use uuid::Uuid;
 
 use crate::repository::{EventRepository, StoredEvent, Summary};
 
-pub fn router(events: EventRepository) -> Router {
+/// What the handlers share: the stored events and the audit trail every read is recorded in.
+#[derive(Clone, FromRef)]
+struct AppState {
+    events: EventRepository,
+    audit: AuditLog,
+}
+
+pub fn router(events: EventRepository, audit: AuditLog) -> Router {
     Router::new()
         .route("/analytics/summary", get(summary))
         .route("/analytics/patients/{patient_id}/events", get(patient_events))
-        .with_state(events)
+        .with_state(AppState { events, audit: audit.clone() })
+        .merge(pulsetrack_common::audit::routes(audit))
 }
 
-async fn summary(State(events): State<EventRepository>, caller: Caller) -> Result<Json<Summary>, ApiError> {
-    caller.require(Permission::AnalyticsRead)?;
-    events.summary().await.map(Json).map_err(|e| database_error(&e))
+async fn summary(
+    State(events): State<EventRepository>,
+    State(audit): State<AuditLog>,
+    caller: Caller,
+) -> Result<Json<Summary>, ApiError> {
+    let result = async {
+        caller.require(Permission::AnalyticsRead)?;
+        events.summary().await.map_err(|e| database_error(&e))
+    }
+    .await;
+    audit.recorded(&caller, Action::AnalyticsSummaryRead, StatusCode::OK, Vec::new(), result).await.map(Json)
 }
 
 async fn patient_events(
     State(events): State<EventRepository>,
+    State(audit): State<AuditLog>,
     caller: Caller,
     Path(patient_id): Path<String>,
 ) -> Result<Json<Vec<StoredEvent>>, ApiError> {
-    caller.require(Permission::AnalyticsRead)?;
     let patient_id = Uuid::parse_str(&patient_id)
-        .map_err(|_| ApiError::validation(vec![FieldError::new("patientId", "must be a UUID")]))?;
-    events.of_patient(patient_id).await.map(Json).map_err(|e| database_error(&e))
+        .map_err(|_| ApiError::validation(vec![FieldError::new("patientId", "must be a UUID")]));
+    let target = patient_id.as_ref().ok().copied().into_iter().collect();
+    let result = async {
+        caller.require(Permission::AnalyticsRead)?;
+        events.of_patient(patient_id?).await.map_err(|e| database_error(&e))
+    }
+    .await;
+    audit.recorded(&caller, Action::AnalyticsEventsRead, StatusCode::OK, target, result).await.map(Json)
 }

@@ -2,6 +2,7 @@
 //! `/api/patients/**`, `/api/billing/**` and `/api/analytics/**` to their services
 //! (`/api` stripped), validates the JWT on protected routes, forwards the caller's identity and strips spoofed identity headers.
 
+pub mod audit;
 pub mod client_addr;
 pub mod config;
 pub mod error;

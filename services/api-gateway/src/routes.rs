@@ -31,6 +31,8 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/api/patients/{*rest}", any(patients))
         .route("/api/billing/{*rest}", any(billing))
         .route("/api/analytics/{*rest}", any(analytics))
+        .route("/api/audit", get(crate::audit::entries))
+        .route("/api/audit/verify", get(crate::audit::verify))
         .route("/api-docs/patients", get(patient_docs))
         .with_state(gateway)
 }
@@ -105,7 +107,7 @@ impl Gateway {
     }
 
     /// The client's address: the peer, or what a trusted proxy reported.
-    fn client(&self, request: &Request) -> IpAddr {
+    pub(crate) fn client(&self, request: &Request) -> IpAddr {
         let peer = request
             .extensions()
             .get::<ConnectInfo<SocketAddr>>()
@@ -114,7 +116,7 @@ impl Gateway {
     }
 
     /// Counts one request against `key`'s rate limit.
-    fn admit(&self, key: RateKey) -> Result<(), GatewayError> {
+    pub(crate) fn admit(&self, key: RateKey) -> Result<(), GatewayError> {
         self.rate_limiter.acquire(&key).map_err(|wait| {
             tracing::info!(?key, wait_ms = wait.as_millis(), "rate limited");
             GatewayError::RateLimited(wait)
@@ -130,20 +132,12 @@ impl Gateway {
         path: String,
         request: Request,
     ) -> Result<Response, GatewayError> {
-        let claims = self.authenticate(request.headers()).await?;
-        if !claims.role.may(permission) {
-            tracing::info!(user_id = %claims.sub, role = %claims.role, %permission, path, "refused by the access policy");
-            return Err(GatewayError::Forbidden(pulsetrack_common::identity::AccessError::Forbidden {
-                role: claims.role,
-                permission,
-            }));
-        }
-        self.admit(RateKey::Account(claims.sub.clone()))?;
+        let claims = self.authorize(request.headers(), permission).await?;
         let client = self.client(&request);
         self.forward(upstream, &path, Some(&claims), client, request).await
     }
 
-    async fn forward(
+    pub(crate) async fn forward(
         &self,
         upstream: &Upstream,
         path: &str,

@@ -22,6 +22,9 @@ use crate::{config::Config, grpc::BillingGrpc, repository::AccountRepository};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
+/// The name this service signs its audit entries and logs with.
+pub const SERVICE: &str = "billing-service";
+
 /// How often the gRPC health status is brought in line with the database.
 const HEALTH_INTERVAL: Duration = Duration::from_secs(1);
 /// How long a database ping may take before the database counts as down.
@@ -42,8 +45,10 @@ impl Application {
             .await
             .context("cannot prepare the billing database")?;
         let accounts = AccountRepository::new(pool.clone());
-        let router =
-            json_fallbacks(http::router(accounts.clone()).merge(Readiness::new().postgres(pool.clone()).routes()));
+        let audit = pulsetrack_common::audit::AuditLog::spawn(pool.clone(), SERVICE);
+        let router = json_fallbacks(
+            http::router(accounts.clone(), audit).merge(Readiness::new().postgres(pool.clone()).routes()),
+        );
         let http = HttpServer::bind(&config.http, request_id::layer(router)).await?;
         let grpc = TcpListener::bind((config.grpc.host.as_str(), config.grpc.port)).await?;
         let grpc_addr = grpc.local_addr()?;

@@ -6,6 +6,7 @@
 
 use billing_service::{Application, config::Config};
 use pulsetrack_common::{
+    audit::{Access, Action, AuditLog, verify},
     config::from_pairs,
     db::{DatabaseConfig, connect_and_migrate},
     settings::{
@@ -180,6 +181,26 @@ async fn the_service_role_has_dml_only_and_concurrent_starts_agree() {
     assert_eq!(sqlstate(&pool, "ALTER TABLE billing_accounts ADD COLUMN x int").await, "42501");
     assert_eq!(sqlstate(&pool, "SELECT * FROM _sqlx_migrations").await, "42501");
     assert_eq!(sqlstate(&pool, "CREATE ROLE intruder").await, "42501");
+
+    // The audit trail: the role appends and reads entries, and its grants (checked
+    // before the append-only triggers would be) refuse changing or removing one.
+    let audit = AuditLog::spawn(pool.clone(), "billing-service");
+    let access = Access {
+        actor_id: "u1".into(),
+        actor_role: "BILLING".into(),
+        action: Action::BillingRead,
+        patient_ids: vec![patient],
+        outcome: 200,
+        request_id: Some("r1".into()),
+        client_addr: None,
+    };
+    audit.record(access).await.expect("an entry is appended");
+    for sql in ["UPDATE audit_log SET actor_id = 'x'", "DELETE FROM audit_log", "TRUNCATE audit_log"] {
+        let error = sqlx::query(sql).execute(&pool).await.expect_err(sql).to_string();
+        assert!(error.contains("permission denied for table audit_log"), "{sql}: {error}");
+    }
+    let report = verify(&pool, "billing-service").await.expect("verify");
+    assert_eq!((report.entries, report.intact), (1, true));
 
     // A role that is not least-privileged is refused, not used.
     let mut su = pg.superuser("postgres").await;

@@ -383,6 +383,18 @@ async fn provision_role(conn: &mut PgConnection, role: &str, password: &str) -> 
         // Every identifier is quoted by quote_ident, so the statements are safe.
         sqlx::query(sqlx::AssertSqlSafe(grant)).execute(&mut *tx).await?;
     }
+    // The audit trail is append-only: the role may add entries and read them, never
+    // change or remove one.
+    let audited: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
+        .bind(crate::audit::AUDIT_TABLE)
+        .fetch_one(&mut *tx)
+        .await?;
+    if audited {
+        let table = quote_ident(crate::audit::AUDIT_TABLE);
+        let revoke = format!("REVOKE UPDATE, DELETE, TRUNCATE ON TABLE {schema}.{table} FROM {role}");
+        // Quoted identifiers only.
+        sqlx::query(sqlx::AssertSqlSafe(revoke)).execute(&mut *tx).await?;
+    }
     tx.commit().await?;
     tracing::info!(%role, %database, "database role provisioned: CONNECT, schema USAGE, table DML, sequence USAGE");
     Ok(())

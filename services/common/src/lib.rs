@@ -3,6 +3,7 @@
 //! migrations, `/health` and `/ready`, graceful shutdown, the HTTP server wrapper, the
 //! client-safe error body and the JSON extractor that reports the failing field.
 
+pub mod audit;
 pub mod config;
 pub mod db;
 pub mod error;

@@ -18,6 +18,9 @@ use crate::{config::Config, repository::PatientRepository, service::PatientServi
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
+/// The name this service signs its audit entries and logs with.
+pub const SERVICE: &str = "patient-service";
+
 /// Builds the service; `build` returns the bound server (port 0 picks a free port).
 pub struct Application;
 
@@ -40,6 +43,7 @@ impl Application {
         let kafka = config.kafka.clone();
         tokio::spawn(async move { kafka.ensure_topics_until_ok(&[pulsetrack_common::kafka::PATIENT_TOPIC]).await });
         let service = PatientService::new(PatientRepository::new(pool.clone()), wakeup);
+        let audit = pulsetrack_common::audit::AuditLog::spawn(pool.clone(), SERVICE);
         // `/health` also tells how much the outbox holds, per destination (for operators
         // and `deployer status`): {"status": "UP", "outbox": {"billing": {"pending": n,
         // "dead": n}, "patient-event": {...}}}, `"outbox": null` when Postgres does not answer.
@@ -50,7 +54,7 @@ impl Application {
                 outbox::depths(&pool).await.inspect_err(|e| tracing::warn!(error = %e, "cannot count the outbox")).ok()
             }
         });
-        let router = json_fallbacks(routes::router(service).merge(readiness.routes()));
+        let router = json_fallbacks(routes::router(service, audit).merge(readiness.routes()));
         Ok(HttpServer::bind(&config.listen, request_id::layer(router)).await?)
     }
 }

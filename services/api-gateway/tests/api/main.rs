@@ -1,6 +1,7 @@
 //! End-to-end tests through the real gateway, auth-service and patient-service.
 
 mod access;
+mod audit;
 mod auth;
 mod crash;
 mod helpers;

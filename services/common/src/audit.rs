@@ -1,0 +1,713 @@
+//! The audit trail (HIPAA §164.312(b)): every access to patient data, who made it, how
+//! it ended. Each service that holds patient data keeps its own trail in its own
+//! database (`audit_log`, the migration in `services/common/sql/audit_log.sql`); the
+//! gateway merges them for `GET /api/audit`.
+//!
+//! - **Not lost.** A handler answers only once its entry is committed
+//!   ([`AuditLog::recorded`]); an entry that cannot be written turns the answer into a
+//!   503, so no data leaves a service unrecorded.
+//! - **Append-only.** The service's role may INSERT and SELECT, nothing else (`db.rs`
+//!   revokes the rest), and a trigger refuses UPDATE, DELETE and TRUNCATE from anyone.
+//! - **Tamper-evident.** Entry `n` stores `hash = SHA-256(fields of n ‖ hash of n-1)`
+//!   with contiguous sequence numbers, so an edited, inserted or removed row breaks the
+//!   chain; [`verify`] walks it (`<service> verify-audit`, `GET /api/audit/verify`).
+//! - **Cheap.** One writer task per process takes every entry waiting and commits them
+//!   as one batch (group commit): under load a read costs a share of one commit, not a
+//!   commit of its own. The chain head is read under an advisory lock inside that
+//!   transaction, so replicas writing to one database keep one chain.
+
+use std::{fmt, net::IpAddr, time::Duration};
+
+use axum::{
+    Json, Router,
+    extract::{Query, State, rejection::QueryRejection},
+    http::StatusCode,
+    routing::get,
+};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use sqlx::PgPool;
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+use crate::{
+    ApiError, FieldError,
+    error::database_error,
+    identity::{Caller, Permission},
+    validate::{self, Validator},
+};
+
+/// The table every audited service keeps.
+pub const AUDIT_TABLE: &str = "audit_log";
+/// Serialises chain appends among replicas of one service ("ptaudit").
+const CHAIN_LOCK: i64 = 0x0070_7461_7564_6974;
+/// The `prev_hash` of the first entry.
+const GENESIS: [u8; 32] = [0; 32];
+/// The most entries committed in one batch.
+const BATCH_MAX: usize = 512;
+/// Entries waiting for the writer; past this a request waits for room.
+const QUEUE: usize = 8192;
+/// How long a request waits for its entry to be committed before it answers 503.
+const RECORD_TIMEOUT: Duration = Duration::from_secs(5);
+/// The most entries one query returns.
+pub const QUERY_LIMIT_MAX: i64 = 1000;
+const QUERY_LIMIT_DEFAULT: i64 = 100;
+
+/// What was done with patient data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Action {
+    PatientList,
+    PatientSearch,
+    PatientRead,
+    PatientCreate,
+    PatientUpdate,
+    PatientDelete,
+    BillingRead,
+    AnalyticsSummaryRead,
+    AnalyticsEventsRead,
+    AuditRead,
+    AuditVerify,
+}
+
+impl Action {
+    pub const ALL: [Action; 11] = [
+        Action::PatientList,
+        Action::PatientSearch,
+        Action::PatientRead,
+        Action::PatientCreate,
+        Action::PatientUpdate,
+        Action::PatientDelete,
+        Action::BillingRead,
+        Action::AnalyticsSummaryRead,
+        Action::AnalyticsEventsRead,
+        Action::AuditRead,
+        Action::AuditVerify,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::PatientList => "PATIENT_LIST",
+            Action::PatientSearch => "PATIENT_SEARCH",
+            Action::PatientRead => "PATIENT_READ",
+            Action::PatientCreate => "PATIENT_CREATE",
+            Action::PatientUpdate => "PATIENT_UPDATE",
+            Action::PatientDelete => "PATIENT_DELETE",
+            Action::BillingRead => "BILLING_READ",
+            Action::AnalyticsSummaryRead => "ANALYTICS_SUMMARY_READ",
+            Action::AnalyticsEventsRead => "ANALYTICS_EVENTS_READ",
+            Action::AuditRead => "AUDIT_READ",
+            Action::AuditVerify => "AUDIT_VERIFY",
+        }
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One access, as the handler knows it.
+#[derive(Debug, Clone)]
+pub struct Access {
+    pub actor_id: String,
+    pub actor_role: String,
+    pub action: Action,
+    pub patient_ids: Vec<Uuid>,
+    /// The HTTP status the caller got.
+    pub outcome: u16,
+    pub request_id: Option<String>,
+    pub client_addr: Option<IpAddr>,
+}
+
+impl Access {
+    pub fn new(caller: &Caller, action: Action, patient_ids: Vec<Uuid>, outcome: StatusCode) -> Self {
+        Self {
+            actor_id: caller.identity.user_id.clone(),
+            actor_role: caller.identity.role.as_str().to_string(),
+            action,
+            patient_ids,
+            outcome: outcome.as_u16(),
+            request_id: caller.request_id.clone(),
+            client_addr: caller.client_addr,
+        }
+    }
+}
+
+/// One entry of the trail, as stored and as returned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
+#[serde(rename_all = "camelCase")]
+pub struct Entry {
+    pub seq: i64,
+    pub at: DateTime<Utc>,
+    pub service: String,
+    pub actor_id: String,
+    pub actor_role: String,
+    pub action: String,
+    pub patient_ids: Vec<Uuid>,
+    pub outcome: i16,
+    pub request_id: Option<String>,
+    pub client_addr: Option<String>,
+    #[serde(with = "hex_bytes")]
+    pub prev_hash: Vec<u8>,
+    #[serde(with = "hex_bytes")]
+    pub hash: Vec<u8>,
+}
+
+impl Entry {
+    /// The hash this entry must carry: its fields and the previous entry's hash, each
+    /// length-prefixed so that no two different entries encode alike.
+    pub fn compute_hash(&self) -> [u8; 32] {
+        let mut h = Sha256::new();
+        let mut field = |bytes: &[u8]| {
+            h.update((bytes.len() as u64).to_be_bytes());
+            h.update(bytes);
+        };
+        field(b"pulsetrack audit v1");
+        field(&self.seq.to_be_bytes());
+        field(&self.at.timestamp_micros().to_be_bytes());
+        field(self.service.as_bytes());
+        field(self.actor_id.as_bytes());
+        field(self.actor_role.as_bytes());
+        field(self.action.as_bytes());
+        field(&(self.patient_ids.len() as u64).to_be_bytes());
+        for id in &self.patient_ids {
+            field(id.as_bytes());
+        }
+        field(&self.outcome.to_be_bytes());
+        for optional in [&self.request_id, &self.client_addr] {
+            match optional {
+                Some(value) => {
+                    field(&[1]);
+                    field(value.as_bytes());
+                }
+                None => field(&[0]),
+            }
+        }
+        field(&self.prev_hash);
+        h.finalize().into()
+    }
+}
+
+mod hex_bytes {
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&super::hex(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(d)?;
+        if text.len() % 2 != 0 {
+            return Err(D::Error::custom("odd hex length"));
+        }
+        text.as_bytes()
+            .chunks(2)
+            .map(|pair| {
+                std::str::from_utf8(pair)
+                    .ok()
+                    .and_then(|digits| u8::from_str_radix(digits, 16).ok())
+                    .ok_or_else(|| D::Error::custom("not a hex string"))
+            })
+            .collect()
+    }
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Why an entry could not be recorded.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum AuditError {
+    #[error("the audit trail cannot be written: {0}")]
+    Write(String),
+    #[error("the audit writer is not running")]
+    Stopped,
+    #[error("the audit entry was not committed within {0:?}")]
+    Timeout(Duration),
+}
+
+impl From<AuditError> for ApiError {
+    fn from(e: AuditError) -> Self {
+        tracing::error!(error = %e, "access refused: its audit entry could not be recorded");
+        ApiError::service_unavailable("the audit trail is unavailable, retry later").retry_after(1)
+    }
+}
+
+type Pending = (Access, oneshot::Sender<Result<(), AuditError>>);
+
+/// A service's audit trail: the writer's queue and the pool it reads from.
+#[derive(Clone)]
+pub struct AuditLog {
+    service: &'static str,
+    queue: mpsc::Sender<Pending>,
+    pool: PgPool,
+}
+
+impl AuditLog {
+    /// Starts the writer for `service`'s trail on `pool`.
+    pub fn spawn(pool: PgPool, service: &'static str) -> Self {
+        let (queue, rx) = mpsc::channel(QUEUE);
+        tokio::spawn(write_batches(pool.clone(), service, rx));
+        Self { service, queue, pool }
+    }
+
+    pub fn service(&self) -> &'static str {
+        self.service
+    }
+
+    /// Records `access`; returns once it is committed.
+    pub async fn record(&self, access: Access) -> Result<(), AuditError> {
+        let (done, committed) = oneshot::channel();
+        let wait = async {
+            self.queue.send((access, done)).await.map_err(|_| AuditError::Stopped)?;
+            committed.await.map_err(|_| AuditError::Stopped)?
+        };
+        tokio::time::timeout(RECORD_TIMEOUT, wait).await.map_err(|_| AuditError::Timeout(RECORD_TIMEOUT))?
+    }
+
+    /// Records the outcome of a handler's `result` (`ok` when it succeeded, the error's
+    /// status otherwise) and returns the result once the entry is committed; when the
+    /// entry cannot be written the caller gets 503 instead of the data.
+    pub async fn recorded<T>(
+        &self,
+        caller: &Caller,
+        action: Action,
+        ok: StatusCode,
+        patient_ids: Vec<Uuid>,
+        result: Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        let outcome = match &result {
+            Ok(_) => ok,
+            Err(e) => e.status,
+        };
+        self.record(Access::new(caller, action, patient_ids, outcome)).await?;
+        result
+    }
+
+    /// The entries matching `query`, newest first.
+    pub async fn query(&self, query: &AuditQuery) -> Result<Vec<Entry>, sqlx::Error> {
+        sqlx::query_as(
+            "SELECT seq, at, service, actor_id, actor_role, action, patient_ids, outcome, request_id, \
+                    client_addr, prev_hash, hash \
+             FROM audit_log \
+             WHERE ($1::uuid IS NULL OR patient_ids @> ARRAY[$1::uuid]) \
+               AND ($2::text IS NULL OR actor_id = $2) \
+               AND ($3::timestamptz IS NULL OR at >= $3) \
+               AND ($4::timestamptz IS NULL OR at < $4) \
+             ORDER BY seq DESC LIMIT $5",
+        )
+        .bind(query.patient_id)
+        .bind(&query.actor)
+        .bind(query.from)
+        .bind(query.to)
+        .bind(query.limit)
+        .fetch_all(&self.pool)
+        .await
+    }
+}
+
+/// The writer: takes every entry waiting (up to [`BATCH_MAX`]), commits them as one
+/// chained batch, and tells each request its outcome.
+async fn write_batches(pool: PgPool, service: &'static str, mut rx: mpsc::Receiver<Pending>) {
+    let mut batch: Vec<Pending> = Vec::with_capacity(BATCH_MAX);
+    while rx.recv_many(&mut batch, BATCH_MAX).await > 0 {
+        let accesses: Vec<&Access> = batch.iter().map(|(a, _)| a).collect();
+        let result = append(&pool, service, &accesses).await.map_err(|e| {
+            for a in &accesses {
+                tracing::error!(error = %e, actor_id = %a.actor_id, action = %a.action, patient_ids = ?a.patient_ids,
+                    outcome = a.outcome, request_id = ?a.request_id, "audit entry not written");
+            }
+            AuditError::Write(e.to_string())
+        });
+        for (_, done) in batch.drain(..) {
+            // A request that gave up waiting has dropped its receiver.
+            let _ = done.send(result.clone());
+        }
+    }
+}
+
+/// Appends `accesses` to the chain in one transaction.
+async fn append(pool: &PgPool, service: &str, accesses: &[&Access]) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(CHAIN_LOCK).execute(&mut *tx).await?;
+    let head: Option<(i64, Vec<u8>)> =
+        sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetch_optional(&mut *tx).await?;
+    let (mut seq, mut prev) = head.unwrap_or((0, GENESIS.to_vec()));
+    // Microseconds, as Postgres stores them, so that the hash verifies after a read.
+    let at = DateTime::<Utc>::from_timestamp_micros(Utc::now().timestamp_micros()).unwrap_or_default();
+    let mut columns = Columns::default();
+    for access in accesses {
+        seq += 1;
+        let entry = Entry {
+            seq,
+            at,
+            service: service.to_string(),
+            actor_id: access.actor_id.clone(),
+            actor_role: access.actor_role.clone(),
+            action: access.action.as_str().to_string(),
+            patient_ids: access.patient_ids.clone(),
+            outcome: i16::try_from(access.outcome).unwrap_or(i16::MAX),
+            request_id: access.request_id.clone(),
+            client_addr: access.client_addr.map(|a| a.to_string()),
+            prev_hash: prev,
+            hash: Vec::new(),
+        };
+        prev = entry.compute_hash().to_vec();
+        columns.push(entry, prev.clone());
+    }
+    sqlx::query(
+        "INSERT INTO audit_log (seq, at, service, actor_id, actor_role, action, patient_ids, outcome, request_id, \
+                                client_addr, prev_hash, hash) \
+         SELECT seq, $2, $3, actor_id, actor_role, action, \
+                CASE WHEN ids = '' THEN '{}'::uuid[] ELSE string_to_array(ids, ',')::uuid[] END, \
+                outcome, request_id, client_addr, prev_hash, hash \
+         FROM unnest($1::int8[], $4::text[], $5::text[], $6::text[], $7::text[], $8::int2[], $9::text[], \
+                     $10::text[], $11::bytea[], $12::bytea[]) \
+              AS e(seq, actor_id, actor_role, action, ids, outcome, request_id, client_addr, prev_hash, hash)",
+    )
+    .bind(&columns.seq)
+    .bind(at)
+    .bind(service)
+    .bind(&columns.actor_id)
+    .bind(&columns.actor_role)
+    .bind(&columns.action)
+    .bind(&columns.patient_ids)
+    .bind(&columns.outcome)
+    .bind(&columns.request_id)
+    .bind(&columns.client_addr)
+    .bind(&columns.prev_hash)
+    .bind(&columns.hash)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await
+}
+
+/// A batch as columns, for one `INSERT ... SELECT FROM unnest(...)`.
+#[derive(Default)]
+struct Columns {
+    seq: Vec<i64>,
+    actor_id: Vec<String>,
+    actor_role: Vec<String>,
+    action: Vec<String>,
+    patient_ids: Vec<String>,
+    outcome: Vec<i16>,
+    request_id: Vec<Option<String>>,
+    client_addr: Vec<Option<String>>,
+    prev_hash: Vec<Vec<u8>>,
+    hash: Vec<Vec<u8>>,
+}
+
+impl Columns {
+    fn push(&mut self, entry: Entry, hash: Vec<u8>) {
+        self.seq.push(entry.seq);
+        self.actor_id.push(entry.actor_id);
+        self.actor_role.push(entry.actor_role);
+        self.action.push(entry.action);
+        self.patient_ids.push(entry.patient_ids.iter().map(Uuid::to_string).collect::<Vec<_>>().join(","));
+        self.outcome.push(entry.outcome);
+        self.request_id.push(entry.request_id);
+        self.client_addr.push(entry.client_addr);
+        self.prev_hash.push(entry.prev_hash);
+        self.hash.push(hash);
+    }
+}
+
+/// The result of walking a trail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Verification {
+    pub service: String,
+    /// Entries checked.
+    pub entries: i64,
+    pub intact: bool,
+    /// The first entry that breaks the chain, and how.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub broken_at: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The hash of the last entry: kept somewhere else, it also shows that no entry was
+    /// removed from the end.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub head: Option<String>,
+}
+
+/// Walks `service`'s trail in order and checks every entry: contiguous sequence
+/// numbers from 1, each `prev_hash` equal to the hash before it, each hash equal to the
+/// hash of its fields.
+pub async fn verify(pool: &PgPool, service: &str) -> Result<Verification, sqlx::Error> {
+    const PAGE: i64 = 5000;
+    let mut report = Verification {
+        service: service.to_string(),
+        entries: 0,
+        intact: true,
+        broken_at: None,
+        reason: None,
+        head: None,
+    };
+    let mut expected_seq = 1;
+    let mut prev = GENESIS.to_vec();
+    loop {
+        let page: Vec<Entry> = sqlx::query_as(
+            "SELECT seq, at, service, actor_id, actor_role, action, patient_ids, outcome, request_id, \
+                    client_addr, prev_hash, hash \
+             FROM audit_log WHERE seq >= $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(expected_seq)
+        .bind(PAGE)
+        .fetch_all(pool)
+        .await?;
+        let last_page = (page.len() as i64) < PAGE;
+        for entry in page {
+            let broken = if entry.seq != expected_seq {
+                Some(format!("entry {expected_seq} is missing (the next one is {})", entry.seq))
+            } else if entry.prev_hash != prev {
+                Some("its prev_hash is not the previous entry's hash".to_string())
+            } else if entry.hash != entry.compute_hash() {
+                Some("its hash does not match its contents (the entry was changed)".to_string())
+            } else {
+                None
+            };
+            if let Some(reason) = broken {
+                report.intact = false;
+                report.broken_at = Some(expected_seq);
+                report.reason = Some(reason);
+                return Ok(report);
+            }
+            report.entries += 1;
+            expected_seq += 1;
+            prev = entry.hash;
+        }
+        if last_page {
+            break;
+        }
+    }
+    report.head = (report.entries > 0).then(|| hex(&prev));
+    Ok(report)
+}
+
+/// `GET /audit` query, as raw strings so that a bad value is a 400 naming it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditQueryParams {
+    pub patient_id: Option<String>,
+    pub actor: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub limit: Option<String>,
+}
+
+/// A validated audit query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditQuery {
+    pub patient_id: Option<Uuid>,
+    pub actor: Option<String>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    pub limit: i64,
+}
+
+fn timestamp(value: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(value.trim())
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| "must be an RFC 3339 timestamp (2026-12-05T10:00:00Z)".to_string())
+}
+
+impl AuditQueryParams {
+    pub fn validate(self) -> Result<AuditQuery, Vec<FieldError>> {
+        let mut v = Validator::new();
+        let patient_id = v.field(
+            "patientId",
+            self.patient_id.map(|p| Uuid::parse_str(p.trim()).map_err(|_| "must be a UUID".to_string())).transpose(),
+        );
+        let actor = v.field(
+            "actor",
+            self.actor
+                .map(|a| {
+                    let a = a.trim().to_string();
+                    if a.is_empty() || a.chars().count() > 200 {
+                        Err("must be 1 to 200 characters".to_string())
+                    } else {
+                        validate::plain(&a).map(|()| a)
+                    }
+                })
+                .transpose(),
+        );
+        let from = v.field("from", self.from.as_deref().map(timestamp).transpose());
+        let to = v.field("to", self.to.as_deref().map(timestamp).transpose());
+        let limit = v.field(
+            "limit",
+            self.limit.map_or(Ok(QUERY_LIMIT_DEFAULT), |l| match l.trim().parse::<i64>() {
+                Ok(n) if (1..=QUERY_LIMIT_MAX).contains(&n) => Ok(n),
+                _ => Err(format!("must be an integer from 1 to {QUERY_LIMIT_MAX}")),
+            }),
+        );
+        if let (Some(Some(from)), Some(Some(to))) = (from, to)
+            && to < from
+        {
+            v.field::<()>("to", Err("must not be before from".into()));
+        }
+        v.finish()?;
+        Ok(AuditQuery {
+            patient_id: patient_id.flatten(),
+            actor: actor.flatten(),
+            from: from.flatten(),
+            to: to.flatten(),
+            limit: limit.unwrap_or(QUERY_LIMIT_DEFAULT),
+        })
+    }
+}
+
+/// `GET /audit` (the entries, newest first) and `GET /audit/verify` (the chain walked),
+/// both for callers holding `audit:read`; both are themselves audited.
+pub fn routes(audit: AuditLog) -> Router {
+    Router::new().route("/audit", get(list)).route("/audit/verify", get(check)).with_state(audit)
+}
+
+async fn list(
+    State(audit): State<AuditLog>,
+    caller: Caller,
+    query: Result<Query<AuditQueryParams>, QueryRejection>,
+) -> Result<Json<Vec<Entry>>, ApiError> {
+    let mut patients = Vec::new();
+    let result = async {
+        caller.require(Permission::AuditRead)?;
+        let Query(params) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+        let query = params.validate().map_err(ApiError::validation)?;
+        patients.extend(query.patient_id);
+        audit.query(&query).await.map_err(|e| database_error(&e))
+    }
+    .await;
+    audit.recorded(&caller, Action::AuditRead, StatusCode::OK, patients, result).await.map(Json)
+}
+
+async fn check(State(audit): State<AuditLog>, caller: Caller) -> Result<Json<Verification>, ApiError> {
+    let result = async {
+        caller.require(Permission::AuditRead)?;
+        verify(&audit.pool, audit.service).await.map_err(|e| database_error(&e))
+    }
+    .await;
+    audit.recorded(&caller, Action::AuditVerify, StatusCode::OK, Vec::new(), result).await.map(Json)
+}
+
+/// `<binary> verify-audit`: walks the service's trail (database from the service's
+/// own environment), prints the report as JSON and exits 0 when the chain is intact,
+/// 1 when it is broken, 2 when it cannot be read. Returns when not asked for.
+pub async fn exit_if_verify_requested(
+    service: &'static str,
+    database: impl FnOnce() -> Result<crate::db::DatabaseConfig, crate::config::ConfigError>,
+) {
+    if std::env::args().nth(1).as_deref() != Some("verify-audit") {
+        return;
+    }
+    let code = match database() {
+        Err(e) => {
+            eprintln!("{service}: {e}");
+            2
+        }
+        Ok(config) => match crate::db::pool(&config) {
+            Err(e) => {
+                eprintln!("{service}: cannot reach the database: {e}");
+                2
+            }
+            Ok(pool) => match verify(&pool, service).await {
+                Ok(report) => {
+                    println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+                    if report.intact { 0 } else { 1 }
+                }
+                Err(e) => {
+                    eprintln!("{service}: cannot read the audit trail: {e}");
+                    2
+                }
+            },
+        },
+    };
+    std::process::exit(code);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry() -> Entry {
+        Entry {
+            seq: 1,
+            at: DateTime::<Utc>::from_timestamp_micros(1_764_000_000_123_456).expect("time"),
+            service: "patient-service".into(),
+            actor_id: "u1".into(),
+            actor_role: "CLINICIAN".into(),
+            action: Action::PatientRead.as_str().into(),
+            patient_ids: vec![Uuid::nil()],
+            outcome: 200,
+            request_id: Some("r1".into()),
+            client_addr: None,
+            prev_hash: GENESIS.to_vec(),
+            hash: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn every_field_is_covered_by_the_hash() {
+        let base = entry().compute_hash();
+        let changed: Vec<Entry> = vec![
+            Entry { seq: 2, ..entry() },
+            Entry { at: entry().at + chrono::Duration::microseconds(1), ..entry() },
+            Entry { service: "billing-service".into(), ..entry() },
+            Entry { actor_id: "u2".into(), ..entry() },
+            Entry { actor_role: "ADMIN".into(), ..entry() },
+            Entry { action: "PATIENT_LIST".into(), ..entry() },
+            Entry { patient_ids: vec![], ..entry() },
+            Entry { outcome: 404, ..entry() },
+            Entry { request_id: None, ..entry() },
+            Entry { client_addr: Some("10.0.0.1".into()), ..entry() },
+            Entry { prev_hash: vec![1; 32], ..entry() },
+            // Moving bytes between adjacent fields changes the hash too.
+            Entry { actor_id: "u".into(), actor_role: "1CLINICIAN".into(), ..entry() },
+        ];
+        for e in changed {
+            assert_ne!(e.compute_hash(), base, "{e:?}");
+        }
+        assert_eq!(entry().compute_hash(), base);
+    }
+
+    #[test]
+    fn actions_have_distinct_names_matching_their_json() {
+        for action in Action::ALL {
+            let json = serde_json::to_string(&action).expect("serializes");
+            assert_eq!(json, format!("\"{}\"", action.as_str()));
+        }
+    }
+
+    #[test]
+    fn query_parameters_are_checked_and_named() {
+        let q = |p: AuditQueryParams| p.validate().map_err(|e| e.into_iter().map(|f| f.field).collect::<Vec<_>>());
+        assert_eq!(q(AuditQueryParams::default()).expect("defaults").limit, QUERY_LIMIT_DEFAULT);
+        let bad = AuditQueryParams {
+            patient_id: Some("nope".into()),
+            actor: Some("a\u{202E}b".into()),
+            from: Some("yesterday".into()),
+            to: None,
+            limit: Some("0".into()),
+        };
+        assert_eq!(q(bad).expect_err("bad"), ["patientId", "actor", "from", "limit"]);
+        let reversed = AuditQueryParams {
+            from: Some("2026-12-05T10:00:00Z".into()),
+            to: Some("2026-12-04T10:00:00Z".into()),
+            ..Default::default()
+        };
+        assert_eq!(q(reversed).expect_err("reversed"), ["to"]);
+    }
+
+    #[test]
+    fn hashes_travel_as_hex() {
+        let mut e = entry();
+        e.hash = e.compute_hash().to_vec();
+        let json = serde_json::to_value(&e).expect("json");
+        assert_eq!(json["hash"].as_str().map(str::len), Some(64));
+        let back: Entry = serde_json::from_value(json).expect("back");
+        assert_eq!(back, e);
+    }
+}
