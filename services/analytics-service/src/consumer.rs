@@ -213,6 +213,7 @@ impl EventConsumer {
         }
         if !events.is_empty() {
             self.store(&messages, &events).await;
+            self.erase_deleted(&events).await;
         }
         self.commit(batch);
     }
@@ -237,6 +238,19 @@ impl EventConsumer {
                 }
             }
         }
+    }
+
+    /// A deleted patient's name and email leave analytics: its earlier events keep only
+    /// ids, types and times. Done before the offsets are committed, so a crash redoes it.
+    async fn erase_deleted(&self, events: &[StoredEvent]) {
+        let deleted: Vec<Uuid> =
+            events.iter().filter(|e| e.event_type == event_type::PATIENT_DELETED).map(|e| e.patient_id).collect();
+        if deleted.is_empty() {
+            return;
+        }
+        let erased =
+            retry("erase a deleted patient's personal data", || self.events.erase_personal_data(&deleted)).await;
+        tracing::info!(patients = deleted.len(), events = erased, "personal data of deleted patients erased");
     }
 
     async fn store_one(&self, message: &BorrowedMessage<'_>, event: &StoredEvent) {

@@ -88,6 +88,19 @@ impl EventRepository {
         Ok(result.rows_affected())
     }
 
+    /// Removes the name and email from every stored event of these (deleted) patients;
+    /// the events keep their ids, types and times. Returns how many events changed.
+    pub async fn erase_personal_data(&self, patients: &[Uuid]) -> Result<u64, sqlx::Error> {
+        let result = sqlx::query(
+            "UPDATE patient_events SET name = '', email = '' \
+             WHERE patient_id = ANY($1) AND (name <> '' OR email <> '')",
+        )
+        .bind(patients)
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected())
+    }
+
     pub async fn of_patient(&self, patient_id: Uuid) -> Result<Vec<StoredEvent>, sqlx::Error> {
         sqlx::query_as(
             "SELECT event_id, patient_id, event_type, name, email, occurred_at, kafka_partition, kafka_offset \

@@ -42,6 +42,22 @@ impl AccountRepository {
         .await
     }
 
+    /// The patient's account, CLOSED; created CLOSED when the close arrives before the
+    /// open (which then finds it and leaves it closed). One statement, idempotent.
+    pub async fn close(&self, patient_id: Uuid, name: &str, email: &str) -> Result<BillingAccount, sqlx::Error> {
+        sqlx::query_as(
+            "INSERT INTO billing_accounts (id, patient_id, name, email, status) VALUES ($1, $2, $3, $4, 'CLOSED') \
+             ON CONFLICT (patient_id) DO UPDATE SET status = 'CLOSED' \
+             RETURNING id, patient_id, name, email, status, created_at",
+        )
+        .bind(Uuid::now_v7())
+        .bind(patient_id)
+        .bind(name)
+        .bind(email)
+        .fetch_one(&self.pool)
+        .await
+    }
+
     pub async fn find_by_patient(&self, patient_id: Uuid) -> Result<Option<BillingAccount>, sqlx::Error> {
         sqlx::query_as(
             "SELECT id, patient_id, name, email, status, created_at FROM billing_accounts WHERE patient_id = $1",

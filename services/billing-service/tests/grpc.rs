@@ -56,6 +56,25 @@ async fn creating_twice_for_one_patient_returns_the_same_account() {
 }
 
 #[tokio::test]
+async fn closing_is_idempotent_and_commutes_with_creating() {
+    let mut app = spawn_app().await;
+    let patient = uuid::Uuid::new_v4().to_string();
+    let opened = app.grpc.create_billing_account(request(&patient)).await.expect("created").into_inner();
+    let closed = app.grpc.close_billing_account(request(&patient)).await.expect("closed").into_inner();
+    assert_eq!((closed.account_id.as_str(), closed.status.as_str()), (opened.account_id.as_str(), "CLOSED"));
+    let again = app.grpc.close_billing_account(request(&patient)).await.expect("idempotent").into_inner();
+    assert_eq!((again.account_id, again.status), (opened.account_id.clone(), "CLOSED".to_string()));
+    // A close delivered before its create (the two are separate deliveries): the
+    // account exists CLOSED, and the late create does not reopen it.
+    let late = uuid::Uuid::new_v4().to_string();
+    let closed_first = app.grpc.close_billing_account(request(&late)).await.expect("closed").into_inner();
+    let opened_late = app.grpc.create_billing_account(request(&late)).await.expect("created").into_inner();
+    assert_eq!((opened_late.account_id, opened_late.status), (closed_first.account_id, "CLOSED".to_string()));
+    let status = app.grpc.close_billing_account(request("nope")).await.expect_err("invalid");
+    assert_eq!(status.code(), Code::InvalidArgument);
+}
+
+#[tokio::test]
 async fn invalid_requests_are_invalid_argument_naming_the_field() {
     let mut app = spawn_app().await;
     let status = app.grpc.create_billing_account(request("not-a-uuid")).await.expect_err("rejected");

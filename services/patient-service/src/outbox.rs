@@ -34,14 +34,22 @@ const BATCH: i64 = 200;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Destination {
+    /// billing-service's CreateBillingAccount.
     Billing,
+    /// billing-service's CloseBillingAccount (a deleted patient). Its own stream: a
+    /// close commutes with the create, so the two need no order between them.
+    BillingClose,
+    /// Kafka topic `patient`.
     PatientEvent,
 }
 
 impl Destination {
+    pub const ALL: [Destination; 3] = [Destination::Billing, Destination::BillingClose, Destination::PatientEvent];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Destination::Billing => "billing",
+            Destination::BillingClose => "billing-close",
             Destination::PatientEvent => "patient-event",
         }
     }
@@ -51,18 +59,21 @@ impl Destination {
 #[derive(Clone, Default)]
 pub struct Wakeup {
     billing: Arc<Notify>,
+    billing_close: Arc<Notify>,
     events: Arc<Notify>,
 }
 
 impl Wakeup {
     pub fn wake(&self) {
-        self.billing.notify_one();
-        self.events.notify_one();
+        for destination in Destination::ALL {
+            self.of(destination).notify_one();
+        }
     }
 
     fn of(&self, destination: Destination) -> &Notify {
         match destination {
             Destination::Billing => &self.billing,
+            Destination::BillingClose => &self.billing_close,
             Destination::PatientEvent => &self.events,
         }
     }
@@ -77,9 +88,23 @@ pub struct OutboxMessage {
 
 /// The billing account request for a new patient.
 pub fn billing_message(patient: &Patient) -> OutboxMessage {
-    let request =
-        BillingRequest { patient_id: patient.id.to_string(), name: patient.name.clone(), email: patient.email.clone() };
-    OutboxMessage { destination: Destination::Billing, payload: request.encode_to_vec() }
+    OutboxMessage { destination: Destination::Billing, payload: billing_request(patient).encode_to_vec() }
+}
+
+/// The request that closes a deleted patient's billing account.
+pub fn billing_close_message(patient: &Patient) -> OutboxMessage {
+    OutboxMessage { destination: Destination::BillingClose, payload: billing_request(patient).encode_to_vec() }
+}
+
+fn billing_request(patient: &Patient) -> BillingRequest {
+    BillingRequest { patient_id: patient.id.to_string(), name: patient.name.clone(), email: patient.email.clone() }
+}
+
+/// The `PATIENT_DELETED` event: the patient's id only, no personal data (analytics then
+/// removes the name and email from the patient's earlier events).
+pub fn deleted_event_message(patient: &Patient) -> OutboxMessage {
+    let anonymous = Patient { name: String::new(), email: String::new(), ..patient.clone() };
+    event_message(&anonymous, pulsetrack_proto::event_type::PATIENT_DELETED)
 }
 
 /// A `PatientEvent` of `event_type` with a fresh event id.
@@ -99,16 +124,21 @@ pub fn event_message(patient: &Patient, event_type: &str) -> OutboxMessage {
     OutboxMessage { destination: Destination::PatientEvent, payload: event.encode_to_vec() }
 }
 
-/// Queues a `PatientEvent` of `event_type` (same transaction as the change).
-pub async fn enqueue_event(conn: &mut PgConnection, patient: &Patient, event_type: &str) -> sqlx::Result<()> {
-    let message = event_message(patient, event_type);
-    sqlx::query("INSERT INTO outbox (destination, aggregate_id, payload) VALUES ($1, $2, $3)")
-        .bind(message.destination.as_str())
-        .bind(patient.id)
-        .bind(message.payload)
-        .execute(conn)
-        .await
-        .map(|_| ())
+/// Queues `messages` about `patient` (same transaction as the change), in order.
+pub async fn enqueue(conn: &mut PgConnection, patient: &Patient, messages: &[OutboxMessage]) -> sqlx::Result<()> {
+    let destinations: Vec<&str> = messages.iter().map(|m| m.destination.as_str()).collect();
+    let payloads: Vec<&[u8]> = messages.iter().map(|m| m.payload.as_slice()).collect();
+    sqlx::query(
+        "INSERT INTO outbox (destination, aggregate_id, payload) \
+         SELECT m.destination, $1, m.payload \
+         FROM unnest($2::text[], $3::bytea[]) WITH ORDINALITY AS m(destination, payload, n) ORDER BY m.n",
+    )
+    .bind(patient.id)
+    .bind(&destinations)
+    .bind(&payloads)
+    .execute(conn)
+    .await
+    .map(|_| ())
 }
 
 #[derive(sqlx::FromRow)]
@@ -173,7 +203,7 @@ pub async fn depths(pool: &PgPool) -> sqlx::Result<serde_json::Value> {
          FROM unnest($1::text[]) AS d(destination) LEFT JOIN outbox o ON o.destination = d.destination \
          GROUP BY d.destination",
     )
-    .bind([Destination::Billing.as_str(), Destination::PatientEvent.as_str()])
+    .bind(Destination::ALL.map(Destination::as_str))
     .fetch_all(pool)
     .await?;
     let map: serde_json::Map<String, serde_json::Value> = rows
@@ -298,7 +328,7 @@ impl Dispatcher {
     /// Runs one delivery loop per destination until the process ends.
     pub fn spawn(self) {
         let this = Arc::new(self);
-        for destination in [Destination::Billing, Destination::PatientEvent] {
+        for destination in Destination::ALL {
             let this = this.clone();
             tokio::spawn(async move { this.run(destination).await });
         }
@@ -355,7 +385,9 @@ impl Dispatcher {
         // A delivery never outlives its lease.
         let bound = self.config.delivery_bound();
         let outcomes = match destination {
-            Destination::Billing => join_all(rows.iter().map(|r| within(bound, self.deliver_billing(r)))).await,
+            Destination::Billing | Destination::BillingClose => {
+                join_all(rows.iter().map(|r| within(bound, self.deliver_billing(destination, r)))).await
+            }
             Destination::PatientEvent => {
                 let producer = self.producer.get();
                 let outcomes = join_all(rows.iter().map(|r| within(bound, self.deliver_event(&producer, r)))).await;
@@ -426,14 +458,20 @@ impl Dispatcher {
         Ok(())
     }
 
-    async fn deliver_billing(&self, row: &Row) -> Result<(), Failure> {
+    async fn deliver_billing(&self, destination: Destination, row: &Row) -> Result<(), Failure> {
         let request = BillingRequest::decode(row.payload.as_slice()).map_err(|e| Failure::Reject(e.to_string()))?;
         let mut request = tonic::Request::new(request);
         request.set_timeout(self.config.billing_deadline);
         let mut client = self.billing.clone();
-        match client.create_billing_account(request).await {
+        let answer = if destination == Destination::BillingClose {
+            client.close_billing_account(request).await
+        } else {
+            client.create_billing_account(request).await
+        };
+        match answer {
             Ok(response) => {
-                tracing::debug!(patient_id = %row.aggregate_id, account_id = %response.get_ref().account_id, "billing account opened");
+                tracing::debug!(patient_id = %row.aggregate_id, account_id = %response.get_ref().account_id,
+                    status = %response.get_ref().status, "billing account delivered");
                 Ok(())
             }
             Err(status) => Err(classify_status(&status)),

@@ -54,7 +54,7 @@ impl PatientService {
     pub async fn update(&self, id: Uuid, input: PatientInput) -> Result<Patient, Error> {
         let mut tx = self.repo.pool().begin().await?;
         let patient = PatientRepository::update(&mut tx, id, &input).await?.ok_or(Error::NotFound(id))?;
-        outbox::enqueue_event(&mut tx, &patient, event_type::PATIENT_UPDATED).await?;
+        outbox::enqueue(&mut tx, &patient, &[outbox::event_message(&patient, event_type::PATIENT_UPDATED)]).await?;
         tx.commit().await?;
         self.wakeup.wake();
         tracing::debug!(patient_id = %patient.id, "patient updated");
@@ -64,7 +64,10 @@ impl PatientService {
     pub async fn delete(&self, id: Uuid) -> Result<(), Error> {
         let mut tx = self.repo.pool().begin().await?;
         let patient = PatientRepository::delete(&mut tx, id).await?.ok_or(Error::NotFound(id))?;
-        outbox::enqueue_event(&mut tx, &patient, event_type::PATIENT_DELETED).await?;
+        // Its billing account is closed, and analytics keeps its events without the
+        // name and email.
+        let messages = [outbox::billing_close_message(&patient), outbox::deleted_event_message(&patient)];
+        outbox::enqueue(&mut tx, &patient, &messages).await?;
         tx.commit().await?;
         self.wakeup.wake();
         tracing::debug!(patient_id = %patient.id, "patient deleted");

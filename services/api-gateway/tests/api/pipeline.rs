@@ -175,18 +175,40 @@ async fn update_and_delete_events_arrive_in_order() {
         json!({"name": "Renamed", "email": "life@example.com", "address": "Elsewhere", "dateOfBirth": "1990-05-17"});
     let response = stack.authed(Method::PUT, &format!("/api/patients/{patient}"), &user, Some(&update)).await;
     assert_eq!(response.status(), StatusCode::OK);
+    let events = eventually("two events", WAIT, || async {
+        let events = analytics_events(&stack, &admin, &patient).await;
+        (events.len() >= 2).then_some(events)
+    })
+    .await;
+    assert_eq!(types(&events), ["PATIENT_CREATED", "PATIENT_UPDATED"]);
+    assert_eq!(events[1]["name"], "Renamed");
+    let account = eventually("the billing account", WAIT, || billing_account(&stack, &admin, &patient)).await;
+    assert_eq!(account["status"], "ACTIVE");
+
     let response = stack.authed(Method::DELETE, &format!("/api/patients/{patient}"), &admin, None).await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
-
     let events = eventually("three events", WAIT, || async {
         let events = analytics_events(&stack, &admin, &patient).await;
         (events.len() >= 3).then_some(events)
     })
     .await;
     assert_eq!(types(&events), ["PATIENT_CREATED", "PATIENT_UPDATED", "PATIENT_DELETED"]);
-    assert_eq!(events[1]["name"], "Renamed");
     let ids: std::collections::HashSet<&str> = events.iter().filter_map(|e| e["eventId"].as_str()).collect();
     assert_eq!(ids.len(), 3, "each event has its own id");
+    // Deleting a patient removes its personal data from analytics (the events keep
+    // their ids, types and times) and closes its billing account.
+    let events = eventually("the name and email erased", WAIT, || async {
+        let events = analytics_events(&stack, &admin, &patient).await;
+        events.iter().all(|e| e["name"] == "" && e["email"] == "").then_some(events)
+    })
+    .await;
+    assert!(events.iter().all(|e| e["patientId"] == patient.as_str() && e["occurredAt"].is_string()), "{events:?}");
+    let closed = eventually("the account closed", WAIT, || async {
+        billing_account(&stack, &admin, &patient).await.filter(|a| a["status"] == "CLOSED")
+    })
+    .await;
+    assert_eq!(closed["id"], account["id"]);
+    assert_eq!(billing_rows(&stack).await, 1);
 }
 
 #[tokio::test]
