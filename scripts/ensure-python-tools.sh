@@ -24,6 +24,23 @@ if [ ${#missing[@]} -gt 0 ]; then
   command -v pyenv >/dev/null 2>&1 && pyenv rehash
   hash -r
 fi
+# schemathesis (services/api-gateway/tests/api/openapi.rs) lives in a venv of its own
+# in the tools folder: its dependencies (a newer `packaging`, hypothesis, ...) would
+# otherwise change the versions checkov is pinned against.
+TOOLS="${PULSETRACK_TOOLS:-$HOME/.cache/pulsetrack/tools}"
+SCHEMATHESIS_VERSION=4.32.5
+st_venv="$TOOLS/schemathesis"
+if [ "$("$st_venv/bin/st" --version 2>/dev/null | awk '{print $NF}')" != "$SCHEMATHESIS_VERSION" ]; then
+  echo "schemathesis: installing $SCHEMATHESIS_VERSION into $st_venv"
+  rm -rf "$st_venv"
+  mkdir -p "$TOOLS"
+  if ! python3 -m venv "$st_venv" >/dev/null 2>&1; then
+    rm -rf "$st_venv"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+    python3 -m venv "$st_venv"
+  fi
+  "$st_venv/bin/pip" install --quiet "schemathesis==$SCHEMATHESIS_VERSION"
+fi
 if ! docker compose version >/dev/null 2>&1 && ! command -v docker-compose >/dev/null 2>&1; then
   echo "docker-compose: installing from apt"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null
@@ -31,4 +48,4 @@ if ! docker compose version >/dev/null 2>&1 && ! command -v docker-compose >/dev
 fi
 echo "cfn-lint $(cfn-lint --version 2>&1 | awk '{print $2}'), checkov $(checkov --version 2>&1 | tail -n 1), moto_server $(command -v moto_server)," \
   "$(hadolint --version 2>&1 | head -n 1), $(docker-compose version --short 2>/dev/null || docker compose version --short)," \
-  "actionlint $(actionlint -version 2>&1 | head -n 1 | awk '{print $NF}')"
+  "actionlint $(actionlint -version 2>&1 | head -n 1 | awk '{print $NF}'), $("$st_venv/bin/st" --version)"

@@ -12,6 +12,7 @@ use pulsetrack_common::{
     audit::{Action, AuditLog},
     error::database_error,
     identity::{Caller, Permission},
+    openapi::{self, BearerAuth},
 };
 use uuid::Uuid;
 
@@ -24,14 +25,29 @@ struct AppState {
     audit: AuditLog,
 }
 
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(title = "PulseTrack analytics", description = "Patient events (analytics-service), through the gateway."),
+    servers((url = "/api", description = "through the gateway")),
+    paths(summary, patient_events),
+    components(schemas(Summary, StoredEvent, ApiError, FieldError)),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+    tags((name = "analytics", description = "Analytics: ADMIN"))
+)]
+pub struct ApiDoc;
+
 pub fn router(events: EventRepository, audit: AuditLog) -> Router {
     Router::new()
         .route("/analytics/summary", get(summary))
         .route("/analytics/patients/{patient_id}/events", get(patient_events))
         .with_state(AppState { events, audit: audit.clone() })
         .merge(pulsetrack_common::audit::routes(audit))
+        .merge(openapi::docs_route(<ApiDoc as utoipa::OpenApi>::openapi()))
 }
 
+#[utoipa::path(get, path = "/analytics/summary", tag = "analytics",
+    responses((status = 200, body = Summary), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = "default", description = "Any other error (429, 503 ...), with the same body", body = ApiError)))]
 async fn summary(
     State(events): State<EventRepository>,
     State(audit): State<AuditLog>,
@@ -45,6 +61,10 @@ async fn summary(
     audit.recorded(&caller, Action::AnalyticsSummaryRead, StatusCode::OK, Vec::new(), result).await.map(Json)
 }
 
+/// A patient's events, oldest first (a deleted patient's without name and email).
+#[utoipa::path(get, path = "/analytics/patients/{patientId}/events", tag = "analytics", params(("patientId" = Uuid, Path)),
+    responses((status = 200, body = Vec<StoredEvent>), (status = 400, body = ApiError), (status = 401, body = ApiError),
+        (status = 403, body = ApiError), (status = "default", description = "Any other error (429, 503 ...), with the same body", body = ApiError)))]
 async fn patient_events(
     State(events): State<EventRepository>,
     State(audit): State<AuditLog>,

@@ -15,19 +15,42 @@ use axum::{
 };
 use http_body_util::BodyExt;
 use pulsetrack_common::{
-    audit::{Entry, QUERY_LIMIT_MAX, Verification},
+    ApiError, FieldError,
+    audit::{AuditQueryParams, Entry, QUERY_LIMIT_MAX, Verification},
     identity::{Claims, Permission},
+    openapi::BearerAuth,
     request_id::REQUEST_ID_HEADER,
 };
-use serde::de::DeserializeOwned;
-use serde_json::json;
+use serde::{Serialize, de::DeserializeOwned};
 
 use crate::{Gateway, error::GatewayError, proxy::Upstream};
 
 /// The largest answer one service may give (1,000 entries of 100 patient ids).
 const MAX_ANSWER_BYTES: usize = 8 * 1024 * 1024;
 
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(title = "PulseTrack audit", description = "The audit trails of patient-, billing- and analytics-service, merged by the gateway."),
+    servers((url = "/api", description = "through the gateway")),
+    paths(entries, verify),
+    components(schemas(Entry, Verification, AuditReport, ApiError, FieldError)),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+    tags((name = "audit", description = "The audit trail: AUDITOR or ADMIN, read-only"))
+)]
+pub struct ApiDoc;
+
+/// Every trail walked.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AuditReport {
+    /// Whether every trail is intact.
+    pub intact: bool,
+    pub trails: Vec<Verification>,
+}
+
 /// Entries of every trail matching the query, newest first, at most `limit`.
+#[utoipa::path(get, path = "/audit", tag = "audit", params(AuditQueryParams),
+    responses((status = 200, body = Vec<Entry>), (status = 400, body = ApiError), (status = "default", description = "Any other error (401, 403, 429, 502 ...), with the same body", body = ApiError)))]
 pub async fn entries(State(gw): State<Arc<Gateway>>, request: Request) -> Result<Response, GatewayError> {
     let limit = query_limit(request.uri().query());
     let answers = match gw.ask_audited::<Vec<Entry>>("/audit", request).await? {
@@ -41,13 +64,14 @@ pub async fn entries(State(gw): State<Arc<Gateway>>, request: Request) -> Result
 }
 
 /// Every trail walked: `{"intact": bool, "trails": [Verification, ...]}`.
+#[utoipa::path(get, path = "/audit/verify", tag = "audit",
+    responses((status = 200, body = AuditReport), (status = "default", description = "Any other error (401, 403, 429, 502 ...), with the same body", body = ApiError)))]
 pub async fn verify(State(gw): State<Arc<Gateway>>, request: Request) -> Result<Response, GatewayError> {
     let trails = match gw.ask_audited::<Verification>("/audit/verify", request).await? {
         Ok(trails) => trails,
         Err(refusal) => return Ok(refusal),
     };
-    let intact = trails.iter().all(|t| t.intact);
-    Ok(Json(json!({ "intact": intact, "trails": trails })).into_response())
+    Ok(Json(AuditReport { intact: trails.iter().all(|t| t.intact), trails }).into_response())
 }
 
 /// The `limit` the services were asked for (they refuse a bad one with 400 first).

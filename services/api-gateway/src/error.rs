@@ -22,6 +22,8 @@ pub enum GatewayError {
     KeysUnavailable,
     #[error("request body too large")]
     PayloadTooLarge,
+    #[error("no such API document")]
+    NoSuchApi,
     #[error("upstream {0} timed out")]
     UpstreamTimeout(&'static str),
     #[error("upstream {upstream} unreachable: {reason}")]
@@ -45,6 +47,10 @@ impl From<GatewayError> for ApiError {
                 tracing::error!("no token verification key available");
                 ApiError::service_unavailable("authentication is temporarily unavailable")
             }
+            GatewayError::NoSuchApi => ApiError::not_found(format!(
+                "no such API document; there are {}",
+                crate::routes::DOCUMENTED_APIS.map(|api| format!("/api-docs/{api}")).join(", ")
+            )),
             GatewayError::PayloadTooLarge => {
                 ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", "request body is too large")
             }

@@ -7,13 +7,14 @@ use std::{
 };
 
 use axum::{
-    Router,
-    extract::{ConnectInfo, Request, State},
+    Json, Router,
+    extract::{ConnectInfo, Path, Request, State},
     http::{HeaderMap, Method, header},
-    response::Response,
+    response::{IntoResponse, Response},
     routing::{any, get},
 };
 use pulsetrack_common::identity::{Claims, Permission};
+use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use crate::{
     Gateway,
@@ -33,9 +34,14 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/api/analytics/{*rest}", any(analytics))
         .route("/api/audit", get(crate::audit::entries))
         .route("/api/audit/verify", get(crate::audit::verify))
-        .route("/api-docs/patients", get(patient_docs))
+        .route("/api-docs/{api}", get(api_docs))
         .with_state(gateway)
+        .merge(SwaggerUi::new("/swagger-ui").config(Config::new(DOCUMENTED_APIS.map(|api| format!("/api-docs/{api}")))))
 }
+
+/// The APIs with an OpenAPI document at `/api-docs/<api>` (all listed in the Swagger UI
+/// at `/swagger-ui`).
+pub const DOCUMENTED_APIS: [&str; 5] = ["auth", "patients", "billing", "analytics", "audit"];
 
 /// Whom the rate limit counts a request against.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -87,11 +93,24 @@ fn strip_api(request: &Request) -> String {
     request.uri().path().strip_prefix("/api").unwrap_or_default().to_string()
 }
 
-/// Public: patient-service's OpenAPI document.
-async fn patient_docs(State(gw): State<Arc<Gateway>>, request: Request) -> Result<Response, GatewayError> {
+/// Public: each API's OpenAPI document, from the service that serves it (the audit
+/// API is the gateway's own).
+async fn api_docs(
+    State(gw): State<Arc<Gateway>>,
+    Path(api): Path<String>,
+    request: Request,
+) -> Result<Response, GatewayError> {
     let client = gw.client(&request);
     gw.admit(RateKey::Address(client))?;
-    gw.forward(&gw.patients, "/v3/api-docs", None, client, request).await
+    let upstream = match api.as_str() {
+        "auth" => &gw.auth,
+        "patients" => &gw.patients,
+        "billing" => &gw.billing,
+        "analytics" => &gw.analytics,
+        "audit" => return Ok(Json(<crate::audit::ApiDoc as utoipa::OpenApi>::openapi()).into_response()),
+        _ => return Err(GatewayError::NoSuchApi),
+    };
+    gw.forward(upstream, pulsetrack_common::openapi::DOCS_PATH, None, client, request).await
 }
 
 impl Gateway {

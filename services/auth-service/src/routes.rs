@@ -14,8 +14,9 @@ use axum::{
 use chrono::{DateTime, Utc};
 use jsonwebtoken::jwk::JwkSet;
 use pulsetrack_common::{
-    FieldError, JsonBody,
+    ApiError, FieldError, JsonBody,
     identity::{self, Caller, Permission, Role},
+    openapi::{self, BearerAuth},
     rate_limit::{Rate, RateLimiter},
     settings::SignupMode,
     validate::{self, Validator},
@@ -55,6 +56,16 @@ impl LoginThrottle {
     }
 }
 
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(title = "PulseTrack auth", description = "Accounts, logins and roles (auth-service), through the gateway."),
+    paths(signup, login, list_users, set_role),
+    components(schemas(SignupRequest, LoginRequest, LoginResponse, UserResponse, RoleRequest, Role, ApiError, FieldError)),
+    modifiers(&BearerAuth),
+    tags((name = "auth", description = "Signup and login are public; accounts and roles are ADMIN's"))
+)]
+pub struct ApiDoc;
+
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/auth/signup", post(signup))
@@ -63,18 +74,25 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/users/{id}/role", put(set_role))
         .route("/.well-known/jwks.json", get(jwks))
         .with_state(state)
+        .merge(openapi::docs_route(<ApiDoc as utoipa::OpenApi>::openapi()))
 }
 
 /// Unknown fields are ignored: the seed's clients send extra ones.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct SignupRequest {
+    #[schema(schema_with = openapi::email, required = true)]
     email: Option<String>,
+    #[schema(schema_with = openapi::text_100, required = true, example = "ada")]
     username: Option<String>,
+    /// 8 to 128 characters.
+    #[schema(value_type = String, min_length = 8, max_length = 128, required = true, example = "correct-horse-battery")]
     password: Option<String>,
+    /// What the signup mode gives when left out; any other role needs an ADMIN's token.
+    #[schema(value_type = Option<Role>)]
     role: Option<String>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UserResponse {
     pub id: Uuid,
@@ -104,6 +122,11 @@ fn parse_role(raw: String) -> Result<Role, String> {
     raw.trim().to_uppercase().parse()
 }
 
+/// Creates an account. Public (by the signup mode); an ADMIN's token may create any role.
+#[utoipa::path(post, path = "/auth/signup", tag = "auth", request_body = SignupRequest,
+    security((), ("bearer" = [])),
+    responses((status = 201, body = UserResponse), (status = 400, body = ApiError), (status = 403, body = ApiError),
+        (status = 409, body = ApiError), (status = "default", description = "Any other error (429, 503 ...), with the same body", body = ApiError)))]
 async fn signup(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -145,13 +168,16 @@ fn admin_token(state: &AppState, headers: &HeaderMap) -> Result<bool, Error> {
     Ok(claims.role == Role::Admin)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct LoginRequest {
+    #[schema(value_type = String, required = true, example = "ada@example.com")]
     email: Option<String>,
+    /// At most 128 characters.
+    #[schema(value_type = String, max_length = 128, required = true, example = "correct-horse-battery")]
     password: Option<String>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LoginResponse {
     pub token: String,
@@ -164,6 +190,9 @@ fn client_addr(headers: &HeaderMap, peer: Option<SocketAddr>) -> Option<IpAddr> 
     identity::client_addr(headers).or(peer.map(|p| p.ip()))
 }
 
+#[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = LoginRequest,
+    responses((status = 200, body = LoginResponse), (status = 400, body = ApiError), (status = 401, body = ApiError),
+        (status = 429, body = ApiError), (status = "default", description = "Any other error (429, 503 ...), with the same body", body = ApiError)))]
 /// Order matters: the throttles are checked before any hashing, so that a flood of bad
 /// logins costs a lookup each, not an argon2 slot.
 async fn login(
@@ -228,15 +257,23 @@ async fn login(
     Ok(Json(LoginResponse { token, token_type: "Bearer".into(), expires_in: state.tokens.ttl_seconds() }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Only accounts of this role.
+    #[param(value_type = Option<Role>)]
     role: Option<String>,
+    /// At most this many accounts (1 to 500, default 100).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 500)]
     limit: Option<String>,
 }
 
 /// The most accounts one list returns.
 pub const MAX_LIST: i64 = 500;
 
+#[utoipa::path(get, path = "/auth/users", tag = "auth", params(ListQuery), security(("bearer" = [])),
+    responses((status = 200, body = Vec<UserResponse>), (status = 400, body = ApiError), (status = 401, body = ApiError),
+        (status = 403, body = ApiError), (status = "default", description = "Any other error (429, 503 ...), with the same body", body = ApiError)))]
 async fn list_users(
     State(state): State<AppState>,
     caller: Caller,
@@ -263,11 +300,16 @@ async fn list_users(
     Ok(Json(users.into_iter().map(UserResponse::from).collect()))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct RoleRequest {
+    #[schema(value_type = Role, required = true)]
     role: Option<String>,
 }
 
+#[utoipa::path(put, path = "/auth/users/{id}/role", tag = "auth", params(("id" = Uuid, Path)),
+    request_body = RoleRequest, security(("bearer" = [])),
+    responses((status = 200, body = UserResponse), (status = 400, body = ApiError), (status = 401, body = ApiError),
+        (status = 403, body = ApiError), (status = 404, body = ApiError), (status = 409, body = ApiError), (status = "default", description = "Any other error (429, 503 ...), with the same body", body = ApiError)))]
 async fn set_role(
     State(state): State<AppState>,
     caller: Caller,

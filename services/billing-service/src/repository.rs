@@ -5,13 +5,15 @@ use serde::Serialize;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BillingAccount {
     pub id: Uuid,
     pub patient_id: Uuid,
     pub name: String,
     pub email: String,
+    /// ACTIVE, SUSPENDED or CLOSED.
+    #[schema(example = "ACTIVE")]
     pub status: String,
     pub created_at: DateTime<Utc>,
 }

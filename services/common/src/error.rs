@@ -11,7 +11,7 @@ use axum::{
 use serde::Serialize;
 
 /// One field that failed validation, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FieldError {
     pub field: String,
     pub reason: String,
@@ -24,14 +24,19 @@ impl FieldError {
 }
 
 /// The JSON error body: `{status, error, message, fields?}`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ApiError {
+    /// The HTTP status, repeated.
     #[serde(serialize_with = "serialize_status")]
+    #[schema(value_type = u16, example = 400)]
     pub status: StatusCode,
     /// A stable, machine-readable code such as `VALIDATION_FAILED`.
+    #[schema(value_type = String, example = "VALIDATION_FAILED")]
     pub error: &'static str,
     pub message: String,
+    /// The fields that failed validation (400 only).
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(required = false)]
     pub fields: Vec<FieldError>,
     /// Seconds after which the client may retry: the `Retry-After` header (429, 503).
     #[serde(skip)]

@@ -24,7 +24,7 @@ pub const CLIENT_ADDR_HEADER: &str = "x-forwarded-for";
 pub const IDENTITY_HEADERS: [&str; 3] = [USER_ID_HEADER, USER_EMAIL_HEADER, USER_ROLE_HEADER];
 
 /// What an account may do, one role per account.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Role {
     /// Signed in, no access to patient data (an account waiting for approval).

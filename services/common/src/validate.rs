@@ -60,25 +60,48 @@ pub fn plain(value: &str) -> Result<(), String> {
 /// Unicode's format characters (category Cf) that occur in text: soft hyphen, Arabic
 /// and Syriac marks, zero-width and joiner characters, bidirectional marks, embeddings,
 /// overrides and isolates, invisible operators, the byte-order mark, interlinear
-/// annotation and the tag characters.
+/// annotation and the tag characters. One table, read by [`plain`] and by the OpenAPI
+/// patterns ([`forbidden_class`]), so that the documents say exactly what is refused.
+pub const FORMAT_RANGES: [(char, char); 16] = [
+    ('\u{AD}', '\u{AD}'),
+    ('\u{600}', '\u{605}'),
+    ('\u{61C}', '\u{61C}'),
+    ('\u{6DD}', '\u{6DD}'),
+    ('\u{70F}', '\u{70F}'),
+    ('\u{180E}', '\u{180E}'),
+    ('\u{200B}', '\u{200F}'),
+    ('\u{202A}', '\u{202E}'),
+    ('\u{2060}', '\u{2064}'),
+    ('\u{2066}', '\u{206F}'),
+    ('\u{FEFF}', '\u{FEFF}'),
+    ('\u{FFF9}', '\u{FFFB}'),
+    ('\u{E0001}', '\u{E0001}'),
+    ('\u{E0020}', '\u{E007F}'),
+    // Control characters (category Cc), which `char::is_control` also finds.
+    ('\u{0}', '\u{1F}'),
+    ('\u{7F}', '\u{9F}'),
+];
+
 fn is_format(c: char) -> bool {
-    matches!(
-        c,
-        '\u{AD}'
-            | '\u{600}'..='\u{605}'
-            | '\u{61C}'
-            | '\u{6DD}'
-            | '\u{70F}'
-            | '\u{180E}'
-            | '\u{200B}'..='\u{200F}'
-            | '\u{202A}'..='\u{202E}'
-            | '\u{2060}'..='\u{2064}'
-            | '\u{2066}'..='\u{206F}'
-            | '\u{FEFF}'
-            | '\u{FFF9}'..='\u{FFFB}'
-            | '\u{E0001}'
-            | '\u{E0020}'..='\u{E007F}'
-    )
+    FORMAT_RANGES.iter().any(|(from, to)| (*from..=*to).contains(&c))
+}
+
+/// The characters [`plain`] refuses, as the body of a regular-expression character
+/// class (`\uXXXX` escapes, as ECMA-262 and Python read them). Characters beyond the
+/// Basic Multilingual Plane (the tag characters) cannot be written so portably and
+/// are left out of the class; the service still refuses them.
+pub fn forbidden_class() -> String {
+    FORMAT_RANGES
+        .iter()
+        .filter(|(_, to)| u32::from(*to) <= 0xFFFF)
+        .map(|(from, to)| {
+            if from == to {
+                format!("\\u{:04x}", u32::from(*from))
+            } else {
+                format!("\\u{:04x}-\\u{:04x}", u32::from(*from), u32::from(*to))
+            }
+        })
+        .collect()
 }
 
 /// An email address, trimmed and lower-cased so that uniqueness ignores case.
@@ -132,6 +155,17 @@ mod tests {
         }
         for good in ["Zo\u{eb} \u{d8}stergaard", "\u{5e9}\u{5dc}\u{5d5}\u{5dd}", "\u{674e}\u{534e}", "O'Brien-Smith"] {
             assert_eq!(plain(good), Ok(()), "{good:?}");
+        }
+    }
+
+    #[test]
+    fn the_pattern_class_lists_every_refused_character_of_the_basic_plane() {
+        let class = forbidden_class();
+        assert!(class.starts_with("\\u00ad\\u0600-\\u0605"), "{class}");
+        assert!(class.ends_with("\\u0000-\\u001f\\u007f-\\u009f"), "{class}");
+        for c in (0..=0xFFFFu32).filter_map(char::from_u32) {
+            let listed = FORMAT_RANGES.iter().any(|(from, to)| (*from..=*to).contains(&c));
+            assert_eq!(listed, plain(&c.to_string()).is_err(), "{c:?}");
         }
     }
 

@@ -2,7 +2,7 @@
 
 use chrono::{NaiveDate, Utc};
 use pulsetrack_common::{
-    FieldError,
+    FieldError, openapi,
     validate::{self, Validator},
 };
 use serde::{Deserialize, Serialize};
@@ -34,22 +34,45 @@ pub struct Patient {
 
 /// Body of `POST /patients` and `PUT /patients/{id}`. Every field is optional at the
 /// JSON level so that validation can name each missing one; unknown fields are ignored.
+/// Documented as the create's body: every field required.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PatientRequest {
-    #[schema(example = "Ada Lovelace")]
+    #[schema(schema_with = openapi::text_200, required = true, example = "Ada Lovelace")]
     pub name: Option<String>,
-    #[schema(example = "ada@example.com")]
+    #[schema(schema_with = openapi::email, required = true)]
     pub email: Option<String>,
-    #[schema(example = "12 St James's Square, London")]
+    #[schema(schema_with = openapi::text_500, required = true, example = "12 St James's Square, London")]
     pub address: Option<String>,
-    /// ISO-8601 date; also accepted as `dateofBirth` (the seed's spelling).
+    /// ISO-8601 date, from 1900-01-01 to today; also accepted as `dateofBirth` (the
+    /// seed's spelling).
     #[serde(alias = "dateofBirth")]
-    #[schema(example = "1990-05-17")]
+    #[schema(value_type = String, format = Date, required = true, example = "1990-05-17")]
     pub date_of_birth: Option<String>,
-    /// ISO-8601 date; required on create, optional on update.
-    #[schema(example = "2026-11-27")]
+    /// ISO-8601 date, not before `dateOfBirth`, at most one day after today (UTC).
+    #[schema(value_type = String, format = Date, required = true, example = "2026-11-27")]
     pub registered_date: Option<String>,
+}
+
+/// Body of `PUT /patients/{id}` (documentation): as [`PatientRequest`], but
+/// `registeredDate` may be left out to keep the stored one.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+#[allow(dead_code)]
+pub struct PatientUpdate {
+    #[schema(schema_with = openapi::text_200, example = "Ada Lovelace")]
+    name: String,
+    #[schema(schema_with = openapi::email)]
+    email: String,
+    #[schema(schema_with = openapi::text_500, example = "12 St James's Square, London")]
+    address: String,
+    /// ISO-8601 date, from 1900-01-01 to today.
+    #[schema(value_type = String, format = Date, example = "1990-05-17")]
+    date_of_birth: String,
+    /// ISO-8601 date, not before `dateOfBirth`, at most one day after today (UTC);
+    /// left out: the stored date is kept.
+    #[schema(value_type = Option<String>, format = Date, example = "2026-11-27")]
+    registered_date: Option<String>,
 }
 
 /// A validated create or update.
@@ -129,10 +152,13 @@ impl PatientRequest {
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Zero-based page number (default 0).
+    #[param(value_type = Option<i64>, minimum = 0, maximum = 1000000)]
     pub page: Option<String>,
     /// Page size, 1 to 100 (default 20).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
     pub size: Option<String>,
     /// Case-insensitive substring of the name or email.
+    #[param(schema_with = openapi::search_term)]
     pub search: Option<String>,
 }
 

@@ -6,6 +6,7 @@ use axum::{
     http::StatusCode,
     routing::get,
 };
+use pulsetrack_common::openapi::BearerAuth;
 use pulsetrack_common::{
     ApiError, FieldError, JsonBody,
     audit::{Action, AuditLog},
@@ -16,36 +17,22 @@ use utoipa_swagger_ui::SwaggerUi;
 use uuid::Uuid;
 
 use crate::{
-    domain::{ListQuery, Mode, Patient, PatientPage, PatientRequest},
+    domain::{ListQuery, Mode, Patient, PatientPage, PatientRequest, PatientUpdate},
     error::Error,
     service::PatientService,
 };
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "PulseTrack patient-service", description = "Patient records. Behind the gateway these paths are under /api."),
+    info(title = "PulseTrack patients", description = "Patient records (patient-service), through the gateway."),
+    servers((url = "/api", description = "through the gateway")),
     paths(list_patients, get_patient, create_patient, update_patient, delete_patient),
-    components(schemas(Patient, PatientRequest, PatientPage, ApiErrorDoc, FieldErrorDoc)),
-    tags((name = "patients", description = "Patient CRUD"))
+    components(schemas(Patient, PatientRequest, PatientUpdate, PatientPage, ApiError, FieldError)),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+    tags((name = "patients", description = "Patient CRUD: CLINICIAN or ADMIN; delete: ADMIN"))
 )]
 pub struct ApiDoc;
-
-/// Error body returned by every endpoint (documentation type).
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
-struct ApiErrorDoc {
-    status: u16,
-    error: String,
-    message: String,
-    fields: Option<Vec<FieldErrorDoc>>,
-}
-
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
-struct FieldErrorDoc {
-    field: String,
-    reason: String,
-}
 
 /// What the handlers share: the use cases and the audit trail every access is recorded in.
 #[derive(Clone, FromRef)]
@@ -68,7 +55,7 @@ fn parse_id(raw: &str) -> Result<Uuid, Error> {
 }
 
 #[utoipa::path(get, path = "/patients", tag = "patients", params(ListQuery),
-    responses((status = 200, body = PatientPage), (status = 400, body = ApiErrorDoc), (status = 401, body = ApiErrorDoc), (status = 403, body = ApiErrorDoc)))]
+    responses((status = 200, body = PatientPage), (status = 400, body = ApiError), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = "default", description = "Any other error (429, 503 ...), with the same body", body = ApiError)))]
 async fn list_patients(
     State(service): State<PatientService>,
     State(audit): State<AuditLog>,
@@ -91,7 +78,7 @@ async fn list_patients(
 }
 
 #[utoipa::path(get, path = "/patients/{id}", tag = "patients", params(("id" = Uuid, Path)),
-    responses((status = 200, body = Patient), (status = 400, body = ApiErrorDoc), (status = 401, body = ApiErrorDoc), (status = 403, body = ApiErrorDoc), (status = 404, body = ApiErrorDoc)))]
+    responses((status = 200, body = Patient), (status = 400, body = ApiError), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 404, body = ApiError), (status = "default", description = "Any other error (429, 503 ...), with the same body", body = ApiError)))]
 async fn get_patient(
     State(service): State<PatientService>,
     State(audit): State<AuditLog>,
@@ -109,7 +96,7 @@ async fn get_patient(
 }
 
 #[utoipa::path(post, path = "/patients", tag = "patients", request_body = PatientRequest,
-    responses((status = 201, body = Patient), (status = 400, body = ApiErrorDoc), (status = 401, body = ApiErrorDoc), (status = 403, body = ApiErrorDoc), (status = 409, body = ApiErrorDoc)))]
+    responses((status = 201, body = Patient), (status = 400, body = ApiError), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 409, body = ApiError), (status = "default", description = "Any other error (429, 503 ...), with the same body", body = ApiError)))]
 async fn create_patient(
     State(service): State<PatientService>,
     State(audit): State<AuditLog>,
@@ -127,8 +114,8 @@ async fn create_patient(
     Ok((StatusCode::CREATED, Json(patient)))
 }
 
-#[utoipa::path(put, path = "/patients/{id}", tag = "patients", params(("id" = Uuid, Path)), request_body = PatientRequest,
-    responses((status = 200, body = Patient), (status = 400, body = ApiErrorDoc), (status = 401, body = ApiErrorDoc), (status = 403, body = ApiErrorDoc), (status = 404, body = ApiErrorDoc), (status = 409, body = ApiErrorDoc)))]
+#[utoipa::path(put, path = "/patients/{id}", tag = "patients", params(("id" = Uuid, Path)), request_body = PatientUpdate,
+    responses((status = 200, body = Patient), (status = 400, body = ApiError), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 404, body = ApiError), (status = 409, body = ApiError), (status = "default", description = "Any other error (429, 503 ...), with the same body", body = ApiError)))]
 async fn update_patient(
     State(service): State<PatientService>,
     State(audit): State<AuditLog>,
@@ -161,7 +148,7 @@ async fn update_patient(
 
 /// ADMIN only (patients:delete), by the identity the gateway forwards.
 #[utoipa::path(delete, path = "/patients/{id}", tag = "patients", params(("id" = Uuid, Path)),
-    responses((status = 204), (status = 400, body = ApiErrorDoc), (status = 401, body = ApiErrorDoc), (status = 403, body = ApiErrorDoc), (status = 404, body = ApiErrorDoc)))]
+    responses((status = 204), (status = 400, body = ApiError), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 404, body = ApiError), (status = "default", description = "Any other error (429, 503 ...), with the same body", body = ApiError)))]
 async fn delete_patient(
     State(service): State<PatientService>,
     State(audit): State<AuditLog>,
