@@ -12,9 +12,10 @@
 //!   with contiguous sequence numbers, so an edited, inserted or removed row breaks the
 //!   chain; [`verify`] walks it (`<service> verify-audit`, `GET /api/audit/verify`).
 //! - **Cheap.** One writer task per process takes every entry waiting and commits them
-//!   as one batch (group commit): under load a read costs a share of one commit, not a
-//!   commit of its own. The chain head is read under an advisory lock inside that
-//!   transaction, so replicas writing to one database keep one chain.
+//!   as one batch (group commit) with one INSERT: under load a read costs a share of
+//!   one round trip and one commit, not a commit of its own. The writer keeps the
+//!   chain's head; the primary key on the sequence number keeps replicas writing to one
+//!   database on one chain (a batch that loses the race is chained again).
 
 use std::{fmt, net::IpAddr, time::Duration};
 
@@ -40,8 +41,6 @@ use crate::{
 
 /// The table every audited service keeps.
 pub const AUDIT_TABLE: &str = "audit_log";
-/// Serialises chain appends among replicas of one service ("ptaudit").
-const CHAIN_LOCK: i64 = 0x0070_7461_7564_6974;
 /// The `prev_hash` of the first entry.
 const GENESIS: [u8; 32] = [0; 32];
 /// The most entries committed in one batch.
@@ -318,9 +317,11 @@ impl AuditLog {
 /// chained batch, and tells each request its outcome.
 async fn write_batches(pool: PgPool, service: &'static str, mut rx: mpsc::Receiver<Pending>) {
     let mut batch: Vec<Pending> = Vec::with_capacity(BATCH_MAX);
+    // The chain's last entry as this writer knows it; `None`: read it before appending.
+    let mut head: Option<Head> = None;
     while rx.recv_many(&mut batch, BATCH_MAX).await > 0 {
         let accesses: Vec<&Access> = batch.iter().map(|(a, _)| a).collect();
-        let result = append(&pool, service, &accesses).await.map_err(|e| {
+        let result = append(&pool, service, &mut head, &accesses).await.map_err(|e| {
             for a in &accesses {
                 tracing::error!(error = %e, actor_id = %a.actor_id, action = %a.action, patient_ids = ?a.patient_ids,
                     outcome = a.outcome, request_id = ?a.request_id, "audit entry not written");
@@ -334,16 +335,66 @@ async fn write_batches(pool: PgPool, service: &'static str, mut rx: mpsc::Receiv
     }
 }
 
-/// Appends `accesses` to the chain in one transaction.
-async fn append(pool: &PgPool, service: &str, accesses: &[&Access]) -> Result<(), sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(CHAIN_LOCK).execute(&mut *tx).await?;
+/// The last entry of the chain: its sequence number and hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Head {
+    seq: i64,
+    hash: Vec<u8>,
+}
+
+async fn read_head(pool: &PgPool) -> Result<Head, sqlx::Error> {
     let head: Option<(i64, Vec<u8>)> =
-        sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetch_optional(&mut *tx).await?;
-    let (mut seq, mut prev) = head.unwrap_or((0, GENESIS.to_vec()));
+        sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetch_optional(pool).await?;
+    Ok(head.map_or(Head { seq: 0, hash: GENESIS.to_vec() }, |(seq, hash)| Head { seq, hash }))
+}
+
+/// How often an append is tried again after another writer took the sequence numbers
+/// it chose.
+const APPEND_TRIES: usize = 8;
+
+/// Appends `accesses` to the chain with one INSERT (one round trip, one commit). The
+/// head is the one this writer last wrote or read; the primary key guards the chain:
+/// when another writer (a replica on the same database) appended meanwhile, the insert
+/// hits an existing sequence number, nothing is written, and the batch is chained
+/// again onto the head read afresh. After any other error the head is read again too.
+async fn append(
+    pool: &PgPool,
+    service: &str,
+    head: &mut Option<Head>,
+    accesses: &[&Access],
+) -> Result<(), sqlx::Error> {
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let base = match head.take() {
+            Some(known) => known,
+            None => read_head(pool).await?,
+        };
+        let (columns, at, last) = chain(service, &base, accesses);
+        match insert(pool, service, &columns, at).await {
+            Ok(()) => {
+                *head = Some(last);
+                return Ok(());
+            }
+            Err(e) if taken_sequence(&e) && tries < APPEND_TRIES => {
+                tracing::debug!(seq = base.seq + 1, "another writer appended first: chaining onto its entries");
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Whether `e` is the primary key refusing a sequence number that is taken.
+fn taken_sequence(e: &sqlx::Error) -> bool {
+    crate::error::unique_violation(e) == Some("audit_log_pkey")
+}
+
+/// The batch's entries chained onto `base`, as columns, with their time and the new head.
+fn chain(service: &str, base: &Head, accesses: &[&Access]) -> (Columns, DateTime<Utc>, Head) {
     // Microseconds, as Postgres stores them, so that the hash verifies after a read.
     let at = DateTime::<Utc>::from_timestamp_micros(Utc::now().timestamp_micros()).unwrap_or_default();
     let mut columns = Columns::default();
+    let (mut seq, mut prev) = (base.seq, base.hash.clone());
     for access in accesses {
         seq += 1;
         let entry = Entry {
@@ -363,6 +414,10 @@ async fn append(pool: &PgPool, service: &str, accesses: &[&Access]) -> Result<()
         prev = entry.compute_hash().to_vec();
         columns.push(entry, prev.clone());
     }
+    (columns, at, Head { seq, hash: prev })
+}
+
+async fn insert(pool: &PgPool, service: &str, columns: &Columns, at: DateTime<Utc>) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO audit_log (seq, at, service, actor_id, actor_role, action, patient_ids, outcome, request_id, \
                                 client_addr, prev_hash, hash) \
@@ -385,9 +440,9 @@ async fn append(pool: &PgPool, service: &str, accesses: &[&Access]) -> Result<()
     .bind(&columns.client_addr)
     .bind(&columns.prev_hash)
     .bind(&columns.hash)
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await
+    .execute(pool)
+    .await
+    .map(|_| ())
 }
 
 /// A batch as columns, for one `INSERT ... SELECT FROM unnest(...)`.

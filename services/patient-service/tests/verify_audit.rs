@@ -65,3 +65,31 @@ async fn verify_audit_reports_an_intact_chain_and_the_first_edited_entry() {
     assert_eq!(unreachable.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&unreachable.stderr).contains("cannot read the audit trail"));
 }
+
+/// Two replicas of a service write to one database at once: every entry is recorded
+/// once, and the trail is still one unbroken chain.
+#[tokio::test]
+async fn two_writers_on_one_database_keep_one_chain() {
+    let db = TestDatabase::create("audit_writers").await;
+    let pool = connect_and_migrate(&DatabaseConfig::with_url(db.url()), &MIGRATOR).await.expect("migrated");
+    let replicas = [AuditLog::spawn(pool.clone(), "patient-service"), AuditLog::spawn(pool.clone(), "patient-service")];
+    let records = (0..400).map(|n| {
+        replicas[n % 2].record(Access {
+            actor_id: format!("user-{n}"),
+            actor_role: "CLINICIAN".into(),
+            action: Action::PatientList,
+            patient_ids: vec![uuid::Uuid::now_v7(), uuid::Uuid::now_v7()],
+            outcome: 200,
+            request_id: None,
+            client_addr: None,
+        })
+    });
+    for recorded in futures_util::future::join_all(records).await {
+        recorded.expect("recorded");
+    }
+    let report = pulsetrack_common::audit::verify(&pool, "patient-service").await.expect("verify");
+    assert_eq!((report.entries, report.intact), (400, true), "{report:?}");
+    let actors: i64 =
+        sqlx::query_scalar("SELECT count(DISTINCT actor_id) FROM audit_log").fetch_one(&pool).await.expect("count");
+    assert_eq!(actors, 400);
+}

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Logins while a flood of bad logins runs (issue 15): auth-service (release) on a fresh
+# database of the local Postgres, straight (as the gateway forwards: X-Forwarded-For
+# carries the client address). A user logs in with 4 connections for SECONDS alone,
+# then while 64 connections flood:
+#   brute-one:    wrong passwords for the ADMIN account from one address
+#   brute-many:   wrong passwords for the ADMIN account, every request from another address
+#   unknown-many: emails no account has, every request from another address (each costs
+#                 a hash: an unknown email must take as long as a wrong password)
+# and prints the user's logins/s, p50, p99 and failures, and how the flood was answered.
+# Not part of CI. Usage: bench/login-flood.sh AUTH_SERVICE_BIN [SECONDS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN="$1" SECONDS_PER_RUN="${2:-15}"
+PG="${BENCH_DATABASE_SERVER:-postgres://postgres@127.0.0.1:5432}"
+PORT="${BENCH_PORT:-4905}"
+DB=pt_bench_login_flood
+OUT="$(mktemp -d /tmp/pulsetrack-login-flood.XXXXXX)"
+command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+psql -q "$PG/postgres" -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
+ADMIN_EMAIL=admin@bench.local ADMIN_PASSWORD="$(head -c 18 /dev/urandom | base64)"
+DATABASE_URL="$PG/$DB" PORT="$PORT" RUST_LOG=error SIGNUP_MODE=open \
+  JWT_SIGNING_SECRET="$(head -c 48 /dev/urandom | base64)" \
+  PULSETRACK_ADMIN_EMAIL="$ADMIN_EMAIL" PULSETRACK_ADMIN_PASSWORD="$ADMIN_PASSWORD" \
+  "$BIN" >"$OUT/auth.log" 2>&1 &
+AUTH=$!
+trap 'kill $AUTH 2>/dev/null; wait $AUTH 2>/dev/null; psql -q "$PG/postgres" -c "DROP DATABASE IF EXISTS $DB"' EXIT
+for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && break; sleep 0.1; done
+USER_EMAIL=user@bench.local USER_PASSWORD=correct-horse-battery
+curl -sf "http://127.0.0.1:$PORT/auth/signup" -H 'content-type: application/json' \
+  -d "{\"email\":\"$USER_EMAIL\",\"username\":\"user\",\"password\":\"$USER_PASSWORD\"}" >/dev/null
+URL="http://127.0.0.1:$PORT"
+user_logins() { # label
+  LOGIN_MODE=valid LOGIN_EMAIL="$USER_EMAIL" LOGIN_PASSWORD="$USER_PASSWORD" \
+    wrk -t 1 -c 4 -d "${SECONDS_PER_RUN}s" --latency -s bench/wrk/login.lua "$URL" >"$OUT/user-$1.txt"
+  local f="$OUT/user-$1.txt"
+  printf '| %-14s | %8s | %8s | %8s | %-22s |' "$1" "$(awk '/Requests\/sec/ {print $2}' "$f")" \
+    "$(awk '$1 == "50%" {print $2}' "$f")" "$(awk '$1 == "99%" {print $2}' "$f")" "$(sed -n 's/^statuses: //p' "$f")"
+}
+echo "auth-service alone; the user: 4 connections, the flood: 64 (raw output in $OUT)"
+echo
+echo "| flood          | logins/s | p50      | p99      | the user's answers     | the flood's answers |"
+echo "|----------------|----------|----------|----------|------------------------|---------------------|"
+user_logins none; echo " - |"
+for flood in brute-one brute-many unknown-many; do
+  LOGIN_MODE="$flood" LOGIN_EMAIL="$ADMIN_EMAIL" \
+    wrk -t 1 -c 64 -d "$((SECONDS_PER_RUN + 2))s" -s bench/wrk/login.lua "$URL" >"$OUT/flood-$flood.txt" &
+  FLOOD=$!
+  sleep 1
+  user_logins "$flood"
+  wait "$FLOOD"
+  echo " $(awk '/Requests\/sec/ {printf "%s/s ", $2}' "$OUT/flood-$flood.txt")$(sed -n 's/^statuses: //p' "$OUT/flood-$flood.txt") |"
+  sleep 2
+done
