@@ -16,11 +16,16 @@ use std::{
 
 use chrono::{DateTime, Datelike, Utc};
 use futures_util::FutureExt as _;
+use prometheus_client::{
+    encoding::EncodeLabelSet,
+    metrics::{counter::Counter, family::Family, gauge::Gauge},
+};
 use prost::Message as _;
 use pulsetrack_common::kafka::{KafkaConfig, PATIENT_DLT_TOPIC, PATIENT_TOPIC, is_missing_topic, is_unknown_topic};
+use pulsetrack_common::metrics::Metrics;
 use pulsetrack_proto::{event_type, patient_events::PatientEvent};
 use rdkafka::{
-    ClientContext, Message, Offset, TopicPartitionList,
+    ClientContext, Message, Offset, Statistics, TopicPartitionList,
     consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer},
     message::{BorrowedMessage, Header, OwnedHeaders},
     producer::{FutureProducer, FutureRecord},
@@ -53,10 +58,55 @@ impl GroupMembership {
     }
 }
 
-/// The consumer's context: records the group membership.
-struct GroupContext(GroupMembership);
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PartitionLabels {
+    topic: String,
+    partition: i32,
+}
 
-impl ClientContext for GroupContext {}
+/// The consumer's metrics: `kafka_consumer_lag` per partition (from librdkafka's
+/// statistics, every [`STATISTICS_INTERVAL`]), `analytics_events_stored_total` and
+/// `analytics_dead_letters_total`.
+#[derive(Clone, Default)]
+pub struct ConsumerMetrics {
+    lag: Family<PartitionLabels, Gauge>,
+    stored: Counter,
+    dead_letters: Counter,
+}
+
+/// How often librdkafka reports its statistics (the consumer's lag among them).
+const STATISTICS_INTERVAL: Duration = Duration::from_secs(2);
+
+impl ConsumerMetrics {
+    pub fn register(metrics: &Metrics) -> Self {
+        let this = Self::default();
+        metrics.register(
+            "kafka_consumer_lag",
+            "Messages in the partition not yet consumed by this group member",
+            this.lag.clone(),
+        );
+        metrics.register("analytics_events_stored", "Events stored (each event id once)", this.stored.clone());
+        metrics.register("analytics_dead_letters", "Messages sent to the dead-letter topic", this.dead_letters.clone());
+        this
+    }
+}
+
+/// The consumer's context: records the group membership and the lag.
+struct GroupContext(GroupMembership, ConsumerMetrics);
+
+impl ClientContext for GroupContext {
+    fn stats(&self, statistics: Statistics) {
+        for (topic, stats) in statistics.topics {
+            for (partition, p) in stats.partitions {
+                // -1 is librdkafka's "not known" (a partition not assigned to this member).
+                if partition >= 0 && p.consumer_lag >= 0 {
+                    let labels = PartitionLabels { topic: topic.clone(), partition };
+                    self.1.lag.get_or_create(&labels).set(p.consumer_lag);
+                }
+            }
+        }
+    }
+}
 
 impl ConsumerContext for GroupContext {
     fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
@@ -82,6 +132,7 @@ pub struct EventConsumer {
     dlt: FutureProducer,
     events: EventRepository,
     kafka: KafkaConfig,
+    metrics: ConsumerMetrics,
 }
 
 /// Why a message is not a valid `PatientEvent`.
@@ -121,6 +172,7 @@ impl EventConsumer {
         group_id: &str,
         events: EventRepository,
         membership: GroupMembership,
+        metrics: ConsumerMetrics,
     ) -> anyhow::Result<Self> {
         let consumer: StreamConsumer<GroupContext> = kafka
             .client_config()
@@ -130,10 +182,11 @@ impl EventConsumer {
             .set("session.timeout.ms", "6000")
             .set("heartbeat.interval.ms", "500")
             .set("fetch.wait.max.ms", "10")
-            .create_with_context(GroupContext(membership))?;
+            .set("statistics.interval.ms", STATISTICS_INTERVAL.as_millis().to_string())
+            .create_with_context(GroupContext(membership, metrics.clone()))?;
         consumer.subscribe(&[PATIENT_TOPIC])?;
         let dlt: FutureProducer = kafka.client_config().set("acks", "all").set("linger.ms", "1").create()?;
-        Ok(Self { consumer, dlt, events, kafka: kafka.clone() })
+        Ok(Self { consumer, dlt, events, kafka: kafka.clone(), metrics })
     }
 
     /// Consumes until `shutdown` completes.
@@ -230,7 +283,10 @@ impl EventConsumer {
         })
         .await;
         match stored {
-            Ok(new) => tracing::debug!(events = events.len(), new, "events stored"),
+            Ok(new) => {
+                self.metrics.stored.inc_by(new);
+                tracing::debug!(events = events.len(), new, "events stored");
+            }
             Err(reason) => {
                 tracing::warn!(events = events.len(), %reason, "batch refused by the database; storing one by one");
                 for (message, event) in messages.iter().zip(events) {
@@ -303,7 +359,10 @@ impl EventConsumer {
             record = record.key(key);
         }
         match self.dlt.send(record, Duration::from_secs(5)).await {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                self.metrics.dead_letters.inc();
+                Ok(())
+            }
             Err((e, _)) => {
                 if is_unknown_topic(&e) {
                     // A broker that lost its topics (a fresh local broker): create it again.

@@ -20,7 +20,7 @@ use pulsetrack_common::{
 
 use crate::{
     config::Config,
-    consumer::{EventConsumer, GroupMembership},
+    consumer::{ConsumerMetrics, EventConsumer, GroupMembership},
     repository::EventRepository,
 };
 
@@ -34,6 +34,7 @@ pub struct Application {
     config: Config,
     events: EventRepository,
     membership: GroupMembership,
+    consumer_metrics: ConsumerMetrics,
 }
 
 impl Application {
@@ -44,11 +45,14 @@ impl Application {
         let events = EventRepository::new(pool.clone());
         let membership = GroupMembership::default();
         let audit = pulsetrack_common::audit::AuditLog::spawn(pool.clone(), SERVICE);
-        let router = json_fallbacks(
+        let metrics = pulsetrack_common::metrics::Metrics::new();
+        metrics.track_pool(pool.clone(), config.database.max_connections);
+        let consumer_metrics = ConsumerMetrics::register(&metrics);
+        let router = metrics.instrument(json_fallbacks(
             routes::router(events.clone(), audit).merge(readiness(&config, pool, membership.clone())?.routes()),
-        );
+        ));
         let server = HttpServer::bind(&config.listen, request_id::layer(router)).await?;
-        Ok(Self { server, config, events, membership })
+        Ok(Self { server, config, events, membership, consumer_metrics })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -67,13 +71,13 @@ impl Application {
         let kafka = self.config.kafka.clone();
         let (consumer_stop, topics_stop) = (shutdown.wait(), shutdown.wait());
         let events = self.events;
-        let (group_id, membership) = (self.config.group_id.clone(), self.membership);
+        let (group_id, membership, metrics) = (self.config.group_id.clone(), self.membership, self.consumer_metrics);
         let consume = async move {
             tokio::select! {
                 () = kafka.ensure_topics_until_ok(&[PATIENT_TOPIC, PATIENT_DLT_TOPIC]) => {}
                 () = topics_stop => return Ok(()),
             }
-            EventConsumer::new(&kafka, &group_id, events, membership)?.run(consumer_stop).await;
+            EventConsumer::new(&kafka, &group_id, events, membership, metrics)?.run(consumer_stop).await;
             anyhow::Ok(())
         };
         let http = self.server.run_until(shutdown.wait());

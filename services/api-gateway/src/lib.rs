@@ -79,7 +79,8 @@ impl Application {
                 async move { gateway.verifier.ready().await }
             })
         };
-        let router = json_fallbacks(routes::router(gateway).merge(readiness.routes()));
+        let metrics = pulsetrack_common::metrics::Metrics::new();
+        let router = metrics.instrument(json_fallbacks(routes::router(gateway).merge(readiness.routes())));
         Ok(HttpServer::bind(&config.listen, request_id::layer(router)).await?)
     }
 }

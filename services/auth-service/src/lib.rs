@@ -39,15 +39,21 @@ impl Application {
             }
         }
 
+        let metrics = pulsetrack_common::metrics::Metrics::new();
+        metrics.track_pool(pool.clone(), config.database.max_connections);
+        password::register_metrics(&metrics);
+        let logins = routes::LoginCounter::default();
+        metrics.register("auth_logins", "Login attempts, by outcome", logins.clone());
         let router = json_fallbacks(
             routes::router(routes::AppState {
                 users,
                 tokens,
                 signup_mode: config.signup_mode,
                 throttle: Arc::new(routes::LoginThrottle::new(&config.login_throttle)),
+                logins,
             })
             .merge(Readiness::new().postgres(pool).routes()),
         );
-        Ok(HttpServer::bind(&config.listen, request_id::layer(router)).await?)
+        Ok(HttpServer::bind(&config.listen, request_id::layer(metrics.instrument(router))).await?)
     }
 }

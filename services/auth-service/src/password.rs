@@ -1,7 +1,13 @@
 //! Password policy and argon2id hashing. Hashing is CPU-bound, so it runs on the
 //! blocking pool, never on the async workers.
 
-use std::{sync::LazyLock, time::Duration};
+use std::{
+    sync::{
+        LazyLock,
+        atomic::{AtomicI64, Ordering},
+    },
+    time::Duration,
+};
 
 use argon2::{
     Argon2, PasswordHash, PasswordHasher, PasswordVerifier,
@@ -10,10 +16,11 @@ use argon2::{
 
 /// At most this many hashes run at once (each takes ~19 MiB and a core for tens of
 /// milliseconds); a flood of logins queues here instead of exhausting memory.
-static HASHING: LazyLock<tokio::sync::Semaphore> = LazyLock::new(|| {
-    let cores = std::thread::available_parallelism().map(usize::from).unwrap_or(2);
-    tokio::sync::Semaphore::new(cores * 2)
-});
+static HASHING: LazyLock<tokio::sync::Semaphore> = LazyLock::new(|| tokio::sync::Semaphore::new(slots()));
+
+fn slots() -> usize {
+    std::thread::available_parallelism().map(usize::from).unwrap_or(2) * 2
+}
 /// How long a request waits for a hashing slot before it is answered 503.
 const QUEUE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -25,12 +32,29 @@ pub enum HashError {
     Internal(#[from] anyhow::Error),
 }
 
+/// How many requests wait for a hashing slot right now.
+static WAITING: AtomicI64 = AtomicI64::new(0);
+
+/// `auth_password_hashes_waiting` and `auth_password_hashes_running`, read at each scrape.
+pub fn register_metrics(metrics: &pulsetrack_common::metrics::Metrics) {
+    use prometheus_client::metrics::gauge::Gauge;
+    let (waiting, running) = (Gauge::<i64>::default(), Gauge::<i64>::default());
+    metrics.register("auth_password_hashes_waiting", "Logins and signups waiting for a hashing slot", waiting.clone());
+    metrics.register("auth_password_hashes_running", "Password hashes being computed", running.clone());
+    let slots = i64::try_from(slots()).unwrap_or(i64::MAX);
+    metrics.on_scrape(move || {
+        waiting.set(WAITING.load(Ordering::Relaxed));
+        running.set(slots - i64::try_from(HASHING.available_permits()).unwrap_or(0));
+        std::future::ready(())
+    });
+}
+
 /// Runs `work` on the blocking pool once a hashing slot is free.
 async fn hashing<T: Send + 'static>(work: impl FnOnce() -> anyhow::Result<T> + Send + 'static) -> Result<T, HashError> {
-    let _permit = tokio::time::timeout(QUEUE_TIMEOUT, HASHING.acquire())
-        .await
-        .map_err(|_| HashError::Busy)?
-        .map_err(|e| HashError::Internal(e.into()))?;
+    WAITING.fetch_add(1, Ordering::Relaxed);
+    let permit = tokio::time::timeout(QUEUE_TIMEOUT, HASHING.acquire()).await;
+    WAITING.fetch_sub(1, Ordering::Relaxed);
+    let _permit = permit.map_err(|_| HashError::Busy)?.map_err(|e| HashError::Internal(e.into()))?;
     Ok(tokio::task::spawn_blocking(work).await.map_err(anyhow::Error::from)??)
 }
 

@@ -38,6 +38,7 @@ pub struct AppState {
     pub tokens: Arc<TokenIssuer>,
     pub signup_mode: SignupMode,
     pub throttle: Arc<LoginThrottle>,
+    pub logins: LoginCounter,
 }
 
 /// Failed logins, slowed per account ([`Lockout`], in the database) and per client
@@ -193,12 +194,40 @@ fn client_addr(headers: &HeaderMap, peer: Option<SocketAddr>) -> Option<IpAddr> 
 #[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = LoginResponse), (status = 400, body = ApiError), (status = 401, body = ApiError),
         (status = 429, body = ApiError), (status = "default", description = "Any other error (429, 503 ...), with the same body", body = ApiError)))]
-/// Order matters: the throttles are checked before any hashing, so that a flood of bad
-/// logins costs a lookup each, not an argon2 slot.
+/// Counted by outcome (`auth_logins_total`).
 async fn login(
     State(state): State<AppState>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
+    body: JsonBody<LoginRequest>,
+) -> Result<Json<LoginResponse>, Error> {
+    let result = attempt_login(&state, peer, &headers, body).await;
+    let outcome = match &result {
+        Ok(_) => "success",
+        Err(Error::InvalidCredentials) => "invalid_credentials",
+        Err(Error::Throttled(_)) => "throttled",
+        Err(Error::Validation(_)) => "invalid_request",
+        Err(_) => "error",
+    };
+    state.logins.get_or_create(&LoginOutcome { outcome }).inc();
+    result
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet)]
+pub struct LoginOutcome {
+    outcome: &'static str,
+}
+
+/// `auth_logins_total{outcome}`.
+pub type LoginCounter =
+    prometheus_client::metrics::family::Family<LoginOutcome, prometheus_client::metrics::counter::Counter>;
+
+/// Order matters: the throttles are checked before any hashing, so that a flood of bad
+/// logins costs a lookup each, not an argon2 slot.
+async fn attempt_login(
+    state: &AppState,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: &HeaderMap,
     JsonBody(body): JsonBody<LoginRequest>,
 ) -> Result<Json<LoginResponse>, Error> {
     let mut v = Validator::new();
@@ -217,7 +246,7 @@ async fn login(
     let (Some(email), Some(password)) = (email, password) else {
         return Err(Error::Internal(anyhow::anyhow!("validator passed with a missing field")));
     };
-    let address = client_addr(&headers, peer.map(|Extension(ConnectInfo(p))| p));
+    let address = client_addr(headers, peer.map(|Extension(ConnectInfo(p))| p));
     if let Some(address) = address {
         state.throttle.per_address.check(&address).map_err(Error::Throttled)?;
     }

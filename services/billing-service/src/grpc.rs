@@ -1,5 +1,16 @@
 //! The `BillingService` gRPC implementation.
 
+use std::{future::Future, time::Instant};
+
+use prometheus_client::{
+    encoding::EncodeLabelSet,
+    metrics::{
+        counter::Counter,
+        family::Family,
+        histogram::{Histogram, exponential_buckets},
+    },
+};
+use pulsetrack_common::metrics::Metrics;
 use pulsetrack_proto::billing::{BillingRequest, BillingResponse, billing_service_server::BillingService};
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
@@ -8,11 +19,55 @@ use crate::repository::AccountRepository;
 
 pub struct BillingGrpc {
     accounts: AccountRepository,
+    metrics: GrpcMetrics,
 }
 
 impl BillingGrpc {
-    pub fn new(accounts: AccountRepository) -> Self {
-        Self { accounts }
+    pub fn new(accounts: AccountRepository, metrics: GrpcMetrics) -> Self {
+        Self { accounts, metrics }
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct GrpcLabels {
+    method: &'static str,
+    code: String,
+}
+
+/// `grpc_server_requests_total` and `grpc_server_request_duration_seconds`, by method
+/// and status code.
+#[derive(Clone)]
+pub struct GrpcMetrics {
+    requests: Family<GrpcLabels, Counter>,
+    durations: Family<GrpcLabels, Histogram>,
+}
+
+impl GrpcMetrics {
+    pub fn register(metrics: &Metrics) -> Self {
+        let requests = Family::<GrpcLabels, Counter>::default();
+        let durations = Family::<GrpcLabels, Histogram>::new_with_constructor(
+            (|| Histogram::new(exponential_buckets(0.0005, 2.0, 16))) as fn() -> Histogram,
+        );
+        metrics.register("grpc_server_requests", "gRPC calls answered", requests.clone());
+        metrics.register("grpc_server_request_duration_seconds", "gRPC call durations", durations.clone());
+        Self { requests, durations }
+    }
+
+    async fn observe<T>(
+        &self,
+        method: &'static str,
+        call: impl Future<Output = Result<T, Status>>,
+    ) -> Result<T, Status> {
+        let started = Instant::now();
+        let result = call.await;
+        let code = match &result {
+            Ok(_) => "Ok".to_string(),
+            Err(status) => format!("{:?}", status.code()),
+        };
+        let labels = GrpcLabels { method, code };
+        self.requests.get_or_create(&labels).inc();
+        self.durations.get_or_create(&labels).observe(started.elapsed().as_secs_f64());
+        result
     }
 }
 
@@ -50,21 +105,29 @@ impl BillingService for BillingGrpc {
         &self,
         request: Request<BillingRequest>,
     ) -> Result<Response<BillingResponse>, Status> {
-        let request = request.into_inner();
-        let (patient_id, name, email) = account_request(&request)?;
-        let account = self.accounts.open(patient_id, name, email).await.map_err(database_status)?;
-        tracing::debug!(%patient_id, account_id = %account.id, status = %account.status, "billing account opened");
-        Ok(Response::new(BillingResponse { account_id: account.id.to_string(), status: account.status }))
+        self.metrics
+            .observe("CreateBillingAccount", async {
+                let request = request.into_inner();
+                let (patient_id, name, email) = account_request(&request)?;
+                let account = self.accounts.open(patient_id, name, email).await.map_err(database_status)?;
+                tracing::debug!(%patient_id, account_id = %account.id, status = %account.status, "billing account opened");
+                Ok(Response::new(BillingResponse { account_id: account.id.to_string(), status: account.status }))
+            })
+            .await
     }
 
     async fn close_billing_account(
         &self,
         request: Request<BillingRequest>,
     ) -> Result<Response<BillingResponse>, Status> {
-        let request = request.into_inner();
-        let (patient_id, name, email) = account_request(&request)?;
-        let account = self.accounts.close(patient_id, name, email).await.map_err(database_status)?;
-        tracing::info!(%patient_id, account_id = %account.id, "billing account closed (patient deleted)");
-        Ok(Response::new(BillingResponse { account_id: account.id.to_string(), status: account.status }))
+        self.metrics
+            .observe("CloseBillingAccount", async {
+                let request = request.into_inner();
+                let (patient_id, name, email) = account_request(&request)?;
+                let account = self.accounts.close(patient_id, name, email).await.map_err(database_status)?;
+                tracing::info!(%patient_id, account_id = %account.id, "billing account closed (patient deleted)");
+                Ok(Response::new(BillingResponse { account_id: account.id.to_string(), status: account.status }))
+            })
+            .await
     }
 }

@@ -10,15 +10,19 @@ pub mod repository;
 use std::{future::Future, io, net::SocketAddr, time::Duration};
 
 use anyhow::Context;
-use pulsetrack_common::shutdown::Shutdown;
 use pulsetrack_common::{HttpServer, Readiness, error::json_fallbacks, request_id};
+use pulsetrack_common::{metrics::Metrics, shutdown::Shutdown};
 use pulsetrack_proto::billing::billing_service_server::BillingServiceServer;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tonic::{server::NamedService, transport::server::TcpIncoming};
 use tonic_health::{ServingStatus, server::HealthReporter};
 
-use crate::{config::Config, grpc::BillingGrpc, repository::AccountRepository};
+use crate::{
+    config::Config,
+    grpc::{BillingGrpc, GrpcMetrics},
+    repository::AccountRepository,
+};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -36,6 +40,7 @@ pub struct Application {
     grpc_addr: SocketAddr,
     accounts: AccountRepository,
     pool: PgPool,
+    grpc_metrics: GrpcMetrics,
 }
 
 impl Application {
@@ -46,13 +51,16 @@ impl Application {
             .context("cannot prepare the billing database")?;
         let accounts = AccountRepository::new(pool.clone());
         let audit = pulsetrack_common::audit::AuditLog::spawn(pool.clone(), SERVICE);
-        let router = json_fallbacks(
+        let metrics = Metrics::new();
+        metrics.track_pool(pool.clone(), config.database.max_connections);
+        let grpc_metrics = GrpcMetrics::register(&metrics);
+        let router = metrics.instrument(json_fallbacks(
             http::router(accounts.clone(), audit).merge(Readiness::new().postgres(pool.clone()).routes()),
-        );
+        ));
         let http = HttpServer::bind(&config.http, request_id::layer(router)).await?;
         let grpc = TcpListener::bind((config.grpc.host.as_str(), config.grpc.port)).await?;
         let grpc_addr = grpc.local_addr()?;
-        Ok(Self { http, grpc, grpc_addr, accounts, pool })
+        Ok(Self { http, grpc, grpc_addr, accounts, pool, grpc_metrics })
     }
 
     pub fn http_addr(&self) -> SocketAddr {
@@ -85,7 +93,7 @@ impl Application {
         let grpc = tonic::transport::Server::builder()
             .add_service(health_service)
             .add_service(reflection)
-            .add_service(BillingServiceServer::new(BillingGrpc::new(self.accounts)))
+            .add_service(BillingServiceServer::new(BillingGrpc::new(self.accounts, self.grpc_metrics)))
             .serve_with_incoming_shutdown(incoming, shutdown.wait());
         let http = self.http.run_until(shutdown.wait());
         let (grpc, http): (Result<(), tonic::transport::Error>, io::Result<()>) = tokio::join!(grpc, http);

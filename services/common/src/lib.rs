@@ -13,6 +13,7 @@ pub mod identity;
 pub mod json;
 #[cfg(feature = "kafka")]
 pub mod kafka;
+pub mod metrics;
 pub mod openapi;
 pub mod rate_limit;
 pub mod request_id;

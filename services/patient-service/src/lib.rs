@@ -47,6 +47,9 @@ impl Application {
         // `/health` also tells how much the outbox holds, per destination (for operators
         // and `deployer status`): {"status": "UP", "outbox": {"billing": {"pending": n,
         // "dead": n}, "patient-event": {...}}}, `"outbox": null` when Postgres does not answer.
+        let metrics = pulsetrack_common::metrics::Metrics::new();
+        metrics.track_pool(pool.clone(), config.database.max_connections);
+        outbox::register_metrics(&metrics, pool.clone());
         let depth_pool = pool.clone();
         let readiness = Readiness::new().postgres(pool).detail("outbox", move || {
             let pool = depth_pool.clone();
@@ -54,7 +57,7 @@ impl Application {
                 outbox::depths(&pool).await.inspect_err(|e| tracing::warn!(error = %e, "cannot count the outbox")).ok()
             }
         });
-        let router = json_fallbacks(routes::router(service, audit).merge(readiness.routes()));
+        let router = metrics.instrument(json_fallbacks(routes::router(service, audit).merge(readiness.routes())));
         Ok(HttpServer::bind(&config.listen, request_id::layer(router)).await?)
     }
 }

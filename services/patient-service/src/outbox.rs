@@ -213,6 +213,57 @@ pub async fn depths(pool: &PgPool) -> sqlx::Result<serde_json::Value> {
     Ok(serde_json::Value::Object(map))
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet)]
+struct DestinationLabel {
+    destination: &'static str,
+}
+
+/// The outbox's gauges, read at each scrape: `outbox_pending`, `outbox_dead` and
+/// `outbox_oldest_pending_age_seconds`, by destination.
+pub fn register_metrics(metrics: &pulsetrack_common::metrics::Metrics, pool: PgPool) {
+    use prometheus_client::metrics::{family::Family, gauge::Gauge};
+    type AgeGauge = Gauge<f64, std::sync::atomic::AtomicU64>;
+    let pending = Family::<DestinationLabel, Gauge>::default();
+    let dead = Family::<DestinationLabel, Gauge>::default();
+    let oldest = Family::<DestinationLabel, AgeGauge>::default();
+    metrics.register("outbox_pending", "Outbox rows still to be delivered", pending.clone());
+    metrics.register("outbox_dead", "Outbox rows given up on (kept with their reason)", dead.clone());
+    metrics.register(
+        "outbox_oldest_pending_age_seconds",
+        "How long the oldest row still to be delivered has waited",
+        oldest.clone(),
+    );
+    metrics.on_scrape(move || {
+        let (pool, pending, dead, oldest) = (pool.clone(), pending.clone(), dead.clone(), oldest.clone());
+        async move {
+            let rows: Result<Vec<(String, i64, i64, f64)>, sqlx::Error> = sqlx::query_as(
+                "SELECT d.destination, count(o.id) FILTER (WHERE o.dead_at IS NULL), \
+                 count(o.id) FILTER (WHERE o.dead_at IS NOT NULL), \
+                 coalesce(extract(epoch FROM now() - min(o.created_at) FILTER (WHERE o.dead_at IS NULL)), 0)::float8 \
+                 FROM unnest($1::text[]) AS d(destination) LEFT JOIN outbox o ON o.destination = d.destination \
+                 GROUP BY d.destination",
+            )
+            .bind(Destination::ALL.map(Destination::as_str))
+            .fetch_all(&pool)
+            .await;
+            match rows {
+                Ok(rows) => {
+                    for (name, waiting, given_up, age) in rows {
+                        let Some(destination) = Destination::ALL.into_iter().find(|d| d.as_str() == name) else {
+                            continue;
+                        };
+                        let label = DestinationLabel { destination: destination.as_str() };
+                        pending.get_or_create(&label).set(waiting);
+                        dead.get_or_create(&label).set(given_up);
+                        oldest.get_or_create(&label).set(age);
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot read the outbox for the metrics"),
+            }
+        }
+    });
+}
+
 /// A producer that delivers nothing for this long while it has events to send (the
 /// broker answering again, say) is replaced by a new one.
 const PRODUCER_STALLED_AFTER: Duration = Duration::from_secs(15);

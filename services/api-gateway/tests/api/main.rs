@@ -6,6 +6,7 @@ mod auth;
 mod crash;
 mod helpers;
 mod jwt;
+mod metrics;
 mod openapi;
 mod patients;
 mod pipeline;
