@@ -118,6 +118,9 @@ settings! {
         format = LOG_FORMAT,
         /// The tracing filter (default `info`).
         filter = RUST_LOG,
+        /// An OTLP/gRPC collector (`http://host:4317`): spans are exported there when
+        /// set; trace context is propagated and logged either way.
+        otlp_endpoint = OTEL_EXPORTER_OTLP_ENDPOINT,
     }
 
     /// The service's Postgres database; user and passwords are secrets.

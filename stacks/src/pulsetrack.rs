@@ -695,7 +695,12 @@ fn task_environment(w: &mut Wiring<'_, '_>) -> TaskEnvironment {
 }
 
 fn logging() -> settings::Logging<TaskValue> {
-    settings::Logging { format: TaskValue::plain("json"), filter: TaskValue::plain("info") }
+    // No collector runs in the stack (yet): spans are not exported, trace ids are logged.
+    settings::Logging {
+        format: TaskValue::plain("json"),
+        filter: TaskValue::plain("info"),
+        otlp_endpoint: TaskValue::Unset,
+    }
 }
 
 /// What one service's settings are made of: the shared resources, its database, and

@@ -5,7 +5,7 @@
 //! point redelivers rather than loses; the unique event id makes redelivery harmless.
 
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, HashMap},
     future::Future,
     sync::{
         Arc,
@@ -22,12 +22,15 @@ use prometheus_client::{
 };
 use prost::Message as _;
 use pulsetrack_common::kafka::{KafkaConfig, PATIENT_DLT_TOPIC, PATIENT_TOPIC, is_missing_topic, is_unknown_topic};
-use pulsetrack_common::metrics::Metrics;
+use pulsetrack_common::{
+    metrics::Metrics,
+    trace_context::{self, TRACE_HEADERS},
+};
 use pulsetrack_proto::{event_type, patient_events::PatientEvent};
 use rdkafka::{
     ClientContext, Message, Offset, Statistics, TopicPartitionList,
     consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer},
-    message::{BorrowedMessage, Header, OwnedHeaders},
+    message::{BorrowedMessage, Header, Headers as _, OwnedHeaders},
     producer::{FutureProducer, FutureRecord},
 };
 use uuid::Uuid;
@@ -265,8 +268,12 @@ impl EventConsumer {
             }
         }
         if !events.is_empty() {
+            // One span per event, a child of the delivery that produced it; each ends
+            // when its event is stored.
+            let spans: Vec<tracing::Span> = messages.iter().zip(&events).map(|(m, e)| store_span(m, e)).collect();
             self.store(&messages, &events).await;
             self.erase_deleted(&events).await;
+            drop(spans);
         }
         self.commit(batch);
     }
@@ -372,6 +379,24 @@ impl EventConsumer {
             }
         }
     }
+}
+
+/// The span of storing `event`: it continues the trace in the message's headers.
+fn store_span(message: &BorrowedMessage<'_>, event: &StoredEvent) -> tracing::Span {
+    let span = tracing::info_span!("analytics.store_event", event_id = %event.event_id,
+        patient_id = %event.patient_id, trace_id = tracing::field::Empty);
+    let fields: HashMap<String, String> = message
+        .headers()
+        .map(|headers| {
+            headers
+                .iter()
+                .filter(|h| TRACE_HEADERS.contains(&h.key))
+                .filter_map(|h| Some((h.key.to_string(), std::str::from_utf8(h.value?).ok()?.to_string())))
+                .collect()
+        })
+        .unwrap_or_default();
+    trace_context::adopt(&span, trace_context::from_fields(&fields));
+    span
 }
 
 /// Whether Postgres refused the data itself (SQLSTATE class 22 data exception or 23

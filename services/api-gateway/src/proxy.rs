@@ -102,6 +102,8 @@ impl Forward<'_> {
         if let Some(claims) = self.identity {
             insert_identity(&mut parts.headers, claims);
         }
+        // The upstream's spans are children of this request's.
+        pulsetrack_common::trace_context::inject_current(&mut parts.headers);
         parts.uri = uri;
         // Streams the body, failing the upstream request past the limit.
         let limited = Body::new(Limited::new(body, self.max_body_bytes));

@@ -1,6 +1,6 @@
 //! The `BillingService` gRPC implementation.
 
-use std::{future::Future, time::Instant};
+use std::{collections::HashMap, future::Future, time::Instant};
 
 use prometheus_client::{
     encoding::EncodeLabelSet,
@@ -10,9 +10,13 @@ use prometheus_client::{
         histogram::{Histogram, exponential_buckets},
     },
 };
-use pulsetrack_common::metrics::Metrics;
+use pulsetrack_common::{
+    metrics::Metrics,
+    trace_context::{self, TRACE_HEADERS},
+};
 use pulsetrack_proto::billing::{BillingRequest, BillingResponse, billing_service_server::BillingService};
-use tonic::{Request, Response, Status};
+use tonic::{Request, Response, Status, metadata::MetadataMap};
+use tracing::Instrument as _;
 use uuid::Uuid;
 
 use crate::repository::AccountRepository;
@@ -53,13 +57,22 @@ impl GrpcMetrics {
         Self { requests, durations }
     }
 
+    /// Runs `call` in a span that continues the caller's trace (`traceparent` in the
+    /// request's metadata), counting and timing it.
     async fn observe<T>(
         &self,
         method: &'static str,
+        metadata: &MetadataMap,
         call: impl Future<Output = Result<T, Status>>,
     ) -> Result<T, Status> {
         let started = Instant::now();
-        let result = call.await;
+        let span = tracing::info_span!("grpc", method, trace_id = tracing::field::Empty);
+        let fields: HashMap<String, String> = TRACE_HEADERS
+            .iter()
+            .filter_map(|key| Some((key.to_string(), metadata.get(*key)?.to_str().ok()?.to_string())))
+            .collect();
+        trace_context::adopt(&span, trace_context::from_fields(&fields));
+        let result = call.instrument(span).await;
         let code = match &result {
             Ok(_) => "Ok".to_string(),
             Err(status) => format!("{:?}", status.code()),
@@ -105,8 +118,9 @@ impl BillingService for BillingGrpc {
         &self,
         request: Request<BillingRequest>,
     ) -> Result<Response<BillingResponse>, Status> {
+        let metadata = request.metadata().clone();
         self.metrics
-            .observe("CreateBillingAccount", async {
+            .observe("CreateBillingAccount", &metadata, async {
                 let request = request.into_inner();
                 let (patient_id, name, email) = account_request(&request)?;
                 let account = self.accounts.open(patient_id, name, email).await.map_err(database_status)?;
@@ -120,8 +134,9 @@ impl BillingService for BillingGrpc {
         &self,
         request: Request<BillingRequest>,
     ) -> Result<Response<BillingResponse>, Status> {
+        let metadata = request.metadata().clone();
         self.metrics
-            .observe("CloseBillingAccount", async {
+            .observe("CloseBillingAccount", &metadata, async {
                 let request = request.into_inner();
                 let (patient_id, name, email) = account_request(&request)?;
                 let account = self.accounts.close(patient_id, name, email).await.map_err(database_status)?;

@@ -20,6 +20,7 @@ pub mod request_id;
 pub mod server;
 pub mod shutdown;
 pub mod telemetry;
+pub mod trace_context;
 pub mod validate;
 
 #[cfg(feature = "testing")]

@@ -50,12 +50,16 @@ pub fn layer<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S> {
                 TraceLayer::new_for_http()
                     .make_span_with(|request: &Request<axum::body::Body>| {
                         let request_id = of(request).and_then(|v| v.to_str().ok()).unwrap_or("-");
-                        tracing::info_span!(
+                        let span = tracing::info_span!(
                             "request",
                             method = %request.method(),
                             path = %request.uri().path(),
                             request_id = %request_id,
-                        )
+                            trace_id = tracing::field::Empty,
+                        );
+                        // The caller's trace (the gateway's, or a client's) goes on here.
+                        crate::trace_context::adopt(&span, crate::trace_context::from_headers(request.headers()));
+                        span
                     })
                     .on_request(())
                     .on_response(log_response),

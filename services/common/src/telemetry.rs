@@ -1,7 +1,19 @@
-//! Tracing setup: `RUST_LOG` filters (default `info`), `LOG_FORMAT=json` for one JSON
-//! object per line (what a log shipper wants), anything else for human-readable lines.
+//! Tracing setup: `RUST_LOG` filters the log lines (default `info`), `LOG_FORMAT=json`
+//! gives one JSON object per line (what a log shipper wants), anything else
+//! human-readable lines. Spans are also OpenTelemetry spans (W3C trace context, see
+//! [`crate::trace_context`]): every request's log lines carry its `trace_id`, and with
+//! `OTEL_EXPORTER_OTLP_ENDPOINT` set the spans are exported there over OTLP/gRPC.
+//! Spans are recorded at INFO whatever `RUST_LOG` says, so that a quieter log does not
+//! break the traces.
 
-use tracing_subscriber::{EnvFilter, fmt, prelude::*};
+use opentelemetry::{KeyValue, trace::TracerProvider as _};
+use opentelemetry_otlp::WithExportConfig as _;
+use opentelemetry_sdk::{
+    Resource,
+    propagation::TraceContextPropagator,
+    trace::{SdkTracerProvider, SpanExporter},
+};
+use tracing_subscriber::{EnvFilter, Layer, filter::LevelFilter, fmt, prelude::*, registry::LookupSpan};
 
 use crate::{
     config::{self, Raw},
@@ -9,18 +21,59 @@ use crate::{
 };
 
 /// Installs the global subscriber once; later calls (tests) are ignored.
-pub fn init(service: &str) {
+pub fn init(service: &'static str) {
     let logging: Logging<Raw> = config::from_env();
-    let filter =
-        logging.filter.value.and_then(|f| EnvFilter::try_new(f).ok()).unwrap_or_else(|| EnvFilter::new("info"));
-    let json = logging.format.optional().is_some_and(|f| f.eq_ignore_ascii_case("json"));
-    let registry = tracing_subscriber::registry().with(filter);
-    let result = if json {
-        registry.with(fmt::layer().json().flatten_event(true).with_current_span(true)).try_init()
-    } else {
-        registry.with(fmt::layer().with_target(false)).try_init()
+    let endpoint = logging.otlp_endpoint.optional();
+    let provider = match &endpoint {
+        Some(endpoint) => {
+            match opentelemetry_otlp::SpanExporter::builder().with_tonic().with_endpoint(endpoint).build() {
+                Ok(exporter) => provider(service, Some(exporter)),
+                Err(e) => {
+                    eprintln!("{service}: OTEL_EXPORTER_OTLP_ENDPOINT={endpoint}: cannot export spans: {e}");
+                    provider::<opentelemetry_otlp::SpanExporter>(service, None)
+                }
+            }
+        }
+        None => provider::<opentelemetry_otlp::SpanExporter>(service, None),
     };
-    if result.is_ok() {
-        tracing::info!(service, "tracing initialised");
+    if install(service, &logging, provider, true) {
+        tracing::info!(service, otlp_endpoint = ?endpoint, "tracing initialised");
+    }
+}
+
+/// A tracer provider for `service`, exporting in batches to `exporter` when given (ids
+/// are made and propagated either way).
+pub fn provider<E: SpanExporter + 'static>(service: &'static str, exporter: Option<E>) -> SdkTracerProvider {
+    let resource = Resource::builder().with_attributes([KeyValue::new("service.name", service)]).build();
+    let builder = SdkTracerProvider::builder().with_resource(resource);
+    match exporter {
+        Some(exporter) => builder.with_batch_exporter(exporter).build(),
+        None => builder.build(),
+    }
+}
+
+/// Installs the subscriber: log lines (when `logs`) and OpenTelemetry spans from
+/// `provider`. Returns false when a subscriber was installed already.
+pub fn install(service: &'static str, logging: &Logging<Raw>, provider: SdkTracerProvider, logs: bool) -> bool {
+    opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+    let tracer = provider.tracer(service);
+    opentelemetry::global::set_tracer_provider(provider);
+    let spans = tracing_opentelemetry::layer().with_tracer(tracer).with_filter(LevelFilter::INFO);
+    let registry = tracing_subscriber::registry().with(spans);
+    let lines = logs.then(|| log_lines(logging));
+    registry.with(lines).try_init().is_ok()
+}
+
+fn log_lines<S>(logging: &Logging<Raw>) -> Box<dyn Layer<S> + Send + Sync>
+where
+    S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+{
+    let filter =
+        logging.filter.value.clone().and_then(|f| EnvFilter::try_new(f).ok()).unwrap_or_else(|| EnvFilter::new("info"));
+    let json = logging.format.optional().is_some_and(|f| f.eq_ignore_ascii_case("json"));
+    if json {
+        fmt::layer().json().flatten_event(true).with_current_span(true).with_filter(filter).boxed()
+    } else {
+        fmt::layer().with_target(false).with_filter(filter).boxed()
     }
 }

@@ -60,9 +60,20 @@ impl Drop for TestDatabase {
 
 /// Turns on logs for a test run when `TEST_LOG` is set.
 pub fn init_test_logs() {
-    if config::optional("TEST_LOG").is_some() {
-        crate::telemetry::init("test");
-    }
+    let logs = config::optional("TEST_LOG").is_some();
+    // Spans are kept in memory (exported as each ends), for the tests that follow a trace.
+    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().with_simple_exporter(SPANS.clone()).build();
+    crate::telemetry::install("test", &config::from_env(), provider, logs);
+}
+
+/// Every span the services of this test process finished (each test runs in a process
+/// of its own under nextest).
+static SPANS: std::sync::LazyLock<opentelemetry_sdk::trace::InMemorySpanExporter> =
+    std::sync::LazyLock::new(opentelemetry_sdk::trace::InMemorySpanExporter::default);
+
+/// The spans finished so far.
+pub fn finished_spans() -> Vec<opentelemetry_sdk::trace::SpanData> {
+    SPANS.get_finished_spans().unwrap_or_default()
 }
 
 /// A TCP proxy for fault injection (the crates.io test suite's "chaos proxy" idea):

@@ -14,18 +14,27 @@ use std::{
 use chrono::Utc;
 use futures_util::future::join_all;
 use prost::Message;
-use pulsetrack_common::kafka::{KafkaConfig, PATIENT_TOPIC, is_fatal, is_transient, is_unknown_topic};
+use pulsetrack_common::{
+    kafka::{KafkaConfig, PATIENT_TOPIC, is_fatal, is_transient, is_unknown_topic},
+    trace_context,
+};
 use pulsetrack_proto::{
     billing::{BillingRequest, billing_service_client::BillingServiceClient},
     patient_events::PatientEvent,
 };
 use rdkafka::{
     error::KafkaResult,
+    message::{Header, OwnedHeaders},
     producer::{FutureProducer, FutureRecord, Producer as _},
 };
 use sqlx::{PgConnection, PgPool};
 use tokio::sync::Notify;
-use tonic::{Code, transport::Channel};
+use tonic::{
+    Code,
+    metadata::{MetadataKey, MetadataValue},
+    transport::Channel,
+};
+use tracing::Instrument as _;
 use uuid::Uuid;
 
 use crate::{config::OutboxConfig, domain::Patient};
@@ -129,13 +138,14 @@ pub async fn enqueue(conn: &mut PgConnection, patient: &Patient, messages: &[Out
     let destinations: Vec<&str> = messages.iter().map(|m| m.destination.as_str()).collect();
     let payloads: Vec<&[u8]> = messages.iter().map(|m| m.payload.as_slice()).collect();
     sqlx::query(
-        "INSERT INTO outbox (destination, aggregate_id, payload) \
-         SELECT m.destination, $1, m.payload \
+        "INSERT INTO outbox (destination, aggregate_id, payload, trace_parent) \
+         SELECT m.destination, $1, m.payload, $4 \
          FROM unnest($2::text[], $3::bytea[]) WITH ORDINALITY AS m(destination, payload, n) ORDER BY m.n",
     )
     .bind(patient.id)
     .bind(&destinations)
     .bind(&payloads)
+    .bind(pulsetrack_common::trace_context::current_traceparent())
     .execute(conn)
     .await
     .map(|_| ())
@@ -147,6 +157,18 @@ struct Row {
     aggregate_id: Uuid,
     payload: Vec<u8>,
     attempts: i32,
+    /// The writing request's trace, continued by the delivery.
+    trace_parent: Option<String>,
+}
+
+impl Row {
+    /// The span a delivery of this row runs in: a child of the request that wrote it.
+    fn delivery_span(&self, destination: Destination) -> tracing::Span {
+        let span = tracing::info_span!("outbox.deliver", destination = destination.as_str(),
+            patient_id = %self.aggregate_id, outbox_id = self.id, trace_id = tracing::field::Empty);
+        trace_context::adopt(&span, trace_context::from_traceparent(self.trace_parent.as_deref()));
+        span
+    }
 }
 
 /// Rows whose deliveries failed this many times in a row with the same error, none of
@@ -421,7 +443,7 @@ impl Dispatcher {
                  AND o.id = (SELECT min(first.id) FROM outbox first WHERE first.destination = o.destination \
                      AND first.aggregate_id = o.aggregate_id AND first.dead_at IS NULL) \
                  ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)) \
-             RETURNING id, aggregate_id, payload, attempts",
+             RETURNING id, aggregate_id, payload, attempts, trace_parent",
         )
         .bind(destination.as_str())
         .bind(BATCH)
@@ -437,11 +459,18 @@ impl Dispatcher {
         let bound = self.config.delivery_bound();
         let outcomes = match destination {
             Destination::Billing | Destination::BillingClose => {
-                join_all(rows.iter().map(|r| within(bound, self.deliver_billing(destination, r)))).await
+                join_all(rows.iter().map(|r| {
+                    within(bound, self.deliver_billing(destination, r)).instrument(r.delivery_span(destination))
+                }))
+                .await
             }
             Destination::PatientEvent => {
                 let producer = self.producer.get();
-                let outcomes = join_all(rows.iter().map(|r| within(bound, self.deliver_event(&producer, r)))).await;
+                let outcomes =
+                    join_all(rows.iter().map(|r| {
+                        within(bound, self.deliver_event(&producer, r)).instrument(r.delivery_span(destination))
+                    }))
+                    .await;
                 let saw_fatal = outcomes.iter().any(|o| matches!(o, Err(Failure::FatalProducer(_))));
                 self.producer.heal(&producer, saw_fatal, outcomes.iter().any(Result::is_ok));
                 outcomes
@@ -513,6 +542,12 @@ impl Dispatcher {
         let request = BillingRequest::decode(row.payload.as_slice()).map_err(|e| Failure::Reject(e.to_string()))?;
         let mut request = tonic::Request::new(request);
         request.set_timeout(self.config.billing_deadline);
+        // billing-service's span continues this delivery's trace.
+        for (key, value) in trace_context::current_fields() {
+            if let (Ok(key), Ok(value)) = (MetadataKey::from_bytes(key.as_bytes()), MetadataValue::try_from(value)) {
+                request.metadata_mut().insert(key, value);
+            }
+        }
         let mut client = self.billing.clone();
         let answer = if destination == Destination::BillingClose {
             client.close_billing_account(request).await
@@ -531,7 +566,12 @@ impl Dispatcher {
 
     async fn deliver_event(&self, producer: &FutureProducer, row: &Row) -> Result<(), Failure> {
         let key = row.aggregate_id.to_string();
-        let record = FutureRecord::to(PATIENT_TOPIC).key(&key).payload(&row.payload);
+        // analytics' span continues this delivery's trace.
+        let mut headers = OwnedHeaders::new();
+        for (name, value) in trace_context::current_fields() {
+            headers = headers.insert(Header { key: &name, value: Some(&value) });
+        }
+        let record = FutureRecord::to(PATIENT_TOPIC).key(&key).payload(&row.payload).headers(headers);
         match producer.send(record, self.config.kafka_delivery_timeout).await {
             Ok(_) => Ok(()),
             Err((e, _)) if is_unknown_topic(&e) => Err(Failure::MissingTopic(e.to_string())),

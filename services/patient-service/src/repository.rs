@@ -83,8 +83,8 @@ impl PatientRepository {
                  INSERT INTO patients (id, name, email, address, date_of_birth, registered_date) \
                  VALUES ($1, $2, $3, $4, $5, $6) RETURNING id), \
              queued AS ( \
-                 INSERT INTO outbox (destination, aggregate_id, payload) \
-                 SELECT m.destination, patient.id, m.payload \
+                 INSERT INTO outbox (destination, aggregate_id, payload, trace_parent) \
+                 SELECT m.destination, patient.id, m.payload, $9 \
                  FROM patient, unnest($7::text[], $8::bytea[]) WITH ORDINALITY AS m(destination, payload, n) \
                  ORDER BY m.n) \
              SELECT id FROM patient",
@@ -97,6 +97,7 @@ impl PatientRepository {
         .bind(patient.registered_date)
         .bind(&destinations)
         .bind(&payloads)
+        .bind(pulsetrack_common::trace_context::current_traceparent())
         .fetch_one(&self.pool)
         .await
         .map(|_| ())

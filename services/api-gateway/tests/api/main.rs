@@ -11,3 +11,4 @@ mod openapi;
 mod patients;
 mod pipeline;
 mod proxy;
+mod traces;

@@ -44,7 +44,10 @@ async fn every_service_exposes_metrics_that_move_with_traffic() {
     let patients = scrape(&stack, &stack.patient).await;
     let created = sample(&patients, r#"http_server_requests_total{method="POST",route="/patients",status="201"}"#);
     assert_eq!(created, Some(5.0), "{patients}");
-    assert!(sample(&patients, r#"http_server_requests_total{method="GET",route="/patients/{id}",status="200"}"#) >= Some(1.0));
+    assert!(
+        sample(&patients, r#"http_server_requests_total{method="GET",route="/patients/{id}",status="200"}"#)
+            >= Some(1.0)
+    );
     assert_eq!(sample(&patients, "db_pool_max_connections"), Some(10.0), "{patients}");
     assert!(patients.contains(r#"db_pool_connections{state="idle"}"#), "{patients}");
     for destination in ["billing", "billing-close", "patient-event"] {
