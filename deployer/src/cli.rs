@@ -227,6 +227,19 @@ pub enum Command {
         #[arg(long)]
         parent: u32,
     },
+    /// A live view of the system `deployer up` runs, from each service's /metrics:
+    /// requests/s, p50, p99, server errors/s, outbox backlog and consumer lag; redrawn
+    /// in place on a terminal, plain lines otherwise.
+    Top {
+        #[arg(long, default_value = DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+        /// Seconds between two views.
+        #[arg(long, default_value_t = 2.0)]
+        interval: f64,
+        /// Stop after this many views (default: until Ctrl-C).
+        #[arg(long)]
+        count: Option<u32>,
+    },
     /// Stop the system `deployer up` runs (or what a killed `up` left behind).
     Down {
         #[arg(long, default_value = DEFAULT_DATA_DIR)]

@@ -44,6 +44,7 @@ fn up_runs_the_whole_system_and_keeps_its_data_across_restarts() {
         std::fs::read_to_string(data.join("admin-password")).expect("admin password").trim().to_string();
     let Flow { email, id, patient_email, .. } = patient_flow(&client, &base, &admin_password, "up");
     services_use_their_own_roles_over_verified_tls(&data);
+    top_shows_every_service_from_its_metrics(&client, &base, &data);
 
     // auth-service's signing secret: generated into the data folder, private from its
     // first byte, and a token issued now must still be accepted after a restart.
@@ -272,4 +273,30 @@ fn services_use_their_own_roles_over_verified_tls(data: &std::path::Path) {
         let mode = std::fs::metadata(&file).expect("role password file").permissions().mode() & 0o777;
         assert_eq!(mode, 0o600, "{}", file.display());
     }
+}
+
+/// `deployer top` (not on a terminal: plain lines) reads every service's /metrics; the
+/// gateway's requests during the view show up as a rate.
+fn top_shows_every_service_from_its_metrics(client: &Client, base: &str, data: &std::path::Path) {
+    let traffic = {
+        let (client, base) = (client.clone(), base.to_string());
+        std::thread::spawn(move || {
+            for _ in 0..40 {
+                let _ = client.get(format!("{base}/api/patients")).send();
+                std::thread::sleep(Duration::from_millis(25));
+            }
+        })
+    };
+    let (ok, view) = run(&["top", "--count", "1", "--interval", "1"], data);
+    traffic.join().expect("traffic");
+    assert!(ok, "{view}");
+    assert!(view.lines().any(|l| l.contains("SERVICE") && l.contains("REQ/S") && l.contains("P99")), "{view}");
+    for name in SERVICES {
+        assert!(view.lines().any(|l| l.split_whitespace().nth(1) == Some(name)), "top shows {name}:\n{view}");
+    }
+    let gateway = view.lines().find(|l| l.split_whitespace().nth(1) == Some("api-gateway")).expect("gateway row");
+    let rate: f64 = gateway.split_whitespace().nth(2).and_then(|r| r.parse().ok()).expect("a rate");
+    assert!(rate > 0.0, "the gateway's requests show as a rate:\n{view}");
+    let patients = view.lines().find(|l| l.split_whitespace().nth(1) == Some("patient-service")).expect("row");
+    assert!(!patients.contains("unreachable"), "{view}");
 }

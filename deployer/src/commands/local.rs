@@ -46,6 +46,13 @@ pub async fn status(data_dir: &Path) -> Result<()> {
     Ok(())
 }
 
+pub async fn top(data_dir: &Path, interval: f64, count: Option<u32>) -> Result<()> {
+    if !(interval.is_finite() && interval >= 0.1) {
+        return Err(Error::Usage(format!("--interval {interval}: must be at least 0.1 seconds")));
+    }
+    local::top::top(data_dir, Duration::from_secs_f64(interval), count).await.map_err(Error::Failed)
+}
+
 pub async fn guard(data_dir: std::path::PathBuf, parent: u32) -> Result<()> {
     local::guard::run(data_dir, parent).await.map_err(Error::Failed)
 }

@@ -50,6 +50,7 @@ pub async fn run(command: Command) -> Result<()> {
         Command::Status { stack, target, output, .. } => status::run(&stack, &target.target(), output).await,
         Command::Up(args) => local::up(*args).await,
         Command::Down { data_dir, timeout } => local::down(&data_dir, Duration::from_secs(timeout)).await,
+        Command::Top { data_dir, interval, count } => local::top(&data_dir, interval, count).await,
         Command::Guard { data_dir, parent } => local::guard(data_dir, parent).await,
     }
 }

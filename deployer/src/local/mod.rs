@@ -8,6 +8,7 @@ pub mod guard;
 pub mod plan;
 pub mod postgres;
 pub mod supervisor;
+pub mod top;
 
 use std::{
     collections::BTreeMap,
