@@ -11,6 +11,15 @@ scripts/ensure-python-tools.sh
 PULSETRACK_BASE_ROOTFS="$(scripts/ensure-containers.sh)"
 export PULSETRACK_BASE_ROOTFS
 export CONTAINERS_CONF="${CONTAINERS_CONF:-$PWD/scripts/containers.conf}"
+# `deployer up --prometheus` is tested with Debian's prometheus (and promtool checks the
+# generated scrape configuration).
+if ! command -v prometheus >/dev/null 2>&1; then
+  echo "prometheus: installing Debian's package"
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+fi
 # The event pipeline tests run a real tansu broker (built once, cached outside the clone).
 TANSU_BIN="$(scripts/install-tansu.sh)"
 export TANSU_BIN

@@ -299,6 +299,13 @@ pub struct UpArgs {
     /// The seeded ADMIN's password (default: generated once into the data folder).
     #[arg(long, env = "PULSETRACK_ADMIN_PASSWORD", hide_env_values = true)]
     pub admin_password: Option<String>,
+    /// Also run Prometheus (Debian's `prometheus` package) on 127.0.0.1:9090 (plus
+    /// the port offset), scraping every service's /metrics.
+    #[arg(long)]
+    pub prometheus: bool,
+    /// The prometheus binary (default: `prometheus` on PATH).
+    #[arg(long, value_name = "PATH", requires = "prometheus")]
+    pub prometheus_bin: Option<PathBuf>,
 }
 
 pub fn parse_pair(raw: &str) -> Result<(String, String), String> {

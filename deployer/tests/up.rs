@@ -300,3 +300,38 @@ fn top_shows_every_service_from_its_metrics(client: &Client, base: &str, data: &
     let patients = view.lines().find(|l| l.split_whitespace().nth(1) == Some("patient-service")).expect("row");
     assert!(!patients.contains("unreachable"), "{view}");
 }
+
+/// `up --prometheus`: Prometheus (Debian's package) scrapes every service, one job per
+/// service named after it, and their metrics are queryable through its API.
+#[test]
+fn up_with_prometheus_scrapes_every_service() {
+    if support::system::on_path("prometheus").is_none() {
+        assert!(std::env::var_os("CI").is_none(), "prometheus is missing: scripts/test.sh installs Debian's package");
+        eprintln!("prometheus not installed: skipped (apt-get install prometheus)");
+        return;
+    }
+    let data = std::env::temp_dir().join(format!("pulsetrack-up-prometheus-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
+    let offset = port_offset();
+    let _up = Up::start_with(&data, offset, &["--prometheus".to_string()]);
+    let config = std::fs::read_to_string(data.join("prometheus/prometheus.yml")).expect("the generated config");
+    for name in SERVICES {
+        assert!(config.contains(&format!("job_name: {name}\n")), "{config}");
+    }
+    let client = Client::builder().timeout(Duration::from_secs(5)).build().expect("client");
+    let api = format!("http://127.0.0.1:{}/api/v1", 9090 + offset);
+    // Scraped every 5 s: every target up, and the gateway's request counter there.
+    eventually("every service scraped and up", || {
+        let targets: Value = client.get(format!("{api}/targets")).send().ok()?.json().ok()?;
+        let active = targets["data"]["activeTargets"].as_array()?.clone();
+        let up = active.iter().filter(|t| t["health"] == "up").count();
+        (active.len() == SERVICES.len() && up == SERVICES.len()).then_some(targets)
+    });
+    eventually("the gateway's requests in Prometheus", || {
+        let query = "http_server_requests_total{job=\"api-gateway\"}";
+        let result: Value = client.get(format!("{api}/query")).query(&[("query", query)]).send().ok()?.json().ok()?;
+        (!result["data"]["result"].as_array()?.is_empty()).then_some(result)
+    });
+    let (ok, status) = run(&["status", "--local"], &data);
+    assert!(ok && status.contains("prometheus") && !status.contains("NOT READY"), "{status}");
+}

@@ -30,6 +30,10 @@ pub async fn up(args: UpArgs) -> Result<()> {
         log_format: args.log_format,
         rust_log: args.rust_log,
         admin_password: args.admin_password,
+        prometheus: match args.prometheus {
+            true => Some(local::prometheus::find(args.prometheus_bin.as_deref()).map_err(Error::Failed)?),
+            false => None,
+        },
     };
     local::up(options).await.map_err(Error::Failed)
 }

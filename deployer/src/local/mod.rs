@@ -7,6 +7,7 @@ pub mod containers;
 pub mod guard;
 pub mod plan;
 pub mod postgres;
+pub mod prometheus;
 pub mod supervisor;
 pub mod top;
 
@@ -57,6 +58,8 @@ pub struct UpOptions {
     pub admin_password: Option<String>,
     /// Run the task definitions as containers from pushed images instead of processes.
     pub containers: Option<ContainerOptions>,
+    /// Also run Prometheus (this binary) scraping every service.
+    pub prometheus: Option<PathBuf>,
 }
 
 /// How `up --containers` gets and runs the images.
@@ -368,6 +371,9 @@ impl Running {
         for (index, service) in services.iter().enumerate() {
             self.start_service(index, service, &services, options).await?;
         }
+        if let Some(bin) = &options.prometheus {
+            self.start_prometheus(bin, &services, options).await?;
+        }
         self.state.gateway_url =
             services.iter().find(|s| s.name == "api-gateway").map(LocalService::url).unwrap_or_default();
         self.state.admin_email = services
@@ -376,6 +382,45 @@ impl Running {
             .find(|(k, _)| k == PULSETRACK_ADMIN_EMAIL.name())
             .map(|(_, v)| v.clone());
         self.state.postgres_pid = self.cluster.as_ref().and_then(PrivateCluster::pid);
+        Ok(())
+    }
+
+    /// Prometheus, scraping every service (`--prometheus`), supervised like the rest.
+    async fn start_prometheus(
+        &mut self,
+        bin: &Path,
+        services: &[LocalService],
+        options: &UpOptions,
+    ) -> anyhow::Result<()> {
+        let dir = self.data_dir.join("prometheus");
+        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let targets: Vec<(String, String)> =
+            services.iter().map(|s| (s.name.clone(), format!("127.0.0.1:{}", s.http_port))).collect();
+        let config = dir.join("prometheus.yml");
+        std::fs::write(&config, prometheus::config(&targets))
+            .with_context(|| format!("cannot write {}", config.display()))?;
+        let port = prometheus::PORT + options.port_offset;
+        let spec = ProcessSpec {
+            name: "prometheus".into(),
+            program: bin.to_path_buf(),
+            args: prometheus::args(&dir, port),
+            env: vec![],
+            log_file: None,
+            cwd: Some(dir.clone()),
+        };
+        self.supervise(spec, 7);
+        let addr = format!("127.0.0.1:{port}");
+        wait_tcp(&addr, options.ready_timeout).await.context("prometheus did not start")?;
+        let pid = self.processes.last().and_then(Supervised::pid);
+        self.say(format!(
+            "prometheus ready: http://{addr} (scraping {} services; config {})",
+            targets.len(),
+            config.display()
+        ));
+        self.track(
+            "prometheus",
+            ProcessState::process(pid, Some(format!("http://{addr}")), vec![port], bin.to_path_buf()),
+        );
         Ok(())
     }
 
@@ -861,7 +906,7 @@ pub async fn status(data_dir: &Path) -> anyhow::Result<String> {
     let client = reqwest::Client::builder().timeout(Duration::from_secs(2)).build()?;
     let mut lines = format!("PulseTrack (up pid {}): {}\n", state.pid, state.gateway_url);
     for (name, process) in &state.processes {
-        if name == "tansu" || name == "registry" {
+        if name == "tansu" || name == "registry" || name == "prometheus" {
             continue;
         }
         let ready = match &process.url {

@@ -202,8 +202,13 @@ pub async fn top(data_dir: &Path, interval: Duration, count: Option<u32>) -> any
     if !alive(state.pid) {
         bail!("`deployer up` (pid {}) is gone", state.pid);
     }
-    let services: Vec<(String, String)> =
-        state.processes.iter().filter_map(|(name, p)| Some((name.clone(), p.url.clone()?))).collect();
+    // The services (tansu, the registry and Prometheus are not scraped).
+    let services: Vec<(String, String)> = state
+        .processes
+        .iter()
+        .filter(|(name, _)| !matches!(name.as_str(), "tansu" | "registry" | "prometheus"))
+        .filter_map(|(name, p)| Some((name.clone(), p.url.clone()?)))
+        .collect();
     let client = reqwest::Client::builder().timeout(Duration::from_secs(2)).build()?;
     let terminal = std::io::stdout().is_terminal();
     let mut previous: BTreeMap<String, Snapshot> = BTreeMap::new();

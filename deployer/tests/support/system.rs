@@ -249,3 +249,9 @@ pub fn binaries_with_changed(service: &str) -> PathBuf {
     std::fs::write(dir.join(service), bytes).expect("write");
     dir
 }
+
+/// `name` on PATH.
+pub fn on_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).map(|dir| dir.join(name)).find(|p| p.is_file())
+}

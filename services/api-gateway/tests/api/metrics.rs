@@ -77,6 +77,26 @@ async fn every_service_exposes_metrics_that_move_with_traffic() {
     .await;
     assert_eq!(sample(&analytics, "analytics_dead_letters_total"), Some(0.0), "{analytics}");
 
+    // The Grafana dashboard in the repository graphs only metrics the services export.
+    let exported = [&gateway, &patients, &auth, &billing, &analytics].map(|t| t.as_str()).join("\n");
+    let dashboard: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../dashboards/grafana-pulsetrack.json"))
+            .expect("the dashboard"),
+    )
+    .expect("JSON");
+    let panels = dashboard["panels"].as_array().expect("panels");
+    assert!(panels.len() >= 10, "{dashboard}");
+    for expr in
+        panels.iter().flat_map(|p| p["targets"].as_array().into_iter().flatten()).filter_map(|t| t["expr"].as_str())
+    {
+        let names = expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).filter(|w| {
+            w.contains('_') && !w.starts_with("histogram_") && w.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+        });
+        for name in names.filter(|n| !["in_use"].contains(n)) {
+            assert!(exported.lines().any(|l| l.starts_with(name)), "the dashboard's `{name}` ({expr}) is not exported");
+        }
+    }
+
     // Through a proxy (the ALB sets X-Forwarded-For), the gateway's metrics are not served.
     let proxied =
         stack.client.get(format!("{}/metrics", stack.gateway)).header("x-forwarded-for", "203.0.113.5").send().await;

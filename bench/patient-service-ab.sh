@@ -1,21 +1,22 @@
 #!/usr/bin/env bash
-# What the audit trail (issue 15) costs: the same load on two patient-service release
-# binaries, one without the audit trail (built from a commit before it) and one with it,
-# each on a fresh database of the local Postgres, straight to patient-service with the
-# identity headers the gateway forwards (no gateway, broker or billing-service: only
-# the service and its database are measured; the outbox keeps its rows, equally in both).
+# The same load on two patient-service release binaries (A and B: say, built from the
+# commits before and after a change), each on a fresh database of the local Postgres,
+# straight to patient-service with the identity headers the gateway forwards (no
+# gateway, broker or billing-service: only the service and its database are measured;
+# the outbox keeps its rows, equally in both). Used for what the audit trail (issue 15)
+# and the metrics and traces (issue 16) cost.
 #   reads:   GET /patients/{id} of 1,000 patients, 32 connections, 20 s (wrk)
 #   creates: POST /patients, 32 connections, 20 s (wrk)
 # Prints requests/s and latency percentiles of each, and patient-service's and
 # Postgres's CPU seconds per 1,000 requests (from /proc). Not part of CI.
-# Usage: bench/audit-cost.sh WITHOUT_AUDIT_BIN WITH_AUDIT_BIN [SECONDS]
+# Usage: bench/patient-service-ab.sh LABEL_A BIN_A LABEL_B BIN_B [SECONDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-WITHOUT="$1" WITH="$2" SECONDS_PER_RUN="${3:-20}"
+LABEL_A="$1" BIN_A="$2" LABEL_B="$3" BIN_B="$4" SECONDS_PER_RUN="${5:-20}"
 PG="${BENCH_DATABASE_SERVER:-postgres://postgres@127.0.0.1:5432}"
 PORT="${BENCH_PORT:-4900}"
 command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
-OUT="$(mktemp -d /tmp/pulsetrack-audit-cost.XXXXXX)"
+OUT="$(mktemp -d /tmp/pulsetrack-ab.XXXXXX)"
 hz=$(getconf CLK_TCK)
 cpu_of() { # total utime+stime ticks of the given pids
   local total=0
@@ -27,7 +28,7 @@ cpu_of() { # total utime+stime ticks of the given pids
 postgres_pids() { pgrep -u postgres -d ' ' postgres || true; }
 
 run() { # label binary
-  local label=$1 bin=$2 db="pt_bench_audit_${1/-/_}"
+  local label=$1 bin=$2 db="pt_bench_ab_$3"
   psql -q "$PG/postgres" -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
   DATABASE_URL="$PG/$db" PORT="$PORT" RUST_LOG=error KAFKA_BROKERS=127.0.0.1:9 \
     BILLING_GRPC_URL=http://127.0.0.1:9 OUTBOX_BASE_BACKOFF_MS=60000 OUTBOX_MAX_BACKOFF_MS=600000 \
@@ -51,12 +52,12 @@ run() { # label binary
     p50=$(awk '$1 == "50%" {print $2}' "$OUT/$label-$kind.txt")
     p99=$(awk '$1 == "99%" {print $2}' "$OUT/$label-$kind.txt")
     errors=$(awk '/Non-2xx/ {print $NF}' "$OUT/$label-$kind.txt"); errors=${errors:-0}
-    printf '| %-13s | %-6s | %9s | %8s | %8s | %6s | %26s |\n' "$label" "$kind" "$rps" "$p50" "$p99" "$errors" \
+    printf '| %-22s | %-6s | %9s | %8s | %8s | %6s | %26s |\n' "$label" "$kind" "$rps" "$p50" "$p99" "$errors" \
       "$(python3 -c "print(f'{$svc_ticks/$hz/$requests*1000:.3f} + {$pg_ticks/$hz/$requests*1000:.3f}')")"
     sleep 2
   done
-  if [ "$label" = with-audit ]; then
-    echo "audit entries written: $(psql -qAt "$PG/$db" -c 'SELECT count(*) FROM audit_log')" >&2
+  if [ "$(psql -qAt "$PG/$db" -c "SELECT to_regclass('audit_log') IS NOT NULL")" = t ]; then
+    echo "$label: audit entries written: $(psql -qAt "$PG/$db" -c 'SELECT count(*) FROM audit_log')" >&2
   fi
   kill "$svc"; wait "$svc" 2>/dev/null || true
   psql -q "$PG/postgres" -c "DROP DATABASE $db"
@@ -64,7 +65,7 @@ run() { # label binary
 
 echo "patient-service alone, 32 connections, ${SECONDS_PER_RUN} s each (raw output in $OUT)"
 echo
-echo "| binary        | load   | requests/s | p50      | p99      | non-2xx | CPU s per 1k (service + Postgres) |"
-echo "|---------------|--------|-----------|----------|----------|--------|----------------------------|"
-run without-audit "$WITHOUT"
-run with-audit "$WITH"
+echo "| binary                 | load   | requests/s | p50      | p99      | non-2xx | CPU s per 1k (service + Postgres) |"
+echo "|------------------------|--------|-----------|----------|----------|--------|----------------------------|"
+run "$LABEL_A" "$BIN_A" a
+run "$LABEL_B" "$BIN_B" b
