@@ -228,6 +228,10 @@ settings! {
         database: Database,
         kafka: Kafka,
         billing_grpc_url = BILLING_GRPC_URL,
+        /// The CloudWatch namespace the outbox's age and backlog are published to, as
+        /// embedded-metric-format log lines (the stack sets `PulseTrack`, and alarms on
+        /// them); unset: not published.
+        cloudwatch_metrics_namespace = CLOUDWATCH_METRICS_NAMESPACE,
         tuning: PatientTuning,
     }
 

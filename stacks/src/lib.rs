@@ -14,6 +14,7 @@ pub mod ecr;
 pub mod ecs;
 pub mod elb;
 pub mod kms;
+pub mod monitoring;
 pub mod msk;
 pub mod production;
 pub mod pulsetrack;

@@ -13,6 +13,7 @@ use crate::{
     ecr::Repository,
     ecs::{Cluster, ContainerSpec, FargateService},
     elb::{EntrySpec, InternalLoadBalancer, PublicLoadBalancer, Route},
+    monitoring::{self, Monitoring},
     msk::{BROKER_PORT, KafkaCluster, KafkaHardening},
     production::Production,
     rds::{self, Database},
@@ -342,6 +343,8 @@ fn build(scope: &mut Scope<'_>, ctx: &Context) -> Option<Production> {
     }
     system.connect(scope, &alb, kafka.as_ref(), &addresses);
     system.outputs(scope, &alb, kafka.as_ref(), &cluster);
+    let databases: Vec<(&str, &Database)> = system.databases.iter().map(|(name, db)| (*name, db)).collect();
+    Monitoring::new(scope, &alb, &databases);
     if let Some(profile) = production.as_ref().map(Production::database_profile) {
         system.databases.values().for_each(|db| db.harden(scope, &profile));
     }
@@ -673,6 +676,7 @@ fn task_environment(w: &mut Wiring<'_, '_>) -> TaskEnvironment {
             database: w.database(),
             kafka: w.kafka(),
             billing_grpc_url: w.call("billing-service"),
+            cloudwatch_metrics_namespace: TaskValue::plain(monitoring::METRICS_NAMESPACE),
             tuning: unset(),
         }),
         "api-gateway" => render(&settings::ApiGateway {

@@ -11,8 +11,8 @@ use pulsetrack_stacks::{
     pulsetrack_stack,
     resources::{Attribute, DbInstance, DbInstanceAttr, Secret, SecretTargetAttachment},
     settings::{
-        DATABASE_NAME, DATABASE_SSL_MODE, DATABASE_SSL_ROOT_CERT, GRPC_PORT, HOST, JWT_SIGNING_SECRET, KAFKA_BROKERS,
-        PORT, PULSETRACK_ADMIN_PASSWORD, SignupMode,
+        CLOUDWATCH_METRICS_NAMESPACE, DATABASE_NAME, DATABASE_SSL_MODE, DATABASE_SSL_ROOT_CERT, GRPC_PORT, HOST,
+        JWT_SIGNING_SECRET, KAFKA_BROKERS, PORT, PULSETRACK_ADMIN_PASSWORD, SignupMode,
     },
 };
 use serde_json::Value;
@@ -151,6 +151,8 @@ pub fn plan(template: &Value, endpoints: &Endpoints) -> Result<Vec<LocalService>
                     rewritten
                 }
                 (Some(_), _) if key == KAFKA_BROKERS.name() => endpoints.kafka_brokers.clone(),
+                // No CloudWatch on this machine: the outbox's gauges are on /metrics.
+                (Some(_), _) if key == CLOUDWATCH_METRICS_NAMESPACE.name() => continue,
                 (Some(_), _) if key == DATABASE_SSL_MODE.name() => endpoints.postgres_ssl_mode.clone(),
                 (Some(_), _) if key == DATABASE_SSL_ROOT_CERT.name() => match &endpoints.postgres_root_cert {
                     Some(path) => path.clone(),

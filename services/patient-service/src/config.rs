@@ -19,6 +19,8 @@ pub struct Config {
     pub billing_grpc_url: String,
     pub kafka: KafkaConfig,
     pub outbox: OutboxConfig,
+    /// `CLOUDWATCH_METRICS_NAMESPACE`: publish the outbox's gauges to CloudWatch there.
+    pub cloudwatch_namespace: Option<String>,
 }
 
 /// How the outbox dispatcher delivers.
@@ -92,6 +94,7 @@ impl Config {
             billing_grpc_url: settings.billing_grpc_url.string_or("http://127.0.0.1:9001"),
             kafka: KafkaConfig::from_settings(&settings.kafka)?,
             outbox: OutboxConfig::from_settings(&settings.tuning)?,
+            cloudwatch_namespace: settings.cloudwatch_metrics_namespace.optional(),
         })
     }
 }

@@ -50,6 +50,9 @@ impl Application {
         let metrics = pulsetrack_common::metrics::Metrics::new();
         metrics.track_pool(pool.clone(), config.database.max_connections);
         outbox::register_metrics(&metrics, pool.clone());
+        if let Some(namespace) = &config.cloudwatch_namespace {
+            outbox::publish_to_cloudwatch(pool.clone(), namespace.clone());
+        }
         let depth_pool = pool.clone();
         let readiness = Readiness::new().postgres(pool).detail("outbox", move || {
             let pool = depth_pool.clone();

@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 
 use crate::core::Expr;
 
+mod cloudwatch;
 mod ec2;
 mod ecr;
 mod ecs;
@@ -25,7 +26,9 @@ mod route53;
 mod s3;
 mod secrets_manager;
 mod service_discovery;
+mod sns;
 
+pub use cloudwatch::*;
 pub use ec2::*;
 pub use ecr::*;
 pub use ecs::*;
@@ -39,6 +42,7 @@ pub use route53::*;
 pub use s3::*;
 pub use secrets_manager::*;
 pub use service_discovery::*;
+pub use sns::*;
 
 /// A resource type: its CloudFormation name, its attributes, and (being the struct of
 /// its properties) how it is kept in [`Properties`].
@@ -198,6 +202,8 @@ impl Properties {
 }
 
 resource_types! {
+    Alarm = "AWS::CloudWatch::Alarm";
+    Dashboard = "AWS::CloudWatch::Dashboard";
     Vpc = "AWS::EC2::VPC";
     Subnet = "AWS::EC2::Subnet";
     InternetGateway = "AWS::EC2::InternetGateway";
@@ -214,9 +220,12 @@ resource_types! {
     EcsCluster = "AWS::ECS::Cluster";
     EcsService = "AWS::ECS::Service";
     TaskDefinition = "AWS::ECS::TaskDefinition";
-    LoadBalancer = "AWS::ElasticLoadBalancingV2::LoadBalancer" (LoadBalancerAttr { DnsName = "DNSName" });
+    LoadBalancer = "AWS::ElasticLoadBalancingV2::LoadBalancer" (LoadBalancerAttr {
+        DnsName = "DNSName",
+        LoadBalancerFullName = "LoadBalancerFullName",
+    });
     Listener = "AWS::ElasticLoadBalancingV2::Listener";
-    TargetGroup = "AWS::ElasticLoadBalancingV2::TargetGroup";
+    TargetGroup = "AWS::ElasticLoadBalancingV2::TargetGroup" (TargetGroupAttr { TargetGroupFullName = "TargetGroupFullName" });
     IamRole = "AWS::IAM::Role" (IamRoleAttr { Arn = "Arn" });
     IamPolicy = "AWS::IAM::Policy";
     KmsKey = "AWS::KMS::Key" (KmsKeyAttr { Arn = "Arn" });
@@ -231,6 +240,7 @@ resource_types! {
     SecretTargetAttachment = "AWS::SecretsManager::SecretTargetAttachment";
     PrivateDnsNamespace = "AWS::ServiceDiscovery::PrivateDnsNamespace" (PrivateDnsNamespaceAttr { Id = "Id" });
     DiscoveryService = "AWS::ServiceDiscovery::Service" (DiscoveryServiceAttr { Arn = "Arn" });
+    Topic = "AWS::SNS::Topic";
 }
 
 #[cfg(test)]
@@ -261,7 +271,7 @@ mod tests {
         let back = Properties::read(SecretTargetAttachment::NAME, Value::Object(json)).expect("reads back");
         assert_eq!(back, properties);
         assert!(SecretTargetAttachment::of(&back).is_some() && Secret::of(&back).is_none());
-        assert!(matches!(Properties::read("AWS::SNS::Topic", Value::Null), Err(ReadError::UnknownType(_))));
+        assert!(matches!(Properties::read("AWS::SQS::Queue", Value::Null), Err(ReadError::UnknownType(_))));
         let wrong = serde_json::json!({ "SecretId": "s", "TargetId": "t" });
         assert!(matches!(Properties::read(SecretTargetAttachment::NAME, wrong), Err(ReadError::Properties(..))));
     }

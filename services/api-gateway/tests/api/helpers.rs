@@ -215,6 +215,7 @@ pub async fn spawn_stack_with(overrides: GatewayOverrides) -> TestStack {
         billing_grpc_url: billing_grpc,
         kafka,
         outbox: test_outbox(),
+        cloudwatch_namespace: None,
     };
     let patient_db_url = patient_db.url().to_string();
     dbs.push(patient_db);
