@@ -56,33 +56,31 @@ impl Monitoring {
         );
         let lb = || ("LoadBalancer", alb.load_balancer.attr(LoadBalancerAttr::LoadBalancerFullName));
         let tg = || ("TargetGroup", alb.target_group.attr(TargetGroupAttr::TargetGroupFullName));
+        // 5xx from the load balancer itself, or from the gateway through it.
+        let errors = |id: &str, description: &str, metric: &'static str| Watch {
+            id: id.into(),
+            description: description.into(),
+            namespace: "AWS/ApplicationELB",
+            metric,
+            dimensions: vec![lb()],
+            statistic: "Sum",
+            comparison: "GreaterThanOrEqualToThreshold",
+            threshold: 10.0,
+            periods: 5,
+            datapoints: 3,
+            missing: "notBreaching",
+        };
         let mut watches = vec![
-            Watch {
-                id: "AlbErrorsAlarm".into(),
-                description: "The public load balancer answered 5xx itself (no healthy target, or one failing)".into(),
-                namespace: "AWS/ApplicationELB",
-                metric: "HTTPCode_ELB_5XX_Count",
-                dimensions: vec![lb()],
-                statistic: "Sum",
-                comparison: "GreaterThanOrEqualToThreshold",
-                threshold: 10.0,
-                periods: 5,
-                datapoints: 3,
-                missing: "notBreaching",
-            },
-            Watch {
-                id: "TargetErrorsAlarm".into(),
-                description: "The gateway answered 5xx through the public load balancer".into(),
-                namespace: "AWS/ApplicationELB",
-                metric: "HTTPCode_Target_5XX_Count",
-                dimensions: vec![lb()],
-                statistic: "Sum",
-                comparison: "GreaterThanOrEqualToThreshold",
-                threshold: 10.0,
-                periods: 5,
-                datapoints: 3,
-                missing: "notBreaching",
-            },
+            errors(
+                "AlbErrorsAlarm",
+                "The public load balancer answered 5xx itself (no healthy target, or one failing)",
+                "HTTPCode_ELB_5XX_Count",
+            ),
+            errors(
+                "TargetErrorsAlarm",
+                "The gateway answered 5xx through the public load balancer",
+                "HTTPCode_Target_5XX_Count",
+            ),
             Watch {
                 id: "UnhealthyTargetsAlarm".into(),
                 description: "A gateway task behind the public load balancer fails its health check".into(),

@@ -31,31 +31,36 @@ impl AccountRepository {
     /// The patient's account, created ACTIVE if it does not exist. One statement, so
     /// concurrent or repeated calls for one patient all get the same account.
     pub async fn open(&self, patient_id: Uuid, name: &str, email: &str) -> Result<BillingAccount, sqlx::Error> {
-        sqlx::query_as(
-            "INSERT INTO billing_accounts (id, patient_id, name, email, status) VALUES ($1, $2, $3, $4, 'ACTIVE') \
-             ON CONFLICT (patient_id) DO UPDATE SET patient_id = EXCLUDED.patient_id \
-             RETURNING id, patient_id, name, email, status, created_at",
-        )
-        .bind(Uuid::now_v7())
-        .bind(patient_id)
-        .bind(name)
-        .bind(email)
-        .fetch_one(&self.pool)
-        .await
+        // An existing account (a closed one included) is returned as it is.
+        self.upsert(patient_id, name, email, "ACTIVE", "patient_id = EXCLUDED.patient_id").await
     }
 
     /// The patient's account, CLOSED; created CLOSED when the close arrives before the
     /// open (which then finds it and leaves it closed). One statement, idempotent.
     pub async fn close(&self, patient_id: Uuid, name: &str, email: &str) -> Result<BillingAccount, sqlx::Error> {
-        sqlx::query_as(
-            "INSERT INTO billing_accounts (id, patient_id, name, email, status) VALUES ($1, $2, $3, $4, 'CLOSED') \
-             ON CONFLICT (patient_id) DO UPDATE SET status = 'CLOSED' \
-             RETURNING id, patient_id, name, email, status, created_at",
-        )
+        self.upsert(patient_id, name, email, "CLOSED", "status = 'CLOSED'").await
+    }
+
+    /// Inserts the account with `status`, or applies `on_conflict` (an `UPDATE SET`
+    /// list, one of the two literals above) to the patient's existing one.
+    async fn upsert(
+        &self,
+        patient_id: Uuid,
+        name: &str,
+        email: &str,
+        status: &str,
+        on_conflict: &'static str,
+    ) -> Result<BillingAccount, sqlx::Error> {
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO billing_accounts (id, patient_id, name, email, status) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (patient_id) DO UPDATE SET {on_conflict} \
+             RETURNING id, patient_id, name, email, status, created_at"
+        )))
         .bind(Uuid::now_v7())
         .bind(patient_id)
         .bind(name)
         .bind(email)
+        .bind(status)
         .fetch_one(&self.pool)
         .await
     }

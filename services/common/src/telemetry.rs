@@ -11,7 +11,7 @@ use opentelemetry_otlp::WithExportConfig as _;
 use opentelemetry_sdk::{
     Resource,
     propagation::TraceContextPropagator,
-    trace::{SdkTracerProvider, SpanExporter},
+    trace::{Sampler, SdkTracerProvider, SpanExporter},
 };
 use tracing_subscriber::{EnvFilter, Layer, filter::LevelFilter, fmt, prelude::*, registry::LookupSpan};
 
@@ -41,14 +41,15 @@ pub fn init(service: &'static str) {
     }
 }
 
-/// A tracer provider for `service`, exporting in batches to `exporter` when given (ids
-/// are made and propagated either way).
+/// A tracer provider for `service`, exporting in batches to `exporter` when given. Ids
+/// are made and propagated either way; without an exporter the spans are not sampled,
+/// so that nothing builds what nobody reads.
 pub fn provider<E: SpanExporter + 'static>(service: &'static str, exporter: Option<E>) -> SdkTracerProvider {
     let resource = Resource::builder().with_attributes([KeyValue::new("service.name", service)]).build();
     let builder = SdkTracerProvider::builder().with_resource(resource);
     match exporter {
         Some(exporter) => builder.with_batch_exporter(exporter).build(),
-        None => builder.build(),
+        None => builder.with_sampler(Sampler::AlwaysOff).build(),
     }
 }
 
@@ -75,5 +76,37 @@ where
         fmt::layer().json().flatten_event(true).with_current_span(true).with_filter(filter).boxed()
     } else {
         fmt::layer().with_target(false).with_filter(filter).boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use opentelemetry::trace::TracerProvider as _;
+    use tracing_subscriber::prelude::*;
+
+    use super::*;
+
+    /// Without an exporter nothing is sampled, yet every span still has a trace id, which
+    /// it logs and passes on.
+    #[test]
+    fn unexported_spans_still_carry_and_pass_on_a_trace_id() {
+        opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+        let provider = provider::<opentelemetry_otlp::SpanExporter>("test", None);
+        let layer = tracing_opentelemetry::layer().with_tracer(provider.tracer("test"));
+        let subscriber = tracing_subscriber::registry().with(layer);
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!("request", trace_id = tracing::field::Empty);
+            crate::trace_context::adopt(&span, opentelemetry::Context::new());
+            let _entered = span.enter();
+            let traceparent = crate::trace_context::current_traceparent().expect("a traceparent");
+            let trace_id = traceparent.split('-').nth(1).expect("its trace id");
+            assert_ne!(trace_id, "00000000000000000000000000000000");
+            // A child continues the trace.
+            let child = tracing::info_span!("child", trace_id = tracing::field::Empty);
+            crate::trace_context::adopt(&child, crate::trace_context::from_traceparent(Some(&traceparent)));
+            let _in_child = child.enter();
+            let passed_on = crate::trace_context::current_traceparent().expect("the child's traceparent");
+            assert_eq!(passed_on.split('-').nth(1), Some(trace_id));
+        });
     }
 }

@@ -219,18 +219,10 @@ pub struct Depth {
 
 /// `{"billing": {"pending": n, "dead": n}, "patient-event": {...}}`.
 pub async fn depths(pool: &PgPool) -> sqlx::Result<serde_json::Value> {
-    let rows: Vec<(String, i64, i64)> = sqlx::query_as(
-        "SELECT d.destination, count(o.id) FILTER (WHERE o.dead_at IS NULL), \
-         count(o.id) FILTER (WHERE o.dead_at IS NOT NULL) \
-         FROM unnest($1::text[]) AS d(destination) LEFT JOIN outbox o ON o.destination = d.destination \
-         GROUP BY d.destination",
-    )
-    .bind(Destination::ALL.map(Destination::as_str))
-    .fetch_all(pool)
-    .await?;
-    let map: serde_json::Map<String, serde_json::Value> = rows
+    let map: serde_json::Map<String, serde_json::Value> = gauges(pool)
+        .await?
         .into_iter()
-        .map(|(destination, pending, dead)| (destination, serde_json::json!(Depth { pending, dead })))
+        .map(|g| (g.destination, serde_json::json!(Depth { pending: g.pending, dead: g.dead })))
         .collect();
     Ok(serde_json::Value::Object(map))
 }
@@ -258,26 +250,17 @@ pub fn register_metrics(metrics: &pulsetrack_common::metrics::Metrics, pool: PgP
     metrics.on_scrape(move || {
         let (pool, pending, dead, oldest) = (pool.clone(), pending.clone(), dead.clone(), oldest.clone());
         async move {
-            let rows: Result<Vec<(String, i64, i64, f64)>, sqlx::Error> = sqlx::query_as(
-                "SELECT d.destination, count(o.id) FILTER (WHERE o.dead_at IS NULL), \
-                 count(o.id) FILTER (WHERE o.dead_at IS NOT NULL), \
-                 coalesce(extract(epoch FROM now() - min(o.created_at) FILTER (WHERE o.dead_at IS NULL)), 0)::float8 \
-                 FROM unnest($1::text[]) AS d(destination) LEFT JOIN outbox o ON o.destination = d.destination \
-                 GROUP BY d.destination",
-            )
-            .bind(Destination::ALL.map(Destination::as_str))
-            .fetch_all(&pool)
-            .await;
-            match rows {
+            match gauges(&pool).await {
                 Ok(rows) => {
-                    for (name, waiting, given_up, age) in rows {
-                        let Some(destination) = Destination::ALL.into_iter().find(|d| d.as_str() == name) else {
+                    for row in rows {
+                        let Some(destination) = Destination::ALL.into_iter().find(|d| d.as_str() == row.destination)
+                        else {
                             continue;
                         };
                         let label = DestinationLabel { destination: destination.as_str() };
-                        pending.get_or_create(&label).set(waiting);
-                        dead.get_or_create(&label).set(given_up);
-                        oldest.get_or_create(&label).set(age);
+                        pending.get_or_create(&label).set(row.pending);
+                        dead.get_or_create(&label).set(row.dead);
+                        oldest.get_or_create(&label).set(row.oldest_pending_age_s);
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "cannot read the outbox for the metrics"),
@@ -289,11 +272,23 @@ pub fn register_metrics(metrics: &pulsetrack_common::metrics::Metrics, pool: PgP
 /// How often the outbox's gauges go to CloudWatch.
 const CLOUDWATCH_EVERY: Duration = Duration::from_secs(60);
 
-/// The outbox's depth and oldest pending age per destination, now.
-async fn gauges(pool: &PgPool) -> sqlx::Result<Vec<(String, i64, f64)>> {
+/// One destination's outbox gauges.
+#[derive(sqlx::FromRow)]
+struct Gauges {
+    destination: String,
+    pending: i64,
+    dead: i64,
+    oldest_pending_age_s: f64,
+}
+
+/// The outbox's backlog, dead rows and oldest pending age per destination, now (for
+/// `/metrics` and CloudWatch).
+async fn gauges(pool: &PgPool) -> sqlx::Result<Vec<Gauges>> {
     sqlx::query_as(
-        "SELECT d.destination, count(o.id) FILTER (WHERE o.dead_at IS NULL), \
+        "SELECT d.destination, count(o.id) FILTER (WHERE o.dead_at IS NULL) AS pending, \
+         count(o.id) FILTER (WHERE o.dead_at IS NOT NULL) AS dead, \
          coalesce(extract(epoch FROM now() - min(o.created_at) FILTER (WHERE o.dead_at IS NULL)), 0)::float8 \
+             AS oldest_pending_age_s \
          FROM unnest($1::text[]) AS d(destination) LEFT JOIN outbox o ON o.destination = d.destination \
          GROUP BY d.destination ORDER BY d.destination",
     )
@@ -337,8 +332,11 @@ pub fn publish_to_cloudwatch(pool: PgPool, namespace: String) {
             match gauges(&pool).await {
                 Ok(rows) => {
                     let at_ms = Utc::now().timestamp_millis();
-                    for (destination, pending, age) in rows {
-                        println!("{}", emf_line(&namespace, &destination, pending, age, at_ms));
+                    for row in rows {
+                        println!(
+                            "{}",
+                            emf_line(&namespace, &row.destination, row.pending, row.oldest_pending_age_s, at_ms)
+                        );
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "cannot read the outbox for CloudWatch"),
