@@ -160,6 +160,11 @@ pub struct ListQuery {
     /// Case-insensitive substring of the name or email.
     #[param(schema_with = openapi::search_term)]
     pub search: Option<String>,
+    /// The `nextCursor` of the previous page: the page after it, found through the
+    /// index however deep (a numbered page reads and skips every row before it), and
+    /// without the totals. Not with `page`.
+    #[param(value_type = Option<Uuid>)]
+    pub after: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -167,11 +172,14 @@ pub struct ListParams {
     pub page: i64,
     pub size: i64,
     pub search: Option<String>,
+    /// A keyset page: the patients after this id.
+    pub after: Option<Uuid>,
 }
 
 impl ListQuery {
     pub fn validate(self) -> Result<ListParams, Vec<FieldError>> {
         let mut v = Validator::new();
+        let numbered = self.page.is_some();
         let page = v.field(
             "page",
             self.page.map_or(Ok(0), |p| match p.trim().parse::<i64>() {
@@ -194,20 +202,39 @@ impl ListQuery {
                 None => Ok(None),
             },
         );
+        let after = v.field(
+            "after",
+            self.after.map_or(Ok(None), |a| match Uuid::parse_str(a.trim()) {
+                Ok(_) if numbered => Err("cannot be combined with page".to_string()),
+                Ok(id) => Ok(Some(id)),
+                Err(_) => Err("must be a UUID (a nextCursor)".to_string()),
+            }),
+        );
         v.finish()?;
-        Ok(ListParams { page: page.unwrap_or(0), size: size.unwrap_or(DEFAULT_PAGE_SIZE), search: search.flatten() })
+        Ok(ListParams {
+            page: page.unwrap_or(0),
+            size: size.unwrap_or(DEFAULT_PAGE_SIZE),
+            search: search.flatten(),
+            after: after.flatten(),
+        })
     }
 }
 
-/// One page of patients.
+/// One page of patients. A numbered page (`page=`) has its number and the totals; a
+/// keyset page (`after=`) has neither, and costs the same however deep it is.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PatientPage {
     pub content: Vec<Patient>,
-    pub page: i64,
     pub size: i64,
-    pub total_elements: i64,
-    pub total_pages: i64,
+    /// The `after` of the next page; null on the last one.
+    pub next_cursor: Option<Uuid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_elements: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_pages: Option<i64>,
 }
 
 #[cfg(test)]
@@ -275,11 +302,25 @@ mod tests {
     #[test]
     fn list_bounds() {
         let q = |page: &str, size: &str| {
-            ListQuery { page: Some(page.into()), size: Some(size.into()), search: None }.validate()
+            ListQuery { page: Some(page.into()), size: Some(size.into()), ..ListQuery::default() }.validate()
         };
         assert_eq!(q("0", "100").expect("valid").size, 100);
         assert_eq!(fields(q("-1", "101").unwrap_err()), ["page", "size"]);
         assert_eq!(fields(q("x", "0").unwrap_err()), ["page", "size"]);
-        assert_eq!(ListQuery::default().validate().expect("valid"), ListParams { page: 0, size: 20, search: None });
+        assert_eq!(
+            ListQuery::default().validate().expect("valid"),
+            ListParams { page: 0, size: 20, search: None, after: None }
+        );
+    }
+
+    #[test]
+    fn a_keyset_page_takes_a_uuid_and_no_page_number() {
+        let id = Uuid::now_v7();
+        let after = |a: &str, page: Option<&str>| {
+            ListQuery { after: Some(a.into()), page: page.map(Into::into), ..ListQuery::default() }.validate()
+        };
+        assert_eq!(after(&id.to_string(), None).expect("valid").after, Some(id));
+        assert_eq!(fields(after("not-a-cursor", None).unwrap_err()), ["after"]);
+        assert_eq!(fields(after(&id.to_string(), Some("0")).unwrap_err()), ["after"]);
     }
 }

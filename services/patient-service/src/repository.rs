@@ -8,7 +8,7 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::{
-    domain::{ListParams, Patient, PatientInput},
+    domain::{Patient, PatientInput},
     outbox::OutboxMessage,
 };
 
@@ -29,6 +29,9 @@ fn map_unique(e: sqlx::Error) -> RepoError {
 }
 
 const COLUMNS: &str = "id, name, email, address, date_of_birth, registered_date";
+/// The text a search matches: name and email, exactly the expression of the trigram
+/// index `patients_search_trgm` (migration 0007), so that the planner can use it.
+const SEARCHED: &str = "(name || E'\\n' || email)";
 
 #[derive(Clone)]
 pub struct PatientRepository {
@@ -51,26 +54,39 @@ impl PatientRepository {
             .await
     }
 
-    /// One page in id (creation) order, and the total number of matches.
-    pub async fn list(&self, params: &ListParams) -> Result<(Vec<Patient>, i64), sqlx::Error> {
-        let pattern = params.search.as_deref().map(like_pattern);
-        let rows: Vec<Patient> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    /// Up to `limit` patients matching `search`, in id (creation) order, from the
+    /// `offset`th on or, with `after`, from the first one after that id (a keyset
+    /// page: an index range however deep, where an offset reads and skips every row
+    /// before it).
+    pub async fn page(
+        &self,
+        search: Option<&str>,
+        after: Option<Uuid>,
+        offset: i64,
+        limit: i64,
+    ) -> Result<Vec<Patient>, sqlx::Error> {
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM patients \
-             WHERE $1::text IS NULL OR name ILIKE $1 OR email ILIKE $1 \
-             ORDER BY id LIMIT $2 OFFSET $3"
+             WHERE ($1::text IS NULL OR {SEARCHED} ILIKE $1) AND ($2::uuid IS NULL OR id > $2) \
+             ORDER BY id LIMIT $3 OFFSET $4"
         )))
-        .bind(&pattern)
-        .bind(params.size)
-        .bind(params.page * params.size)
+        .bind(search.map(like_pattern))
+        .bind(after)
+        .bind(limit)
+        .bind(offset)
         .fetch_all(&self.pool)
-        .await?;
-        let total: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM patients WHERE $1::text IS NULL OR name ILIKE $1 OR email ILIKE $1",
-        )
-        .bind(&pattern)
+        .await
+    }
+
+    /// How many patients match `search` (it reads every match: pages that need no total
+    /// use keyset pagination instead).
+    pub async fn count(&self, search: Option<&str>) -> Result<i64, sqlx::Error> {
+        sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT count(*) FROM patients WHERE $1::text IS NULL OR {SEARCHED} ILIKE $1"
+        )))
+        .bind(search.map(like_pattern))
         .fetch_one(&self.pool)
-        .await?;
-        Ok((rows, total))
+        .await
     }
 
     /// Inserts `patient` and its outbox rows in one statement: one round trip and one

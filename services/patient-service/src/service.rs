@@ -28,9 +28,25 @@ impl PatientService {
     }
 
     pub async fn list(&self, params: ListParams) -> Result<PatientPage, Error> {
-        let (content, total_elements) = self.repo.list(&params).await?;
-        let total_pages = (total_elements + params.size - 1) / params.size;
-        Ok(PatientPage { content, page: params.page, size: params.size, total_elements, total_pages })
+        let (search, size) = (params.search.as_deref(), params.size);
+        let offset = if params.after.is_some() { 0 } else { params.page * size };
+        // One row more than the page says whether another page follows, without counting.
+        let mut content = self.repo.page(search, params.after, offset, size + 1).await?;
+        let more = content.len() > usize::try_from(size).unwrap_or(usize::MAX);
+        content.truncate(usize::try_from(size).unwrap_or(usize::MAX));
+        let next_cursor = content.last().filter(|_| more).map(|p| p.id);
+        let numbered = match params.after {
+            Some(_) => None,
+            None => Some(self.repo.count(search).await?),
+        };
+        Ok(PatientPage {
+            content,
+            size,
+            next_cursor,
+            page: numbered.map(|_| params.page),
+            total_elements: numbered,
+            total_pages: numbered.map(|total| (total + size - 1) / size),
+        })
     }
 
     pub async fn create(&self, input: PatientInput) -> Result<Patient, Error> {

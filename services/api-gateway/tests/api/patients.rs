@@ -210,6 +210,47 @@ async fn pagination_bounds_order_and_search() {
     assert_eq!(by_email["totalElements"], 1);
     let beyond = json_of(stack.authed(Method::GET, "/api/patients?page=9", &user, None).await).await;
     assert_eq!(beyond["content"].as_array().expect("array").len(), 0);
+    assert_eq!(beyond["nextCursor"], Value::Null);
+
+    // Keyset pages: each `after` is the previous page's `nextCursor`; no totals.
+    let mut walked = Vec::new();
+    let mut sizes = Vec::new();
+    let mut path = "/api/patients?size=10".to_string();
+    loop {
+        let page = json_of(stack.authed(Method::GET, &path, &user, None).await).await;
+        let content = page["content"].as_array().expect("array");
+        sizes.push(content.len());
+        walked.extend(content.iter().map(|p| p["id"].as_str().expect("id").to_string()));
+        // The first page is numbered (page 0, with totals); those after it are not.
+        assert_eq!(page.get("totalElements").is_some(), sizes.len() == 1, "{page}");
+        match page["nextCursor"].as_str() {
+            Some(next) => {
+                assert_eq!(Some(next), walked.last().map(String::as_str), "the cursor is the page's last id");
+                path = format!("/api/patients?size=10&after={next}");
+            }
+            None => break,
+        }
+    }
+    assert_eq!((walked, sizes), (ids.clone(), vec![10, 10, 5]), "every patient once, in creation order");
+    let after_first = format!("/api/patients?size=100&after={}", ids[0]);
+    let after_first = json_of(stack.authed(Method::GET, &after_first, &user, None).await).await;
+    assert_eq!(after_first["content"].as_array().map(Vec::len), Some(24));
+    for absent in ["page", "totalElements", "totalPages"] {
+        assert!(after_first.get(absent).is_none(), "a keyset page has no {absent}: {after_first}");
+    }
+    // Keyset and search together: the five "Searchable" patients, two at a time.
+    let first = json_of(stack.authed(Method::GET, "/api/patients?search=searchable&size=2", &user, None).await).await;
+    let cursor = first["nextCursor"].as_str().expect("more than two match");
+    let rest = format!("/api/patients?search=searchable&size=2&after={cursor}");
+    let second = json_of(stack.authed(Method::GET, &rest, &user, None).await).await;
+    let second_ids: Vec<&str> =
+        second["content"].as_array().into_iter().flatten().filter_map(|p| p["id"].as_str()).collect();
+    assert_eq!(second_ids, [ids[10].as_str(), ids[15].as_str()]);
+    for (bad, field) in [(format!("after={}&page=0", ids[0]), "after"), ("after=nope".to_string(), "after")] {
+        let response = stack.authed(Method::GET, &format!("/api/patients?{bad}"), &user, None).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{bad}");
+        assert_eq!(json_of(response).await["fields"][0]["field"], field, "{bad}");
+    }
 }
 
 #[tokio::test]
