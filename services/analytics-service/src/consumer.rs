@@ -11,7 +11,7 @@ use std::{
         Arc,
         atomic::{AtomicBool, Ordering},
     },
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use chrono::{DateTime, Datelike, Utc};
@@ -29,9 +29,11 @@ use pulsetrack_common::{
 use pulsetrack_proto::{event_type, patient_events::PatientEvent};
 use rdkafka::{
     ClientContext, Message, Offset, Statistics, TopicPartitionList,
-    consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer},
+    consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, StreamConsumer},
+    error::KafkaError,
     message::{BorrowedMessage, Header, Headers as _, OwnedHeaders},
     producer::{FutureProducer, FutureRecord},
+    types::RDKafkaRespErr,
 };
 use uuid::Uuid;
 
@@ -42,8 +44,22 @@ const RETRY_MAX: Duration = Duration::from_secs(5);
 /// The most messages stored and committed together (one insert, one offset commit).
 /// Committing each message on its own sends the broker one OffsetCommit per event.
 const BATCH_MAX: usize = 500;
-/// How often, at most, a consumer that sees its topic missing creates it again.
-const RECREATE_EVERY: Duration = Duration::from_secs(5);
+/// How long a consumer whose topic vanished tries to leave its reset request.
+const RESET_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why the consumer stopped before it was asked to.
+#[derive(Debug, thiserror::Error)]
+pub enum ConsumerError {
+    /// The subscribed topic vanished from the broker (deleted, or a broker that came
+    /// back empty). Its replacement is a new topic (a new topic id, offsets from 0)
+    /// that this consumer does not follow: librdkafka 2.12 neither fetches its
+    /// partitions nor survives replacing the consumer in the same process (SIGSEGV in
+    /// its metadata cache). The process ends and its supervisor (`deployer up`, ECS)
+    /// starts a fresh one, which joins the group and resumes from the committed
+    /// offsets, or from the start of the new topic when the broker lost them.
+    #[error("the {PATIENT_TOPIC} topic vanished from the broker ({0}); a new consumer must follow its replacement")]
+    TopicLost(KafkaError),
+}
 
 /// Whether the consumer is a member of its group with an assignment (possibly empty,
 /// when there are more consumers than partitions): set by the rebalance callbacks,
@@ -94,8 +110,23 @@ impl ConsumerMetrics {
     }
 }
 
-/// The consumer's context: records the group membership and the lag.
-struct GroupContext(GroupMembership, ConsumerMetrics);
+/// The consumer's context: records the group membership and the lag, and applies a
+/// requested reset to the first assignment.
+struct GroupContext {
+    membership: GroupMembership,
+    metrics: ConsumerMetrics,
+    reset: Arc<TopicReset>,
+}
+
+/// A reset of the patient topic to its beginning, asked for by a predecessor that saw
+/// the topic vanish (`consumer_resets`, migration 0003).
+#[derive(Default)]
+struct TopicReset {
+    /// Requested: the next assignment starts every partition at the beginning.
+    requested: AtomicBool,
+    /// Applied to an assignment; the request can be deleted.
+    applied: AtomicBool,
+}
 
 impl ClientContext for GroupContext {
     fn stats(&self, statistics: Statistics) {
@@ -104,7 +135,7 @@ impl ClientContext for GroupContext {
                 // -1 is librdkafka's "not known" (a partition not assigned to this member).
                 if partition >= 0 && p.consumer_lag >= 0 {
                     let labels = PartitionLabels { topic: topic.clone(), partition };
-                    self.1.lag.get_or_create(&labels).set(p.consumer_lag);
+                    self.metrics.lag.get_or_create(&labels).set(p.consumer_lag);
                 }
             }
         }
@@ -112,19 +143,47 @@ impl ClientContext for GroupContext {
 }
 
 impl ConsumerContext for GroupContext {
-    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        match rebalance {
-            Rebalance::Assign(partitions) => {
-                tracing::info!(partitions = partitions.count(), "joined the consumer group");
-                self.0.set(true);
+    /// librdkafka's default (the eager protocol: assign what is given, unassign on a
+    /// revocation or an error), except that a requested reset starts the first
+    /// assignment of the patient topic at the beginning of every partition.
+    fn rebalance(&self, consumer: &BaseConsumer<Self>, err: RDKafkaRespErr, partitions: &mut TopicPartitionList) {
+        let assigned = match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                let ours = partitions.elements().iter().any(|p| p.topic() == PATIENT_TOPIC);
+                if ours && self.reset.requested.load(Ordering::Acquire) {
+                    if let Err(e) = partitions.set_all_offsets(Offset::Beginning) {
+                        tracing::warn!(error = %e, "cannot start the assignment at the beginning");
+                    } else {
+                        tracing::warn!(
+                            partitions = partitions.count(),
+                            "reading the patient topic from its beginning \
+                            (a predecessor saw it vanish; committed offsets may be the old topic's)"
+                        );
+                        self.reset.requested.store(false, Ordering::Release);
+                        self.reset.applied.store(true, Ordering::Release);
+                    }
+                }
+                consumer.assign(partitions).map(|()| true)
             }
-            Rebalance::Revoke(_) => {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
                 tracing::info!("partitions revoked: rejoining the consumer group");
-                self.0.set(false);
+                consumer.unassign().map(|()| false)
             }
-            Rebalance::Error(e) => {
-                tracing::warn!(error = %e, "consumer group rebalance failed");
-                self.0.set(false);
+            other => {
+                tracing::warn!(error = ?other, "consumer group rebalance failed");
+                consumer.unassign().map(|()| false)
+            }
+        };
+        match assigned {
+            Ok(joined) => {
+                if joined {
+                    tracing::info!(partitions = partitions.count(), "joined the consumer group");
+                }
+                self.membership.set(joined);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "consumer group (un)assignment failed");
+                self.membership.set(false);
             }
         }
     }
@@ -132,6 +191,7 @@ impl ConsumerContext for GroupContext {
 
 pub struct EventConsumer {
     consumer: StreamConsumer<GroupContext>,
+    reset: Arc<TopicReset>,
     dlt: FutureProducer,
     events: EventRepository,
     kafka: KafkaConfig,
@@ -170,13 +230,19 @@ pub fn decode(payload: &[u8], partition: i32, offset: i64) -> Result<StoredEvent
 }
 
 impl EventConsumer {
-    pub fn new(
+    /// A member of `group_id`; it reads the topic from the beginning when a predecessor
+    /// asked for it (see [`ConsumerError::TopicLost`]).
+    pub async fn new(
         kafka: &KafkaConfig,
         group_id: &str,
         events: EventRepository,
         membership: GroupMembership,
         metrics: ConsumerMetrics,
     ) -> anyhow::Result<Self> {
+        let reset = Arc::new(TopicReset::default());
+        let requested = retry("read the topic reset request", || events.reset_requested(PATIENT_TOPIC)).await;
+        reset.requested.store(requested, Ordering::Release);
+        let context = GroupContext { membership, metrics: metrics.clone(), reset: reset.clone() };
         let consumer: StreamConsumer<GroupContext> = kafka
             .client_config()
             .set("group.id", group_id)
@@ -186,60 +252,91 @@ impl EventConsumer {
             .set("heartbeat.interval.ms", "500")
             .set("fetch.wait.max.ms", "10")
             .set("statistics.interval.ms", STATISTICS_INTERVAL.as_millis().to_string())
-            .create_with_context(GroupContext(membership, metrics.clone()))?;
+            .create_with_context(context)?;
         consumer.subscribe(&[PATIENT_TOPIC])?;
         let dlt: FutureProducer = kafka.client_config().set("acks", "all").set("linger.ms", "1").create()?;
-        Ok(Self { consumer, dlt, events, kafka: kafka.clone(), metrics })
+        Ok(Self { consumer, reset, dlt, events, kafka: kafka.clone(), metrics })
     }
 
-    /// Consumes until `shutdown` completes.
-    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+    /// Consumes until `shutdown` completes, or until the topic vanishes.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), ConsumerError> {
         tokio::pin!(shutdown);
-        let mut recreated: Option<Instant> = None;
         loop {
             tokio::select! {
                 () = &mut shutdown => break,
                 received = self.consumer.recv() => match received {
                     // On shutdown mid-batch nothing is committed: it is redelivered.
                     Ok(first) => {
-                        let batch = self.take_batch(first);
+                        let (batch, lost) = self.take_batch(first);
                         tokio::select! {
                             () = &mut shutdown => break,
                             () = self.handle(&batch) => {}
                         }
+                        if let Some(e) = lost {
+                            return Err(self.topic_lost(e).await);
+                        }
+                        self.reset_done().await;
                     }
+                    // The topic existed when the consumer subscribed (`run_until` creates it
+                    // first): missing now, it was deleted or the broker lost it.
+                    Err(e) if is_missing_topic(&e) => return Err(self.topic_lost(e).await),
                     Err(e) => {
                         tracing::warn!(error = %e, "kafka receive error");
-                        if is_missing_topic(&e) && recreated.is_none_or(|at| at.elapsed() >= RECREATE_EVERY) {
-                            recreated = Some(Instant::now());
-                            self.recreate_topics().await;
-                        }
                         tokio::time::sleep(RETRY_MIN).await;
                     }
                 },
             }
         }
         tracing::info!("consumer stopped");
+        Ok(())
     }
 
-    /// A broker that lost the subscribed topic (one that came back empty) does not
-    /// create it again, and patient-service does so only when it next produces: the
-    /// consumer creates it itself, so that its subscription finds it again.
-    async fn recreate_topics(&self) {
+    /// Deletes the reset request once an assignment started at the beginning (and a
+    /// batch from there was handled). Should that fail, the next process resets again.
+    async fn reset_done(&self) {
+        if self.reset.applied.swap(false, Ordering::AcqRel)
+            && let Err(e) = self.events.clear_reset(PATIENT_TOPIC).await
+        {
+            tracing::warn!(error = %e, "cannot delete the topic reset request (the next start reads from the beginning again)");
+        }
+    }
+
+    /// The topic vanished. A broker that lost it does not create it again, and
+    /// patient-service does so only when it next produces: the consumer creates the
+    /// topics before it ends, so that its successor finds them.
+    async fn topic_lost(&self, error: KafkaError) -> ConsumerError {
+        tracing::error!(%error, "the patient topic vanished: creating it again and ending this consumer, \
+            for a fresh one to follow the new topic");
         // `ensure_topics` logs each topic it had to create.
         if let Err(e) = self.kafka.ensure_topics(&[PATIENT_TOPIC, PATIENT_DLT_TOPIC]).await {
             tracing::warn!(error = %e, "cannot create the missing topic yet");
         }
+        // The successor must not trust the group's committed offsets: they may be the
+        // old topic's (librdkafka retries a failed commit until the topic exists again).
+        let asked = tokio::time::timeout(
+            RESET_REQUEST_TIMEOUT,
+            retry("ask the successor to read from the beginning", || self.events.request_reset(PATIENT_TOPIC)),
+        )
+        .await;
+        if asked.is_err() {
+            tracing::error!(
+                "could not ask the successor to read the topic from its beginning: events \
+                between its committed offsets and the start of the new topic may be skipped"
+            );
+        }
+        ConsumerError::TopicLost(error)
     }
 
     /// `first` and the messages that have already arrived behind it, up to
     /// [`BATCH_MAX`]: one at a time when events trickle in, larger batches (one insert,
-    /// one offset commit) when a backlog builds up.
-    fn take_batch<'c>(&'c self, first: BorrowedMessage<'c>) -> Vec<BorrowedMessage<'c>> {
+    /// one offset commit) when a backlog builds up. Also the error saying that the
+    /// topic vanished, when one came behind the batch.
+    fn take_batch<'c>(&'c self, first: BorrowedMessage<'c>) -> (Vec<BorrowedMessage<'c>>, Option<KafkaError>) {
         let mut batch = vec![first];
         while batch.len() < BATCH_MAX {
             match self.consumer.recv().now_or_never() {
                 Some(Ok(message)) => batch.push(message),
+                Some(Err(e)) if is_missing_topic(&e) => return (batch, Some(e)),
                 Some(Err(e)) => {
                     tracing::warn!(error = %e, "kafka receive error");
                     break;
@@ -247,7 +344,7 @@ impl EventConsumer {
                 None => break,
             }
         }
-        batch
+        (batch, None)
     }
 
     /// Stores the batch's events, dead-letters what cannot be stored, then commits the

@@ -77,7 +77,7 @@ impl Application {
                 () = kafka.ensure_topics_until_ok(&[PATIENT_TOPIC, PATIENT_DLT_TOPIC]) => {}
                 () = topics_stop => return Ok(()),
             }
-            EventConsumer::new(&kafka, &group_id, events, membership, metrics)?.run(consumer_stop).await;
+            EventConsumer::new(&kafka, &group_id, events, membership, metrics).await?.run(consumer_stop).await?;
             anyhow::Ok(())
         };
         let http = self.server.run_until(shutdown.wait());

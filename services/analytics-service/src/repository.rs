@@ -46,6 +46,30 @@ impl EventRepository {
     }
 
     /// Stores the event once; returns false when its id was already stored.
+    /// Asks the next consumer to read `topic` from the beginning (migration 0003).
+    pub async fn request_reset(&self, topic: &str) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO consumer_resets (topic) VALUES ($1) ON CONFLICT (topic) DO UPDATE SET requested_at = now()",
+        )
+        .bind(topic)
+        .execute(&self.pool)
+        .await
+        .map(|_| ())
+    }
+
+    /// Whether a consumer asked for `topic` to be read from the beginning.
+    pub async fn reset_requested(&self, topic: &str) -> Result<bool, sqlx::Error> {
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM consumer_resets WHERE topic = $1)")
+            .bind(topic)
+            .fetch_one(&self.pool)
+            .await
+    }
+
+    /// The reset of `topic` is done.
+    pub async fn clear_reset(&self, topic: &str) -> Result<(), sqlx::Error> {
+        sqlx::query("DELETE FROM consumer_resets WHERE topic = $1").bind(topic).execute(&self.pool).await.map(|_| ())
+    }
+
     pub async fn insert(&self, e: &StoredEvent) -> Result<bool, sqlx::Error> {
         let result = sqlx::query(
             "INSERT INTO patient_events \

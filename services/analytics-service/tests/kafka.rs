@@ -13,13 +13,13 @@ use pulsetrack_common::{
     config::ListenConfig,
     db::DatabaseConfig,
     kafka::{KafkaConfig, PATIENT_TOPIC},
-    testing::{TestBroker, TestCa, TestDatabase, init_test_logs},
+    testing::{Storage, TestBroker, TestCa, TestDatabase, init_test_logs},
 };
 use pulsetrack_proto::{event_type, patient_events::PatientEvent};
 use rdkafka::{
-    ClientContext,
+    ClientContext, Offset, TopicPartitionList,
     config::RDKafkaLogLevel,
-    consumer::{BaseConsumer, Consumer as _, ConsumerContext},
+    consumer::{BaseConsumer, CommitMode, Consumer as _, ConsumerContext},
     error::KafkaError,
     producer::{FutureProducer, FutureRecord},
 };
@@ -43,6 +43,11 @@ impl Analytics {
     }
 
     async fn start_in_group(kafka: KafkaConfig, group_id: &str) -> Self {
+        Self::start_in_group_with(kafka, group_id, false).await
+    }
+
+    /// With `reset_requested`: as after a predecessor saw the topic vanish.
+    async fn start_in_group_with(kafka: KafkaConfig, group_id: &str, reset_requested: bool) -> Self {
         init_test_logs();
         let db = TestDatabase::create("analytics").await;
         let config = Config {
@@ -52,6 +57,15 @@ impl Analytics {
             group_id: group_id.into(),
         };
         let app = Application::build(config).await.expect("analytics-service starts");
+        if reset_requested {
+            let pool = sqlx::PgPool::connect(db.url()).await.expect("analytics db");
+            sqlx::query("INSERT INTO consumer_resets (topic) VALUES ($1)")
+                .bind(PATIENT_TOPIC)
+                .execute(&pool)
+                .await
+                .expect("request a reset");
+            pool.close().await;
+        }
         let url = format!("http://{}", app.local_addr());
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(app.run_until(async move {
@@ -99,6 +113,70 @@ fn event(patient_id: Uuid) -> Vec<u8> {
         occurred_at: Some(prost_types::Timestamp { seconds: now.as_secs() as i64, nanos: 0 }),
     }
     .encode_to_vec()
+}
+
+/// `(events stored, reset requests left)` in `analytics`' database.
+async fn stored_and_requests(analytics: &Analytics) -> (i64, i64) {
+    let pool = sqlx::PgPool::connect(analytics._db.url()).await.expect("analytics db");
+    let counts = sqlx::query_as("SELECT (SELECT count(*) FROM patient_events), (SELECT count(*) FROM consumer_resets)")
+        .fetch_one(&pool)
+        .await
+        .expect("counts");
+    pool.close().await;
+    counts
+}
+
+/// A group whose committed offsets are the end of every partition: as a predecessor
+/// leaves them when its offsets belong to a topic that vanished and came back shorter.
+async fn group_at_the_end(kafka: &KafkaConfig) -> String {
+    let group = format!("analytics-{}", Uuid::new_v4().simple());
+    let committer: BaseConsumer = kafka.client_config().set("group.id", &group).create().expect("consumer");
+    tokio::task::spawn_blocking(move || {
+        let metadata = committer.fetch_metadata(Some(PATIENT_TOPIC), LIMIT).expect("metadata");
+        let mut offsets = TopicPartitionList::new();
+        for partition in metadata.topics()[0].partitions() {
+            let (_, high) = committer.fetch_watermarks(PATIENT_TOPIC, partition.id(), LIMIT).expect("watermarks");
+            offsets.add_partition_offset(PATIENT_TOPIC, partition.id(), Offset::Offset(high)).expect("offset");
+        }
+        committer.commit(&offsets, CommitMode::Sync).expect("commit");
+    })
+    .await
+    .expect("commit task");
+    group
+}
+
+/// A consumer started after its predecessor asked for a reset (`consumer_resets`)
+/// reads the topic from its beginning, not from the group's committed offsets, and then
+/// deletes the request. Without the request the same offsets skip every event.
+#[tokio::test]
+async fn a_requested_reset_reads_the_topic_from_its_beginning() {
+    let broker = TestBroker::start_direct(Storage::Memory).await;
+    let kafka = KafkaConfig::local(broker.brokers());
+    kafka.ensure_topics(&[PATIENT_TOPIC]).await.expect("topic");
+    let producer: FutureProducer = kafka.client_config().create().expect("producer");
+    for _ in 0..6 {
+        let (key, payload) = (Uuid::new_v4().to_string(), event(Uuid::new_v4()));
+        producer.send(FutureRecord::to(PATIENT_TOPIC).key(&key).payload(&payload), LIMIT).await.expect("produce");
+    }
+
+    // Without a request: the committed offsets are trusted, nothing is read.
+    let trusting = Analytics::start_in_group(kafka.clone(), &group_at_the_end(&kafka).await).await;
+    trusting.until_ready_is(200).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(stored_and_requests(&trusting).await, (0, 0), "committed offsets skip the events");
+    trusting.stop().await;
+
+    let reset = Analytics::start_in_group_with(kafka.clone(), &group_at_the_end(&kafka).await, true).await;
+    let deadline = Instant::now() + LIMIT;
+    loop {
+        let counts = stored_and_requests(&reset).await;
+        if counts == (6, 0) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "(events stored, requests left) = {counts:?}, not (6, 0)");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    reset.stop().await;
 }
 
 #[tokio::test]

@@ -161,18 +161,5 @@ async fn broker_sigkill_with_durable_storage_loses_and_duplicates_nothing() {
     kill_broker_under_load(Storage::Sqlite, "durable").await;
 }
 
-// Fails today: when the in-memory broker comes back empty, patient-service heals (its
-// outbox drains into the new broker) and analytics-service creates the lost topic
-// again, but then receives nothing more (no rebalance, no fetch of the new
-// partitions); replacing the consumer by a new group member was tried, and 3 of 3 runs
-// then died of SIGSEGV inside librdkafka 2.12.1 (the newest rdkafka-sys; without the
-// replacement, 1 of 4): its thread
-// `rdk:main` in rd_kafka_metadata_cache_find, on the metadata update for the topic
-// recreated under a new topic id (gdb backtrace in the closing note of 2026-11-30).
-// Here every service runs in the test process, so one crash ends the test. `up` and
-// the tests use tansu's SQLite storage, which does not come back empty (the test above).
-#[tokio::test]
-#[ignore = "librdkafka crashes (SIGSEGV) when a broker comes back empty and the topic is recreated (issue 14, open)"]
-async fn broker_sigkill_with_memory_storage_comes_back_empty_and_loses_nothing() {
-    kill_broker_under_load(Storage::Memory, "memory").await;
-}
+// A broker that comes back empty (tansu on memory storage) is deployer/tests/crash.rs's:
+// analytics-service then ends its process for a fresh one, which needs processes.
