@@ -15,6 +15,7 @@ pub mod json;
 pub mod kafka;
 pub mod metrics;
 pub mod openapi;
+pub mod pool_wait;
 pub mod rate_limit;
 pub mod request_id;
 pub mod server;

@@ -2,7 +2,8 @@
 //! exposition format, with
 //! - `http_server_requests_total` and `http_server_request_duration_seconds` by method,
 //!   route (the matched route pattern, never the raw path) and status;
-//! - `db_pool_connections{state}` and `db_pool_max_connections` for a Postgres pool;
+//! - `db_pool_connections{state}`, `db_pool_max_connections` and
+//!   `db_pool_acquire_wait_seconds` (from [`crate::pool_wait`]) for a Postgres pool;
 //! - whatever the service registers itself (the outbox, the consumer's lag, logins ...),
 //!   some of it read fresh at each scrape ([`Metrics::on_scrape`]).
 //!
@@ -114,8 +115,14 @@ impl Metrics {
         self.0.refreshers.lock().unwrap_or_else(PoisonError::into_inner).push(refresh);
     }
 
-    /// `db_pool_connections{state="idle"|"in_use"}` and `db_pool_max_connections`.
+    /// `db_pool_connections{state="idle"|"in_use"}`, `db_pool_max_connections` and
+    /// `db_pool_acquire_wait_seconds`.
     pub fn track_pool(&self, pool: PgPool, max_connections: u32) {
+        self.register(
+            "db_pool_acquire_wait_seconds",
+            "Time from asking the Postgres pool for a connection to holding one",
+            crate::pool_wait::ACQUIRE_WAIT.clone(),
+        );
         let connections = Family::<StateLabel, Gauge>::default();
         let max = Gauge::<i64>::default();
         max.set(i64::from(max_connections));

@@ -60,7 +60,7 @@ pub fn install(service: &'static str, logging: &Logging<Raw>, provider: SdkTrace
     let tracer = provider.tracer(service);
     opentelemetry::global::set_tracer_provider(provider);
     let spans = tracing_opentelemetry::layer().with_tracer(tracer).with_filter(LevelFilter::INFO);
-    let registry = tracing_subscriber::registry().with(spans);
+    let registry = tracing_subscriber::registry().with(spans).with(crate::pool_wait::layer());
     let lines = logs.then(|| log_lines(logging));
     registry.with(lines).try_init().is_ok()
 }

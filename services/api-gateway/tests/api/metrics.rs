@@ -50,6 +50,10 @@ async fn every_service_exposes_metrics_that_move_with_traffic() {
     );
     assert_eq!(sample(&patients, "db_pool_max_connections"), Some(10.0), "{patients}");
     assert!(patients.contains(r#"db_pool_connections{state="idle"}"#), "{patients}");
+    // Every create and read waited for a connection, if only microseconds (the
+    // histogram is the process's: here every service's acquires are in it).
+    assert!(sample(&patients, "db_pool_acquire_wait_seconds_count") >= Some(6.0), "{patients}");
+    assert!(patients.contains(r#"db_pool_acquire_wait_seconds_bucket{le="0.0001"}"#), "{patients}");
     for destination in ["billing", "billing-close", "patient-event"] {
         assert!(patients.contains(&format!(r#"outbox_pending{{destination="{destination}"}}"#)), "{patients}");
         assert!(patients.contains(&format!(r#"outbox_oldest_pending_age_seconds{{destination="{destination}"}}"#)));
