@@ -124,6 +124,10 @@ fn up_runs_the_whole_system_and_keeps_its_data_across_restarts() {
     // The broker kept its topics and offsets in the data folder (SQLite): the pipeline
     // runs on them after the restart.
     assert!(data.join("tansu.db").is_file(), "the broker stores in the data folder");
+    assert!(
+        deployer::local::tansu_db::has_header_index(&data.join("tansu.db")).expect("tansu.db readable"),
+        "up indexed tansu's headers"
+    );
     let again = patient_flow(&client, &base, &admin_password, "up-again");
     assert_ne!(again.id, id);
 

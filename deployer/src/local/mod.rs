@@ -9,6 +9,7 @@ pub mod plan;
 pub mod postgres;
 pub mod prometheus;
 pub mod supervisor;
+pub mod tansu_db;
 pub mod top;
 
 use std::{
@@ -492,6 +493,7 @@ impl Running {
                 };
                 self.supervise(spec, 6);
                 wait_tcp(&addr, options.ready_timeout).await.context("tansu did not start")?;
+                self.index_tansu_headers().await;
                 let pid = self.processes.last().and_then(Supervised::pid);
                 self.say(format!("tansu ready: {addr}"));
                 self.track("tansu", ProcessState::process(pid, Some(addr.clone()), vec![], tansu));
@@ -501,6 +503,37 @@ impl Running {
         };
         self.state.kafka_brokers = brokers.clone();
         Ok(brokers)
+    }
+
+    /// Adds the index tansu's schema lacks (`tansu_db`), once tansu has made its schema.
+    /// Without it the broker still works but slows down as messages accumulate: said,
+    /// not fatal.
+    async fn index_tansu_headers(&mut self) {
+        let path = self.data_dir.join(TANSU_DB);
+        let mut outcome: Result<bool, String> = Ok(false);
+        for _ in 0..50 {
+            let path = path.clone();
+            outcome = tokio::task::spawn_blocking(move || tansu_db::index_headers(&path))
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|indexed| indexed.map_err(|e| e.to_string()));
+            if !matches!(outcome, Ok(false)) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        match outcome {
+            Ok(true) => {}
+            Ok(false) => self.say(format!(
+                "WARNING: {} has no `header` table to index (another tansu version?): the broker will slow down as \
+                 messages accumulate",
+                path.display()
+            )),
+            Err(e) => self.say(format!(
+                "WARNING: could not index tansu's headers in {} ({e}): the broker will slow down as messages accumulate",
+                path.display()
+            )),
+        }
     }
 
     /// With `--containers`: the images of the task definitions, built from the same
