@@ -1,6 +1,10 @@
 //! The `BillingService` gRPC implementation.
 
-use std::{collections::HashMap, future::Future, time::Instant};
+use std::{
+    collections::{HashMap, HashSet},
+    future::Future,
+    time::Instant,
+};
 
 use prometheus_client::{
     encoding::EncodeLabelSet,
@@ -14,12 +18,15 @@ use pulsetrack_common::{
     metrics::Metrics,
     trace_context::{self, TRACE_HEADERS},
 };
-use pulsetrack_proto::billing::{BillingRequest, BillingResponse, billing_service_server::BillingService};
+use pulsetrack_proto::billing::{
+    BillingBatchRequest, BillingBatchResponse, BillingBatchResult, BillingRequest, BillingResponse,
+    billing_batch_result::Outcome, billing_service_server::BillingService,
+};
 use tonic::{Request, Response, Status, metadata::MetadataMap};
 use tracing::Instrument as _;
 use uuid::Uuid;
 
-use crate::repository::AccountRepository;
+use crate::repository::{AccountRepository, BillingAccount, NewAccount};
 
 pub struct BillingGrpc {
     accounts: AccountRepository,
@@ -84,17 +91,28 @@ impl GrpcMetrics {
     }
 }
 
+/// The most items one `CreateBillingAccounts` call may carry.
+pub const MAX_BATCH: usize = 1000;
+
+/// Whether Postgres refused the data itself (SQLSTATE class 22 or 23).
+fn refused_data(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.code().is_some_and(|c| c.starts_with("22") || c.starts_with("23")))
+}
+
 /// Invalid input is `INVALID_ARGUMENT` naming the field; database trouble is
 /// `UNAVAILABLE` (the caller retries) and its details are logged, not returned.
 fn database_status(e: sqlx::Error) -> Status {
-    let refused_data = matches!(&e, sqlx::Error::Database(db)
-        if db.code().is_some_and(|c| c.starts_with("22") || c.starts_with("23")));
-    if refused_data {
+    if refused_data(&e) {
         tracing::warn!(error = %e, "billing request refused by the database");
         return Status::invalid_argument("the request holds values that cannot be stored");
     }
     tracing::error!(error = %e, "billing database error");
     Status::unavailable("billing storage unavailable")
+}
+
+/// A billing request's patient id, name and email, checked.
+fn new_account(request: &BillingRequest) -> Result<NewAccount<'_>, Status> {
+    account_request(request).map(|(patient_id, name, email)| NewAccount { patient_id, name, email })
 }
 
 /// A billing request's patient id, name and email, checked.
@@ -144,5 +162,94 @@ impl BillingService for BillingGrpc {
                 Ok(Response::new(BillingResponse { account_id: account.id.to_string(), status: account.status }))
             })
             .await
+    }
+
+    async fn create_billing_accounts(
+        &self,
+        request: Request<BillingBatchRequest>,
+    ) -> Result<Response<BillingBatchResponse>, Status> {
+        let metadata = request.metadata().clone();
+        self.metrics
+            .observe("CreateBillingAccounts", &metadata, async {
+                let items = request.into_inner().items;
+                if items.len() > MAX_BATCH {
+                    return Err(Status::invalid_argument(format!("items: at most {MAX_BATCH}")));
+                }
+                let checked: Vec<Result<NewAccount<'_>, String>> = items
+                    .iter()
+                    .map(|item| {
+                        let request = item.request.as_ref().ok_or_else(|| "request: missing".to_string())?;
+                        new_account(request).map_err(|status| status.message().to_string())
+                    })
+                    .collect();
+                // One span per item, continuing the trace of the create that asked for it.
+                let spans: Vec<tracing::Span> = items
+                    .iter()
+                    .zip(&checked)
+                    .map(|(item, account)| {
+                        let patient_id = account.as_ref().map(|a| a.patient_id.to_string()).unwrap_or_default();
+                        let span =
+                            tracing::info_span!("billing.open_account", %patient_id, trace_id = tracing::field::Empty);
+                        trace_context::adopt(&span, trace_context::from_traceparent(Some(&item.traceparent)));
+                        span
+                    })
+                    .collect();
+                let accounts = self.open_many(&checked).await?;
+                drop(spans);
+                let results = checked
+                    .iter()
+                    .map(|account| {
+                        let outcome = match account {
+                            Ok(a) => match accounts.get(&a.patient_id) {
+                                Some(Ok(account)) => Outcome::Account(BillingResponse {
+                                    account_id: account.id.to_string(),
+                                    status: account.status.clone(),
+                                }),
+                                Some(Err(reason)) => Outcome::Invalid(reason.clone()),
+                                None => return Err(Status::internal("an account was not stored")),
+                            },
+                            Err(reason) => Outcome::Invalid(reason.clone()),
+                        };
+                        Ok(BillingBatchResult { outcome: Some(outcome) })
+                    })
+                    .collect::<Result<Vec<_>, Status>>()?;
+                tracing::debug!(items = items.len(), "billing accounts opened");
+                Ok(Response::new(BillingBatchResponse { results }))
+            })
+            .await
+    }
+}
+
+impl BillingGrpc {
+    /// The accounts of the valid items, by patient id: one statement for all of them;
+    /// if Postgres refuses the data of one, each is stored on its own, so that only the
+    /// refused ones are answered as invalid.
+    async fn open_many(
+        &self,
+        checked: &[Result<NewAccount<'_>, String>],
+    ) -> Result<HashMap<Uuid, Result<BillingAccount, String>>, Status> {
+        let mut seen = HashSet::new();
+        let unique: Vec<NewAccount<'_>> =
+            checked.iter().filter_map(|a| a.as_ref().ok()).filter(|a| seen.insert(a.patient_id)).copied().collect();
+        if unique.is_empty() {
+            return Ok(HashMap::new());
+        }
+        match self.accounts.open_many(&unique).await {
+            Ok(accounts) => Ok(accounts.into_iter().map(|a| (a.patient_id, Ok(a))).collect()),
+            Err(e) if refused_data(&e) => {
+                tracing::warn!(error = %e, items = unique.len(), "batch refused by the database; storing one by one");
+                let mut accounts = HashMap::with_capacity(unique.len());
+                for a in unique {
+                    let account = match self.accounts.open(a.patient_id, a.name, a.email).await {
+                        Ok(account) => Ok(account),
+                        Err(e) if refused_data(&e) => Err(database_status(e).message().to_string()),
+                        Err(e) => return Err(database_status(e)),
+                    };
+                    accounts.insert(a.patient_id, account);
+                }
+                Ok(accounts)
+            }
+            Err(e) => Err(database_status(e)),
+        }
     }
 }

@@ -18,6 +18,14 @@ pub struct BillingAccount {
     pub created_at: DateTime<Utc>,
 }
 
+/// An account to open: the patient's id, name and email, checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NewAccount<'a> {
+    pub patient_id: Uuid,
+    pub name: &'a str,
+    pub email: &'a str,
+}
+
 #[derive(Clone)]
 pub struct AccountRepository {
     pool: PgPool,
@@ -33,6 +41,29 @@ impl AccountRepository {
     pub async fn open(&self, patient_id: Uuid, name: &str, email: &str) -> Result<BillingAccount, sqlx::Error> {
         // An existing account (a closed one included) is returned as it is.
         self.upsert(patient_id, name, email, "ACTIVE", "patient_id = EXCLUDED.patient_id").await
+    }
+
+    /// The accounts of many patients (each patient id once), created ACTIVE where none
+    /// exists, in one statement: one commit for a whole outbox batch. The accounts come
+    /// back in no particular order.
+    pub async fn open_many(&self, accounts: &[NewAccount<'_>]) -> Result<Vec<BillingAccount>, sqlx::Error> {
+        let ids: Vec<Uuid> = accounts.iter().map(|_| Uuid::now_v7()).collect();
+        let patients: Vec<Uuid> = accounts.iter().map(|a| a.patient_id).collect();
+        let names: Vec<&str> = accounts.iter().map(|a| a.name).collect();
+        let emails: Vec<&str> = accounts.iter().map(|a| a.email).collect();
+        sqlx::query_as(
+            "INSERT INTO billing_accounts (id, patient_id, name, email, status) \
+             SELECT id, patient_id, name, email, 'ACTIVE' \
+             FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[]) AS a(id, patient_id, name, email) \
+             ON CONFLICT (patient_id) DO UPDATE SET patient_id = EXCLUDED.patient_id \
+             RETURNING id, patient_id, name, email, status, created_at",
+        )
+        .bind(&ids)
+        .bind(&patients)
+        .bind(&names)
+        .bind(&emails)
+        .fetch_all(&self.pool)
+        .await
     }
 
     /// The patient's account, CLOSED; created CLOSED when the close arrives before the

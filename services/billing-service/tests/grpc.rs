@@ -7,7 +7,10 @@ use pulsetrack_common::{
     identity::Role,
     testing::{TestDatabase, identity_headers},
 };
-use pulsetrack_proto::billing::{BillingRequest, billing_service_client::BillingServiceClient};
+use pulsetrack_proto::billing::{
+    BillingBatchItem, BillingBatchRequest, BillingRequest, billing_batch_result::Outcome,
+    billing_service_client::BillingServiceClient,
+};
 use tonic::{Code, transport::Channel};
 
 struct App {
@@ -72,6 +75,68 @@ async fn closing_is_idempotent_and_commutes_with_creating() {
     assert_eq!((opened_late.account_id, opened_late.status), (closed_first.account_id, "CLOSED".to_string()));
     let status = app.grpc.close_billing_account(request("nope")).await.expect_err("invalid");
     assert_eq!(status.code(), Code::InvalidArgument);
+}
+
+/// One call for many accounts: each item answered in order; an invalid item refused
+/// alone; a patient already known (or twice in the batch) keeps its one account; a
+/// closed account stays closed; more than the limit is refused whole.
+#[tokio::test]
+async fn a_batch_opens_each_account_once_and_refuses_only_invalid_items() {
+    let mut app = spawn_app().await;
+    let known = uuid::Uuid::new_v4().to_string();
+    let existing = app.grpc.create_billing_account(request(&known)).await.expect("created").into_inner();
+    let closed = uuid::Uuid::new_v4().to_string();
+    app.grpc.close_billing_account(request(&closed)).await.expect("closed");
+    let new: Vec<String> = (0..3).map(|_| uuid::Uuid::new_v4().to_string()).collect();
+    let mut blank = request(&uuid::Uuid::new_v4().to_string());
+    blank.name = " ".into();
+    let item = |r: BillingRequest| BillingBatchItem { request: Some(r), traceparent: String::new() };
+    let items = vec![
+        item(request(&new[0])),
+        item(request("not-a-uuid")),
+        item(request(&known)),
+        item(request(&new[1])),
+        item(blank),
+        item(request(&new[1])),
+        item(request(&closed)),
+        BillingBatchItem { request: None, traceparent: String::new() },
+        item(request(&new[2])),
+    ];
+    let results = app.grpc.create_billing_accounts(BillingBatchRequest { items }).await.expect("batch").into_inner();
+    let outcomes: Vec<Outcome> = results.results.into_iter().map(|r| r.outcome.expect("an outcome")).collect();
+    assert_eq!(outcomes.len(), 9);
+    let account = |o: &Outcome| match o {
+        Outcome::Account(a) => (a.account_id.clone(), a.status.clone()),
+        Outcome::Invalid(reason) => panic!("refused: {reason}"),
+    };
+    let invalid = |o: &Outcome| match o {
+        Outcome::Invalid(reason) => reason.clone(),
+        Outcome::Account(a) => panic!("accepted: {a:?}"),
+    };
+    assert!(invalid(&outcomes[1]).contains("patientId"));
+    assert!(invalid(&outcomes[4]).contains("name"));
+    assert!(invalid(&outcomes[7]).contains("request"));
+    assert_eq!(account(&outcomes[2]), (existing.account_id, "ACTIVE".to_string()));
+    assert_eq!(account(&outcomes[3]), account(&outcomes[5]), "one account for a patient twice in the batch");
+    assert_eq!(account(&outcomes[6]).1, "CLOSED");
+    for n in [0, 3, 8] {
+        assert_eq!(account(&outcomes[n]).1, "ACTIVE");
+    }
+    // Stored: each new patient once, found by the HTTP API with the id the batch gave.
+    for (n, patient) in [(0, &new[0]), (3, &new[1]), (8, &new[2])] {
+        let found: serde_json::Value =
+            get_as(format!("{}/billing/accounts/{patient}", app.http), Role::Billing).await.json().await.expect("json");
+        assert_eq!(found["id"], account(&outcomes[n]).0.as_str());
+    }
+    let again = BillingBatchRequest { items: vec![item(request(&new[0]))] };
+    let again = app.grpc.create_billing_accounts(again).await.expect("idempotent").into_inner();
+    assert_eq!(account(again.results[0].outcome.as_ref().expect("outcome")), account(&outcomes[0]));
+
+    let too_many =
+        BillingBatchRequest { items: (0..1001).map(|_| item(request(&uuid::Uuid::new_v4().to_string()))).collect() };
+    let status = app.grpc.create_billing_accounts(too_many).await.expect_err("over the limit");
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(status.message().contains("items"));
 }
 
 #[tokio::test]

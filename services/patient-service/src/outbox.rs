@@ -19,7 +19,10 @@ use pulsetrack_common::{
     trace_context,
 };
 use pulsetrack_proto::{
-    billing::{BillingRequest, billing_service_client::BillingServiceClient},
+    billing::{
+        BillingBatchItem, BillingBatchRequest, BillingRequest, billing_batch_result::Outcome,
+        billing_service_client::BillingServiceClient,
+    },
     patient_events::PatientEvent,
 };
 use rdkafka::{
@@ -43,7 +46,7 @@ const BATCH: i64 = 200;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Destination {
-    /// billing-service's CreateBillingAccount.
+    /// billing-service's CreateBillingAccounts: one call for a claimed batch.
     Billing,
     /// billing-service's CloseBillingAccount (a deleted patient). Its own stream: a
     /// close commutes with the create, so the two need no order between them.
@@ -517,7 +520,18 @@ impl Dispatcher {
         // A delivery never outlives its lease.
         let bound = self.config.delivery_bound();
         let outcomes = match destination {
-            Destination::Billing | Destination::BillingClose => {
+            Destination::Billing => {
+                // One call and one commit in billing-service for the whole batch.
+                let spans: Vec<tracing::Span> = rows.iter().map(|r| r.delivery_span(destination)).collect();
+                let outcomes =
+                    tokio::time::timeout(bound, self.deliver_billing_batch(&rows, &spans)).await.unwrap_or_else(|_| {
+                        let reason = format!("no answer within {} ms", bound.as_millis());
+                        rows.iter().map(|_| Err(Failure::Transient(reason.clone()))).collect()
+                    });
+                drop(spans);
+                outcomes
+            }
+            Destination::BillingClose => {
                 join_all(rows.iter().map(|r| {
                     within(bound, self.deliver_billing(destination, r)).instrument(r.delivery_span(destination))
                 }))
@@ -621,6 +635,61 @@ impl Dispatcher {
             }
             Err(status) => Err(classify_status(&status)),
         }
+    }
+
+    /// Opens the accounts of `rows` with one `CreateBillingAccounts` call; each item
+    /// carries the trace of its delivery span (`spans`, one per row), which
+    /// billing-service continues. Returns one outcome per row, in order.
+    async fn deliver_billing_batch(&self, rows: &[Row], spans: &[tracing::Span]) -> Vec<Result<(), Failure>> {
+        let mut outcomes: Vec<Result<(), Failure>> = Vec::with_capacity(rows.len());
+        let mut items = Vec::with_capacity(rows.len());
+        let mut sent = Vec::with_capacity(rows.len());
+        for (n, (row, span)) in rows.iter().zip(spans).enumerate() {
+            match BillingRequest::decode(row.payload.as_slice()) {
+                Ok(request) => {
+                    let traceparent = span.in_scope(trace_context::current_traceparent).unwrap_or_default();
+                    items.push(BillingBatchItem { request: Some(request), traceparent });
+                    sent.push(n);
+                    outcomes.push(Ok(()));
+                }
+                Err(e) => outcomes.push(Err(Failure::Reject(e.to_string()))),
+            }
+        }
+        if items.is_empty() {
+            return outcomes;
+        }
+        let mut request = tonic::Request::new(BillingBatchRequest { items });
+        request.set_timeout(self.config.billing_deadline);
+        let answer = self.billing.clone().create_billing_accounts(request).await;
+        let results = match answer {
+            Ok(response) if response.get_ref().results.len() == sent.len() => response.into_inner().results,
+            Ok(response) => {
+                let reason =
+                    format!("billing answered {} results for {} items", response.get_ref().results.len(), sent.len());
+                for &n in &sent {
+                    outcomes[n] = Err(Failure::Retry(reason.clone()));
+                }
+                return outcomes;
+            }
+            Err(status) => {
+                for &n in &sent {
+                    outcomes[n] = Err(classify_status(&status));
+                }
+                return outcomes;
+            }
+        };
+        for (&n, result) in sent.iter().zip(results) {
+            outcomes[n] = match result.outcome {
+                Some(Outcome::Account(account)) => {
+                    tracing::debug!(patient_id = %rows[n].aggregate_id, account_id = %account.account_id,
+                        status = %account.status, "billing account delivered");
+                    Ok(())
+                }
+                Some(Outcome::Invalid(reason)) => Err(Failure::Reject(reason)),
+                None => Err(Failure::Retry("billing answered an item without an outcome".into())),
+            };
+        }
+        outcomes
     }
 
     async fn deliver_event(&self, producer: &FutureProducer, row: &Row) -> Result<(), Failure> {
