@@ -198,6 +198,10 @@ def main():
             f"- Create → analytics p99: {analytics['p99_ms']:.1f} ms ({verdict(analytics['p99_ms'] < 100)})"
         )
 
+    sustained = out / "sustained.md"
+    if sustained.exists():
+        lines += ["", "## Sustained creates (issue 17: `bench/sustained.py`)", "", sustained.read_text().rstrip()]
+
     for name in ("idle-status.txt", "loaded-status.txt"):
         path = out / name
         if path.exists():

@@ -6,6 +6,9 @@
 #   3. the create phase of scenario 3 straight to patient-service (the gateway's overhead);
 #   4. pgbench with bench/pgbench-create.sql (one create's rows per commit) on the same
 #      Postgres, with the same clients and commit count as each scenario's create phase;
+#   5. the sustained run (issue 17, bench/sustained.py): creates at 100 connections for
+#      60 s with the outbox sampled each second, CPU per create of every process, the
+#      create -> analytics delay of every event, and pgbench at 100 clients after it;
 # and writes bench/RESULTS.md (machine, every number, the ratios). Not part of CI.
 # Usage: bench/run.sh [--label TEXT]   (env BENCH_PORT_OFFSET shifts every port)
 set -euo pipefail
@@ -15,6 +18,7 @@ LABEL=""
 if [ "${1:-}" = "--label" ]; then LABEL="${2:-}"; fi
 
 scripts/ensure-build-tools.sh
+command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 TANSU_BIN="$(scripts/install-tansu.sh)"
 export TANSU_BIN
 cargo build --release -p auth-service -p patient-service -p api-gateway -p billing-service -p analytics-service -p loadtest
@@ -90,6 +94,11 @@ for spec in "1:10:500" "2:20:200" "3:100:400"; do
     grep -E "^tps" "$OUT/pgbench-$s-$r.txt"
   done
 done
+
+echo "== sustained creates: 100 connections for 60 s through the gateway (issue 17)"
+python3 bench/sustained.py "$DATA" "$GATEWAY" "$PATIENTS" --seconds 60 --clients 100 \
+  --json-out "$OUT/sustained.json" >"$OUT/sustained.md"
+cat "$OUT/sustained.md"
 
 "$CARGO_TARGET_DIR/debug/deployer" status --local --data-dir "$DATA" >"$OUT/loaded-status.txt"
 python3 bench/report.py "$OUT" "$LABEL" > bench/RESULTS.md.new

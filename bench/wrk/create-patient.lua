@@ -1,5 +1,7 @@
 -- POST /patients as a CLINICIAN, each with its own email (thread id, counter, and a
--- random run prefix, so that a run never collides with an earlier one).
+-- random run prefix, so that a run never collides with an earlier one). Straight to
+-- patient-service with the identity headers the gateway forwards; or, with env
+-- AUTH_TOKEN (a JWT) and CREATE_PATH=/api/patients, through the gateway.
 local counter = 0
 local thread_id = 0
 local run = tostring(os.time()) .. tostring(math.random(1000000))
@@ -11,13 +13,19 @@ init = function()
 end
 wrk.method = "POST"
 wrk.headers["content-type"] = "application/json"
-wrk.headers["x-user-id"] = "bench-clinician"
-wrk.headers["x-user-email"] = "bench@example.com"
-wrk.headers["x-user-role"] = "CLINICIAN"
+local path = os.getenv("CREATE_PATH") or "/patients"
+local token = os.getenv("AUTH_TOKEN")
+if token then
+  wrk.headers["authorization"] = "Bearer " .. token
+else
+  wrk.headers["x-user-id"] = "bench-clinician"
+  wrk.headers["x-user-email"] = "bench@example.com"
+  wrk.headers["x-user-role"] = "CLINICIAN"
+end
 request = function()
   counter = counter + 1
   local body = string.format(
     '{"name":"Bench Patient","email":"b%s-%d-%d@example.com","address":"1 Bench Street",' ..
     '"dateOfBirth":"1980-01-01","registeredDate":"2026-01-01"}', run, thread_id, counter)
-  return wrk.format(nil, "/patients", nil, body)
+  return wrk.format(nil, path, nil, body)
 end
