@@ -55,8 +55,8 @@ pub enum ConsumerError {
     /// that this consumer does not follow: librdkafka 2.12 neither fetches its
     /// partitions nor survives replacing the consumer in the same process (SIGSEGV in
     /// its metadata cache). The process ends and its supervisor (`deployer up`, ECS)
-    /// starts a fresh one, which joins the group and resumes from the committed
-    /// offsets, or from the start of the new topic when the broker lost them.
+    /// starts a fresh one, which reads the new topic from its beginning (the request
+    /// this one leaves in `consumer_resets`), not from the group's committed offsets.
     #[error("the {PATIENT_TOPIC} topic vanished from the broker ({0}); a new consumer must follow its replacement")]
     TopicLost(KafkaError),
 }
