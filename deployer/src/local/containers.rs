@@ -131,7 +131,7 @@ impl Engine {
         args.push(service.image.clone());
         let mut env = service.env.clone();
         env.extend(Self::env());
-        ProcessSpec { name: service.name.clone(), program: self.program.clone(), args, env, log_file: None, cwd: None }
+        ProcessSpec::new(service.name.clone(), self.program.clone(), args, env)
     }
 }
 

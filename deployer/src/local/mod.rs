@@ -402,12 +402,8 @@ impl Running {
             .with_context(|| format!("cannot write {}", config.display()))?;
         let port = prometheus::PORT + options.port_offset;
         let spec = ProcessSpec {
-            name: "prometheus".into(),
-            program: bin.to_path_buf(),
-            args: prometheus::args(&dir, port),
-            env: vec![],
-            log_file: None,
             cwd: Some(dir.clone()),
+            ..ProcessSpec::new("prometheus", bin.to_path_buf(), prometheus::args(&dir, port), vec![])
         };
         self.supervise(spec, 7);
         let addr = format!("127.0.0.1:{port}");
@@ -484,12 +480,12 @@ impl Running {
                     .collect();
                 let env = vec![("RUST_LOG".into(), "warn".into())];
                 let spec = ProcessSpec {
-                    name: "tansu".into(),
-                    program: tansu.clone(),
-                    args,
-                    env,
-                    log_file: None,
                     cwd: Some(self.data_dir.clone()),
+                    // A panicked storage task leaves tansu serving nothing but errors
+                    // (seen: "more or less than one row" on a fetch racing a topic
+                    // deletion): killed and restarted on its durable storage instead.
+                    fatal_line: Some("panicked at"),
+                    ..ProcessSpec::new("tansu", tansu.clone(), args, env)
                 };
                 self.supervise(spec, 6);
                 wait_tcp(&addr, options.ready_timeout).await.context("tansu did not start")?;
@@ -585,13 +581,9 @@ impl Running {
         std::fs::write(&config, containers::registry_config(&addr, &root.join("data")))?;
         let log = root.join("registry.log");
         let spec = ProcessSpec {
-            name: "registry".into(),
-            program: program.clone(),
-            args: vec!["serve".into(), config.display().to_string()],
-            env: vec![],
             // It logs every HEAD of a blob it lacks (how each push begins) as an error.
             log_file: Some(log.clone()),
-            cwd: None,
+            ..ProcessSpec::new("registry", program.clone(), vec!["serve".into(), config.display().to_string()], vec![])
         };
         self.supervise(spec, 5);
         wait_tcp(&addr, Duration::from_secs(10)).await.context("the image registry did not start")?;
@@ -636,10 +628,7 @@ impl Running {
             }
             None => {
                 let program = binary.clone();
-                (
-                    ProcessSpec { name: service.name.clone(), program, args: vec![], env, log_file: None, cwd: None },
-                    None,
-                )
+                (ProcessSpec::new(service.name.clone(), program, vec![], env), None)
             }
         };
         let supervised = self.supervise(spec, index);

@@ -32,6 +32,18 @@ pub struct ProcessSpec {
     pub log_file: Option<PathBuf>,
     /// Its working directory (default: `up`'s).
     pub cwd: Option<PathBuf>,
+    /// A text that, in one of its output lines, means it is broken although it keeps
+    /// running: it is killed (SIGKILL) and so restarted like a crash. tansu's is a
+    /// panic: a panicked storage task leaves a broker that accepts connections and
+    /// answers every request with an error.
+    pub fatal_line: Option<&'static str>,
+}
+
+impl ProcessSpec {
+    /// `program` with `args` and `env`, its output on `up`'s, in `up`'s folder.
+    pub fn new(name: impl Into<String>, program: PathBuf, args: Vec<String>, env: Vec<(String, String)>) -> Self {
+        Self { name: name.into(), program, args, env, log_file: None, cwd: None, fatal_line: None }
+    }
 }
 
 /// What the supervisors report to `up`.
@@ -242,20 +254,34 @@ fn spawn(spec: &ProcessSpec, index: usize, printer: &Printer) -> std::io::Result
     // the services in reverse dependency order instead of all at once.
     command.process_group(0);
     let mut child = command.spawn()?;
+    let fatal = spec.fatal_line.zip(child.id().and_then(|p| i32::try_from(p).ok()));
     if let Some(out) = child.stdout.take() {
-        forward(out, spec.name.clone(), index, printer.clone());
+        forward(out, spec.name.clone(), index, printer.clone(), fatal);
     }
     if let Some(err) = child.stderr.take() {
-        forward(err, spec.name.clone(), index, printer.clone());
+        forward(err, spec.name.clone(), index, printer.clone(), fatal);
     }
     Ok(child)
 }
 
-fn forward(stream: impl AsyncRead + Unpin + Send + 'static, name: String, index: usize, printer: Printer) {
+/// Prints the lines of `stream`; kills the process `fatal` names when a line holds its text.
+fn forward(
+    stream: impl AsyncRead + Unpin + Send + 'static,
+    name: String,
+    index: usize,
+    printer: Printer,
+    fatal: Option<(&'static str, i32)>,
+) {
     tokio::spawn(async move {
         let mut lines = BufReader::new(stream).lines();
         while let Ok(Some(line)) = lines.next_line().await {
             printer.line(&name, index, &line);
+            if let Some((text, pid)) = fatal
+                && line.contains(text)
+            {
+                printer.line(&name, index, &format!("(up) {text:?} in its output: killing it for a restart"));
+                let _ = signal::kill(Pid::from_raw(pid), signal::Signal::SIGKILL);
+            }
         }
     });
 }
@@ -308,14 +334,7 @@ mod tests {
     }
 
     fn shell(name: &str, script: &str) -> ProcessSpec {
-        ProcessSpec {
-            name: name.into(),
-            program: "/bin/sh".into(),
-            args: vec!["-c".into(), script.into()],
-            env: vec![],
-            log_file: None,
-            cwd: None,
-        }
+        ProcessSpec::new(name, "/bin/sh".into(), vec!["-c".into(), script.into()], vec![])
     }
 
     #[test]
@@ -346,6 +365,33 @@ mod tests {
             }
         }
         assert_eq!(exits, [("exit code 3".to_string(), 1), ("exit code 3".to_string(), 2)]);
+        supervised.stop().await;
+    }
+
+    /// A process that says it is broken but keeps running is killed and restarted.
+    #[tokio::test]
+    async fn a_fatal_line_gets_a_running_process_restarted() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let mut spec = shell("wedged", "echo 'thread panicked at storage'; while true; do sleep 0.05; done");
+        spec.fatal_line = Some("panicked at");
+        let backoff =
+            Backoff { initial: Duration::from_millis(10), max: Duration::from_millis(20), stable_after: Duration::MAX };
+        let supervision = Supervision {
+            printer: Printer { width: 8, color: false },
+            events: tx,
+            backoff,
+            grace: Duration::from_secs(1),
+        };
+        let supervised = Supervised::start(spec, 0, &supervision);
+        let mut exits = Vec::new();
+        while exits.len() < 2 {
+            match tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.expect("not killed").expect("events") {
+                Event::Exited { status, restarts, .. } => exits.push((status, restarts)),
+                Event::Started { .. } => {}
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(exits, [("signal SIGKILL".to_string(), 1), ("signal SIGKILL".to_string(), 2)]);
         supervised.stop().await;
     }
 
