@@ -343,10 +343,10 @@ mod tests {
         assert_eq!(printer.format("auth-service", 0, "listening"), "   auth-service | listening");
     }
 
-    #[tokio::test]
-    async fn a_process_that_exits_is_restarted_and_stop_ends_it() {
+    /// Supervises `spec` with short restart delays until it has ended twice; returns
+    /// how each ended and its restart count, then stops it.
+    async fn two_exits(spec: ProcessSpec) -> Vec<(String, u32)> {
         let (tx, mut rx) = mpsc::unbounded_channel();
-        let spec = shell("short", "echo hi; exit 3");
         let backoff =
             Backoff { initial: Duration::from_millis(10), max: Duration::from_millis(20), stable_after: Duration::MAX };
         let supervision = Supervision {
@@ -358,41 +358,29 @@ mod tests {
         let supervised = Supervised::start(spec, 0, &supervision);
         let mut exits = Vec::new();
         while exits.len() < 2 {
-            match rx.recv().await.expect("events") {
+            match tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.expect("no exit").expect("events") {
                 Event::Exited { status, restarts, .. } => exits.push((status, restarts)),
                 Event::Started { .. } => {}
                 other => panic!("unexpected {other:?}"),
             }
         }
-        assert_eq!(exits, [("exit code 3".to_string(), 1), ("exit code 3".to_string(), 2)]);
         supervised.stop().await;
+        exits
+    }
+
+    #[tokio::test]
+    async fn a_process_that_exits_is_restarted_and_stop_ends_it() {
+        let exits = two_exits(shell("short", "echo hi; exit 3")).await;
+        assert_eq!(exits, [("exit code 3".to_string(), 1), ("exit code 3".to_string(), 2)]);
     }
 
     /// A process that says it is broken but keeps running is killed and restarted.
     #[tokio::test]
     async fn a_fatal_line_gets_a_running_process_restarted() {
-        let (tx, mut rx) = mpsc::unbounded_channel();
         let mut spec = shell("wedged", "echo 'thread panicked at storage'; while true; do sleep 0.05; done");
         spec.fatal_line = Some("panicked at");
-        let backoff =
-            Backoff { initial: Duration::from_millis(10), max: Duration::from_millis(20), stable_after: Duration::MAX };
-        let supervision = Supervision {
-            printer: Printer { width: 8, color: false },
-            events: tx,
-            backoff,
-            grace: Duration::from_secs(1),
-        };
-        let supervised = Supervised::start(spec, 0, &supervision);
-        let mut exits = Vec::new();
-        while exits.len() < 2 {
-            match tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.expect("not killed").expect("events") {
-                Event::Exited { status, restarts, .. } => exits.push((status, restarts)),
-                Event::Started { .. } => {}
-                other => panic!("unexpected {other:?}"),
-            }
-        }
+        let exits = two_exits(spec).await;
         assert_eq!(exits, [("signal SIGKILL".to_string(), 1), ("signal SIGKILL".to_string(), 2)]);
-        supervised.stop().await;
     }
 
     #[tokio::test]
