@@ -532,9 +532,10 @@ impl Dispatcher {
                 outcomes
             }
             Destination::BillingClose => {
-                join_all(rows.iter().map(|r| {
-                    within(bound, self.deliver_billing(destination, r)).instrument(r.delivery_span(destination))
-                }))
+                join_all(
+                    rows.iter()
+                        .map(|r| within(bound, self.deliver_billing_close(r)).instrument(r.delivery_span(destination))),
+                )
                 .await
             }
             Destination::PatientEvent => {
@@ -611,7 +612,9 @@ impl Dispatcher {
         Ok(())
     }
 
-    async fn deliver_billing(&self, destination: Destination, row: &Row) -> Result<(), Failure> {
+    /// Closes a deleted patient's account with one `CloseBillingAccount` call (closes
+    /// are rare: one call each, in the delivery's trace).
+    async fn deliver_billing_close(&self, row: &Row) -> Result<(), Failure> {
         let request = BillingRequest::decode(row.payload.as_slice()).map_err(|e| Failure::Reject(e.to_string()))?;
         let mut request = tonic::Request::new(request);
         request.set_timeout(self.config.billing_deadline);
@@ -621,13 +624,7 @@ impl Dispatcher {
                 request.metadata_mut().insert(key, value);
             }
         }
-        let mut client = self.billing.clone();
-        let answer = if destination == Destination::BillingClose {
-            client.close_billing_account(request).await
-        } else {
-            client.create_billing_account(request).await
-        };
-        match answer {
+        match self.billing.clone().close_billing_account(request).await {
             Ok(response) => {
                 tracing::debug!(patient_id = %row.aggregate_id, account_id = %response.get_ref().account_id,
                     status = %response.get_ref().status, "billing account delivered");
