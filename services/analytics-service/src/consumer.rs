@@ -496,14 +496,10 @@ fn store_span(message: &BorrowedMessage<'_>, event: &StoredEvent) -> tracing::Sp
     span
 }
 
-/// Whether Postgres refused the data itself (SQLSTATE class 22 data exception or 23
-/// integrity violation), so retrying can never succeed.
+/// Whether the event can never be stored: it cannot be encoded, or Postgres refused
+/// its data (SQLSTATE class 22 or 23), so retrying can never succeed.
 fn is_permanent(error: &sqlx::Error) -> bool {
-    match error {
-        sqlx::Error::Encode(_) => true,
-        sqlx::Error::Database(db) => db.code().is_some_and(|c| c.starts_with("22") || c.starts_with("23")),
-        _ => false,
-    }
+    matches!(error, sqlx::Error::Encode(_)) || pulsetrack_common::error::refused_data(error)
 }
 
 /// Retries `op` with backoff until it succeeds: a message is never skipped because

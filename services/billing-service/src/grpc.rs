@@ -15,6 +15,7 @@ use prometheus_client::{
     },
 };
 use pulsetrack_common::{
+    error::refused_data,
     metrics::Metrics,
     trace_context::{self, TRACE_HEADERS},
 };
@@ -93,11 +94,6 @@ impl GrpcMetrics {
 
 /// The most items one `CreateBillingAccounts` call may carry.
 pub const MAX_BATCH: usize = 1000;
-
-/// Whether Postgres refused the data itself (SQLSTATE class 22 or 23).
-fn refused_data(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(db) if db.code().is_some_and(|c| c.starts_with("22") || c.starts_with("23")))
-}
 
 /// Invalid input is `INVALID_ARGUMENT` naming the field; database trouble is
 /// `UNAVAILABLE` (the caller retries) and its details are logged, not returned.

@@ -132,6 +132,12 @@ pub fn unique_violation(err: &sqlx::Error) -> Option<&str> {
     }
 }
 
+/// Whether Postgres refused the data itself (SQLSTATE class 22, data exception, or 23,
+/// integrity violation): sending the same values again can never succeed.
+pub fn refused_data(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db) if db.code().is_some_and(|c| c.starts_with("22") || c.starts_with("23")))
+}
+
 /// Maps a database error that no caller handled: logged in full, and answered with
 /// 503 when Postgres is unreachable or saturated (the client may retry) or 500 otherwise.
 pub fn database_error(err: &sqlx::Error) -> ApiError {
