@@ -32,8 +32,9 @@ impl PatientService {
         let offset = if params.after.is_some() { 0 } else { params.page * size };
         // One row more than the page says whether another page follows, without counting.
         let mut content = self.repo.page(search, params.after, offset, size + 1).await?;
-        let more = content.len() > usize::try_from(size).unwrap_or(usize::MAX);
-        content.truncate(usize::try_from(size).unwrap_or(usize::MAX));
+        let page_len = usize::try_from(size).unwrap_or(usize::MAX);
+        let more = content.len() > page_len;
+        content.truncate(page_len);
         let next_cursor = content.last().filter(|_| more).map(|p| p.id);
         let numbered = match params.after {
             Some(_) => None,
