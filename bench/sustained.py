@@ -150,11 +150,11 @@ def main():
     ended_db = psql(db("patient_service"), "SELECT now()")
     window = f"created_at BETWEEN '{started_db}' AND '{ended_db}'"
     created = int(psql(db("patient_service"), f"SELECT count(*) FROM patients WHERE {window}"))
-    ids_sql = f"SELECT count(*) FROM patient_events WHERE event_type = 'PATIENT_CREATED' " \
+    events_sql = f"SELECT count(*) FROM patient_events WHERE event_type = 'PATIENT_CREATED' " \
               f"AND occurred_at BETWEEN '{started_db}' AND '{ended_db}'"
     drained_after = None
     while time.time() - load_ended < 180:
-        if int(psql(db("analytics_service"), ids_sql)) >= created:
+        if int(psql(db("analytics_service"), events_sql)) >= created:
             drained_after = time.time() - load_ended
             break
         time.sleep(0.5)
