@@ -29,12 +29,12 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
-use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use crate::{
     ApiError, FieldError,
     error::database_error,
+    group_commit::{Batch, GroupCommit, GroupCommitError},
     identity::{Caller, Permission},
     validate::{self, Validator},
 };
@@ -227,10 +227,9 @@ pub fn hex(bytes: &[u8]) -> String {
 pub enum AuditError {
     #[error("the audit trail cannot be written: {0}")]
     Write(String),
-    #[error("the audit writer is not running")]
-    Stopped,
-    #[error("the audit entry was not committed within {0:?}")]
-    Timeout(Duration),
+    /// The writer stopped, or did not commit the entry in time.
+    #[error("audit entry not recorded: {0}")]
+    Queue(#[from] GroupCommitError),
 }
 
 impl From<AuditError> for ApiError {
@@ -240,22 +239,19 @@ impl From<AuditError> for ApiError {
     }
 }
 
-type Pending = (Access, oneshot::Sender<Result<(), AuditError>>);
-
 /// A service's audit trail: the writer's queue and the pool it reads from.
 #[derive(Clone)]
 pub struct AuditLog {
     service: &'static str,
-    queue: mpsc::Sender<Pending>,
+    writer: GroupCommit<Writer>,
     pool: PgPool,
 }
 
 impl AuditLog {
     /// Starts the writer for `service`'s trail on `pool`.
     pub fn spawn(pool: PgPool, service: &'static str) -> Self {
-        let (queue, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(write_batches(pool.clone(), service, rx));
-        Self { service, queue, pool }
+        let writer = Writer { pool: pool.clone(), service, head: None };
+        Self { service, writer: GroupCommit::spawn(writer, BATCH_MAX, QUEUE), pool }
     }
 
     pub fn service(&self) -> &'static str {
@@ -264,14 +260,8 @@ impl AuditLog {
 
     /// Records `access`; returns once it is committed.
     pub async fn record(&self, access: Access) -> Result<(), AuditError> {
-        let (done, committed) = oneshot::channel();
-        let wait = async {
-            self.queue.send((access, done)).await.map_err(|_| AuditError::Stopped)?;
-            committed.await.map_err(|_| AuditError::Stopped)?
-        };
-        tokio::time::timeout(RECORD_TIMEOUT, wait).await.map_err(|_| AuditError::Timeout(RECORD_TIMEOUT))?
+        self.writer.submit(access, RECORD_TIMEOUT).await?
     }
-
     /// Records the outcome of a handler's `result` (`ok` when it succeeded, the error's
     /// status otherwise) and returns the result once the entry is committed; when the
     /// entry cannot be written the caller gets 503 instead of the data.
@@ -313,25 +303,29 @@ impl AuditLog {
     }
 }
 
-/// The writer: takes every entry waiting (up to [`BATCH_MAX`]), commits them as one
-/// chained batch, and tells each request its outcome.
-async fn write_batches(pool: PgPool, service: &'static str, mut rx: mpsc::Receiver<Pending>) {
-    let mut batch: Vec<Pending> = Vec::with_capacity(BATCH_MAX);
-    // The chain's last entry as this writer knows it; `None`: read it before appending.
-    let mut head: Option<Head> = None;
-    while rx.recv_many(&mut batch, BATCH_MAX).await > 0 {
-        let accesses: Vec<&Access> = batch.iter().map(|(a, _)| a).collect();
-        let result = append(&pool, service, &mut head, &accesses).await.map_err(|e| {
+/// The writer: commits every entry waiting (up to [`BATCH_MAX`]) as one chained
+/// batch; all of them succeed or fail together.
+struct Writer {
+    pool: PgPool,
+    service: &'static str,
+    /// The chain's last entry as this writer knows it; `None`: read it before appending.
+    head: Option<Head>,
+}
+
+impl Batch for Writer {
+    type Item = Access;
+    type Outcome = Result<(), AuditError>;
+
+    async fn commit(&mut self, accesses: Vec<Access>) -> Vec<Self::Outcome> {
+        let entries: Vec<&Access> = accesses.iter().collect();
+        let result = append(&self.pool, self.service, &mut self.head, &entries).await.map_err(|e| {
             for a in &accesses {
                 tracing::error!(error = %e, actor_id = %a.actor_id, action = %a.action, patient_ids = ?a.patient_ids,
                     outcome = a.outcome, request_id = ?a.request_id, "audit entry not written");
             }
             AuditError::Write(e.to_string())
         });
-        for (_, done) in batch.drain(..) {
-            // A request that gave up waiting has dropped its receiver.
-            let _ = done.send(result.clone());
-        }
+        vec![result; accesses.len()]
     }
 }
 

@@ -1,7 +1,9 @@
 //! patient-service errors and their one mapping to HTTP responses.
 
+use std::sync::Arc;
+
 use axum::response::{IntoResponse, Response};
-use pulsetrack_common::{ApiError, FieldError, identity::AccessError};
+use pulsetrack_common::{ApiError, FieldError, group_commit::GroupCommitError, identity::AccessError};
 use uuid::Uuid;
 
 use crate::repository::RepoError;
@@ -16,8 +18,17 @@ pub enum Error {
     EmailTaken,
     #[error(transparent)]
     Access(#[from] AccessError),
+    /// The create was not written in time (the database is slow or down).
     #[error(transparent)]
-    Database(#[from] sqlx::Error),
+    Writer(#[from] GroupCommitError),
+    #[error(transparent)]
+    Database(Arc<sqlx::Error>),
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(e: sqlx::Error) -> Self {
+        Error::Database(Arc::new(e))
+    }
 }
 
 impl From<RepoError> for Error {
@@ -38,6 +49,10 @@ impl From<Error> for ApiError {
                 ApiError::conflict("a patient with this email already exists").with_field("email", "already registered")
             }
             Error::Access(e) => e.into(),
+            Error::Writer(e) => {
+                tracing::error!(error = %e, "patient not created");
+                ApiError::service_unavailable("patients cannot be created right now, retry later").retry_after(1)
+            }
             Error::Database(e) => pulsetrack_common::error::database_error(&e),
         }
     }

@@ -2,6 +2,9 @@
 //! the `PatientEvent`) commit in one database transaction. The HTTP response never
 //! waits on billing or Kafka: the outbox dispatcher delivers after the commit.
 
+use std::time::Duration;
+
+use pulsetrack_common::{group_commit::GroupCommit, trace_context};
 use pulsetrack_proto::event_type;
 use uuid::Uuid;
 
@@ -9,18 +12,29 @@ use crate::{
     domain::{ListParams, Patient, PatientInput, PatientPage},
     error::Error,
     outbox::{self, Wakeup},
-    repository::PatientRepository,
+    repository::{NewPatient, PatientRepository},
 };
+
+/// The most creates written in one statement.
+const CREATE_BATCH_MAX: usize = 256;
+/// Creates waiting for the writer; past this a request waits for room.
+const CREATE_QUEUE: usize = 4096;
+/// How long a create waits for its commit (queueing included) before it answers 503.
+const CREATE_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Clone)]
 pub struct PatientService {
     repo: PatientRepository,
+    /// Creates are group-committed: see `PatientRepository`'s `Batch`.
+    creates: GroupCommit<PatientRepository>,
     wakeup: Wakeup,
 }
 
 impl PatientService {
+    /// Also starts the writer of creates (on the current Tokio runtime).
     pub fn new(repo: PatientRepository, wakeup: Wakeup) -> Self {
-        Self { repo, wakeup }
+        let creates = GroupCommit::spawn(repo.clone(), CREATE_BATCH_MAX, CREATE_QUEUE);
+        Self { repo, creates, wakeup }
     }
 
     pub async fn get(&self, id: Uuid) -> Result<Patient, Error> {
@@ -60,9 +74,11 @@ impl PatientService {
             // Validation fills it on create (today when the client sent none).
             registered_date: input.registered_date.unwrap_or_else(|| chrono::Utc::now().date_naive()),
         };
-        let messages =
-            [outbox::billing_message(&patient), outbox::event_message(&patient, event_type::PATIENT_CREATED)];
-        self.repo.insert_with_outbox(&patient, &messages).await?;
+        let outbox =
+            vec![outbox::billing_message(&patient), outbox::event_message(&patient, event_type::PATIENT_CREATED)];
+        let new = NewPatient { patient, outbox, trace_parent: trace_context::current_traceparent() };
+        let patient = new.patient.clone();
+        self.creates.submit(new, CREATE_TIMEOUT).await??;
         self.wakeup.wake();
         tracing::debug!(patient_id = %patient.id, "patient created");
         Ok(patient)

@@ -302,3 +302,38 @@ async fn openapi_document_is_public_through_the_gateway() {
     assert_eq!(ui.status(), StatusCode::OK);
     assert!(ui.text().await.expect("html").contains("swagger"));
 }
+
+#[tokio::test]
+async fn concurrent_creates_each_get_their_own_answer() {
+    let stack = spawn_stack().await;
+    let user = stack.user_token("burst@example.com").await;
+    // Sent at once, they share commits (group commit); ten of them want one email.
+    let bodies: Vec<Value> = (0..40)
+        .map(|i| patient_body(&format!("burst{i}@example.com")))
+        .chain((0..10).map(|_| patient_body("twin@example.com")))
+        .collect();
+    let responses = futures_util::future::join_all(bodies.iter().map(|b| stack.create_patient(&user, b))).await;
+    let mut created = Vec::new();
+    let mut conflicts = 0;
+    for (body, response) in bodies.iter().zip(responses) {
+        match response.status() {
+            StatusCode::CREATED => {
+                let patient = json_of(response).await;
+                assert_eq!(patient["email"], body["email"], "each create answers with its own patient");
+                created.push(patient);
+            }
+            StatusCode::CONFLICT => {
+                assert_eq!(body["email"], "twin@example.com");
+                conflicts += 1;
+            }
+            other => panic!("unexpected {other}: {}", response.text().await.unwrap_or_default()),
+        }
+    }
+    assert_eq!((created.len(), conflicts), (41, 9));
+    let list = json_of(stack.authed(Method::GET, "/api/patients?size=100", &user, None).await).await;
+    assert_eq!(list["totalElements"], 41);
+    for patient in &created {
+        let path = format!("/api/patients/{}", patient["id"].as_str().expect("id"));
+        assert_eq!(&json_of(stack.authed(Method::GET, &path, &user, None).await).await, patient);
+    }
+}
