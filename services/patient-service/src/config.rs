@@ -56,10 +56,10 @@ impl OutboxConfig {
         self.billing_deadline.max(self.kafka_delivery_timeout.saturating_mul(2)) + Duration::from_secs(1)
     }
 
-    /// How long a claimed row is reserved for the dispatcher that claimed it: longer
-    /// than any delivery, so a row is delivered by two dispatchers at once only when
-    /// one of them died or stalled for a whole lease.
-    pub fn claim_lease(&self) -> Duration {
+    /// How long Postgres lets a dispatcher's transaction, which holds its claimed rows,
+    /// sit idle before it ends it (and the claims with it): longer than any delivery,
+    /// so a row is delivered twice only when its dispatcher hung for that long.
+    pub fn claim_timeout(&self) -> Duration {
         self.delivery_bound() + Duration::from_secs(5)
     }
 

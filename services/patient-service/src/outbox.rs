@@ -481,43 +481,42 @@ impl Dispatcher {
         }
     }
 
-    /// Delivers one batch of due rows; returns how many it claimed. No transaction is
-    /// open while it delivers: a short statement claims the rows (a lease), the
-    /// deliveries run, a short statement deletes what was delivered and records what
-    /// failed.
+    /// Delivers one batch of due rows; returns how many it claimed. The rows are
+    /// claimed with row locks in a transaction that stays open while they are
+    /// delivered, and the same transaction deletes what was delivered and records what
+    /// failed: a claim costs no write of its own (a lock, not an UPDATE of every row
+    /// and its indexes), and a dispatcher that dies mid-delivery loses its claims the
+    /// moment Postgres sees its connection close. One that hangs instead is ended by
+    /// Postgres after [`OutboxConfig::claim_timeout`] idle in its transaction.
     async fn drain(&self, destination: Destination) -> sqlx::Result<usize> {
-        let token = Uuid::new_v4();
-        // SKIP LOCKED plus the lease: replicas of patient-service share the outbox, and
-        // a row claimed by one is not claimed by another until its lease has passed.
-        // Only the oldest pending row of a patient is eligible: a row waits while an
-        // older one for the same patient is pending (claimed or not), so one patient's
-        // events reach Kafka in the order they happened. Written as a correlated
-        // min(id) (an index probe per row on outbox_per_patient) rather than NOT
-        // EXISTS, which the planner turned into a scan of every pending row per
-        // candidate on this churning table: 41 ms per pass under load, 1.6 ms now
-        // (bench/RESULTS.md). ARRAY(...) runs the claiming subquery exactly once.
-        let mut rows: Vec<Row> = sqlx::query_as(
-            "UPDATE outbox SET claimed_until = now() + make_interval(secs => $3), claim_token = $4 \
-             WHERE id = ANY(ARRAY( \
-                 SELECT id FROM outbox o \
-                 WHERE destination = $1 AND dead_at IS NULL AND next_attempt_at <= now() \
-                 AND (claimed_until IS NULL OR claimed_until < now()) \
-                 AND o.id = (SELECT min(first.id) FROM outbox first WHERE first.destination = o.destination \
-                     AND first.aggregate_id = o.aggregate_id AND first.dead_at IS NULL) \
-                 ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)) \
-             RETURNING id, aggregate_id, payload, attempts, trace_parent",
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT set_config('idle_in_transaction_session_timeout', $1, true)")
+            .bind(format!("{}ms", self.config.claim_timeout().as_millis()))
+            .execute(&mut *tx)
+            .await?;
+        // SKIP LOCKED: replicas of patient-service share the outbox, and a row claimed
+        // by one is skipped by the others until its transaction ends. Only the oldest
+        // pending row of a patient is eligible: a row waits while an older one for the
+        // same patient is pending (claimed or not), so one patient's events reach Kafka
+        // in the order they happened. Written as a correlated min(id) (an index probe
+        // per row on outbox_per_patient) rather than NOT EXISTS, which the planner
+        // turned into a scan of every pending row per candidate on this churning
+        // table: 41 ms per pass under load, 1.6 ms with min(id) (bench/RESULTS.md).
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT id, aggregate_id, payload, attempts, trace_parent FROM outbox o \
+             WHERE destination = $1 AND dead_at IS NULL AND next_attempt_at <= now() \
+             AND o.id = (SELECT min(first.id) FROM outbox first WHERE first.destination = o.destination \
+                 AND first.aggregate_id = o.aggregate_id AND first.dead_at IS NULL) \
+             ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED",
         )
         .bind(destination.as_str())
         .bind(BATCH)
-        .bind(self.config.claim_lease().as_secs_f64())
-        .bind(token)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *tx)
         .await?;
         if rows.is_empty() {
             return Ok(0);
         }
-        rows.sort_by_key(|r| r.id);
-        // A delivery never outlives its lease.
+        // A delivery never outlives its claim.
         let bound = self.config.delivery_bound();
         let outcomes = match destination {
             Destination::Billing => {
@@ -563,53 +562,18 @@ impl Dispatcher {
             }
         }
         if !delivered.is_empty() {
-            sqlx::query("DELETE FROM outbox WHERE id = ANY($1)").bind(&delivered).execute(&self.pool).await?;
+            sqlx::query("DELETE FROM outbox WHERE id = ANY($1)").bind(&delivered).execute(&mut *tx).await?;
         }
         if let Some(first) = failed.reasons.first() {
             tracing::warn!(destination = destination.as_str(), failed = failed.ids.len(), delivered = delivered.len(),
                 first_reason = %first, "deliveries failed; will retry");
-            self.record_failures(destination, token, &failed).await?;
+            record_failures(&mut tx, destination, &failed).await?;
         }
+        tx.commit().await?;
         if missing_topic && let Err(e) = self.kafka.ensure_topics(&[PATIENT_TOPIC]).await {
             tracing::warn!(error = %e, "cannot create the patient topic yet");
         }
         Ok(rows.len())
-    }
-
-    /// Records failed deliveries on rows this pass still holds, releasing them; marks
-    /// dead the rejected ones and those failing the same way too often.
-    async fn record_failures(&self, destination: Destination, token: Uuid, failed: &Failed) -> sqlx::Result<()> {
-        let dead: Vec<(i64, Uuid, i32, String)> = sqlx::query_as(
-            "UPDATE outbox o SET attempts = o.attempts + 1, \
-                 same_failures = CASE WHEN o.last_error = f.reason THEN o.same_failures + 1 ELSE 1 END, \
-                 last_error = f.reason, \
-                 next_attempt_at = now() + make_interval(secs => f.delay), \
-                 claimed_until = NULL, claim_token = NULL, \
-                 dead_at = CASE WHEN f.reject OR (f.counts AND o.last_error = f.reason AND o.same_failures + 1 >= $6) \
-                     THEN now() END \
-             FROM unnest($1::int8[], $2::text[], $3::float8[], $4::bool[], $5::bool[]) AS f(id, reason, delay, counts, reject) \
-             WHERE o.id = f.id AND o.claim_token = $7 \
-             RETURNING o.id, o.aggregate_id, o.attempts, f.reason, o.dead_at IS NOT NULL AS dead",
-        )
-        .bind(&failed.ids)
-        .bind(&failed.reasons)
-        .bind(&failed.delays)
-        .bind(&failed.counts)
-        .bind(&failed.rejects)
-        .bind(DEAD_AFTER_SAME_FAILURES)
-        .bind(token)
-        .fetch_all(&self.pool)
-        .await?
-        .into_iter()
-        .filter_map(|(id, aggregate, attempts, reason, dead): (i64, Uuid, i32, String, bool)| {
-            dead.then_some((id, aggregate, attempts, reason))
-        })
-        .collect();
-        for (id, patient_id, attempts, reason) in dead {
-            tracing::error!(destination = destination.as_str(), outbox_id = id, %patient_id, attempts, %reason,
-                "outbox row is dead: it will not be delivered (kept with its reason)");
-        }
-        Ok(())
     }
 
     /// Closes a deleted patient's account with one `CloseBillingAccount` call (closes
@@ -705,6 +669,40 @@ impl Dispatcher {
             Err((e, _)) => Err(Failure::Retry(e.to_string())),
         }
     }
+}
+
+/// Records failed deliveries on rows the pass's transaction holds; marks dead the
+/// rejected ones and those failing the same way too often.
+async fn record_failures(conn: &mut PgConnection, destination: Destination, failed: &Failed) -> sqlx::Result<()> {
+    let dead: Vec<(i64, Uuid, i32, String)> = sqlx::query_as(
+        "UPDATE outbox o SET attempts = o.attempts + 1, \
+             same_failures = CASE WHEN o.last_error = f.reason THEN o.same_failures + 1 ELSE 1 END, \
+             last_error = f.reason, \
+             next_attempt_at = now() + make_interval(secs => f.delay), \
+             dead_at = CASE WHEN f.reject OR (f.counts AND o.last_error = f.reason AND o.same_failures + 1 >= $6) \
+                 THEN now() END \
+         FROM unnest($1::int8[], $2::text[], $3::float8[], $4::bool[], $5::bool[]) AS f(id, reason, delay, counts, reject) \
+         WHERE o.id = f.id \
+         RETURNING o.id, o.aggregate_id, o.attempts, f.reason, o.dead_at IS NOT NULL AS dead",
+    )
+    .bind(&failed.ids)
+    .bind(&failed.reasons)
+    .bind(&failed.delays)
+    .bind(&failed.counts)
+    .bind(&failed.rejects)
+    .bind(DEAD_AFTER_SAME_FAILURES)
+    .fetch_all(conn)
+    .await?
+    .into_iter()
+    .filter_map(|(id, aggregate, attempts, reason, dead): (i64, Uuid, i32, String, bool)| {
+        dead.then_some((id, aggregate, attempts, reason))
+    })
+    .collect();
+    for (id, patient_id, attempts, reason) in dead {
+        tracing::error!(destination = destination.as_str(), outbox_id = id, %patient_id, attempts, %reason,
+            "outbox row is dead: it will not be delivered (kept with its reason)");
+    }
+    Ok(())
 }
 
 /// `delivery`, or a transient failure when it takes longer than `bound`.
