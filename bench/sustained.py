@@ -64,6 +64,13 @@ def cpu_snapshot(state):
     return snap
 
 
+def db_counters(url):
+    """The whole cluster's commits and WAL bytes so far (over the run: per create)."""
+    commits, wal = psql(url, "SELECT (SELECT sum(xact_commit) FROM pg_stat_database), "
+                             "pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')").split("|")
+    return {"commits": float(commits), "wal_bytes": float(wal)}
+
+
 def http_json(url, body=None, token=None):
     request = urllib.request.Request(url, data=json.dumps(body).encode() if body else None)
     request.add_header("content-type", "application/json")
@@ -137,6 +144,7 @@ def main():
             stop.wait(1.0)
 
     started_db = psql(db("patient_service"), "SELECT now()")
+    db_before = db_counters(db("postgres"))
     before = cpu_snapshot(state)
     thread = threading.Thread(target=sampler, daemon=True)
     thread.start()
@@ -146,6 +154,7 @@ def main():
          "-s", str(REPO / "bench/wrk/create-patient.lua"), args.gateway],
         check=True, capture_output=True, text=True, env=env)
     after = cpu_snapshot(state)
+    db_after = db_counters(db("postgres"))
     load_ended = time.time()
     ended_db = psql(db("patient_service"), "SELECT now()")
     window = f"created_at BETWEEN '{started_db}' AND '{ended_db}'"
@@ -196,6 +205,7 @@ def main():
         "delay_s": {"p50": percentile(delays, 0.5), "p99": percentile(delays, 0.99),
                     "max": delays[-1] if delays else None, "events": len(delays)},
         "drained_after_s": drained_after, "outbox_peak": backlog, "pgbench_tps": tps,
+        "per_create": {k: (db_after[k] - db_before[k]) / max(created, 1) for k in db_after},
     }
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(result, indent=2))
@@ -221,6 +231,9 @@ def markdown(r):
         f"everything stored {fmt(r['drained_after_s'], '.1f')} s after the load stopped. Outbox peak during the run: "
         + ", ".join(f"{d} {v['pending']:,.0f} pending (oldest {v['age']:.1f} s)" for d, v in sorted(r["outbox_peak"].items()))
         + ".",
+        "",
+        f"Postgres per create (whole cluster, every service): {r['per_create']['commits']:.2f} commits, "
+        f"{r['per_create']['wal_bytes']:,.0f} bytes of WAL.",
         "",
         f"CPU per create (ms, all processes over the run): {total_cpu:.2f} in all — "
         + ", ".join(f"{k} {v:.3f}" for k, v in sorted(r["cpu_ms_per_create"].items(), key=lambda kv: -kv[1])),
