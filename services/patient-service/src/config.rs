@@ -56,9 +56,9 @@ impl OutboxConfig {
         self.billing_deadline.max(self.kafka_delivery_timeout.saturating_mul(2)) + Duration::from_secs(1)
     }
 
-    /// How long Postgres lets a dispatcher's transaction, which holds its claimed rows,
-    /// sit idle before it ends it (and the claims with it): longer than any delivery,
-    /// so a row is delivered twice only when its dispatcher hung for that long.
+    /// How long Postgres lets a dispatcher's transaction, which holds its claim on a
+    /// destination, sit idle before it ends it (and the claim with it): longer than any
+    /// delivery, so a row is delivered twice only when its dispatcher hung for that long.
     pub fn claim_timeout(&self) -> Duration {
         self.delivery_bound() + Duration::from_secs(5)
     }

@@ -31,9 +31,11 @@ impl Application {
             .await
             .context("cannot prepare the patient database")?;
         let wakeup = outbox::Wakeup::default();
+        let backpressure = outbox::Backpressure::default();
         outbox::Dispatcher::new(
             pool.clone(),
             wakeup.clone(),
+            backpressure.clone(),
             &config.billing_grpc_url,
             config.kafka.clone(),
             config.outbox.clone(),
@@ -42,7 +44,7 @@ impl Application {
         // The broker may come up after us; events wait in the outbox meanwhile.
         let kafka = config.kafka.clone();
         tokio::spawn(async move { kafka.ensure_topics_until_ok(&[pulsetrack_common::kafka::PATIENT_TOPIC]).await });
-        let service = PatientService::new(PatientRepository::new(pool.clone()), wakeup);
+        let service = PatientService::new(PatientRepository::new(pool.clone()), wakeup, backpressure);
         let audit = pulsetrack_common::audit::AuditLog::spawn(pool.clone(), SERVICE);
         // `/health` also tells how much the outbox holds, per destination (for operators
         // and `deployer status`): {"status": "UP", "outbox": {"billing": {"pending": n,

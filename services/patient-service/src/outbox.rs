@@ -7,7 +7,10 @@
 
 use std::{
     future::Future,
-    sync::{Arc, PoisonError, RwLock},
+    sync::{
+        Arc, PoisonError, RwLock,
+        atomic::{AtomicU64, Ordering},
+    },
     time::Duration,
 };
 
@@ -42,7 +45,11 @@ use uuid::Uuid;
 
 use crate::{config::OutboxConfig, domain::Patient};
 
-const BATCH: i64 = 200;
+const BATCH: i64 = 1000;
+
+/// The first key of the outbox's advisory locks ("PTOX"), so that they cannot collide
+/// with another use of advisory locks in the database.
+pub const OUTBOX_LOCKS: i32 = 0x5054_4f58;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Destination {
@@ -57,6 +64,16 @@ pub enum Destination {
 
 impl Destination {
     pub const ALL: [Destination; 3] = [Destination::Billing, Destination::BillingClose, Destination::PatientEvent];
+
+    /// The second key of the destination's advisory lock (the first is [`OUTBOX_LOCKS`]):
+    /// the dispatcher that holds it is the one delivering the destination.
+    pub fn lock_key(self) -> i32 {
+        match self {
+            Destination::Billing => 1,
+            Destination::BillingClose => 2,
+            Destination::PatientEvent => 3,
+        }
+    }
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -87,6 +104,66 @@ impl Wakeup {
             Destination::Billing => &self.billing,
             Destination::BillingClose => &self.billing_close,
             Destination::PatientEvent => &self.events,
+        }
+    }
+}
+
+/// How far behind the dispatcher may fall (the age of the oldest row a pass claimed)
+/// before creates are held back.
+pub const LAG_LIMIT: Duration = Duration::from_millis(500);
+/// The longest a create is held back: past it the create goes ahead anyway (the outbox
+/// keeps what the pipeline cannot take yet; it only delays).
+pub const MAX_HOLD: Duration = Duration::from_secs(1);
+
+/// Backpressure from the dispatcher to creates. Creates cost far less than delivering
+/// their billing request and event, so under sustained load they would outrun the
+/// pipeline and the outbox would only grow (seen: 89,000 events waiting, the oldest
+/// 38 s, after 60 s at 100 clients). Each pass reports how old the oldest row it claimed
+/// on its first attempt was; while a destination's lag is above [`LAG_LIMIT`], a create
+/// waits for it to catch up (at most [`MAX_HOLD`]), so intake settles at what the
+/// pipeline delivers and the delay stays bounded. Retried rows do not count: an outage
+/// delays deliveries, not creates.
+#[derive(Clone, Default)]
+pub struct Backpressure {
+    inner: Arc<BackpressureInner>,
+}
+
+#[derive(Default)]
+struct BackpressureInner {
+    /// Per destination (`Destination::ALL` order): the last pass's lag, in microseconds.
+    lag_us: [AtomicU64; 3],
+    caught_up: Notify,
+}
+
+impl Backpressure {
+    fn record(&self, destination: Destination, lag: Duration) {
+        let index = Destination::ALL.iter().position(|d| *d == destination).unwrap_or(0);
+        let micros = u64::try_from(lag.as_micros()).unwrap_or(u64::MAX);
+        self.inner.lag_us[index].store(micros, Ordering::Relaxed);
+        if !self.behind() {
+            self.inner.caught_up.notify_waiters();
+        }
+    }
+
+    /// Whether some destination's last pass lagged by more than [`LAG_LIMIT`].
+    pub fn behind(&self) -> bool {
+        let limit = u64::try_from(LAG_LIMIT.as_micros()).unwrap_or(u64::MAX);
+        self.inner.lag_us.iter().any(|lag| lag.load(Ordering::Relaxed) > limit)
+    }
+
+    /// Returns once the dispatcher is within [`LAG_LIMIT`], or after [`MAX_HOLD`];
+    /// tells how long it held the caller.
+    pub async fn admit(&self) -> Duration {
+        if !self.behind() {
+            return Duration::ZERO;
+        }
+        let started = tokio::time::Instant::now();
+        let deadline = started + MAX_HOLD;
+        loop {
+            let caught_up = self.inner.caught_up.notified();
+            if !self.behind() || tokio::time::timeout_at(deadline, caught_up).await.is_err() {
+                return started.elapsed();
+            }
         }
     }
 }
@@ -162,6 +239,8 @@ struct Row {
     attempts: i32,
     /// The writing request's trace, continued by the delivery.
     trace_parent: Option<String>,
+    /// How long the row had waited when this pass claimed it.
+    age_s: f64,
 }
 
 impl Row {
@@ -433,6 +512,7 @@ impl Producer {
 pub struct Dispatcher {
     pool: PgPool,
     wakeup: Wakeup,
+    backpressure: Backpressure,
     billing: BillingServiceClient<Channel>,
     producer: Producer,
     kafka: KafkaConfig,
@@ -443,6 +523,7 @@ impl Dispatcher {
     pub fn new(
         pool: PgPool,
         wakeup: Wakeup,
+        backpressure: Backpressure,
         billing_url: &str,
         kafka: KafkaConfig,
         config: OutboxConfig,
@@ -457,7 +538,7 @@ impl Dispatcher {
             .tcp_nodelay(true)
             .connect_lazy();
         let producer = Producer::new(kafka.clone(), config.kafka_delivery_timeout)?;
-        Ok(Self { pool, wakeup, billing: BillingServiceClient::new(channel), producer, kafka, config })
+        Ok(Self { pool, wakeup, backpressure, billing: BillingServiceClient::new(channel), producer, kafka, config })
     }
 
     /// Runs one delivery loop per destination until the process ends.
@@ -481,38 +562,52 @@ impl Dispatcher {
         }
     }
 
-    /// Delivers one batch of due rows; returns how many it claimed. The rows are
-    /// claimed with row locks in a transaction that stays open while they are
-    /// delivered, and the same transaction deletes what was delivered and records what
-    /// failed: a claim costs no write of its own (a lock, not an UPDATE of every row
-    /// and its indexes), and a dispatcher that dies mid-delivery loses its claims the
-    /// moment Postgres sees its connection close. One that hangs instead is ended by
-    /// Postgres after [`OutboxConfig::claim_timeout`] idle in its transaction.
+    /// Delivers one batch of due rows; returns how many it claimed. One dispatcher at a
+    /// time delivers a destination: the pass takes the destination's advisory lock in a
+    /// transaction it holds while it delivers, and in that transaction deletes what was
+    /// delivered and records what failed. The claim writes nothing (no lease in every
+    /// row, no row locks), and until its DELETE the transaction has no transaction id,
+    /// so it does not hold back the cleanup of the outbox's dead rows either. A replica
+    /// that dies loses the lock the moment Postgres sees its connection close; one that
+    /// hangs is ended by Postgres after [`OutboxConfig::claim_timeout`] idle.
     async fn drain(&self, destination: Destination) -> sqlx::Result<usize> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("SELECT set_config('idle_in_transaction_session_timeout', $1, true)")
-            .bind(format!("{}ms", self.config.claim_timeout().as_millis()))
-            .execute(&mut *tx)
-            .await?;
-        // SKIP LOCKED: replicas of patient-service share the outbox, and a row claimed
-        // by one is skipped by the others until its transaction ends. Only the oldest
-        // pending row of a patient is eligible: a row waits while an older one for the
-        // same patient is pending (claimed or not), so one patient's events reach Kafka
-        // in the order they happened. Written as a correlated min(id) (an index probe
-        // per row on outbox_per_patient) rather than NOT EXISTS, which the planner
-        // turned into a scan of every pending row per candidate on this churning
-        // table: 41 ms per pass under load, 1.6 ms with min(id) (bench/RESULTS.md).
+        let locked: bool = sqlx::query_scalar(
+            "SELECT pg_try_advisory_xact_lock($1, $2) \
+             FROM set_config('idle_in_transaction_session_timeout', $3, true)",
+        )
+        .bind(OUTBOX_LOCKS)
+        .bind(destination.lock_key())
+        .bind(format!("{}ms", self.config.claim_timeout().as_millis()))
+        .fetch_one(&mut *tx)
+        .await?;
+        if !locked {
+            // Another replica delivers this destination now.
+            return Ok(0);
+        }
+        // Only the oldest pending row of a patient is eligible: a row waits while an
+        // older one for the same patient is pending (backing off, say), so one patient's
+        // events reach Kafka in the order they happened. Written as a correlated
+        // min(id) (an index probe per row on outbox_per_patient) rather than NOT
+        // EXISTS, which the planner turned into a scan of every pending row per
+        // candidate on this churning table: 41 ms per pass under load, 1.6 ms with
+        // min(id) (bench/RESULTS.md).
         let rows: Vec<Row> = sqlx::query_as(
-            "SELECT id, aggregate_id, payload, attempts, trace_parent FROM outbox o \
+            "SELECT id, aggregate_id, payload, attempts, trace_parent, \
+                    extract(epoch FROM now() - created_at)::float8 AS age_s FROM outbox o \
              WHERE destination = $1 AND dead_at IS NULL AND next_attempt_at <= now() \
              AND o.id = (SELECT min(first.id) FROM outbox first WHERE first.destination = o.destination \
                  AND first.aggregate_id = o.aggregate_id AND first.dead_at IS NULL) \
-             ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED",
+             ORDER BY id LIMIT $2",
         )
         .bind(destination.as_str())
         .bind(BATCH)
         .fetch_all(&mut *tx)
         .await?;
+        // Rows on their first attempt only: a retried row is old by nature (it waited out
+        // its backoff), and counting it would hold creates back for an outage.
+        let oldest = rows.iter().filter(|r| r.attempts == 0).map(|r| r.age_s).fold(0.0, f64::max);
+        self.backpressure.record(destination, Duration::try_from_secs_f64(oldest).unwrap_or_default());
         if rows.is_empty() {
             return Ok(0);
         }
@@ -773,6 +868,31 @@ mod tests {
             (Some(3), Some(12.5))
         );
         assert!(!line.contains('\n'), "one line");
+    }
+
+    #[tokio::test]
+    async fn creates_wait_while_the_dispatcher_is_behind_and_no_longer_than_the_hold() {
+        let backpressure = Backpressure::default();
+        assert_eq!(backpressure.admit().await, Duration::ZERO);
+        // A retry-free pass that lagged: creates are held, at most MAX_HOLD.
+        backpressure.record(Destination::PatientEvent, LAG_LIMIT * 2);
+        assert!(backpressure.behind());
+        let held = backpressure.admit().await;
+        assert!(held >= MAX_HOLD && held < MAX_HOLD + Duration::from_millis(500), "{held:?}");
+        // Another destination caught up is not enough; this one catching up releases
+        // the waiting create at once.
+        let waiter = tokio::spawn({
+            let backpressure = backpressure.clone();
+            async move { backpressure.admit().await }
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        backpressure.record(Destination::Billing, Duration::ZERO);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!waiter.is_finished());
+        backpressure.record(Destination::PatientEvent, LAG_LIMIT / 2);
+        let held = waiter.await.expect("waiter");
+        assert!(held >= Duration::from_millis(200) && held < MAX_HOLD, "{held:?}");
+        assert_eq!(backpressure.admit().await, Duration::ZERO);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use crate::{
     domain::{ListParams, Patient, PatientInput, PatientPage},
     error::Error,
-    outbox::{self, Wakeup},
+    outbox::{self, Backpressure, Wakeup},
     repository::{NewPatient, PatientRepository},
 };
 
@@ -28,13 +28,14 @@ pub struct PatientService {
     /// Creates are group-committed: see `PatientRepository`'s `Batch`.
     creates: GroupCommit<PatientRepository>,
     wakeup: Wakeup,
+    backpressure: Backpressure,
 }
 
 impl PatientService {
     /// Also starts the writer of creates (on the current Tokio runtime).
-    pub fn new(repo: PatientRepository, wakeup: Wakeup) -> Self {
+    pub fn new(repo: PatientRepository, wakeup: Wakeup, backpressure: Backpressure) -> Self {
         let creates = GroupCommit::spawn(repo.clone(), CREATE_BATCH_MAX, CREATE_QUEUE);
-        Self { repo, creates, wakeup }
+        Self { repo, creates, wakeup, backpressure }
     }
 
     pub async fn get(&self, id: Uuid) -> Result<Patient, Error> {
@@ -77,6 +78,11 @@ impl PatientService {
         let outbox =
             vec![outbox::billing_message(&patient), outbox::event_message(&patient, event_type::PATIENT_CREATED)];
         let new = NewPatient { patient, outbox, trace_parent: trace_context::current_traceparent() };
+        // While the pipeline is behind, creates wait for it (bounded): see `Backpressure`.
+        let held = self.backpressure.admit().await;
+        if !held.is_zero() {
+            tracing::debug!(held_ms = held.as_millis(), "create held back: the outbox dispatcher is behind");
+        }
         let patient = new.patient.clone();
         self.creates.submit(new, CREATE_TIMEOUT).await??;
         self.wakeup.wake();

@@ -255,42 +255,45 @@ async fn a_poison_message_goes_to_the_dead_letter_topic_and_consumption_continue
     assert!(String::from_utf8_lossy(error).contains("PatientEvent"));
 }
 
-/// Another replica's dispatcher holds a claim (row locks in its open transaction):
-/// its row is left alone while that transaction lasts, the other rows are delivered,
-/// and the row is delivered as soon as the replica dies (its connection closes).
+/// Another replica's dispatcher is delivering billing (it holds the destination's lock
+/// in its open transaction): this one leaves billing's rows alone while that lasts, and
+/// delivers them at once when the replica dies (its connection closes).
 #[tokio::test]
-async fn a_row_claimed_by_another_dispatcher_waits_for_it_and_not_after_it_died() {
+async fn a_destination_another_dispatcher_holds_waits_for_it_and_not_after_it_died() {
+    use patient_service::outbox::{Destination, OUTBOX_LOCKS};
     use sqlx::Connection as _;
     let mut stack = spawn_stack().await;
     let user = stack.user_token("claims@example.com").await;
     let admin = stack.admin_token().await;
     stack.stop_billing().await;
-    let held = create(&stack, &user, "held@example.com").await;
-    let free = create(&stack, &user, "free@example.com").await;
+    let patients = [create(&stack, &user, "held@example.com").await, create(&stack, &user, "also@example.com").await];
 
-    // The replica claims `held`'s billing row as a dispatcher does.
+    // The replica takes billing as a dispatcher does.
     let mut replica = sqlx::PgConnection::connect(&stack.patient_db_url).await.expect("patient db");
     sqlx::query("BEGIN").execute(&mut replica).await.expect("begin");
-    let claimed: Vec<i64> = sqlx::query_scalar(
-        "SELECT id FROM outbox WHERE destination = 'billing' AND aggregate_id = $1::uuid FOR UPDATE SKIP LOCKED",
-    )
-    .bind(&held)
-    .fetch_all(&mut replica)
-    .await
-    .expect("claim");
-    assert_eq!(claimed.len(), 1);
+    let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1, $2)")
+        .bind(OUTBOX_LOCKS)
+        .bind(Destination::Billing.lock_key())
+        .fetch_one(&mut replica)
+        .await
+        .expect("lock");
+    assert!(locked);
 
     stack.start_billing().await;
-    eventually("the unclaimed row's account", WAIT, || billing_account(&stack, &admin, &free)).await;
-    // Passes ran meanwhile (billing answers again, the other row went through), and
-    // left the claimed row alone.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(billing_account(&stack, &admin, &held).await.is_none(), "a claimed row was delivered twice over");
+    // Passes run meanwhile (billing answers again) and leave billing to the replica.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    for patient in &patients {
+        assert!(billing_account(&stack, &admin, patient).await.is_none(), "delivered by two dispatchers at once");
+    }
 
     // The replica dies mid-delivery: its claim ends with its connection.
     drop(replica);
-    eventually("the account after the claim ended", Duration::from_secs(10), || billing_account(&stack, &admin, &held))
+    for patient in &patients {
+        eventually("the account after the claim ended", Duration::from_secs(10), || {
+            billing_account(&stack, &admin, patient)
+        })
         .await;
+    }
     assert_eq!(billing_rows(&stack).await, 2);
 }
 
