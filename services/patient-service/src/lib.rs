@@ -44,14 +44,14 @@ impl Application {
         // The broker may come up after us; events wait in the outbox meanwhile.
         let kafka = config.kafka.clone();
         tokio::spawn(async move { kafka.ensure_topics_until_ok(&[pulsetrack_common::kafka::PATIENT_TOPIC]).await });
-        let service = PatientService::new(PatientRepository::new(pool.clone()), wakeup, backpressure);
+        let service = PatientService::new(PatientRepository::new(pool.clone()), wakeup, backpressure.clone());
         let audit = pulsetrack_common::audit::AuditLog::spawn(pool.clone(), SERVICE);
         // `/health` also tells how much the outbox holds, per destination (for operators
         // and `deployer status`): {"status": "UP", "outbox": {"billing": {"pending": n,
         // "dead": n}, "patient-event": {...}}}, `"outbox": null` when Postgres does not answer.
         let metrics = pulsetrack_common::metrics::Metrics::new();
         metrics.track_pool(pool.clone(), config.database.max_connections);
-        outbox::register_metrics(&metrics, pool.clone());
+        outbox::register_metrics(&metrics, pool.clone(), backpressure.clone());
         if let Some(namespace) = &config.cloudwatch_namespace {
             outbox::publish_to_cloudwatch(pool.clone(), namespace.clone());
         }

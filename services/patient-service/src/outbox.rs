@@ -108,63 +108,51 @@ impl Wakeup {
     }
 }
 
-/// How far behind the dispatcher may fall (the age of the oldest row a pass claimed)
-/// before creates are held back.
-pub const LAG_LIMIT: Duration = Duration::from_millis(500);
-/// The longest a create is held back: past it the create goes ahead anyway (the outbox
-/// keeps what the pipeline cannot take yet; it only delays).
+/// How far behind the dispatcher may fall (the age of the oldest row a pass claimed on
+/// its first attempt) before creates are slowed down.
+pub const LAG_LIMIT: Duration = Duration::from_millis(250);
+/// How long a create is held per second of lag above [`LAG_LIMIT`].
+pub const HOLD_PER_LAG: f64 = 0.2;
+/// The longest a create is held: past it the create goes ahead anyway (the outbox keeps
+/// what the pipeline cannot take yet; it only delays).
 pub const MAX_HOLD: Duration = Duration::from_secs(1);
 
 /// Backpressure from the dispatcher to creates. Creates cost far less than delivering
 /// their billing request and event, so under sustained load they would outrun the
 /// pipeline and the outbox would only grow (seen: 89,000 events waiting, the oldest
 /// 38 s, after 60 s at 100 clients). Each pass reports how old the oldest row it claimed
-/// on its first attempt was; while a destination's lag is above [`LAG_LIMIT`], a create
-/// waits for it to catch up (at most [`MAX_HOLD`]), so intake settles at what the
-/// pipeline delivers and the delay stays bounded. Retried rows do not count: an outage
-/// delays deliveries, not creates.
+/// on its first attempt was; above [`LAG_LIMIT`] every create is held in proportion to
+/// the excess ([`HOLD_PER_LAG`], at most [`MAX_HOLD`]). Closed-loop clients then send
+/// less, and intake settles where the pipeline keeps up, with the lag a little above
+/// the limit and the same small hold for every create (a gate that stops all creates
+/// until the lag is gone makes a sawtooth instead: some creates wait a second). Retried
+/// rows do not count: an outage delays deliveries, not creates.
 #[derive(Clone, Default)]
 pub struct Backpressure {
-    inner: Arc<BackpressureInner>,
-}
-
-#[derive(Default)]
-struct BackpressureInner {
     /// Per destination (`Destination::ALL` order): the last pass's lag, in microseconds.
-    lag_us: [AtomicU64; 3],
-    caught_up: Notify,
+    lag_us: Arc<[AtomicU64; 3]>,
 }
 
 impl Backpressure {
     fn record(&self, destination: Destination, lag: Duration) {
         let index = Destination::ALL.iter().position(|d| *d == destination).unwrap_or(0);
-        let micros = u64::try_from(lag.as_micros()).unwrap_or(u64::MAX);
-        self.inner.lag_us[index].store(micros, Ordering::Relaxed);
-        if !self.behind() {
-            self.inner.caught_up.notify_waiters();
-        }
+        self.lag_us[index].store(u64::try_from(lag.as_micros()).unwrap_or(u64::MAX), Ordering::Relaxed);
     }
 
-    /// Whether some destination's last pass lagged by more than [`LAG_LIMIT`].
-    pub fn behind(&self) -> bool {
-        let limit = u64::try_from(LAG_LIMIT.as_micros()).unwrap_or(u64::MAX);
-        self.inner.lag_us.iter().any(|lag| lag.load(Ordering::Relaxed) > limit)
+    /// How long a create is held now: in proportion to the largest lag above [`LAG_LIMIT`].
+    pub fn hold(&self) -> Duration {
+        let lag = self.lag_us.iter().map(|lag| lag.load(Ordering::Relaxed)).max().unwrap_or(0);
+        let excess = Duration::from_micros(lag).saturating_sub(LAG_LIMIT);
+        excess.mul_f64(HOLD_PER_LAG).min(MAX_HOLD)
     }
 
-    /// Returns once the dispatcher is within [`LAG_LIMIT`], or after [`MAX_HOLD`];
-    /// tells how long it held the caller.
+    /// Holds the caller for [`Backpressure::hold`]; tells how long.
     pub async fn admit(&self) -> Duration {
-        if !self.behind() {
-            return Duration::ZERO;
+        let hold = self.hold();
+        if !hold.is_zero() {
+            tokio::time::sleep(hold).await;
         }
-        let started = tokio::time::Instant::now();
-        let deadline = started + MAX_HOLD;
-        loop {
-            let caught_up = self.inner.caught_up.notified();
-            if !self.behind() || tokio::time::timeout_at(deadline, caught_up).await.is_err() {
-                return started.elapsed();
-            }
-        }
+        hold
     }
 }
 
@@ -315,10 +303,16 @@ struct DestinationLabel {
 }
 
 /// The outbox's gauges, read at each scrape: `outbox_pending`, `outbox_dead` and
-/// `outbox_oldest_pending_age_seconds`, by destination.
-pub fn register_metrics(metrics: &pulsetrack_common::metrics::Metrics, pool: PgPool) {
+/// `outbox_oldest_pending_age_seconds`, by destination, and `outbox_create_hold_seconds`.
+pub fn register_metrics(metrics: &pulsetrack_common::metrics::Metrics, pool: PgPool, backpressure: Backpressure) {
     use prometheus_client::metrics::{family::Family, gauge::Gauge};
     type AgeGauge = Gauge<f64, std::sync::atomic::AtomicU64>;
+    let hold = AgeGauge::default();
+    metrics.register(
+        "outbox_create_hold_seconds",
+        "How long each create is held now so that the outbox dispatcher keeps up (backpressure)",
+        hold.clone(),
+    );
     let pending = Family::<DestinationLabel, Gauge>::default();
     let dead = Family::<DestinationLabel, Gauge>::default();
     let oldest = Family::<DestinationLabel, AgeGauge>::default();
@@ -331,6 +325,7 @@ pub fn register_metrics(metrics: &pulsetrack_common::metrics::Metrics, pool: PgP
     );
     metrics.on_scrape(move || {
         let (pool, pending, dead, oldest) = (pool.clone(), pending.clone(), dead.clone(), oldest.clone());
+        hold.set(backpressure.hold().as_secs_f64());
         async move {
             match gauges(&pool).await {
                 Ok(rows) => {
@@ -870,29 +865,30 @@ mod tests {
         assert!(!line.contains('\n'), "one line");
     }
 
+    #[test]
+    fn creates_are_held_in_proportion_to_the_lag_above_the_limit() {
+        let backpressure = Backpressure::default();
+        assert_eq!(backpressure.hold(), Duration::ZERO);
+        backpressure.record(Destination::Billing, LAG_LIMIT);
+        assert_eq!(backpressure.hold(), Duration::ZERO, "at the limit");
+        // The largest lag of any destination counts.
+        backpressure.record(Destination::PatientEvent, LAG_LIMIT + Duration::from_millis(500));
+        assert_eq!(backpressure.hold(), Duration::from_millis(500).mul_f64(HOLD_PER_LAG));
+        backpressure.record(Destination::PatientEvent, Duration::from_secs(3600));
+        assert_eq!(backpressure.hold(), MAX_HOLD);
+        backpressure.record(Destination::PatientEvent, Duration::ZERO);
+        assert_eq!(backpressure.hold(), Duration::ZERO, "caught up");
+    }
+
     #[tokio::test]
-    async fn creates_wait_while_the_dispatcher_is_behind_and_no_longer_than_the_hold() {
+    async fn admit_holds_the_caller_for_the_hold() {
         let backpressure = Backpressure::default();
         assert_eq!(backpressure.admit().await, Duration::ZERO);
-        // A retry-free pass that lagged: creates are held, at most MAX_HOLD.
-        backpressure.record(Destination::PatientEvent, LAG_LIMIT * 2);
-        assert!(backpressure.behind());
+        backpressure.record(Destination::Billing, LAG_LIMIT + Duration::from_millis(400));
+        let started = std::time::Instant::now();
         let held = backpressure.admit().await;
-        assert!(held >= MAX_HOLD && held < MAX_HOLD + Duration::from_millis(500), "{held:?}");
-        // Another destination caught up is not enough; this one catching up releases
-        // the waiting create at once.
-        let waiter = tokio::spawn({
-            let backpressure = backpressure.clone();
-            async move { backpressure.admit().await }
-        });
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        backpressure.record(Destination::Billing, Duration::ZERO);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        assert!(!waiter.is_finished());
-        backpressure.record(Destination::PatientEvent, LAG_LIMIT / 2);
-        let held = waiter.await.expect("waiter");
-        assert!(held >= Duration::from_millis(200) && held < MAX_HOLD, "{held:?}");
-        assert_eq!(backpressure.admit().await, Duration::ZERO);
+        assert_eq!(held, Duration::from_millis(400).mul_f64(HOLD_PER_LAG));
+        assert!(started.elapsed() >= held);
     }
 
     #[test]

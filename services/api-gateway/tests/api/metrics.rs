@@ -58,6 +58,8 @@ async fn every_service_exposes_metrics_that_move_with_traffic() {
         assert!(patients.contains(&format!(r#"outbox_pending{{destination="{destination}"}}"#)), "{patients}");
         assert!(patients.contains(&format!(r#"outbox_oldest_pending_age_seconds{{destination="{destination}"}}"#)));
     }
+    // An idle pipeline holds no create back.
+    assert_eq!(sample(&patients, "outbox_create_hold_seconds"), Some(0.0), "{patients}");
 
     let auth = scrape(&stack, &stack.auth).await;
     assert_eq!(sample(&auth, r#"auth_logins_total{outcome="invalid_credentials"}"#), Some(1.0), "{auth}");
