@@ -66,6 +66,13 @@ impl PatientService {
     }
 
     pub async fn create(&self, input: PatientInput) -> Result<Patient, Error> {
+        // While the pipeline is behind, creates wait for it (bounded): see `Backpressure`.
+        // Before anything is stamped: the event's `occurred_at` is when the create went
+        // ahead, not when it arrived.
+        let held = self.backpressure.admit().await;
+        if !held.is_zero() {
+            tracing::debug!(held_ms = held.as_millis(), "create held back: the outbox dispatcher is behind");
+        }
         let patient = Patient {
             id: Uuid::now_v7(),
             name: input.name,
@@ -78,11 +85,6 @@ impl PatientService {
         let outbox =
             vec![outbox::billing_message(&patient), outbox::event_message(&patient, event_type::PATIENT_CREATED)];
         let new = NewPatient { patient, outbox, trace_parent: trace_context::current_traceparent() };
-        // While the pipeline is behind, creates wait for it (bounded): see `Backpressure`.
-        let held = self.backpressure.admit().await;
-        if !held.is_zero() {
-            tracing::debug!(held_ms = held.as_millis(), "create held back: the outbox dispatcher is behind");
-        }
         let patient = new.patient.clone();
         self.creates.submit(new, CREATE_TIMEOUT).await??;
         self.wakeup.wake();
