@@ -580,7 +580,18 @@ impl Dispatcher {
         .fetch_one(&mut *tx)
         .await?;
         if !locked {
-            // Another replica delivers this destination now.
+            // Another replica delivers this destination now. This replica's creates are
+            // held by that dispatcher's lag too: the age of the oldest row still waiting
+            // for its first attempt.
+            let waited: Option<f64> = sqlx::query_scalar(
+                "SELECT extract(epoch FROM now() - created_at)::float8 FROM outbox \
+                 WHERE destination = $1 AND dead_at IS NULL AND attempts = 0 ORDER BY id LIMIT 1",
+            )
+            .bind(destination.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+            let lag = Duration::try_from_secs_f64(waited.unwrap_or(0.0)).unwrap_or_default();
+            self.backpressure.record(destination, lag);
             return Ok(0);
         }
         // Only the oldest pending row of a patient is eligible: a row waits while an

@@ -262,7 +262,8 @@ async fn a_poison_message_goes_to_the_dead_letter_topic_and_consumption_continue
 async fn a_destination_another_dispatcher_holds_waits_for_it_and_not_after_it_died() {
     use patient_service::outbox::{Destination, OUTBOX_LOCKS};
     use sqlx::Connection as _;
-    let mut stack = spawn_stack().await;
+    // With the broker: events flow, so any hold comes from billing's lag.
+    let mut stack = spawn_pipeline().await;
     let user = stack.user_token("claims@example.com").await;
     let admin = stack.admin_token().await;
     stack.stop_billing().await;
@@ -280,21 +281,42 @@ async fn a_destination_another_dispatcher_holds_waits_for_it_and_not_after_it_di
     assert!(locked);
 
     stack.start_billing().await;
+    // A create whose billing request now waits for the replica: this replica's creates
+    // are held by the replica's lag (backpressure reads it from the outbox).
+    let waiting = create(&stack, &user, "waiting@example.com").await;
+    eventually("creates held for the other dispatcher's lag", Duration::from_secs(5), || async {
+        (create_hold_seconds(&stack).await > 0.0).then_some(())
+    })
+    .await;
     // Passes run meanwhile (billing answers again) and leave billing to the replica.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    for patient in &patients {
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    for patient in patients.iter().chain([&waiting]) {
         assert!(billing_account(&stack, &admin, patient).await.is_none(), "delivered by two dispatchers at once");
     }
 
     // The replica dies mid-delivery: its claim ends with its connection.
     drop(replica);
-    for patient in &patients {
+    for patient in patients.iter().chain([&waiting]) {
         eventually("the account after the claim ended", Duration::from_secs(10), || {
             billing_account(&stack, &admin, patient)
         })
         .await;
     }
-    assert_eq!(billing_rows(&stack).await, 2);
+    assert_eq!(billing_rows(&stack).await, 3);
+    eventually("no hold once delivered", Duration::from_secs(5), || async {
+        (create_hold_seconds(&stack).await == 0.0).then_some(())
+    })
+    .await;
+}
+
+/// patient-service's `outbox_create_hold_seconds` now.
+async fn create_hold_seconds(stack: &TestStack) -> f64 {
+    let metrics = stack.client.get(format!("{}/metrics", stack.patient)).send().await.expect("metrics");
+    let text = metrics.text().await.expect("metrics text");
+    text.lines()
+        .find_map(|line| line.strip_prefix("outbox_create_hold_seconds "))
+        .and_then(|value| value.trim().parse().ok())
+        .expect("the hold gauge")
 }
 
 #[tokio::test]
