@@ -108,11 +108,6 @@ fn database_status(e: sqlx::Error) -> Status {
 
 /// A billing request's patient id, name and email, checked.
 fn new_account(request: &BillingRequest) -> Result<NewAccount<'_>, Status> {
-    account_request(request).map(|(patient_id, name, email)| NewAccount { patient_id, name, email })
-}
-
-/// A billing request's patient id, name and email, checked.
-fn account_request(request: &BillingRequest) -> Result<(Uuid, &str, &str), Status> {
     let patient_id = Uuid::parse_str(request.patient_id.trim())
         .map_err(|_| Status::invalid_argument("patientId: must be a UUID"))?;
     let name = request.name.trim();
@@ -123,7 +118,7 @@ fn account_request(request: &BillingRequest) -> Result<(Uuid, &str, &str), Statu
     if email.is_empty() {
         return Err(Status::invalid_argument("email: must not be blank"));
     }
-    Ok((patient_id, name, email))
+    Ok(NewAccount { patient_id, name, email })
 }
 
 #[tonic::async_trait]
@@ -136,7 +131,7 @@ impl BillingService for BillingGrpc {
         self.metrics
             .observe("CreateBillingAccount", &metadata, async {
                 let request = request.into_inner();
-                let (patient_id, name, email) = account_request(&request)?;
+                let NewAccount { patient_id, name, email } = new_account(&request)?;
                 let account = self.accounts.open(patient_id, name, email).await.map_err(database_status)?;
                 tracing::debug!(%patient_id, account_id = %account.id, status = %account.status, "billing account opened");
                 Ok(Response::new(BillingResponse { account_id: account.id.to_string(), status: account.status }))
@@ -152,7 +147,7 @@ impl BillingService for BillingGrpc {
         self.metrics
             .observe("CloseBillingAccount", &metadata, async {
                 let request = request.into_inner();
-                let (patient_id, name, email) = account_request(&request)?;
+                let NewAccount { patient_id, name, email } = new_account(&request)?;
                 let account = self.accounts.close(patient_id, name, email).await.map_err(database_status)?;
                 tracing::info!(%patient_id, account_id = %account.id, "billing account closed (patient deleted)");
                 Ok(Response::new(BillingResponse { account_id: account.id.to_string(), status: account.status }))
