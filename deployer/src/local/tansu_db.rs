@@ -16,9 +16,9 @@ use rusqlite::{Connection, OpenFlags};
 /// The index `up` adds to tansu's `header` table.
 pub const HEADER_INDEX: &str = "pulsetrack_header_record";
 
-/// Whether the database has tansu's `header` table yet (tansu creates it on start).
-fn has_header_table(db: &Connection) -> rusqlite::Result<bool> {
-    db.query_row("SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'header')", [], |row| {
+/// Whether the database has a `kind` (table, index) named `name`.
+fn has_object(db: &Connection, kind: &str, name: &str) -> rusqlite::Result<bool> {
+    db.query_row("SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = ?1 AND name = ?2)", [kind, name], |row| {
         row.get(0)
     })
 }
@@ -29,7 +29,8 @@ fn has_header_table(db: &Connection) -> rusqlite::Result<bool> {
 pub fn index_headers(path: &Path) -> rusqlite::Result<bool> {
     let db = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
     db.busy_timeout(Duration::from_secs(10))?;
-    if !has_header_table(&db)? {
+    // tansu creates its `header` table on start.
+    if !has_object(&db, "table", "header")? {
         return Ok(false);
     }
     db.execute_batch(&format!("CREATE INDEX IF NOT EXISTS {HEADER_INDEX} ON header (topition, offset_id)"))?;
@@ -39,11 +40,7 @@ pub fn index_headers(path: &Path) -> rusqlite::Result<bool> {
 /// Whether `path`'s database has [`HEADER_INDEX`].
 pub fn has_header_index(path: &Path) -> rusqlite::Result<bool> {
     let db = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
-    db.query_row(
-        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?1)",
-        [HEADER_INDEX],
-        |row| row.get(0),
-    )
+    has_object(&db, "index", HEADER_INDEX)
 }
 
 #[cfg(test)]
