@@ -262,6 +262,7 @@ impl AuditLog {
     pub async fn record(&self, access: Access) -> Result<(), AuditError> {
         self.writer.submit(access, RECORD_TIMEOUT).await?
     }
+
     /// Records the outcome of a handler's `result` (`ok` when it succeeded, the error's
     /// status otherwise) and returns the result once the entry is committed; when the
     /// entry cannot be written the caller gets 503 instead of the data.

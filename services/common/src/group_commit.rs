@@ -96,7 +96,7 @@ mod tests {
 
     /// Records the batches it is given and answers each item doubled.
     struct Doubler {
-        batches: Arc<Mutex<Vec<Vec<u32>>>>,
+        batches: Batches,
         gate: Arc<tokio::sync::Semaphore>,
     }
 
@@ -112,23 +112,30 @@ mod tests {
         }
     }
 
+    type Batches = Arc<Mutex<Vec<Vec<u32>>>>;
+
+    /// A writer of batches of at most `max_batch`, held at a closed gate; the batches it
+    /// was given.
+    fn gated(max_batch: usize) -> (GroupCommit<Doubler>, Batches, Arc<tokio::sync::Semaphore>) {
+        let batches = Batches::default();
+        let gate = Arc::new(tokio::sync::Semaphore::new(0));
+        let commit = GroupCommit::spawn(Doubler { batches: batches.clone(), gate: gate.clone() }, max_batch, 16);
+        (commit, batches, gate)
+    }
+
+    /// Submits `item` from a task of its own (waiting up to 5 s).
+    fn submitted(commit: &GroupCommit<Doubler>, item: u32) -> tokio::task::JoinHandle<Result<u32, GroupCommitError>> {
+        let commit = commit.clone();
+        tokio::spawn(async move { commit.submit(item, Duration::from_secs(5)).await })
+    }
+
     #[tokio::test]
     async fn items_waiting_during_a_write_are_committed_together_and_each_gets_its_own_outcome() {
-        let batches = Arc::new(Mutex::new(Vec::new()));
-        let gate = Arc::new(tokio::sync::Semaphore::new(0));
-        let commit = GroupCommit::spawn(Doubler { batches: batches.clone(), gate: gate.clone() }, 3, 16);
-        let first = tokio::spawn({
-            let commit = commit.clone();
-            async move { commit.submit(1, Duration::from_secs(5)).await }
-        });
+        let (commit, batches, gate) = gated(3);
+        let first = submitted(&commit, 1);
         // The first item is taken alone (nothing else waits) and held at the gate.
         tokio::time::sleep(Duration::from_millis(20)).await;
-        let rest: Vec<_> = (2..=6)
-            .map(|i| {
-                let commit = commit.clone();
-                tokio::spawn(async move { commit.submit(i, Duration::from_secs(5)).await })
-            })
-            .collect();
+        let rest: Vec<_> = (2..=6).map(|i| submitted(&commit, i)).collect();
         tokio::time::sleep(Duration::from_millis(20)).await;
         gate.add_permits(10);
         assert_eq!(first.await.expect("task"), Ok(2));
@@ -145,23 +152,15 @@ mod tests {
 
     #[tokio::test]
     async fn a_submitter_that_stopped_waiting_is_not_written() {
-        let batches = Arc::new(Mutex::new(Vec::new()));
-        let gate = Arc::new(tokio::sync::Semaphore::new(0));
-        let commit = GroupCommit::spawn(Doubler { batches: batches.clone(), gate: gate.clone() }, 8, 16);
-        let held = tokio::spawn({
-            let commit = commit.clone();
-            async move { commit.submit(1, Duration::from_secs(5)).await }
-        });
+        let (commit, batches, gate) = gated(8);
+        let held = submitted(&commit, 1);
         tokio::time::sleep(Duration::from_millis(20)).await;
         // Queued behind the held batch, and given up on before the writer takes it.
         assert_eq!(
             commit.submit(7, Duration::from_millis(20)).await,
             Err(GroupCommitError::Timeout(Duration::from_millis(20)))
         );
-        let kept = tokio::spawn({
-            let commit = commit.clone();
-            async move { commit.submit(8, Duration::from_secs(5)).await }
-        });
+        let kept = submitted(&commit, 8);
         tokio::time::sleep(Duration::from_millis(20)).await;
         gate.add_permits(10);
         assert_eq!(held.await.expect("task"), Ok(2));

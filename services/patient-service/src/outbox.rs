@@ -133,7 +133,7 @@ pub const MAX_HOLD: Duration = Duration::from_secs(1);
 #[derive(Clone, Default)]
 pub struct Backpressure {
     /// Per destination (`Destination::ALL` order): the last pass's lag, in microseconds.
-    lag_us: Arc<[AtomicU64; 3]>,
+    lag_us: Arc<[AtomicU64; Destination::ALL.len()]>,
 }
 
 impl Backpressure {
