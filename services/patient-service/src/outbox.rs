@@ -560,7 +560,8 @@ impl Dispatcher {
         }
     }
 
-    /// Delivers one batch of due rows; returns how many it claimed. One dispatcher at a
+    /// Delivers one batch of due rows; returns how many the claim read (a full batch:
+    /// there may be more). One dispatcher at a
     /// time delivers a destination: the pass takes the destination's advisory lock in a
     /// transaction it holds while it delivers, and in that transaction deletes what was
     /// delivered and records what failed. The claim writes nothing (no lease in every
@@ -595,24 +596,27 @@ impl Dispatcher {
             return Ok(0);
         }
         // Only the oldest pending row of a patient is eligible: a row waits while an
-        // older one for the same patient is pending (backing off, say), so one patient's
-        // events reach Kafka in the order they happened. Written as a correlated
-        // min(id) (an index probe per row on outbox_per_patient) rather than NOT
-        // EXISTS, which the planner turned into a scan of every pending row per
-        // candidate on this churning table: 41 ms per pass under load, 1.6 ms with
-        // min(id) (bench/RESULTS.md).
+        // older one for the same patient is pending, so one patient's events reach Kafka
+        // in the order they happened. An older pending row is either due, and then in
+        // this pass before it (rows come in id order; a first attempt is always due),
+        // which `first_per_patient` sees, or it failed and waits for its retry, which
+        // the NOT EXISTS finds in the small index of failed rows (`outbox_retrying`,
+        // empty while deliveries succeed; migration 0009).
         let rows: Vec<Row> = sqlx::query_as(
             "SELECT id, aggregate_id, payload, attempts, trace_parent, \
                     extract(epoch FROM now() - created_at)::float8 AS age_s FROM outbox o \
-             WHERE destination = $1 AND dead_at IS NULL AND next_attempt_at <= now() \
-             AND o.id = (SELECT min(first.id) FROM outbox first WHERE first.destination = o.destination \
-                 AND first.aggregate_id = o.aggregate_id AND first.dead_at IS NULL) \
+             WHERE destination = $1 AND dead_at IS NULL AND (attempts = 0 OR next_attempt_at <= now()) \
+             AND NOT EXISTS (SELECT 1 FROM outbox failed WHERE failed.destination = o.destination \
+                 AND failed.aggregate_id = o.aggregate_id AND failed.id < o.id \
+                 AND failed.attempts > 0 AND failed.dead_at IS NULL) \
              ORDER BY id LIMIT $2",
         )
         .bind(destination.as_str())
         .bind(BATCH)
         .fetch_all(&mut *tx)
         .await?;
+        let claimed = rows.len();
+        let rows = first_per_patient(rows);
         // Rows on their first attempt only: a retried row is old by nature (it waited out
         // its backoff), and counting it would hold creates back for an outage.
         let oldest = rows.iter().filter(|r| r.attempts == 0).map(|r| r.age_s).fold(0.0, f64::max);
@@ -677,7 +681,7 @@ impl Dispatcher {
         if missing_topic && let Err(e) = self.kafka.ensure_topics(&[PATIENT_TOPIC]).await {
             tracing::warn!(error = %e, "cannot create the patient topic yet");
         }
-        Ok(rows.len())
+        Ok(claimed)
     }
 
     /// Closes a deleted patient's account with one `CloseBillingAccount` call (closes
@@ -807,6 +811,13 @@ async fn record_failures(conn: &mut PgConnection, destination: Destination, fail
             "outbox row is dead: it will not be delivered (kept with its reason)");
     }
     Ok(())
+}
+
+/// Of rows in id order, each patient's first only: a later row of the same patient
+/// waits for the next pass, after the earlier one was delivered.
+fn first_per_patient(rows: Vec<Row>) -> Vec<Row> {
+    let mut seen = std::collections::HashSet::with_capacity(rows.len());
+    rows.into_iter().filter(|row| seen.insert(row.aggregate_id)).collect()
 }
 
 /// `delivery`, or a transient failure when it takes longer than `bound`.

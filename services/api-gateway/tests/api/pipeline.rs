@@ -350,28 +350,66 @@ async fn a_rejected_outbox_row_is_dead_at_once_and_counted() {
     pool.close().await;
 }
 
+/// A row that fails every time is dead at the tenth failure, with its reason; until
+/// then a later row of the same patient waits behind it (one patient's events stay in
+/// order), and once it is dead the later row goes.
 #[tokio::test]
-async fn a_row_failing_the_same_way_ten_times_is_dead_with_its_reason() {
+async fn a_failing_row_holds_its_patients_later_rows_and_is_dead_at_the_tenth_failure() {
     let stack = spawn_pipeline().await;
     let user = stack.user_token("too-large@example.com").await;
     let patient = create(&stack, &user, "fine@example.com").await;
     let admin = stack.admin_token().await;
     wait_created_once(&stack, &admin, std::slice::from_ref(&patient)).await;
     // An event the producer refuses every time, the same way, without it being an
-    // outage: larger than the client's largest message (message.max.bytes, 1 MB).
+    // outage: larger than the client's largest message (message.max.bytes, 1 MB). Then,
+    // in the same transaction, a valid event of the same patient.
+    let blocked = patient_service::domain::Patient {
+        id: uuid::Uuid::now_v7(),
+        name: "Behind".into(),
+        email: "behind@example.com".into(),
+        address: "1 Queue Street".into(),
+        date_of_birth: chrono::NaiveDate::from_ymd_opt(1990, 1, 1).expect("date"),
+        registered_date: chrono::NaiveDate::from_ymd_opt(2026, 1, 1).expect("date"),
+    };
+    let later = patient_service::outbox::event_message(&blocked, "PATIENT_UPDATED").payload;
     let pool = sqlx::PgPool::connect(&stack.patient_db_url).await.expect("patient db");
-    sqlx::query("INSERT INTO outbox (destination, aggregate_id, payload) VALUES ('patient-event', $1, $2)")
-        .bind(uuid::Uuid::now_v7())
-        .bind(vec![0u8; 2_000_000])
-        .execute(&pool)
-        .await
-        .expect("insert");
+    sqlx::query(
+        "INSERT INTO outbox (destination, aggregate_id, payload) \
+         VALUES ('patient-event', $1, $2), ('patient-event', $1, $3)",
+    )
+    .bind(blocked.id)
+    .bind(vec![0u8; 2_000_000])
+    .bind(&later)
+    .execute(&pool)
+    .await
+    .expect("insert");
+    // While the first is retried, the second waits: after two failed passes it has
+    // not been tried, and an event created meanwhile goes past both.
+    let attempts = || {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i32>("SELECT attempts FROM outbox WHERE aggregate_id = $1 ORDER BY id")
+                .bind(blocked.id)
+                .fetch_all(&pool)
+                .await
+                .expect("attempts")
+        }
+    };
+    eventually("the first row failed twice", WAIT, || async {
+        attempts().await.first().is_some_and(|&a| a >= 2).then_some(())
+    })
+    .await;
+    let passing = create(&stack, &user, "passing@example.com").await;
+    wait_created_once(&stack, &admin, std::slice::from_ref(&passing)).await;
+    let waiting = attempts().await;
+    assert_eq!(waiting.get(1), Some(&0), "the later row waits behind the failing one: {waiting:?}");
+    assert!(analytics_events(&stack, &admin, &blocked.id.to_string()).await.is_empty());
+
     let health = eventually("the dead row counted", WAIT, || async {
         let health = json_of(stack.client.get(format!("{}/health", stack.patient)).send().await.expect("health")).await;
         (health["outbox"]["patient-event"]["dead"] == 1).then_some(health)
     })
     .await;
-    assert_eq!(health["outbox"]["patient-event"]["pending"], 0, "{health}");
     let (attempts, same, reason): (i32, i32, Option<String>) =
         sqlx::query_as("SELECT attempts, same_failures, last_error FROM outbox WHERE dead_at IS NOT NULL")
             .fetch_one(&pool)
@@ -379,5 +417,12 @@ async fn a_row_failing_the_same_way_ten_times_is_dead_with_its_reason() {
             .expect("the dead row, kept");
     assert_eq!((attempts, same), (patient_service::outbox::DEAD_AFTER_SAME_FAILURES, 10), "dead at the tenth");
     assert!(reason.as_deref().is_some_and(|r| r.contains("too large")), "the reason is kept: {reason:?}");
+    // The dead row no longer holds the patient's later event back.
+    let events = eventually("the later event", WAIT, || async {
+        let events = analytics_events(&stack, &admin, &blocked.id.to_string()).await;
+        (!events.is_empty()).then_some(events)
+    })
+    .await;
+    assert_eq!(types(&events), ["PATIENT_UPDATED"], "{health}");
     pool.close().await;
 }
