@@ -86,7 +86,8 @@ def outbox_sample(patient_url):
     for name in ("outbox_pending", "outbox_oldest_pending_age_seconds"):
         for m in re.finditer(rf'^{name}{{destination="([a-z-]+)"}} (\S+)$', text, re.M):
             sample.setdefault(m.group(1), {})[name] = float(m.group(2))
-    return sample
+    hold = re.search(r"^outbox_create_hold_seconds (\S+)$", text, re.M)
+    return sample, float(hold.group(1)) if hold else None
 
 
 def psql(url, sql):
@@ -138,7 +139,7 @@ def main():
     def sampler():
         while not stop.is_set():
             try:
-                samples.append((time.time(), outbox_sample(args.patient_service)))
+                samples.append((time.time(), *outbox_sample(args.patient_service)))
             except OSError:
                 pass
             stop.wait(1.0)
@@ -191,7 +192,7 @@ def main():
     socket_errors = re.search(r"Socket errors: (.*)$", text, re.M)
     cpu = {name: (after.get(name, 0) - before.get(name, 0)) / HZ for name in after}
     backlog = {}
-    for _, sample in samples:
+    for _, sample, _ in samples:
         for destination, values in sample.items():
             peak = backlog.setdefault(destination, {"pending": 0.0, "age": 0.0})
             peak["pending"] = max(peak["pending"], values.get("outbox_pending", 0.0))
@@ -205,6 +206,7 @@ def main():
         "delay_s": {"p50": percentile(delays, 0.5), "p99": percentile(delays, 0.99),
                     "max": delays[-1] if delays else None, "events": len(delays)},
         "drained_after_s": drained_after, "outbox_peak": backlog, "pgbench_tps": tps,
+        "hold_s": [hold for _, _, hold in samples if hold is not None],
         "per_create": {k: (db_after[k] - db_before[k]) / max(created, 1) for k in db_after},
     }
     if args.json_out:
@@ -231,6 +233,11 @@ def markdown(r):
         f"everything stored {fmt(r['drained_after_s'], '.1f')} s after the load stopped. Outbox peak during the run: "
         + ", ".join(f"{d} {v['pending']:,.0f} pending (oldest {v['age']:.1f} s)" for d, v in sorted(r["outbox_peak"].items()))
         + ".",
+        "",
+        "Backpressure (the hold of each create, sampled each second): "
+        + (f"mean {1000 * sum(r['hold_s']) / len(r['hold_s']):.1f} ms, max {1000 * max(r['hold_s']):.1f} ms, "
+           f"held in {sum(1 for h in r['hold_s'] if h > 0)} of {len(r['hold_s'])} samples."
+           if r["hold_s"] else "not reported."),
         "",
         f"Postgres per create (whole cluster, every service): {r['per_create']['commits']:.2f} commits, "
         f"{r['per_create']['wal_bytes']:,.0f} bytes of WAL.",
