@@ -561,12 +561,12 @@ impl Dispatcher {
     }
 
     /// Delivers one batch of due rows; returns how many the claim read (a full batch:
-    /// there may be more). One dispatcher at a
-    /// time delivers a destination: the pass takes the destination's advisory lock in a
-    /// transaction it holds while it delivers, and in that transaction deletes what was
-    /// delivered and records what failed. The claim writes nothing (no lease in every
-    /// row, no row locks), and until its DELETE the transaction has no transaction id,
-    /// so it does not hold back the cleanup of the outbox's dead rows either. A replica
+    /// there may be more). One dispatcher at a time delivers a destination: the pass
+    /// takes the destination's advisory lock in a transaction it holds while it
+    /// delivers, and in that transaction deletes what was delivered and records what
+    /// failed. The claim writes nothing (no lease in every row, no row locks), and until
+    /// its DELETE the transaction has no transaction id, so it does not hold back the
+    /// cleanup of the outbox's dead rows either. A replica
     /// that dies loses the lock the moment Postgres sees its connection close; one that
     /// hangs is ended by Postgres after [`OutboxConfig::claim_timeout`] idle.
     async fn drain(&self, destination: Destination) -> sqlx::Result<usize> {
