@@ -45,6 +45,9 @@ fn up_runs_the_whole_system_and_keeps_its_data_across_restarts() {
     let Flow { email, id, patient_email, .. } = patient_flow(&client, &base, &admin_password, "up");
     services_use_their_own_roles_over_verified_tls(&data);
     top_shows_every_service_from_its_metrics(&client, &base, &data);
+    // One consumer on one machine: the topic was made with one partition.
+    let brokers = state(&data)["kafka_brokers"].as_str().expect("brokers").to_string();
+    assert_eq!(topic_partitions(&brokers, pulsetrack_common::kafka::PATIENT_TOPIC), 1);
 
     // auth-service's signing secret: generated into the data folder, private from its
     // first byte, and a token issued now must still be accepted after a restart.
@@ -250,6 +253,15 @@ fn up_refuses_missing_binaries_before_starting_anything() {
 
 /// As on AWS: every service's connections are its own role's, over TLS (the services
 /// run with verify-full against the cluster's CA), and the roles' passwords are private files.
+/// How many partitions `topic` has on `brokers` (0: no such topic).
+fn topic_partitions(brokers: &str, topic: &str) -> usize {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let client: BaseConsumer =
+        rdkafka::ClientConfig::new().set("bootstrap.servers", brokers).create().expect("Kafka client");
+    let metadata = client.fetch_metadata(Some(topic), Duration::from_secs(10)).expect("metadata");
+    metadata.topics().iter().find(|t| t.name() == topic).map_or(0, |t| t.partitions().len())
+}
+
 fn services_use_their_own_roles_over_verified_tls(data: &std::path::Path) {
     use std::os::unix::fs::PermissionsExt;
     let state: Value = state(data);
