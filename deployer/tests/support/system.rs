@@ -31,15 +31,43 @@ pub fn containers_conf() -> String {
         .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/containers.conf").to_string())
 }
 
-/// Ports 4000..4005 and 9001 shifted below the ephemeral range, away from other runs.
+/// The offsets [`port_offset`] chooses from: 10,000 + 100 × k for k below this. Two
+/// offsets 5,000 apart would share a port (one's 9001 is the other's 4001), so no two
+/// may be that far apart.
+const OFFSETS: u16 = 50;
+
+/// Ports 4000..4005 and 9001 shifted below the ephemeral range, away from other runs:
+/// an offset whose ports are free and that no other test process holds. A free port
+/// alone is not enough: a test that found its ports free may bind them a minute later
+/// (the containers test builds its images first), and another test could take them
+/// meanwhile.
 pub fn port_offset() -> u16 {
+    let locks = std::env::temp_dir().join("pulsetrack-test-ports");
+    std::fs::create_dir_all(&locks).expect("the port locks' folder");
     let free = |o: u16| {
         [4000u16, 4001, 4002, 4004, 4005, 9001]
             .iter()
             .all(|p| std::net::TcpListener::bind(("127.0.0.1", p + o)).is_ok())
     };
-    let start = (std::process::id() % 150) as u16;
-    (0..150u16).map(|i| 10_000 + ((start + i) % 150) * 100).find(|o| free(*o)).expect("a free port range")
+    let start = (std::process::id() % u32::from(OFFSETS)) as u16;
+    (0..OFFSETS)
+        .map(|i| 10_000 + ((start + i) % OFFSETS) * 100)
+        .find(|&o| hold(&locks.join(o.to_string())) && free(o))
+        .expect("a free port range")
+}
+
+/// Locks `path` for the rest of this process (the kernel drops the lock when it ends,
+/// however it ends); false when another process, or an earlier call of this one,
+/// holds it.
+fn hold(path: &Path) -> bool {
+    let Ok(file) = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(path) else {
+        return false;
+    };
+    if file.try_lock().is_err() {
+        return false;
+    }
+    std::mem::forget(file);
+    true
 }
 
 pub struct Up {
