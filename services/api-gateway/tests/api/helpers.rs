@@ -393,3 +393,19 @@ where
 pub async fn json_of(response: Response) -> Value {
     response.json().await.expect("json body")
 }
+
+/// `base`'s `/metrics`, checked to be Prometheus's text exposition format.
+pub async fn scrape(stack: &TestStack, base: &str) -> String {
+    let response = stack.client.get(format!("{base}/metrics")).send().await.expect("scrape");
+    assert_eq!(response.status(), StatusCode::OK, "{base}/metrics");
+    assert!(
+        response.headers()["content-type"].to_str().is_ok_and(|c| c.starts_with("text/plain; version=0.0.4")),
+        "exposition format"
+    );
+    response.text().await.expect("text")
+}
+
+/// The value of the sample `name` (with its labels, exactly as exposed).
+pub fn sample(text: &str, name: &str) -> Option<f64> {
+    text.lines().find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}

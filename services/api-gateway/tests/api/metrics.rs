@@ -6,22 +6,7 @@ use std::time::Duration;
 use pulsetrack_common::identity::Role;
 use reqwest::{Method, StatusCode};
 
-use crate::helpers::{TestStack, eventually, patient_body, spawn_pipeline};
-
-async fn scrape(stack: &TestStack, base: &str) -> String {
-    let response = stack.client.get(format!("{base}/metrics")).send().await.expect("scrape");
-    assert_eq!(response.status(), StatusCode::OK, "{base}/metrics");
-    assert!(
-        response.headers()["content-type"].to_str().is_ok_and(|c| c.starts_with("text/plain; version=0.0.4")),
-        "exposition format"
-    );
-    response.text().await.expect("text")
-}
-
-/// The value of the sample `name` (with its labels, exactly as exposed).
-fn sample(text: &str, name: &str) -> Option<f64> {
-    text.lines().find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
-}
+use crate::helpers::{eventually, patient_body, sample, scrape, spawn_pipeline};
 
 #[tokio::test]
 async fn every_service_exposes_metrics_that_move_with_traffic() {

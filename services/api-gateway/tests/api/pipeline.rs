@@ -6,7 +6,7 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestStack, eventually, json_of, patient_body, spawn_pipeline, spawn_stack};
+use crate::helpers::{TestStack, eventually, json_of, patient_body, sample, scrape, spawn_pipeline, spawn_stack};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -311,12 +311,7 @@ async fn a_destination_another_dispatcher_holds_waits_for_it_and_not_after_it_di
 
 /// patient-service's `outbox_create_hold_seconds` now.
 async fn create_hold_seconds(stack: &TestStack) -> f64 {
-    let metrics = stack.client.get(format!("{}/metrics", stack.patient)).send().await.expect("metrics");
-    let text = metrics.text().await.expect("metrics text");
-    text.lines()
-        .find_map(|line| line.strip_prefix("outbox_create_hold_seconds "))
-        .and_then(|value| value.trim().parse().ok())
-        .expect("the hold gauge")
+    sample(&scrape(stack, &stack.patient).await, "outbox_create_hold_seconds").expect("the hold gauge")
 }
 
 #[tokio::test]
