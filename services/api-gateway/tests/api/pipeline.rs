@@ -419,5 +419,12 @@ async fn a_failing_row_holds_its_patients_later_rows_and_is_dead_at_the_tenth_fa
     })
     .await;
     assert_eq!(types(&events), ["PATIENT_UPDATED"], "{events:?}");
+    // Nothing left pending: the dead row is counted as dead, the later one is delivered.
+    let health = eventually("nothing pending", WAIT, || async {
+        let health = json_of(stack.client.get(format!("{}/health", stack.patient)).send().await.expect("health")).await;
+        (health["outbox"]["patient-event"]["pending"] == 0).then_some(health)
+    })
+    .await;
+    assert_eq!(health["outbox"]["patient-event"]["dead"], 1, "{health}");
     pool.close().await;
 }
