@@ -251,8 +251,6 @@ fn up_refuses_missing_binaries_before_starting_anything() {
     let _ = std::fs::remove_dir_all(&empty);
 }
 
-/// As on AWS: every service's connections are its own role's, over TLS (the services
-/// run with verify-full against the cluster's CA), and the roles' passwords are private files.
 /// How many partitions `topic` has on `brokers` (0: no such topic).
 fn topic_partitions(brokers: &str, topic: &str) -> usize {
     use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -262,6 +260,8 @@ fn topic_partitions(brokers: &str, topic: &str) -> usize {
     metadata.topics().iter().find(|t| t.name() == topic).map_or(0, |t| t.partitions().len())
 }
 
+/// As on AWS: every service's connections are its own role's, over TLS (the services
+/// run with verify-full against the cluster's CA), and the roles' passwords are private files.
 fn services_use_their_own_roles_over_verified_tls(data: &std::path::Path) {
     use std::os::unix::fs::PermissionsExt;
     let state: Value = state(data);

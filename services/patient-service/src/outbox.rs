@@ -566,9 +566,9 @@ impl Dispatcher {
     /// delivers, and in that transaction deletes what was delivered and records what
     /// failed. The claim writes nothing (no lease in every row, no row locks), and until
     /// its DELETE the transaction has no transaction id, so it does not hold back the
-    /// cleanup of the outbox's dead rows either. A replica
-    /// that dies loses the lock the moment Postgres sees its connection close; one that
-    /// hangs is ended by Postgres after [`OutboxConfig::claim_timeout`] idle.
+    /// cleanup of the outbox's dead rows either. A replica that dies loses the lock the
+    /// moment Postgres sees its connection close; one that hangs is ended by Postgres
+    /// after [`OutboxConfig::claim_timeout`] idle.
     async fn drain(&self, destination: Destination) -> sqlx::Result<usize> {
         let mut tx = self.pool.begin().await?;
         let locked: bool = sqlx::query_scalar(
