@@ -184,3 +184,26 @@ async fn the_chain_is_intact_and_an_edited_row_is_found() {
     assert_eq!(trail["brokenAt"].as_i64(), Some(3), "{trail}");
     assert!(trail["reason"].as_str().is_some_and(|r| r.contains("missing")), "{trail}");
 }
+
+/// Each trail's index of patient ids takes an entry straight into the index: with GIN's
+/// pending list, the INSERT that found the list full merged all of it, and every request
+/// waiting on that batch of entries waited for the merge (over 128 ms under load).
+#[tokio::test]
+async fn every_trail_indexes_patient_ids_without_a_pending_list() {
+    let stack = spawn_pipeline().await;
+    let trails = [
+        ("patient-service", stack.patient_db_url.as_str()),
+        ("billing-service", stack.billing_db_url.as_str()),
+        ("analytics-service", stack.analytics_db_url.as_deref().expect("the pipeline has analytics")),
+    ];
+    for (service, url) in trails {
+        let mut db = PgConnection::connect(url).await.expect(service);
+        let options: Vec<String> = sqlx::query_scalar(
+            "SELECT unnest(reloptions) FROM pg_class WHERE relname = 'audit_log_patients' AND relkind = 'i'",
+        )
+        .fetch_all(&mut db)
+        .await
+        .expect(service);
+        assert!(options.iter().any(|o| o == "fastupdate=off"), "{service}: audit_log_patients has {options:?}");
+    }
+}

@@ -1,0 +1,7 @@
+// `sqlx::migrate!` embeds the migrations at compile time, but stable Rust cannot tell
+// cargo which files a macro read: without this a new migration alone would not rebuild
+// the crate. `migrations/` holds links into `../common/sql`, watched too.
+fn main() {
+    println!("cargo:rerun-if-changed=migrations");
+    println!("cargo:rerun-if-changed=../common/sql");
+}
