@@ -44,6 +44,7 @@ fn up_runs_the_whole_system_and_keeps_its_data_across_restarts() {
         std::fs::read_to_string(data.join("admin-password")).expect("admin password").trim().to_string();
     let Flow { email, id, patient_email, .. } = patient_flow(&client, &base, &admin_password, "up");
     services_use_their_own_roles_over_verified_tls(&data);
+    wal_segments_are_recycled_not_zero_filled(&data);
     top_shows_every_service_from_its_metrics(&client, &base, &data);
     // One consumer on one machine: the topic was made with one partition.
     let brokers = state(&data)["kafka_brokers"].as_str().expect("brokers").to_string();
@@ -264,22 +265,11 @@ fn topic_partitions(brokers: &str, topic: &str) -> usize {
 /// run with verify-full against the cluster's CA), and the roles' passwords are private files.
 fn services_use_their_own_roles_over_verified_tls(data: &std::path::Path) {
     use std::os::unix::fs::PermissionsExt;
-    let state: Value = state(data);
-    let port = state["postgres"].as_str().and_then(|p| p.rsplit(':').next()).expect("postgres port").to_string();
-    let password = std::fs::read_to_string(data.join("postgres-password")).expect("password");
-    let url = format!("postgres://pulsetrack:{}@127.0.0.1:{port}/postgres", password.trim());
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-    let sessions: Vec<(String, String, bool)> = runtime.block_on(async {
-        use sqlx::Connection;
-        let mut conn = sqlx::PgConnection::connect(&url).await.expect("connect as the cluster's user");
-        sqlx::query_as(
-            "SELECT a.datname::text, a.usename::text, s.ssl FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid) \
-             WHERE a.datname LIKE '%_service'",
-        )
-        .fetch_all(&mut conn)
-        .await
-        .expect("sessions")
-    });
+    let sessions: Vec<(String, String, bool)> = query_cluster(
+        data,
+        "SELECT a.datname::text, a.usename::text, s.ssl FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid) \
+         WHERE a.datname LIKE '%_service'",
+    );
     for database in ["auth_service", "patient_service", "billing_service", "analytics_service"] {
         let role = format!("{database}_app");
         let of: Vec<_> = sessions.iter().filter(|(d, _, _)| d == database).collect();
@@ -289,6 +279,36 @@ fn services_use_their_own_roles_over_verified_tls(data: &std::path::Path) {
         let mode = std::fs::metadata(&file).expect("role password file").permissions().mode() & 0o777;
         assert_eq!(mode, 0o600, "{}", file.display());
     }
+}
+
+/// The private cluster makes a WAL segment without writing 16 MB of zeros first and keeps
+/// used ones to recycle: the backend that needed a new segment zero-filled it inside its
+/// commit, which stalled batches of creates during checkpoints (bench/ISSUE17.md).
+fn wal_segments_are_recycled_not_zero_filled(data: &std::path::Path) {
+    let settings: Vec<(String, String)> = query_cluster(
+        data,
+        "SELECT name, setting || coalesce(unit, '') FROM pg_settings \
+         WHERE name IN ('wal_init_zero', 'min_wal_size') ORDER BY name",
+    );
+    let expected = [("min_wal_size", "1024MB"), ("wal_init_zero", "off")].map(|(n, v)| (n.to_string(), v.to_string()));
+    assert_eq!(settings, expected);
+}
+
+/// Rows of `sql`, run in the private cluster's `postgres` database as the cluster's user.
+fn query_cluster<T>(data: &std::path::Path, sql: &'static str) -> Vec<T>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+{
+    let state: Value = state(data);
+    let port = state["postgres"].as_str().and_then(|p| p.rsplit(':').next()).expect("postgres port").to_string();
+    let password = std::fs::read_to_string(data.join("postgres-password")).expect("password");
+    let url = format!("postgres://pulsetrack:{}@127.0.0.1:{port}/postgres", password.trim());
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    runtime.block_on(async {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(&url).await.expect("connect as the cluster's user");
+        sqlx::query_as(sql).fetch_all(&mut conn).await.expect(sql)
+    })
 }
 
 /// `deployer top` (not on a terminal: plain lines) reads every service's /metrics; the
