@@ -4,7 +4,10 @@
 Creates through the gateway from CLIENTS closed-loop connections for SECONDS (wrk,
 bench/wrk/create-patient.lua with an ADMIN's token), and meanwhile, every second, the
 outbox's backlog and oldest pending age (patient-service's /metrics). Afterwards:
-  - latency percentiles and errors (wrk);
+  - latency percentiles and errors (wrk), and when the slow creates happened: the
+    gateway's latency histogram of `POST /api/patients`, read every half-second, gives
+    each half-second's share of creates over 32, 64 and 128 ms (stalls show up as
+    windows, CPU queueing as a spread);
   - CPU seconds per 1,000 creates of every process (/proc: the five services, tansu,
     and the private Postgres with its backends), over the run;
   - the create -> analytics delay of every patient created in the run (analytics'
@@ -90,6 +93,34 @@ def outbox_sample(patient_url):
     return sample, float(hold.group(1)) if hold else None
 
 
+CREATE_BUCKETS = re.compile(r'^http_server_request_duration_seconds_bucket\{([^}]*)\} (\S+)$', re.M)
+
+
+def create_histogram(gateway_url):
+    """Cumulative counts of the gateway's `POST /api/patients` durations by bucket bound."""
+    text = urllib.request.urlopen(f"{gateway_url}/metrics", timeout=5).read().decode()
+    buckets = {}
+    for labels, value in CREATE_BUCKETS.findall(text):
+        if 'method="POST"' in labels and 'route="/api/patients"' in labels:
+            bound = re.search(r'le="([^"]+)"', labels).group(1)
+            buckets[bound] = buckets.get(bound, 0.0) + float(value)
+    return buckets
+
+
+def slow_windows(histograms):
+    """Per window between two histogram reads: its start (s into the run), creates/s and
+    the shares over 32, 64 and 128 ms."""
+    windows = []
+    start = histograms[0][0] if histograms else 0
+    for (t0, a), (t1, b) in zip(histograms, histograms[1:]):
+        total = b.get("+Inf", 0) - a.get("+Inf", 0)
+        if total <= 0:
+            continue
+        over = lambda bound: (total - (b.get(bound, 0) - a.get(bound, 0))) / total  # noqa: E731
+        windows.append([round(t0 - start, 2), total / (t1 - t0), over("0.032"), over("0.064"), over("0.128")])
+    return windows
+
+
 def psql(url, sql):
     out = subprocess.run(["psql", "-qAt", url, "-c", sql], check=True, capture_output=True, text=True)
     return out.stdout.strip()
@@ -147,8 +178,20 @@ def main():
     started_db = psql(db("patient_service"), "SELECT now()")
     db_before = db_counters(db("postgres"))
     before = cpu_snapshot(state)
+    histograms = []
+
+    def histogram_sampler():
+        while not stop.is_set():
+            try:
+                histograms.append((time.time(), create_histogram(args.gateway)))
+            except OSError:
+                pass
+            stop.wait(0.5)
+
     thread = threading.Thread(target=sampler, daemon=True)
     thread.start()
+    tail_thread = threading.Thread(target=histogram_sampler, daemon=True)
+    tail_thread.start()
     env = dict(os.environ, AUTH_TOKEN=token, CREATE_PATH="/api/patients")
     wrk = subprocess.run(
         ["wrk", "-t", "2", "-c", str(args.clients), "-d", f"{args.seconds}s", "--latency",
@@ -157,6 +200,12 @@ def main():
     after = cpu_snapshot(state)
     db_after = db_counters(db("postgres"))
     load_ended = time.time()
+    # The load's windows only (the last read closes the last window).
+    try:
+        histograms.append((time.time(), create_histogram(args.gateway)))
+    except OSError:
+        pass
+    windows = slow_windows([h for h in list(histograms) if h[0] <= load_ended + 1])
     ended_db = psql(db("patient_service"), "SELECT now()")
     window = f"created_at BETWEEN '{started_db}' AND '{ended_db}'"
     created = int(psql(db("patient_service"), f"SELECT count(*) FROM patients WHERE {window}"))
@@ -170,6 +219,7 @@ def main():
         time.sleep(0.5)
     stop.set()
     thread.join()
+    tail_thread.join()
     delays = sorted(float(x) for x in psql(db("analytics_service"),
         "SELECT extract(epoch FROM received_at - occurred_at) FROM patient_events "
         f"WHERE event_type = 'PATIENT_CREATED' AND occurred_at BETWEEN '{started_db}' AND '{ended_db}'").split())
@@ -207,11 +257,27 @@ def main():
                     "max": delays[-1] if delays else None, "events": len(delays)},
         "drained_after_s": drained_after, "outbox_peak": backlog, "pgbench_tps": tps,
         "hold_s": [hold for _, _, hold in samples if hold is not None],
+        "windows": windows,
         "per_create": {k: (db_after[k] - db_before[k]) / max(created, 1) for k in db_after},
     }
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(result, indent=2))
     print(markdown(result))
+
+
+def slow_lines(windows):
+    if not windows:
+        return "When the slow creates happened: the gateway's histogram was not read."
+    worst64 = max(windows, key=lambda w: w[3])
+    worst128 = max(windows, key=lambda w: w[4])
+    stalled = sum(1 for w in windows if w[3] > 0.02)
+    return (
+        f"When the slow creates happened (the gateway's histogram, {len(windows)} half-second windows): "
+        f"{stalled} windows had more than 2% of their creates over 64 ms; the most over 64 ms in one window "
+        f"{100 * worst64[3]:.1f}% (at {worst64[0]:.1f} s), over 128 ms {100 * worst128[4]:.1f}% "
+        f"(at {worst128[0]:.1f} s); over 32 ms {100 * min(w[2] for w in windows):.1f}–"
+        f"{100 * max(w[2] for w in windows):.1f}% per window."
+    )
 
 
 def markdown(r):
@@ -238,6 +304,8 @@ def markdown(r):
         + (f"mean {1000 * sum(r['hold_s']) / len(r['hold_s']):.1f} ms, max {1000 * max(r['hold_s']):.1f} ms, "
            f"held in {sum(1 for h in r['hold_s'] if h > 0)} of {len(r['hold_s'])} samples."
            if r["hold_s"] else "not reported."),
+        "",
+        slow_lines(r.get("windows", [])),
         "",
         f"Postgres per create (whole cluster, every service): {r['per_create']['commits']:.2f} commits, "
         f"{r['per_create']['wal_bytes']:,.0f} bytes of WAL.",
