@@ -182,15 +182,8 @@ impl PrivateCluster {
         let _ = std::fs::remove_file(&pwfile);
         result?;
         // Loopback only; the socket in a folder only this cluster's user can enter.
-        // WAL segments: a backend that needs a new 16 MB segment zero-fills and fsyncs it
-        // while it holds its commit, and during a checkpoint (the checkpointer's writes
-        // queue ahead of that fsync) this stalled a batch of ~100 creates past 64 ms once
-        // or twice a second at full load (bench/ISSUE17.md, 2026-12-06). So a segment is
-        // created without the zeros, and up to 1 GB of used segments is kept to recycle
-        // instead of made anew.
         let conf = format!(
-            "\n# deployer up\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{}'\nmax_connections = 200\n\
-             wal_init_zero = off\nmin_wal_size = '1GB'\n",
+            "\n# deployer up\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{}'\nmax_connections = 200\n",
             self.run.display()
         );
         let path = self.data.join("postgresql.conf");
@@ -256,8 +249,15 @@ impl PrivateCluster {
                 "-t".into(),
                 "60".into(),
                 "-o".into(),
+                // WAL segments (given at every start, so that a data folder made by an
+                // earlier `up` has them too): a backend that needs a new 16 MB segment
+                // zero-fills and fsyncs it inside its commit, and during checkpoints this
+                // stalled a batch of ~100 creates past 64 ms once or twice a second at full
+                // load (bench/ISSUE17.md, 2026-12-06). So a segment is made without the
+                // zeros, and up to 1 GB of used segments is kept to recycle instead of
+                // made anew.
                 format!(
-                    "-p {} -c ssl=on -c ssl_cert_file='{}' -c ssl_key_file='{}'",
+                    "-p {} -c ssl=on -c ssl_cert_file='{}' -c ssl_key_file='{}' -c wal_init_zero=off -c min_wal_size=1GB",
                     self.server.port,
                     self.tls.join("server.pem").display(),
                     self.tls.join("server.key").display()
