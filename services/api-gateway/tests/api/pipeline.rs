@@ -269,16 +269,16 @@ async fn a_destination_another_dispatcher_holds_waits_for_it_and_not_after_it_di
     stack.stop_billing().await;
     let patients = [create(&stack, &user, "held@example.com").await, create(&stack, &user, "also@example.com").await];
 
-    // The replica takes billing as a dispatcher does.
+    // The replica takes billing's lock, as a dispatcher does, in an open transaction.
+    // This service's own dispatcher may be in a pass (holding the lock) right now: the
+    // replica waits for that pass to end.
     let mut replica = sqlx::PgConnection::connect(&stack.patient_db_url).await.expect("patient db");
     sqlx::query("BEGIN").execute(&mut replica).await.expect("begin");
-    let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1, $2)")
+    let lock = sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
         .bind(OUTBOX_LOCKS)
         .bind(Destination::Billing.lock_key())
-        .fetch_one(&mut replica)
-        .await
-        .expect("lock");
-    assert!(locked);
+        .execute(&mut replica);
+    tokio::time::timeout(Duration::from_secs(10), lock).await.expect("the lock within 10 s").expect("lock");
 
     stack.start_billing().await;
     // A create whose billing request now waits for the replica: this replica's creates
