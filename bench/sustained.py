@@ -179,14 +179,15 @@ def main():
     db_before = db_counters(db("postgres"))
     before = cpu_snapshot(state)
     histograms = []
+    load_done = threading.Event()
 
     def histogram_sampler():
-        while not stop.is_set():
+        while not load_done.is_set():
             try:
                 histograms.append((time.time(), create_histogram(args.gateway)))
             except OSError:
                 pass
-            stop.wait(0.5)
+            load_done.wait(0.5)
 
     thread = threading.Thread(target=sampler, daemon=True)
     thread.start()
@@ -200,12 +201,15 @@ def main():
     after = cpu_snapshot(state)
     db_after = db_counters(db("postgres"))
     load_ended = time.time()
-    # The load's windows only (the last read closes the last window).
+    # The load's windows only: the sampler stops with wrk, and one last read closes the
+    # last window.
+    load_done.set()
+    tail_thread.join()
     try:
         histograms.append((time.time(), create_histogram(args.gateway)))
     except OSError:
         pass
-    windows = slow_windows([h for h in list(histograms) if h[0] <= load_ended + 1])
+    windows = slow_windows(histograms)
     ended_db = psql(db("patient_service"), "SELECT now()")
     window = f"created_at BETWEEN '{started_db}' AND '{ended_db}'"
     created = int(psql(db("patient_service"), f"SELECT count(*) FROM patients WHERE {window}"))
@@ -219,7 +223,6 @@ def main():
         time.sleep(0.5)
     stop.set()
     thread.join()
-    tail_thread.join()
     delays = sorted(float(x) for x in psql(db("analytics_service"),
         "SELECT extract(epoch FROM received_at - occurred_at) FROM patient_events "
         f"WHERE event_type = 'PATIENT_CREATED' AND occurred_at BETWEEN '{started_db}' AND '{ended_db}'").split())
