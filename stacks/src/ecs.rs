@@ -398,21 +398,3 @@ impl Template {
         first_containers(self.resources.values().filter_map(res::TaskDefinition::of))
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::{Context, pulsetrack_stack};
-
-    #[test]
-    fn every_service_has_one_container_with_its_ports() {
-        let stack = pulsetrack_stack("PulseTrack", &Context::default());
-        let containers = containers(&stack);
-        assert_eq!(containers.len(), crate::pulsetrack::SERVICES.len());
-        assert_eq!(containers["billing-service"].ports(), [4001, 9001]);
-        assert_eq!(containers["api-gateway"].ports(), [4004]);
-        // Read back from the rendered template: the same containers.
-        let template = Template::read(&stack.synth().expect("valid")).expect("template");
-        assert_eq!(template.containers(), containers);
-    }
-}

@@ -2,6 +2,7 @@
 //!
 //! Layers as in AWS CDK: [`resources`] is the L1 level (each CloudFormation resource
 //! type the stack uses, as a struct of its typed properties with its attributes);
+//! [`expr`] is a template value (a literal or an intrinsic), held by resources and constructs alike;
 //! [`core`] holds the construct tree, typed references and synthesis; [`ec2`],
 //! [`ecr`], [`ecs`], [`elb`], [`kms`], [`s3`], [`rds`] and [`msk`] are L2 constructs
 //! with safe defaults that build their own parts; [`pulsetrack`] is the L3 pattern for
@@ -13,6 +14,7 @@ pub mod ec2;
 pub mod ecr;
 pub mod ecs;
 pub mod elb;
+pub mod expr;
 pub mod kms;
 pub mod monitoring;
 pub mod msk;

@@ -54,95 +54,11 @@ impl Monitoring {
             "AlarmTopic",
             res::Topic { display_name: "PulseTrack alarms".into(), kms_master_key_id: "alias/aws/sns".into() },
         );
-        let lb = || ("LoadBalancer", alb.load_balancer.attr(LoadBalancerAttr::LoadBalancerFullName));
-        let tg = || ("TargetGroup", alb.target_group.attr(TargetGroupAttr::TargetGroupFullName));
-        // 5xx from the load balancer itself, or from the gateway through it.
-        let errors = |id: &str, description: &str, metric: &'static str| Watch {
-            id: id.into(),
-            description: description.into(),
-            namespace: "AWS/ApplicationELB",
-            metric,
-            dimensions: vec![lb()],
-            statistic: "Sum",
-            comparison: "GreaterThanOrEqualToThreshold",
-            threshold: 10.0,
-            periods: 5,
-            datapoints: 3,
-            missing: "notBreaching",
-        };
-        let mut watches = vec![
-            errors(
-                "AlbErrorsAlarm",
-                "The public load balancer answered 5xx itself (no healthy target, or one failing)",
-                "HTTPCode_ELB_5XX_Count",
-            ),
-            errors(
-                "TargetErrorsAlarm",
-                "The gateway answered 5xx through the public load balancer",
-                "HTTPCode_Target_5XX_Count",
-            ),
-            Watch {
-                id: "UnhealthyTargetsAlarm".into(),
-                description: "A gateway task behind the public load balancer fails its health check".into(),
-                namespace: "AWS/ApplicationELB",
-                metric: "UnHealthyHostCount",
-                dimensions: vec![tg(), lb()],
-                statistic: "Maximum",
-                comparison: "GreaterThanOrEqualToThreshold",
-                threshold: 1.0,
-                periods: 3,
-                datapoints: 3,
-                missing: "notBreaching",
-            },
-        ];
+        let mut watches = load_balancer_watches(alb);
         for (name, db) in databases {
-            let pascal = pascal(name);
-            let instance = || ("DBInstanceIdentifier", db.instance.r#ref());
-            watches.push(Watch {
-                id: format!("{pascal}DbCpuAlarm"),
-                description: format!("The {name} database's CPU is above 80%"),
-                namespace: "AWS/RDS",
-                metric: "CPUUtilization",
-                dimensions: vec![instance()],
-                statistic: "Average",
-                comparison: "GreaterThanThreshold",
-                threshold: 80.0,
-                periods: 5,
-                datapoints: 5,
-                missing: "missing",
-            });
-            watches.push(Watch {
-                id: format!("{pascal}DbStorageAlarm"),
-                description: format!("The {name} database has less than 2 GiB of free storage"),
-                namespace: "AWS/RDS",
-                metric: "FreeStorageSpace",
-                dimensions: vec![instance()],
-                statistic: "Minimum",
-                comparison: "LessThanThreshold",
-                threshold: 2.0 * 1024.0 * 1024.0 * 1024.0,
-                periods: 3,
-                datapoints: 3,
-                missing: "missing",
-            });
+            watches.extend(database_watches(name, db));
         }
-        for destination in OUTBOX_DESTINATIONS {
-            watches.push(Watch {
-                id: format!("Outbox{}AgeAlarm", pascal(destination)),
-                description: format!(
-                    "patient-service's outbox row for {destination} has waited more than {OUTBOX_AGE_LIMIT_S} s, or \
-                     patient-service reports nothing"
-                ),
-                namespace: METRICS_NAMESPACE,
-                metric: "OutboxOldestPendingAgeSeconds",
-                dimensions: vec![("Destination", Expr::lit(destination))],
-                statistic: "Maximum",
-                comparison: "GreaterThanThreshold",
-                threshold: OUTBOX_AGE_LIMIT_S,
-                periods: 3,
-                datapoints: 3,
-                missing: "breaching",
-            });
-        }
+        watches.extend(OUTBOX_DESTINATIONS.map(outbox_watch));
         let alarms = watches.into_iter().map(|w| alarm(scope, &topic, w)).collect();
         let dashboard = scope.add(
             "Dashboard",
@@ -153,6 +69,106 @@ impl Monitoring {
         );
         scope.add_output("AlarmTopicArn", "SNS topic every alarm notifies (subscribe to it)", topic.r#ref());
         Self { topic, alarms, dashboard }
+    }
+}
+
+/// The public entry's alarms: 5xx answers, and unhealthy gateway tasks.
+fn load_balancer_watches(alb: &PublicLoadBalancer) -> Vec<Watch<'static>> {
+    let lb = || ("LoadBalancer", alb.load_balancer.attr(LoadBalancerAttr::LoadBalancerFullName));
+    let tg = || ("TargetGroup", alb.target_group.attr(TargetGroupAttr::TargetGroupFullName));
+    // 5xx from the load balancer itself, or from the gateway through it.
+    let errors = |id: &str, description: &str, metric: &'static str| Watch {
+        id: id.into(),
+        description: description.into(),
+        namespace: "AWS/ApplicationELB",
+        metric,
+        dimensions: vec![lb()],
+        statistic: "Sum",
+        comparison: "GreaterThanOrEqualToThreshold",
+        threshold: 10.0,
+        periods: 5,
+        datapoints: 3,
+        missing: "notBreaching",
+    };
+    vec![
+        errors(
+            "AlbErrorsAlarm",
+            "The public load balancer answered 5xx itself (no healthy target, or one failing)",
+            "HTTPCode_ELB_5XX_Count",
+        ),
+        errors(
+            "TargetErrorsAlarm",
+            "The gateway answered 5xx through the public load balancer",
+            "HTTPCode_Target_5XX_Count",
+        ),
+        Watch {
+            id: "UnhealthyTargetsAlarm".into(),
+            description: "A gateway task behind the public load balancer fails its health check".into(),
+            namespace: "AWS/ApplicationELB",
+            metric: "UnHealthyHostCount",
+            dimensions: vec![tg(), lb()],
+            statistic: "Maximum",
+            comparison: "GreaterThanOrEqualToThreshold",
+            threshold: 1.0,
+            periods: 3,
+            datapoints: 3,
+            missing: "notBreaching",
+        },
+    ]
+}
+
+/// One database's alarms: its CPU high, its free storage low.
+fn database_watches(name: &str, db: &Database) -> [Watch<'static>; 2] {
+    let pascal = pascal(name);
+    let instance = || ("DBInstanceIdentifier", db.instance.r#ref());
+    [
+        Watch {
+            id: format!("{pascal}DbCpuAlarm"),
+            description: format!("The {name} database's CPU is above 80%"),
+            namespace: "AWS/RDS",
+            metric: "CPUUtilization",
+            dimensions: vec![instance()],
+            statistic: "Average",
+            comparison: "GreaterThanThreshold",
+            threshold: 80.0,
+            periods: 5,
+            datapoints: 5,
+            missing: "missing",
+        },
+        Watch {
+            id: format!("{pascal}DbStorageAlarm"),
+            description: format!("The {name} database has less than 2 GiB of free storage"),
+            namespace: "AWS/RDS",
+            metric: "FreeStorageSpace",
+            dimensions: vec![instance()],
+            statistic: "Minimum",
+            comparison: "LessThanThreshold",
+            threshold: 2.0 * 1024.0 * 1024.0 * 1024.0,
+            periods: 3,
+            datapoints: 3,
+            missing: "missing",
+        },
+    ]
+}
+
+/// An outbox destination whose oldest pending row waits too long; patient-service
+/// reporting nothing breaches too.
+fn outbox_watch(destination: &'static str) -> Watch<'static> {
+    Watch {
+        id: format!("Outbox{}AgeAlarm", pascal(destination)),
+        description: format!(
+            "patient-service's outbox row for {destination} has waited more than {OUTBOX_AGE_LIMIT_S} s, or \
+             patient-service reports nothing"
+        ),
+        namespace: METRICS_NAMESPACE,
+        metric: "OutboxOldestPendingAgeSeconds",
+        dimensions: vec![("Destination", Expr::lit(destination))],
+        statistic: "Maximum",
+        comparison: "GreaterThanThreshold",
+        threshold: OUTBOX_AGE_LIMIT_S,
+        periods: 3,
+        datapoints: 3,
+        missing: "breaching",
     }
 }
 

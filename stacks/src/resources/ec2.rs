@@ -2,8 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::Tag;
-use crate::core::Expr;
+use super::values::Tag;
+use crate::expr::Expr;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]

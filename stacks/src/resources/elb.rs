@@ -3,8 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::KeyValue;
-use crate::core::Expr;
+use super::values::KeyValue;
+use crate::expr::Expr;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]

@@ -7,10 +7,8 @@
 //! `stacks/tests/schemas.rs` checks every type, attribute and property name here
 //! against the resource schemas that cfn-lint ships.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Map, Value};
-
-use crate::core::Expr;
 
 mod cloudwatch;
 mod ec2;
@@ -27,6 +25,7 @@ mod s3;
 mod secrets_manager;
 mod service_discovery;
 mod sns;
+mod values;
 
 pub use cloudwatch::*;
 pub use ec2::*;
@@ -43,6 +42,7 @@ pub use s3::*;
 pub use secrets_manager::*;
 pub use service_discovery::*;
 pub use sns::*;
+pub use values::*;
 
 /// A resource type: its CloudFormation name, its attributes, and (being the struct of
 /// its properties) how it is kept in [`Properties`].
@@ -69,43 +69,6 @@ pub enum NoAttributes {}
 impl Attribute for NoAttributes {
     fn name(self) -> &'static str {
         match self {}
-    }
-}
-
-/// A property that CloudFormation takes as one value or a list (IAM's `Action`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum OneOrMany<T> {
-    Many(Vec<T>),
-    One(T),
-}
-
-/// A resource tag.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct Tag {
-    pub key: String,
-    pub value: String,
-}
-
-impl Tag {
-    /// `[{Key: Name, Value: value}]`: the name the console shows.
-    pub fn name(value: &str) -> Vec<Tag> {
-        vec![Tag { key: "Name".into(), value: value.into() }]
-    }
-}
-
-/// A `Key`/`Value` setting (load balancer and target group attributes).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct KeyValue {
-    pub key: String,
-    pub value: Expr,
-}
-
-impl KeyValue {
-    pub fn new(key: &str, value: impl Into<Expr>) -> Self {
-        Self { key: key.into(), value: value.into() }
     }
 }
 
@@ -246,7 +209,7 @@ resource_types! {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::Expr;
+    use crate::expr::Expr;
 
     #[test]
     fn names_and_attributes_are_listed_once() {

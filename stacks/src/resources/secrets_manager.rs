@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::core::Expr;
+use crate::expr::Expr;
 
 /// A secret: generated, or with a given value.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]

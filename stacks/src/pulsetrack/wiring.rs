@@ -1,0 +1,163 @@
+//! What one service's settings are made of: the shared values, its database, and the
+//! URLs of the services it calls, each call checked against [`CALLS`].
+
+use std::collections::BTreeSet;
+
+use pulsetrack_settings::{self as settings, Var};
+
+use super::{
+    addresses::Addresses,
+    catalog::{CALLS, GATEWAY_IDLE_TIMEOUT_MS, ServiceDef},
+    context::Context,
+    task::{TaskValue, unset},
+};
+use crate::resources as res;
+use crate::{
+    core::{Expr, LogicalId, Scope},
+    rds::{self, Database},
+};
+
+/// What one service's settings are made of: the shared resources, its database, and
+/// the calls the settings make (each must be in [`CALLS`]).
+pub(super) struct Wiring<'w, 'a> {
+    pub(super) scope: &'w mut Scope<'a>,
+    pub(super) ctx: &'w Context,
+    pub(super) def: &'w ServiceDef,
+    pub(super) database: Option<&'w Database>,
+    pub(super) kafka_brokers: &'w TaskValue,
+    pub(super) admin_password: &'w TaskValue,
+    pub(super) addresses: &'w Addresses,
+    pub(super) jwt_signing_secret: &'w TaskValue,
+    pub(super) public_cidrs: &'w [String],
+    pub(super) calls: &'w mut BTreeSet<(&'static str, &'static str)>,
+}
+
+impl Wiring<'_, '_> {
+    pub(super) fn error(&mut self, message: String) {
+        self.scope.error(format!("{}: {message}", self.def.name));
+    }
+
+    pub(super) fn listen(&self) -> settings::Listen<TaskValue> {
+        let mut tuning: settings::ListenTuning<TaskValue> = unset();
+        if self.def.name == "api-gateway" {
+            // Behind the ALB: keep idle connections longer than the ALB does.
+            tuning.header_read_timeout_ms = TaskValue::plain(GATEWAY_IDLE_TIMEOUT_MS.to_string());
+        }
+        settings::Listen {
+            host: TaskValue::plain("0.0.0.0"),
+            port: TaskValue::plain(self.def.http_port.to_string()),
+            tuning,
+        }
+    }
+
+    pub(super) fn grpc_port(&mut self) -> TaskValue {
+        match self.def.grpc_port {
+            Some(port) => TaskValue::plain(port.to_string()),
+            None => self.missing(settings::GRPC_PORT, "no gRPC port"),
+        }
+    }
+
+    pub(super) fn database(&mut self) -> settings::Database<TaskValue> {
+        let Some(db) = self.database else {
+            self.missing(settings::DATABASE_NAME, "no database");
+            return unset();
+        };
+        // The service serves as its own role (the app secret); the master credentials
+        // only run its migrations and create that role. TLS with the certificate checked.
+        let key = |secret: &LogicalId, key: &str| TaskValue::Secret {
+            value_from: Expr::Join(":".into(), vec![secret.r#ref(), format!("{key}::").into()]),
+            arn: secret.r#ref(),
+        };
+        settings::Database {
+            host: TaskValue::Plain(db.endpoint_address()),
+            port: TaskValue::Plain(db.instance.attr(res::DbInstanceAttr::EndpointPort)),
+            name: TaskValue::plain(db.database_name.as_str()),
+            user: key(&db.app_secret, "username"),
+            password: key(&db.app_secret, "password"),
+            ssl_mode: TaskValue::plain(rds::RDS_SSL_MODE),
+            ssl_root_cert: TaskValue::plain(rds::RDS_CA_BUNDLE_PATH),
+            admin_user: key(&db.secret, "username"),
+            admin_password: key(&db.secret, "password"),
+            tuning: unset(),
+        }
+    }
+
+    pub(super) fn kafka(&mut self) -> settings::Kafka<TaskValue> {
+        if !self.def.kafka {
+            self.missing(settings::KAFKA_BROKERS, "kafka: false");
+        }
+        settings::Kafka {
+            brokers: self.kafka_brokers.clone(),
+            replication_factor: TaskValue::plain(if self.ctx.msk { "2" } else { "1" }),
+            // MSK's brokers speak TLS only (9094), with certificates from Amazon's public
+            // CA, so the system trust store verifies them; other brokers as they are.
+            security_protocol: TaskValue::plain(
+                if self.ctx.msk {
+                    settings::KafkaSecurityProtocol::Ssl
+                } else {
+                    settings::KafkaSecurityProtocol::Plaintext
+                }
+                .as_str(),
+            ),
+            tuning: unset(),
+        }
+    }
+
+    /// The URL of `callee` on the port of the [`CALLS`] entry (whose rule lets the call through).
+    pub(super) fn call(&mut self, callee: &'static str) -> TaskValue {
+        let from = self.def.name;
+        match CALLS.iter().find(|(caller, to, _)| *caller == from && *to == callee) {
+            Some(&(caller, to, port)) => {
+                self.calls.insert((caller, to));
+                TaskValue::Plain(self.addresses.url(to, port))
+            }
+            None => {
+                self.error(format!(
+                    "its settings call {callee}, but CALLS has no {from} -> {callee} (no rule allows it)"
+                ));
+                TaskValue::Unset
+            }
+        }
+    }
+
+    /// A setting the service's [`ServiceDef`] has no value for.
+    fn missing(&mut self, var: Var, reason: &str) -> TaskValue {
+        self.error(format!("{var} is in its settings, but its ServiceDef has {reason}"));
+        TaskValue::Unset
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::Stack;
+    use crate::pulsetrack::catalog::service;
+
+    #[test]
+    fn a_url_setting_without_a_calls_entry_is_a_synth_error() {
+        let mut stack = Stack::new("T", "test");
+        let mut scope = stack.scope();
+        let mut calls = BTreeSet::new();
+        let mut wiring = Wiring {
+            scope: &mut scope,
+            ctx: &Context::default(),
+            def: service("auth-service").expect("auth"),
+            database: None,
+            kafka_brokers: &TaskValue::Unset,
+            admin_password: &TaskValue::Unset,
+            addresses: &Addresses::CloudMap,
+            jwt_signing_secret: &TaskValue::Unset,
+            public_cidrs: &[],
+            calls: &mut calls,
+        };
+        assert_eq!(wiring.call("billing-service"), TaskValue::Unset);
+        assert!(matches!(wiring.database(), settings::Database { host: TaskValue::Unset, .. }));
+        drop(scope);
+        let errors = stack.synth().expect_err("invalid").0;
+        assert!(errors[0].contains("CALLS has no auth-service -> billing-service"), "{errors:?}");
+        assert!(
+            errors[1].contains("DATABASE_NAME is in its settings, but its ServiceDef has no database"),
+            "{errors:?}"
+        );
+    }
+}
