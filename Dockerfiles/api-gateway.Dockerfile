@@ -1,7 +1,8 @@
-# api-gateway: the public entry (JWT validation, reverse proxy), HTTP on 4004.
+# api-gateway: HTTP on 4004. Generated from the stack model by
+# `PULSETRACK_BLESS=1 cargo test -p pulsetrack-stacks --test containers` from
+# stacks/templates/service.Dockerfile: edit that, not this file.
 # Built from the one workspace, with the repository root as the context:
 #   docker build -f Dockerfiles/api-gateway.Dockerfile -t pulsetrack/api-gateway:latest .
-# The five services' Dockerfiles differ only in the binary name and ports.
 
 # Toolchain plus cargo-chef (from crates.io). The full (non-slim) image has what the
 # bundled librdkafka build needs (bash, make, gcc and g++ for its configure script);

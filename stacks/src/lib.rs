@@ -10,6 +10,7 @@
 //! task definitions are rendered from the services' typed [`settings`].
 
 pub mod core;
+pub mod dockerfile;
 pub mod ec2;
 pub mod ecr;
 pub mod ecs;

@@ -14,14 +14,13 @@ use std::{
 
 use pulsetrack_stacks::{
     Context,
+    dockerfile::{self, BIN_DIR},
     ecs::{ContainerDefinition, containers},
     pulsetrack::{CALLS, NAMESPACE, SERVICES, ServiceDef},
     pulsetrack_stack,
     rds::RDS_CA_BUNDLE_PATH,
 };
 use serde_json::Value;
-
-const BIN_DIR: &str = "/usr/local/bin";
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -33,7 +32,7 @@ fn read(relative: &str) -> String {
 }
 
 fn dockerfile_path(service: &str) -> String {
-    format!("Dockerfiles/{service}.Dockerfile")
+    dockerfile::path(service)
 }
 
 /// ContainerDefinitions[0] of every synthesized `AWS::ECS::TaskDefinition`, by container name.
@@ -216,6 +215,28 @@ fn every_service_has_a_dockerfile_matching_its_task_definition() {
         problems.extend(dockerfile_problems(def, task, &read(&dockerfile_path(def.name))));
     }
     assert!(problems.is_empty(), "Dockerfiles:\n  {}", problems.join("\n  "));
+}
+
+/// The five Dockerfiles are the template's output for the model's services;
+/// `PULSETRACK_BLESS=1` writes them (after a change to the template or the model).
+#[test]
+fn the_dockerfiles_are_generated_from_the_template_and_the_model() {
+    let bless = std::env::var_os("PULSETRACK_BLESS").is_some();
+    let mut stale = Vec::new();
+    for def in &SERVICES {
+        let path = root().join(dockerfile_path(def.name));
+        let wanted = dockerfile::render(def);
+        if bless {
+            std::fs::write(&path, &wanted).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        } else if std::fs::read_to_string(&path).ok().as_deref() != Some(wanted.as_str()) {
+            stale.push(dockerfile_path(def.name));
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "{stale:?} differ from stacks/templates/service.Dockerfile rendered for the model: \
+         PULSETRACK_BLESS=1 cargo test -p pulsetrack-stacks --test containers writes them"
+    );
 }
 
 #[test]

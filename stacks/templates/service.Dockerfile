@@ -1,0 +1,38 @@
+# {service}: {listens}. Generated from the stack model by
+# `PULSETRACK_BLESS=1 cargo test -p pulsetrack-stacks --test containers` from
+# stacks/templates/service.Dockerfile: edit that, not this file.
+# Built from the one workspace, with the repository root as the context:
+#   docker build -f Dockerfiles/{service}.Dockerfile -t pulsetrack/{service}:latest .
+
+# Toolchain plus cargo-chef (from crates.io). The full (non-slim) image has what the
+# bundled librdkafka build needs (bash, make, gcc and g++ for its configure script);
+# protobuf is compiled by protox, so no protoc is needed.
+FROM rust:1.95-bookworm AS chef
+RUN cargo install cargo-chef --locked --version 0.1.78
+WORKDIR /app
+
+# The dependency recipe: every member's manifest, Cargo.lock and dummy targets. It
+# changes only when dependencies do, so the cook layer below stays cached.
+FROM chef AS planner
+COPY . .
+RUN cargo chef prepare --recipe-path recipe.json
+
+FROM chef AS builder
+COPY --from=planner /app/recipe.json recipe.json
+# The dependencies of this service only (the cached layer).
+RUN cargo chef cook --release --locked --package {service} --recipe-path recipe.json
+COPY . .
+RUN cargo build --release --locked --package {service} --bin {service} \
+    && install -D -m 0755 target/release/{service} /out/{service}
+
+{runtime}
+COPY --from=builder /out/{service} {binary}
+# Amazon RDS's CA bundle: DATABASE_SSL_ROOT_CERT on AWS (Postgres TLS is rustls, no packages).
+COPY certs/rds-global-bundle.pem {rds_ca_bundle}
+USER 10001:10001
+ENV {env}
+EXPOSE {ports}
+# The binary probes its own /health on PORT, so the image needs no curl.
+HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
+    CMD ["{binary}", "healthcheck"]
+ENTRYPOINT ["{binary}"]
