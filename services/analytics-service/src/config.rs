@@ -26,7 +26,8 @@ impl Config {
     pub fn from_settings(settings: &AnalyticsService<Raw>) -> Result<Self, ConfigError> {
         Ok(Self {
             listen: ListenConfig::from_settings(&settings.listen, DEFAULT_PORT)?,
-            database: DatabaseConfig::from_settings(&settings.database, "analytics_service")?,
+            database: DatabaseConfig::from_settings(&settings.database, "analytics_service")?
+                .with_append_only(&[pulsetrack_common::audit::AUDIT_TABLE]),
             kafka: KafkaConfig::from_settings(&settings.kafka)?,
             group_id: settings.tuning.group_id.string_or("analytics-service"),
         })

@@ -17,13 +17,13 @@ use http_body_util::BodyExt;
 use pulsetrack_common::{
     ApiError, FieldError,
     audit::{AuditQueryParams, Entry, QUERY_LIMIT_MAX, Verification},
-    identity::{Claims, Permission},
+    identity::Permission,
     openapi::BearerAuth,
     request_id::REQUEST_ID_HEADER,
 };
 use serde::{Serialize, de::DeserializeOwned};
 
-use crate::{Gateway, error::GatewayError, proxy::Upstream};
+use crate::{error::GatewayError, gateway::Gateway, proxy::Upstream};
 
 /// The largest answer one service may give (1,000 entries of 100 patient ids).
 const MAX_ANSWER_BYTES: usize = 8 * 1024 * 1024;
@@ -116,25 +116,6 @@ impl Gateway {
             }
         }
         Ok(Ok(parsed))
-    }
-
-    /// The caller's claims when its token is valid and its role holds `permission`;
-    /// the request counts against its rate limit.
-    pub(crate) async fn authorize(
-        &self,
-        headers: &axum::http::HeaderMap,
-        permission: Permission,
-    ) -> Result<Claims, GatewayError> {
-        let claims = self.authenticate(headers).await?;
-        if !claims.role.may(permission) {
-            tracing::info!(user_id = %claims.sub, role = %claims.role, %permission, "refused by the access policy");
-            return Err(GatewayError::Forbidden(pulsetrack_common::identity::AccessError::Forbidden {
-                role: claims.role,
-                permission,
-            }));
-        }
-        self.admit(crate::routes::RateKey::Account(claims.sub.clone()))?;
-        Ok(claims)
     }
 }
 

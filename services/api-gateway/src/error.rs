@@ -22,8 +22,9 @@ pub enum GatewayError {
     KeysUnavailable,
     #[error("request body too large")]
     PayloadTooLarge,
+    /// An API without a document; `documented` lists those there are.
     #[error("no such API document")]
-    NoSuchApi,
+    NoSuchApi { documented: &'static [&'static str] },
     #[error("upstream {0} timed out")]
     UpstreamTimeout(&'static str),
     #[error("upstream {upstream} unreachable: {reason}")]
@@ -47,9 +48,9 @@ impl From<GatewayError> for ApiError {
                 tracing::error!("no token verification key available");
                 ApiError::service_unavailable("authentication is temporarily unavailable")
             }
-            GatewayError::NoSuchApi => ApiError::not_found(format!(
+            GatewayError::NoSuchApi { documented } => ApiError::not_found(format!(
                 "no such API document; there are {}",
-                crate::routes::DOCUMENTED_APIS.map(|api| format!("/api-docs/{api}")).join(", ")
+                documented.iter().map(|api| format!("/api-docs/{api}")).collect::<Vec<_>>().join(", ")
             )),
             GatewayError::PayloadTooLarge => {
                 ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", "request body is too large")

@@ -15,9 +15,9 @@ use pulsetrack_common::identity::Claims;
 use tokio::sync::Mutex;
 
 use crate::{
-    UpstreamClient,
     config::{JwtConfig, KeySource},
     error::GatewayError,
+    upstream_client::UpstreamClient,
 };
 
 /// A JWKS is re-fetched at most this often when tokens name unknown keys, so that

@@ -2,52 +2,27 @@
 //! `/api/patients/**`, `/api/billing/**` and `/api/analytics/**` to their services
 //! (`/api` stripped), validates the JWT on protected routes, forwards the caller's identity and strips spoofed identity headers.
 
+pub mod api_docs;
 pub mod audit;
 pub mod client_addr;
 pub mod config;
 pub mod error;
+pub mod gateway;
 pub mod jwt;
+pub mod policy;
 pub mod proxy;
 pub mod routes;
+pub mod upstream_client;
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
-use axum::body::Body;
-use hyper_util::{
-    client::legacy::{Client, connect::HttpConnector},
-    rt::TokioExecutor,
-};
 use pulsetrack_common::{HttpServer, Readiness, error::json_fallbacks, rate_limit::RateLimiter, request_id};
 
 use crate::{config::Config, jwt::Verifier, proxy::Upstream};
-
-/// Pooled HTTP/1.1 client shared by all upstream calls.
-pub type UpstreamClient = Client<HttpConnector, Body>;
-
-pub struct Gateway {
-    client: UpstreamClient,
-    verifier: Verifier,
-    auth: Upstream,
-    patients: Upstream,
-    billing: Upstream,
-    analytics: Upstream,
-    upstream_timeout: Duration,
-    max_body_bytes: usize,
-    rate_limiter: RateLimiter<routes::RateKey>,
-    trusted_proxies: Vec<ipnet::IpNet>,
-}
-
-/// How long an idle upstream connection is kept: well under the services' header-read
-/// timeout (which also closes idle connections, 10 s by default), so that the gateway
-/// never sends a request on a connection the upstream is closing.
-pub const UPSTREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
-
-pub fn upstream_client() -> UpstreamClient {
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
-    connector.set_connect_timeout(Some(Duration::from_secs(2)));
-    Client::builder(TokioExecutor::new()).pool_idle_timeout(UPSTREAM_IDLE_TIMEOUT).build(connector)
-}
+pub use crate::{
+    gateway::Gateway,
+    upstream_client::{UPSTREAM_IDLE_TIMEOUT, UpstreamClient, upstream_client},
+};
 
 /// Builds the service; `build` returns the bound server (port 0 picks a free port).
 pub struct Application;

@@ -11,7 +11,7 @@ use axum::{
 use http_body_util::{LengthLimitError, Limited};
 use pulsetrack_common::identity::{self, Claims};
 
-use crate::{UpstreamClient, error::GatewayError};
+use crate::{error::GatewayError, upstream_client::UpstreamClient};
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1) apply to one connection and are not forwarded.
 const HOP_BY_HOP: [HeaderName; 8] = [

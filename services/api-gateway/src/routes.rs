@@ -1,26 +1,24 @@
-//! The gateway's routing table and access policy: which permission each route needs
-//! ([`pulsetrack_common::identity::Role::may`] decides), and the per-caller rate limit.
+//! The gateway's routing table: which upstream serves each route and which permission
+//! it needs (the check itself is [`crate::policy`]), and the per-caller rate limit on
+//! the public routes.
 
-use std::{
-    net::{IpAddr, SocketAddr},
-    sync::Arc,
-};
+use std::sync::Arc;
 
 use axum::{
-    Json, Router,
-    extract::{ConnectInfo, Path, Request, State},
-    http::{HeaderMap, Method, header},
-    response::{IntoResponse, Response},
+    Router,
+    extract::{Request, State},
+    http::Method,
+    response::Response,
     routing::{any, get},
 };
-use pulsetrack_common::identity::{Claims, Permission};
-use utoipa_swagger_ui::{Config, SwaggerUi};
+use pulsetrack_common::identity::Permission;
 
 use crate::{
-    Gateway,
-    client_addr::client_addr,
+    api_docs::{api_docs, swagger_ui},
+    audit,
     error::GatewayError,
-    proxy::{Forward, Upstream},
+    gateway::{Gateway, RateKey},
+    proxy::Upstream,
 };
 
 pub fn router(gateway: Arc<Gateway>) -> Router {
@@ -32,24 +30,11 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/api/patients/{*rest}", any(patients))
         .route("/api/billing/{*rest}", any(billing))
         .route("/api/analytics/{*rest}", any(analytics))
-        .route("/api/audit", get(crate::audit::entries))
-        .route("/api/audit/verify", get(crate::audit::verify))
+        .route("/api/audit", get(audit::entries))
+        .route("/api/audit/verify", get(audit::verify))
         .route("/api-docs/{api}", get(api_docs))
         .with_state(gateway)
-        .merge(SwaggerUi::new("/swagger-ui").config(Config::new(DOCUMENTED_APIS.map(|api| format!("/api-docs/{api}")))))
-}
-
-/// The APIs with an OpenAPI document at `/api-docs/<api>` (all listed in the Swagger UI
-/// at `/swagger-ui`).
-pub const DOCUMENTED_APIS: [&str; 5] = ["auth", "patients", "billing", "analytics", "audit"];
-
-/// Whom the rate limit counts a request against.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum RateKey {
-    /// An authenticated account (its token's subject), wherever it calls from.
-    Account(String),
-    /// A client address, on the public routes.
-    Address(IpAddr),
+        .merge(swagger_ui())
 }
 
 /// Public: signup, login, keys; limited per client address.
@@ -93,55 +78,7 @@ fn strip_api(request: &Request) -> String {
     request.uri().path().strip_prefix("/api").unwrap_or_default().to_string()
 }
 
-/// Public: each API's OpenAPI document, from the service that serves it (the audit
-/// API is the gateway's own).
-async fn api_docs(
-    State(gw): State<Arc<Gateway>>,
-    Path(api): Path<String>,
-    request: Request,
-) -> Result<Response, GatewayError> {
-    let client = gw.client(&request);
-    gw.admit(RateKey::Address(client))?;
-    let upstream = match api.as_str() {
-        "auth" => &gw.auth,
-        "patients" => &gw.patients,
-        "billing" => &gw.billing,
-        "analytics" => &gw.analytics,
-        "audit" => return Ok(Json(<crate::audit::ApiDoc as utoipa::OpenApi>::openapi()).into_response()),
-        _ => return Err(GatewayError::NoSuchApi),
-    };
-    gw.forward(upstream, pulsetrack_common::openapi::DOCS_PATH, None, client, request).await
-}
-
 impl Gateway {
-    /// The claims of the request's bearer token.
-    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Claims, GatewayError> {
-        let value = headers.get(header::AUTHORIZATION).ok_or(GatewayError::MissingToken)?;
-        let value = value.to_str().map_err(|_| GatewayError::InvalidToken("non-ASCII Authorization header".into()))?;
-        let token = match value.split_once(' ') {
-            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => token.trim(),
-            _ => return Err(GatewayError::InvalidToken("Authorization is not a Bearer token".into())),
-        };
-        self.verifier.verify(token).await
-    }
-
-    /// The client's address: the peer, or what a trusted proxy reported.
-    pub(crate) fn client(&self, request: &Request) -> IpAddr {
-        let peer = request
-            .extensions()
-            .get::<ConnectInfo<SocketAddr>>()
-            .map_or(IpAddr::from([0, 0, 0, 0]), |ConnectInfo(peer)| peer.ip());
-        client_addr(peer, request.headers(), &self.trusted_proxies)
-    }
-
-    /// Counts one request against `key`'s rate limit.
-    pub(crate) fn admit(&self, key: RateKey) -> Result<(), GatewayError> {
-        self.rate_limiter.acquire(&key).map_err(|wait| {
-            tracing::info!(?key, wait_ms = wait.as_millis(), "rate limited");
-            GatewayError::RateLimited(wait)
-        })
-    }
-
     /// Authenticates, checks `permission` and the caller's rate limit, and forwards with
     /// the caller's identity.
     async fn protected(
@@ -154,27 +91,6 @@ impl Gateway {
         let claims = self.authorize(request.headers(), permission).await?;
         let client = self.client(&request);
         self.forward(upstream, &path, Some(&claims), client, request).await
-    }
-
-    pub(crate) async fn forward(
-        &self,
-        upstream: &Upstream,
-        path: &str,
-        identity: Option<&Claims>,
-        client_addr: IpAddr,
-        request: Request,
-    ) -> Result<Response, GatewayError> {
-        Forward {
-            client: &self.client,
-            upstream,
-            path,
-            identity,
-            timeout: self.upstream_timeout,
-            max_body_bytes: self.max_body_bytes,
-            client_addr,
-        }
-        .send(request)
-        .await
     }
 }
 

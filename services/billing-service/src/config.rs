@@ -26,6 +26,8 @@ impl Config {
     pub fn from_settings(settings: &BillingService<Raw>) -> Result<Self, ConfigError> {
         let http = ListenConfig::from_settings(&settings.listen, DEFAULT_HTTP_PORT)?;
         let grpc = ListenConfig::new(http.host.clone(), settings.grpc_port.parse_or(DEFAULT_GRPC_PORT)?);
-        Ok(Self { http, grpc, database: DatabaseConfig::from_settings(&settings.database, "billing_service")? })
+        let database = DatabaseConfig::from_settings(&settings.database, "billing_service")?
+            .with_append_only(&[pulsetrack_common::audit::AUDIT_TABLE]);
+        Ok(Self { http, grpc, database })
     }
 }

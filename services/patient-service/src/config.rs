@@ -90,7 +90,8 @@ impl Config {
     pub fn from_settings(settings: &PatientService<Raw>) -> Result<Self, ConfigError> {
         Ok(Self {
             listen: ListenConfig::from_settings(&settings.listen, DEFAULT_PORT)?,
-            database: DatabaseConfig::from_settings(&settings.database, "patient_service")?,
+            database: DatabaseConfig::from_settings(&settings.database, "patient_service")?
+                .with_append_only(&[pulsetrack_common::audit::AUDIT_TABLE]),
             billing_grpc_url: settings.billing_grpc_url.string_or("http://127.0.0.1:9001"),
             kafka: KafkaConfig::from_settings(&settings.kafka)?,
             outbox: OutboxConfig::from_settings(&settings.tuning)?,
