@@ -1,9 +1,25 @@
 //! `/health` (liveness: the process answers) and `/ready` (readiness: every dependency
-//! answers; 503 while one does not). Probe failures are logged, not returned.
+//! answers; 503 while one does not). Probe failures are logged, not returned: at DEBUG
+//! until the service has first been ready (a starting service is expected to fail its
+//! probes), at WARN afterwards (a dependency was lost).
 
-use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
+use std::{
+    future::Future,
+    pin::Pin,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
-use axum::{Json, Router, extract::State, http::StatusCode, routing::get};
+use axum::{
+    Extension, Json, Router,
+    extract::State,
+    http::StatusCode,
+    response::{IntoResponse, Response},
+    routing::get,
+};
 use serde_json::{Map, Value, json};
 use sqlx::PgPool;
 
@@ -25,7 +41,14 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 pub struct Readiness {
     checks: Vec<(&'static str, CheckFn)>,
     details: Vec<(&'static str, DetailFn)>,
+    /// Whether a probe has passed since the process started.
+    been_ready: Arc<AtomicBool>,
 }
+
+/// Marks a `/ready` 503: the probe's answer, not a server failure, so the access log
+/// does not report it as one (see `request_id::layer`).
+#[derive(Clone, Copy, Debug)]
+pub struct NotReady;
 
 impl Readiness {
     pub fn new() -> Self {
@@ -89,14 +112,22 @@ impl Readiness {
             results.push(joined.unwrap_or(("check", Err("check panicked".to_string()))));
         }
         results.sort_by_key(|(name, _)| *name);
+        let been_ready = self.been_ready.load(Ordering::Relaxed);
         let mut all_up = true;
         let mut states = Map::new();
         for (name, outcome) in results {
             if let Err(reason) = &outcome {
                 all_up = false;
-                tracing::warn!(dependency = name, %reason, "readiness check failed");
+                if been_ready {
+                    tracing::warn!(dependency = name, %reason, "readiness check failed");
+                } else {
+                    tracing::debug!(dependency = name, %reason, "readiness check failed (not ready yet)");
+                }
             }
             states.insert(name.to_string(), json!(if outcome.is_ok() { "UP" } else { "DOWN" }));
+        }
+        if all_up && !been_ready && !self.been_ready.swap(true, Ordering::Relaxed) {
+            tracing::info!("ready: every dependency answers");
         }
         (all_up, states)
     }
@@ -115,10 +146,14 @@ async fn health(State(readiness): State<Arc<Readiness>>) -> Json<Value> {
     Json(readiness.health().await)
 }
 
-async fn ready(State(readiness): State<Arc<Readiness>>) -> (StatusCode, Json<Value>) {
+async fn ready(State(readiness): State<Arc<Readiness>>) -> Response {
     let (up, checks) = readiness.probe().await;
-    let status = if up { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (status, Json(json!({"status": if up { "UP" } else { "DOWN" }, "checks": checks})))
+    let body = Json(json!({"status": if up { "UP" } else { "DOWN" }, "checks": checks}));
+    if up {
+        (StatusCode::OK, body).into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, Extension(NotReady), body).into_response()
+    }
 }
 
 #[cfg(test)]
@@ -143,6 +178,15 @@ mod tests {
             .detail("unknown", || async { None });
         let body = readiness.health().await;
         assert_eq!(body, json!({"status": "UP", "queue": {"pending": 3}, "unknown": null}));
+    }
+
+    #[tokio::test]
+    async fn a_not_ready_answer_is_marked_for_the_access_log() {
+        let router: Router = Readiness::new().check("bad", || async { Err("down".to_string()) }).routes();
+        let request = axum::http::Request::get(READY_PATH).body(axum::body::Body::empty()).expect("request");
+        let response = tower::ServiceExt::oneshot(router, request).await.expect("infallible");
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(response.extensions().get::<NotReady>().is_some());
     }
 
     #[tokio::test]

@@ -194,10 +194,18 @@ impl KafkaConfig {
         cfg
     }
 
-    /// Creates `topics` unless they exist. Errors when the broker cannot be reached.
+    /// Creates those of `topics` that the broker does not have. Errors when the broker
+    /// cannot be reached. The broker is asked first, so that a service starting beside
+    /// topics that exist creates nothing: a create of an existing topic is answered with
+    /// TopicAlreadyExists, which brokers (tansu, MSK) log as an error. Two services that
+    /// both find a topic missing may still race; the loser's TopicAlreadyExists is fine.
     pub async fn ensure_topics(&self, topics: &[&str]) -> Result<(), KafkaError> {
+        let missing = missing_topics(self.client_config(), topics).await?;
+        if missing.is_empty() {
+            return Ok(());
+        }
         let admin: AdminClient<DefaultClientContext> = self.client_config().create()?;
-        let new_topics: Vec<NewTopic> = topics
+        let new_topics: Vec<NewTopic> = missing
             .iter()
             .map(|t| NewTopic::new(t, self.partitions, TopicReplication::Fixed(self.replication)))
             .collect();
@@ -236,6 +244,22 @@ impl KafkaConfig {
             }
         }
     }
+}
+
+/// Those of `topics` the broker does not list (one metadata request for all topics,
+/// which never auto-creates one).
+async fn missing_topics<'a>(config: ClientConfig, topics: &[&'a str]) -> Result<Vec<&'a str>, KafkaError> {
+    // A metadata request blocks its thread until the broker answers or the timeout.
+    let existing: Vec<String> = tokio::task::spawn_blocking(move || {
+        let client: BaseConsumer = config.create()?;
+        let metadata = client.fetch_metadata(None, Duration::from_secs(5))?;
+        Ok::<_, KafkaError>(
+            metadata.topics().iter().filter(|t| t.error().is_none()).map(|t| t.name().to_owned()).collect(),
+        )
+    })
+    .await
+    .map_err(|_| KafkaError::Canceled)??;
+    Ok(topics.iter().copied().filter(|t| !existing.iter().any(|e| e == t)).collect())
 }
 
 /// Asks the broker whether it answers and knows a topic (a readiness check).

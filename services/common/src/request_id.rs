@@ -62,19 +62,25 @@ pub fn layer<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S> {
                         span
                     })
                     .on_request(())
-                    .on_response(log_response),
+                    .on_response(log_response)
+                    // Server errors are logged by `log_response`, which can tell a
+                    // readiness probe's 503 from a failure.
+                    .on_failure(()),
             )
             .layer(PropagateRequestIdLayer::new(REQUEST_ID_HEADER)),
     )
 }
 
-/// The access log: client errors at INFO, successes at DEBUG (a line per request was
-/// a fifth of the create path's cost under load: bench/RESULTS.md). Server errors are
-/// logged at ERROR by the trace layer's failure hook, with the request's span.
+/// The access log, inside the request's span: server errors at ERROR, client errors at
+/// INFO, successes at DEBUG (a line per request was a fifth of the create path's cost
+/// under load: bench/RESULTS.md). A `/ready` 503 is the probe's answer, not a failure:
+/// DEBUG (the readiness checks log what is down).
 fn log_response<B>(response: &axum::http::Response<B>, latency: std::time::Duration, _span: &tracing::Span) {
     let status = response.status().as_u16();
     let latency_ms = latency.as_secs_f64() * 1000.0;
-    if (400..500).contains(&status) {
+    if response.status().is_server_error() && response.extensions().get::<crate::health::NotReady>().is_none() {
+        tracing::error!(status, latency_ms, "response failed");
+    } else if (400..500).contains(&status) {
         tracing::info!(status, latency_ms, "finished processing request");
     } else {
         tracing::debug!(status, latency_ms, "finished processing request");
