@@ -20,7 +20,8 @@ SIZES=("$@")
 [ ${#SIZES[@]} -gt 0 ] || SIZES=(100000 1000000)
 PG="${BENCH_DATABASE_SERVER:-postgres://postgres@127.0.0.1:5432}"
 PORT="${BENCH_PORT:-4901}"
-command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+. scripts/lib/apt.sh
+command -v wrk >/dev/null || apt_install wrk
 OUT="$(mktemp -d /tmp/pulsetrack-lists.XXXXXX)"
 
 measure() { # N label query

@@ -16,7 +16,8 @@ PG="${BENCH_DATABASE_SERVER:-postgres://postgres@127.0.0.1:5432}"
 PORT="${BENCH_PORT:-4905}"
 DB=pt_bench_login_flood
 OUT="$(mktemp -d /tmp/pulsetrack-login-flood.XXXXXX)"
-command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+. scripts/lib/apt.sh
+command -v wrk >/dev/null || apt_install wrk
 psql -q "$PG/postgres" -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
 ADMIN_EMAIL=admin@bench.local ADMIN_PASSWORD="$(head -c 18 /dev/urandom | base64)"
 DATABASE_URL="$PG/$DB" PORT="$PORT" RUST_LOG=error SIGNUP_MODE=open \

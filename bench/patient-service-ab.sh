@@ -15,7 +15,8 @@ cd "$(dirname "$0")/.."
 LABEL_A="$1" BIN_A="$2" LABEL_B="$3" BIN_B="$4" SECONDS_PER_RUN="${5:-20}"
 PG="${BENCH_DATABASE_SERVER:-postgres://postgres@127.0.0.1:5432}"
 PORT="${BENCH_PORT:-4900}"
-command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+. scripts/lib/apt.sh
+command -v wrk >/dev/null || apt_install wrk
 OUT="$(mktemp -d /tmp/pulsetrack-ab.XXXXXX)"
 hz=$(getconf CLK_TCK)
 cpu_of() { # total utime+stime ticks of the given pids

@@ -18,11 +18,12 @@ LABEL=""
 if [ "${1:-}" = "--label" ]; then LABEL="${2:-}"; fi
 
 scripts/ensure-build-tools.sh
-command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+. scripts/lib/apt.sh
+command -v wrk >/dev/null || apt_install wrk
 TANSU_BIN="$(scripts/install-tansu.sh)"
 export TANSU_BIN
-cargo build --release -p auth-service -p patient-service -p api-gateway -p billing-service -p analytics-service -p loadtest
-cargo build --workspace --bins
+# The same build as scripts/up.sh: the whole workspace in release, deployer included.
+cargo build --release --workspace --bins
 REL="$CARGO_TARGET_DIR/release"
 OFFSET="${BENCH_PORT_OFFSET:-0}"
 GATEWAY="http://127.0.0.1:$((4004 + OFFSET))"
@@ -32,9 +33,9 @@ OUT="$(mktemp -d /tmp/pulsetrack-bench.XXXXXX)"
 chmod 755 "$OUT"   # run as root, Postgres runs as the postgres user, which must enter it
 DATA="$OUT/data"
 echo "bench: data and raw results in $OUT"
-"$CARGO_TARGET_DIR/debug/deployer" up --data-dir "$DATA" --bin-dir "$REL" --port-offset "$OFFSET" >"$OUT/up.log" 2>&1 &
+"$REL/deployer" up --data-dir "$DATA" --bin-dir "$REL" --port-offset "$OFFSET" >"$OUT/up.log" 2>&1 &
 UP=$!
-stop() { "$CARGO_TARGET_DIR/debug/deployer" down --data-dir "$DATA" >/dev/null 2>&1 || kill "$UP" 2>/dev/null || true; wait "$UP" 2>/dev/null || true; }
+stop() { "$REL/deployer" down --data-dir "$DATA" >/dev/null 2>&1 || kill "$UP" 2>/dev/null || true; wait "$UP" 2>/dev/null || true; }
 trap stop EXIT
 for _ in $(seq 1 600); do
   grep -q "PulseTrack is up" "$OUT/up.log" 2>/dev/null && break
@@ -42,7 +43,7 @@ for _ in $(seq 1 600); do
   sleep 0.2
 done
 grep -q "PulseTrack is up" "$OUT/up.log" || { echo "up did not become ready"; cat "$OUT/up.log"; exit 1; }
-"$CARGO_TARGET_DIR/debug/deployer" status --local --data-dir "$DATA" >"$OUT/idle-status.txt"
+"$REL/deployer" status --local --data-dir "$DATA" >"$OUT/idle-status.txt"
 cat "$OUT/idle-status.txt"
 
 export PULSETRACK_ADMIN_EMAIL=admin@pulsetrack.local
@@ -100,7 +101,7 @@ python3 bench/sustained.py "$DATA" "$GATEWAY" "$PATIENTS" --seconds 60 --clients
   --json-out "$OUT/sustained.json" >"$OUT/sustained.md"
 cat "$OUT/sustained.md"
 
-"$CARGO_TARGET_DIR/debug/deployer" status --local --data-dir "$DATA" >"$OUT/loaded-status.txt"
+"$REL/deployer" status --local --data-dir "$DATA" >"$OUT/loaded-status.txt"
 python3 bench/report.py "$OUT" "$LABEL" > bench/RESULTS.md.new
 mv bench/RESULTS.md.new bench/RESULTS.md
 echo "bench: wrote bench/RESULTS.md (raw data in $OUT)"

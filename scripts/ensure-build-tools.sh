@@ -2,36 +2,33 @@
 # What building and running PulseTrack needs from Debian/Ubuntu packages: a C toolchain
 # (librdkafka is built from source, bundled), PostgreSQL's server tools (`deployer up`
 # runs a private cluster with initdb/pg_ctl), curl and python3. Installs only what is
-# missing; needs root or sudo for that. Rust itself (cargo, edition 2024: 1.85 or newer)
-# comes from rustup: https://rustup.rs
+# missing; needs root or sudo for that. Rust itself (cargo, at least the workspace's
+# `rust-version` in Cargo.toml) comes from rustup: https://rustup.rs
 set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib/apt.sh
 
 need=()
-command -v cc >/dev/null 2>&1 || need+=(build-essential)
-command -v make >/dev/null 2>&1 || need+=(make)
-command -v perl >/dev/null 2>&1 || need+=(perl)
-command -v curl >/dev/null 2>&1 || need+=(curl)
-command -v python3 >/dev/null 2>&1 || need+=(python3)
-command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
+need_cmd cc build-essential
+need_cmd make make
+need_cmd perl perl
+need_cmd curl curl
+need_cmd python3 python3
+need_cmd pkg-config pkg-config
 # `deployer up` makes its private cluster's TLS certificate with the openssl CLI.
-command -v openssl >/dev/null 2>&1 || need+=(openssl)
+need_cmd openssl openssl
 if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   need+=(postgresql postgresql-client)
 fi
-if [ ${#need[@]} -gt 0 ]; then
-  sudo=""
-  [ "$(id -u)" = 0 ] || sudo="sudo"
-  echo "packages: installing ${need[*]}"
-  $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
-fi
+apt_install "${need[@]}"
 
 if ! command -v cargo >/dev/null 2>&1; then
   echo "cargo is missing: install Rust with rustup (https://rustup.rs), then run this again" >&2
   exit 1
 fi
+minimum=$(sed -n 's/^rust-version = "\(.*\)"/\1/p' Cargo.toml)
 version=$(rustc --version | awk '{print $2}')
-if [ "$(printf '%s\n1.85.0\n' "$version" | sort -V | head -n 1)" != "1.85.0" ]; then
-  echo "rustc $version is too old for edition 2024 (needs 1.85+): rustup update stable" >&2
+if [ "$(printf '%s\n%s\n' "$version" "$minimum" | sort -V | head -n 1)" != "$minimum" ]; then
+  echo "rustc $version is older than the workspace's rust-version $minimum: rustup update stable" >&2
   exit 1
 fi

@@ -3,16 +3,15 @@
 # without a password (what the services' defaults and the tests expect).
 # Starts an installed cluster, or installs one from Debian's packages.
 set -euo pipefail
+. "$(dirname "$0")/lib/apt.sh"
 
 PGHOST_ADDR=127.0.0.1
 PGPORT_NUM=5432
 
 # The openssl CLI makes the test CAs and `deployer up`'s private cluster certificate.
-if ! command -v openssl >/dev/null; then
-  echo "openssl: installing from apt"
-  DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl >/dev/null
-fi
+need=()
+need_cmd openssl openssl
+apt_install "${need[@]}"
 
 ready() { pg_isready -q -h "$PGHOST_ADDR" -p "$PGPORT_NUM" 2>/dev/null; }
 can_login() { psql -h "$PGHOST_ADDR" -p "$PGPORT_NUM" -U postgres -d postgres -Atc 'select 1' >/dev/null 2>&1; }
@@ -25,9 +24,7 @@ fi
 installed_here=0
 if ! ls /etc/postgresql/*/main >/dev/null 2>&1; then
   echo "postgres: not installed; installing from apt"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq postgresql postgresql-client >/dev/null
+  apt_install postgresql postgresql-client
   installed_here=1
 fi
 

