@@ -1,6 +1,6 @@
 //! cfn-lint and checkov on the synthesized templates of both profiles. cfn-lint must
 //! find nothing; checkov's failed checks on the production template must be exactly
-//! the ones README's "Accepted checkov findings" table explains. Both tools run when
+//! the ones docs/src/deploying.md's "Accepted checkov findings" table explains. Both tools run when
 //! installed (scripts/ensure-python-tools.sh installs them); under CI they must be.
 
 use std::{collections::BTreeSet, path::Path, process::Command};
@@ -8,7 +8,7 @@ use std::{collections::BTreeSet, path::Path, process::Command};
 use pulsetrack_stacks::{Context, pulsetrack_stack};
 use serde_json::Value;
 
-/// The production template's accepted checkov findings (README, "Accepted checkov findings").
+/// The production template's accepted checkov findings (docs/src/deploying.md, "Accepted checkov findings").
 const ACCEPTED: [&str; 2] = ["CKV_AWS_18", "CKV_AWS_260"];
 
 const CERTIFICATE: &str = "arn:aws:acm:us-east-1:123456789012:certificate/0f4b9e8a-2d3c-4e5f-8a9b-0c1d2e3f4a5b";

@@ -1,4 +1,4 @@
-//! api-gateway configuration, from the environment (see README for the table).
+//! api-gateway configuration, from the environment (docs/src/configuration.md has the table).
 
 use std::time::Duration;
 

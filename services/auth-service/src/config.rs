@@ -1,4 +1,4 @@
-//! auth-service configuration, from the environment (see README for the table).
+//! auth-service configuration, from the environment (docs/src/configuration.md has the table).
 
 use pulsetrack_common::{
     config::{self, ConfigError, ListenConfig, Raw, Secret},

@@ -1,4 +1,4 @@
-//! billing-service configuration, from the environment (see README for the table).
+//! billing-service configuration, from the environment (docs/src/configuration.md has the table).
 
 use pulsetrack_common::{
     config::{self, ConfigError, ListenConfig, Raw},

@@ -1,4 +1,4 @@
-//! patient-service configuration, from the environment (see README for the table).
+//! patient-service configuration, from the environment (docs/src/configuration.md has the table).
 
 use std::time::Duration;
 
