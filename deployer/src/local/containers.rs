@@ -26,11 +26,23 @@ pub enum EngineKind {
     Docker,
 }
 
+/// podman settings that work where systemd and CAP_SYS_RESOURCE are missing (sandboxes,
+/// CI containers): runc, cgroupfs and ulimits a process may set. The same file the
+/// scripts and tests give podman.
+const PODMAN_SETTINGS: &str = include_str!("../../../scripts/containers.conf");
+/// Where [`Engine::with_project_settings`] writes them, in the data folder.
+const PODMAN_SETTINGS_FILE: &str = "containers.conf";
+const CONTAINERS_CONF: &str = "CONTAINERS_CONF";
+
 /// A container engine's command-line client.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Engine {
     pub program: PathBuf,
     pub kind: EngineKind,
+    /// The podman settings file every engine command is given (`CONTAINERS_CONF`), when
+    /// `up` chose it rather than the caller's environment.
+    #[serde(default)]
+    pub settings: Option<PathBuf>,
 }
 
 impl Engine {
@@ -44,22 +56,56 @@ impl Engine {
             }
         };
         if let Some(program) = explicit {
-            return Ok(Self { program: program.to_path_buf(), kind: kind_of(program) });
+            return Ok(Self { program: program.to_path_buf(), kind: kind_of(program), settings: None });
         }
         if let Some(program) = super::on_path("podman").or_else(|| super::on_path("docker")) {
-            return Ok(Self { kind: kind_of(&program), program });
+            return Ok(Self { kind: kind_of(&program), program, settings: None });
         }
         bail!("--containers needs podman or docker: none is on PATH (scripts/ensure-containers.sh installs podman)")
+    }
+
+    /// podman without `CONTAINERS_CONF` reads the machine's settings, whose defaults
+    /// (crun or systemd cgroups, ulimits of 1M open files) fail in sandboxes and CI
+    /// containers ("error setting rlimit type 7"). Then `up` gives every podman command
+    /// PulseTrack's settings, written into the data folder ([`Self::settings_note`]
+    /// says so). A caller's `CONTAINERS_CONF`, and docker, are left as they are.
+    pub fn with_project_settings(self, data_dir: &Path) -> anyhow::Result<Self> {
+        if self.kind != EngineKind::Podman || std::env::var_os(CONTAINERS_CONF).is_some() {
+            return Ok(self);
+        }
+        let path = data_dir.join(PODMAN_SETTINGS_FILE);
+        std::fs::write(&path, PODMAN_SETTINGS).with_context(|| format!("writing {}", path.display()))?;
+        Ok(Self { settings: Some(path), ..self })
+    }
+
+    /// What `up` tells the user when it chose podman's settings.
+    pub fn settings_note(&self) -> Option<String> {
+        self.settings.as_ref().map(|path| {
+            format!(
+                "podman: {CONTAINERS_CONF} is not set, so it gets PulseTrack's settings ({}: runc, cgroupfs, \
+                 ulimits of 4096); set {CONTAINERS_CONF} to use your own",
+                path.display()
+            )
+        })
     }
 
     fn command(&self) -> Command {
         let mut command = Command::new(&self.program);
         command.stdin(std::process::Stdio::null()).kill_on_drop(true);
+        command.envs(self.env());
         command
     }
 
-    fn env() -> Vec<(String, String)> {
-        ENGINE_ENV.iter().filter_map(|k| Some((k.to_string(), std::env::var(k).ok()?))).collect()
+    /// The engine's own configuration: the chosen settings file, and the variables of
+    /// `up`'s environment that configure the engine.
+    fn env(&self) -> Vec<(String, String)> {
+        let chosen = self.settings.as_ref().map(|path| (CONTAINERS_CONF.to_string(), path.display().to_string()));
+        let chose = chosen.is_some();
+        let inherited = ENGINE_ENV
+            .iter()
+            .filter(move |k| !chose || **k != CONTAINERS_CONF)
+            .filter_map(|k| Some((k.to_string(), std::env::var(k).ok()?)));
+        chosen.into_iter().chain(inherited).collect()
     }
 
     /// Pulls `reference` (plain HTTP allowed for a loopback registry).
@@ -130,7 +176,7 @@ impl Engine {
         }
         args.push(service.image.clone());
         let mut env = service.env.clone();
-        env.extend(Self::env());
+        env.extend(self.env());
         ProcessSpec::new(service.name.clone(), self.program.clone(), args, env)
     }
 }
@@ -159,7 +205,7 @@ mod tests {
 
     #[test]
     fn the_run_command_passes_values_by_environment_not_arguments() {
-        let engine = Engine { program: "/usr/bin/podman".into(), kind: EngineKind::Podman };
+        let engine = Engine { program: "/usr/bin/podman".into(), kind: EngineKind::Podman, settings: None };
         let service = LocalService {
             name: "patient-service".into(),
             env: vec![("DATABASE_PASSWORD".into(), "s3cret".into()), ("PORT".into(), "4000".into())],
@@ -178,5 +224,20 @@ mod tests {
         assert_eq!(spec.args.last().map(String::as_str), Some(service.image.as_str()));
         assert!(spec.env.contains(&("DATABASE_PASSWORD".into(), "s3cret".into())));
         assert_ne!(container_name(Path::new("/a"), "x"), container_name(Path::new("/b"), "x"));
+    }
+
+    #[test]
+    fn chosen_podman_settings_reach_every_engine_command() {
+        let settings = PathBuf::from("/data/containers.conf");
+        let engine =
+            Engine { program: "/usr/bin/podman".into(), kind: EngineKind::Podman, settings: Some(settings.clone()) };
+        let conf = |env: &[(String, String)]| {
+            env.iter().filter(|(k, _)| k == CONTAINERS_CONF).map(|(_, v)| v.clone()).collect::<Vec<_>>()
+        };
+        assert_eq!(conf(&engine.env()), [settings.display().to_string()]);
+        let command = engine.command();
+        let passed: Vec<_> = command.as_std().get_envs().filter(|(k, _)| *k == CONTAINERS_CONF).collect();
+        assert_eq!(passed, [(std::ffi::OsStr::new(CONTAINERS_CONF), Some(settings.as_os_str()))]);
+        assert!(PODMAN_SETTINGS.contains("runtime = \"runc\""));
     }
 }

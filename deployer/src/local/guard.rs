@@ -16,7 +16,7 @@ use std::os::unix::process::CommandExt as _;
 use anyhow::Context as _;
 use nix::unistd::{Pid, getppid};
 
-use super::{down, read_state};
+use super::{down::down, state::read_state};
 
 /// How often the guard looks for its parent.
 const POLL: Duration = Duration::from_millis(100);

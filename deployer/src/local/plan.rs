@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use pulsetrack_stacks::{
     Context, Expr,
-    ecs::{HealthCheck, Template},
+    ecs::{ContainerDefinition, EnvironmentVariable, HealthCheck, Template},
     pulsetrack::{GATEWAY_PORT, NAMESPACE},
     pulsetrack_stack,
     resources::{Attribute, DbInstance, DbInstanceAttr, Secret, SecretTargetAttachment},
@@ -114,11 +114,7 @@ pub fn local_template(kafka_brokers: &str, images: BTreeMap<String, String>) -> 
 /// The services of the rendered `template`, in an order where everything a service
 /// calls comes first.
 pub fn plan(template: &Value, endpoints: &Endpoints) -> Result<Vec<LocalService>, PlanError> {
-    let template = Template::read(template).map_err(|e| PlanError {
-        service: "PulseTrack".into(),
-        variable: "template".into(),
-        reason: e.to_string(),
-    })?;
+    let template = read_template(template)?;
     let tasks = template.containers();
     // Container port → local port, for every service (calls are rewritten with it).
     let mut port_map: BTreeMap<(String, u16), u16> = BTreeMap::new();
@@ -128,74 +124,120 @@ pub fn plan(template: &Value, endpoints: &Endpoints) -> Result<Vec<LocalService>
         }
     }
     let names: BTreeSet<String> = tasks.keys().cloned().collect();
-    let mut services = Vec::new();
-    for task in tasks.values() {
+    let planner = Planner { template: &template, endpoints, port_map: &port_map, names: &names };
+    let services = tasks.values().map(|task| planner.service(task)).collect::<Result<Vec<_>, _>>()?;
+    order(services)
+}
+
+/// What every task's plan is made against: the whole template, the local endpoints,
+/// and every service's ports.
+struct Planner<'a> {
+    template: &'a Template,
+    endpoints: &'a Endpoints,
+    /// Container port → local port, by service.
+    port_map: &'a BTreeMap<(String, u16), u16>,
+    names: &'a BTreeSet<String>,
+}
+
+/// A task's environment with local values, and what it says about the task.
+#[derive(Default)]
+struct LocalEnv {
+    env: Vec<(String, String)>,
+    /// Services its URLs call.
+    depends_on: BTreeSet<String>,
+    /// Its `DATABASE_NAME`.
+    database: Option<String>,
+}
+
+impl Planner<'_> {
+    /// The local process of one task.
+    fn service(&self, task: &ContainerDefinition) -> Result<LocalService, PlanError> {
         let name = task.name.clone();
         let err =
             |variable: &str, reason: String| PlanError { service: name.clone(), variable: variable.into(), reason };
-        let mut env = Vec::new();
-        let mut depends_on = BTreeSet::new();
-        let mut database = None;
+        let mut local = LocalEnv::default();
         for var in &task.environment {
-            let key = var.name.clone();
-            let value = match (var.value.as_str(), &var.value) {
-                (Some("0.0.0.0"), _) if key == HOST.name() => endpoints.bind_host.clone(),
-                (Some(s), _) if key == PORT.name() || key == GRPC_PORT.name() => {
-                    let port: u16 = s.parse().map_err(|_| err(&key, format!("not a port: {s}")))?;
-                    port_map.get(&(name.clone(), port)).copied().unwrap_or(port).to_string()
-                }
-                (Some(s), _) if s.contains(&format!(".{NAMESPACE}:")) => {
-                    let (callee, rewritten) = rewrite_service_url(s, &port_map, endpoints.keep_service_names)
-                        .ok_or_else(|| err(&key, format!("{s} names no service of this stack ({})", join(&names))))?;
-                    depends_on.insert(callee);
-                    rewritten
-                }
-                (Some(_), _) if key == KAFKA_BROKERS.name() => endpoints.kafka_brokers.clone(),
-                // No CloudWatch on this machine: the outbox's gauges are on /metrics.
-                (Some(_), _) if key == CLOUDWATCH_METRICS_NAMESPACE.name() => continue,
-                (Some(_), _) if key == DATABASE_SSL_MODE.name() => endpoints.postgres_ssl_mode.clone(),
-                (Some(_), _) if key == DATABASE_SSL_ROOT_CERT.name() => match &endpoints.postgres_root_cert {
-                    Some(path) => path.clone(),
-                    None => continue,
-                },
-                (Some(s), _) => {
-                    if key == DATABASE_NAME.name() {
-                        database = Some(s.to_string());
-                    }
-                    s.to_string()
-                }
-                (None, Expr::Literal(other)) => other.to_string(),
-                (None, other) => resolve_intrinsic(&template, other, endpoints).ok_or_else(|| {
-                    err(&key, format!("cannot map {} to a local value (only RDS endpoints are known)", other.to_json()))
-                })?,
-            };
-            env.push((key, value));
+            if let Some(value) = self.value(&name, var, &mut local)? {
+                local.env.push((var.name.clone(), value));
+            }
         }
         for secret in &task.secrets {
-            let value = resolve_secret(&template, &secret.name, &secret.value_from, endpoints).ok_or_else(|| {
-                err(&secret.name, format!("no local value for the secret {}", secret.value_from.to_json()))
-            })?;
-            env.push((secret.name.clone(), value));
+            let value =
+                resolve_secret(self.template, &secret.name, &secret.value_from, self.endpoints).ok_or_else(|| {
+                    err(&secret.name, format!("no local value for the secret {}", secret.value_from.to_json()))
+                })?;
+            local.env.push((secret.name.clone(), value));
         }
-        let ports: Vec<(u16, u16)> =
-            task.ports().into_iter().map(|p| (p, port_map.get(&(name.clone(), p)).copied().unwrap_or(p))).collect();
+        let ports: Vec<(u16, u16)> = task
+            .ports()
+            .into_iter()
+            .map(|p| (p, self.port_map.get(&(name.clone(), p)).copied().unwrap_or(p)))
+            .collect();
         let Some(&(_, http_port)) = ports.first() else {
             return Err(err("PortMappings", "a service needs at least one port".into()));
         };
-        let kafka = env.iter().any(|(k, _)| k == KAFKA_BROKERS.name());
-        services.push(LocalService {
+        let kafka = local.env.iter().any(|(k, _)| k == KAFKA_BROKERS.name());
+        Ok(LocalService {
             name: name.clone(),
-            env,
+            env: local.env,
             ports,
             http_port,
-            depends_on: depends_on.into_iter().collect(),
-            database,
+            depends_on: local.depends_on.into_iter().collect(),
+            database: local.database,
             kafka,
             image: task.image.clone(),
             health_check: task.health_check.clone(),
-        });
+        })
     }
-    order(services)
+
+    /// The local value of service `name`'s variable `var`; `None` leaves it out. Notes
+    /// the services it calls and its database in `local`.
+    fn value(&self, name: &str, var: &EnvironmentVariable, local: &mut LocalEnv) -> Result<Option<String>, PlanError> {
+        let endpoints = self.endpoints;
+        let key = var.name.clone();
+        let err = |reason: String| PlanError { service: name.to_string(), variable: key.clone(), reason };
+        let value = match (var.value.as_str(), &var.value) {
+            (Some("0.0.0.0"), _) if key == HOST.name() => endpoints.bind_host.clone(),
+            (Some(s), _) if key == PORT.name() || key == GRPC_PORT.name() => {
+                let port: u16 = s.parse().map_err(|_| err(format!("not a port: {s}")))?;
+                self.port_map.get(&(name.to_string(), port)).copied().unwrap_or(port).to_string()
+            }
+            (Some(s), _) if s.contains(&format!(".{NAMESPACE}:")) => {
+                let (callee, rewritten) = rewrite_service_url(s, self.port_map, endpoints.keep_service_names)
+                    .ok_or_else(|| err(format!("{s} names no service of this stack ({})", join(self.names))))?;
+                local.depends_on.insert(callee);
+                rewritten
+            }
+            (Some(_), _) if key == KAFKA_BROKERS.name() => endpoints.kafka_brokers.clone(),
+            // No CloudWatch on this machine: the outbox's gauges are on /metrics.
+            (Some(_), _) if key == CLOUDWATCH_METRICS_NAMESPACE.name() => return Ok(None),
+            (Some(_), _) if key == DATABASE_SSL_MODE.name() => endpoints.postgres_ssl_mode.clone(),
+            (Some(_), _) if key == DATABASE_SSL_ROOT_CERT.name() => match &endpoints.postgres_root_cert {
+                Some(path) => path.clone(),
+                None => return Ok(None),
+            },
+            (Some(s), _) => {
+                if key == DATABASE_NAME.name() {
+                    local.database = Some(s.to_string());
+                }
+                s.to_string()
+            }
+            (None, Expr::Literal(other)) => other.to_string(),
+            (None, other) => resolve_intrinsic(self.template, other, endpoints).ok_or_else(|| {
+                err(format!("cannot map {} to a local value (only RDS endpoints are known)", other.to_json()))
+            })?,
+        };
+        Ok(Some(value))
+    }
+}
+
+/// `template` as the stack model reads it.
+fn read_template(template: &Value) -> Result<Template, PlanError> {
+    Template::read(template).map_err(|e| PlanError {
+        service: "PulseTrack".into(),
+        variable: "template".into(),
+        reason: e.to_string(),
+    })
 }
 
 fn join(names: &BTreeSet<String>) -> String {
@@ -281,11 +323,7 @@ fn secret_username(secret: &Secret) -> Option<String> {
 /// The services' own database roles: the usernames of the generated credentials that
 /// are not a database instance's master credentials. `up` generates their passwords.
 pub fn database_roles(template: &Value) -> Result<Vec<String>, PlanError> {
-    let template = Template::read(template).map_err(|e| PlanError {
-        service: "PulseTrack".into(),
-        variable: "template".into(),
-        reason: e.to_string(),
-    })?;
+    let template = read_template(template)?;
     let roles: BTreeSet<String> = template
         .resources_of::<Secret>()
         .filter(|(id, _)| !is_master_secret(&template, id))

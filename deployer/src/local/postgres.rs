@@ -311,7 +311,7 @@ fn running_as_root() -> bool {
     std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
 }
 
-/// The password of a service's own role on `server` (see *Databases* in README): derived
+/// The password of a service's own role on `server` (see *Databases* in docs/src/deploying.md): derived
 /// from the server's credentials and the role's name, so that every `up` on the same
 /// server (from another data folder, with `--database-url`) gives a role the same
 /// password and none resets another's; written to `path` (mode 0600) for whoever wants

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
-use super::on_path;
+use super::process::on_path;
 
 /// Prometheus's port before `--port-offset`.
 pub const PORT: u16 = 9090;

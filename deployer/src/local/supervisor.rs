@@ -2,6 +2,8 @@
 //! name, restart it with exponential backoff when it exits on its own, and stop it
 //! with SIGTERM (then SIGKILL after a grace period).
 
+pub mod postmaster;
+
 use std::{
     io::{IsTerminal, Write},
     path::PathBuf,

@@ -13,7 +13,10 @@ use std::{
 
 use anyhow::bail;
 
-use super::{alive, read_state, state_file};
+use super::{
+    process::alive,
+    state::{read_state, state_file},
+};
 
 /// Routes that are not the service's work (probes and scrapes).
 const NOT_WORK: [&str; 3] = ["/metrics", "/health", "/ready"];

@@ -1,0 +1,124 @@
+//! The services of the plan, each a supervised process (or container) with the local
+//! touches to its task's environment, and Prometheus scraping them (`--prometheus`).
+
+use std::path::Path;
+
+use anyhow::Context;
+use pulsetrack_stacks::settings::{KAFKA_TOPIC_PARTITIONS, LOG_FORMAT, RUST_LOG};
+
+use super::Running;
+use crate::local::{
+    containers::container_name,
+    health::monitor_health,
+    net::{wait_ready, wait_tcp},
+    options::UpOptions,
+    plan::LocalService,
+    prometheus,
+    state::ProcessState,
+    supervisor::{ProcessSpec, Supervised},
+};
+
+/// Partitions of a topic a service creates under `up` (unless its task sets
+/// `KAFKA_TOPIC_PARTITIONS`): one machine runs one analytics consumer, and each
+/// partition costs the broker a fixed amount in every produce and fetch request (tansu
+/// reads and updates each one's watermarks). 60 s of creates at 100 clients: tansu 0.105
+/// -> 0.091 ms of CPU per create, 3,622 -> 3,834 creates/s, p99 52.5 -> 49.3 ms
+/// (bench/ISSUE17.md). The stack's tasks keep the services' default (3), so that ECS
+/// can run consumers side by side.
+const LOCAL_TOPIC_PARTITIONS: &str = "1";
+
+impl Running {
+    /// Starts one service (a process, or with `--containers` a container) and waits
+    /// until it is ready.
+    pub(super) async fn start_service(
+        &mut self,
+        index: usize,
+        service: &LocalService,
+        services: &[LocalService],
+        options: &UpOptions,
+    ) -> anyhow::Result<()> {
+        let mut env = service.env.clone();
+        for (key, value) in [(LOG_FORMAT, Some(options.log_format.clone())), (RUST_LOG, options.rust_log.clone())] {
+            if let Some(value) = value {
+                env.retain(|(k, _)| k != key.name());
+                env.push((key.name().into(), value));
+            }
+        }
+        if service.kafka && !env.iter().any(|(k, _)| k == KAFKA_TOPIC_PARTITIONS.name()) {
+            env.push((KAFKA_TOPIC_PARTITIONS.name().into(), LOCAL_TOPIC_PARTITIONS.into()));
+        }
+        if !self.supervision.printer.color() {
+            // Plain lines when `up`'s output is not a terminal (tracing honours NO_COLOR).
+            env.push(("NO_COLOR".into(), "1".into()));
+        }
+        let binary = options.bin_dir.join(&service.name);
+        let (spec, container) = match &self.engine {
+            Some(engine) => {
+                let container = container_name(&self.data_dir, &service.name);
+                // A container left by a killed `up` would hold the name.
+                engine.remove(&container).await;
+                let task = LocalService { env, ..service.clone() };
+                (engine.run_spec(&task, &container, services), Some(container))
+            }
+            None => {
+                let program = binary.clone();
+                (ProcessSpec::new(service.name.clone(), program, vec![], env), None)
+            }
+        };
+        let supervised = self.supervise(spec, index);
+        let took = wait_ready(&format!("{}/ready", service.url()), supervised, options.ready_timeout).await?;
+        let pid = supervised.pid();
+        self.say(format!("{} ready in {:.1}s: {}", service.name, took.as_secs_f64(), service.url()));
+        let mut process =
+            ProcessState::process(pid, Some(service.url()), service.ports.iter().map(|p| p.1).collect(), binary);
+        if let (Some(engine), Some(container)) = (&self.engine, container) {
+            if let Some(check) = &service.health_check {
+                let printer = self.supervision.printer.clone();
+                let monitor =
+                    monitor_health(engine.clone(), container.clone(), service.name.clone(), check.clone(), printer);
+                self.health_checks.push(monitor);
+            }
+            process.container_pid = engine.pid(&container).await;
+            process.image = Some(service.image.clone());
+            self.containers.insert(service.name.clone(), container.clone());
+            process.container = Some(container);
+        }
+        self.track(&service.name, process);
+        Ok(())
+    }
+
+    /// Prometheus, scraping every service (`--prometheus`), supervised like the rest.
+    pub(super) async fn start_prometheus(
+        &mut self,
+        bin: &Path,
+        services: &[LocalService],
+        options: &UpOptions,
+    ) -> anyhow::Result<()> {
+        let dir = self.data_dir.join("prometheus");
+        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let targets: Vec<(String, String)> =
+            services.iter().map(|s| (s.name.clone(), format!("127.0.0.1:{}", s.http_port))).collect();
+        let config = dir.join("prometheus.yml");
+        std::fs::write(&config, prometheus::config(&targets))
+            .with_context(|| format!("cannot write {}", config.display()))?;
+        let port = prometheus::PORT + options.port_offset;
+        let spec = ProcessSpec {
+            cwd: Some(dir.clone()),
+            ..ProcessSpec::new("prometheus", bin.to_path_buf(), prometheus::args(&dir, port), vec![])
+        };
+        self.supervise(spec, 7);
+        let addr = format!("127.0.0.1:{port}");
+        wait_tcp(&addr, options.ready_timeout).await.context("prometheus did not start")?;
+        let pid = self.processes.last().and_then(Supervised::pid);
+        self.say(format!(
+            "prometheus ready: http://{addr} (scraping {} services; config {})",
+            targets.len(),
+            config.display()
+        ));
+        self.track(
+            "prometheus",
+            ProcessState::process(pid, Some(format!("http://{addr}")), vec![port], bin.to_path_buf()),
+        );
+        Ok(())
+    }
+}
