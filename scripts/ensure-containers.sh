@@ -5,27 +5,22 @@
 # which makes the images' base: a minimal Debian bookworm root filesystem, written
 # once to ~/.cache/pulsetrack/tools/base/bookworm-minbase-ca.tar (PULSETRACK_BASE_ROOTFS
 # overrides the path). Prints the base's path.
-# podman reads scripts/containers.conf through CONTAINERS_CONF (runc, cgroupfs, lower
-# ulimits: what works in sandboxes and CI containers); scripts export it.
+# `deployer up --containers` gives podman scripts/containers.conf (runc, cgroupfs, lower
+# ulimits: what works in sandboxes and CI containers) unless CONTAINERS_CONF is set.
 set -euo pipefail
+. "$(dirname "$0")/lib/apt.sh"
 TOOLS="${PULSETRACK_TOOLS:-$HOME/.cache/pulsetrack/tools}"
 # The name changes with the recipe (-ca: with ca-certificates), so that a base made
 # by an older recipe is not taken for this one.
 base="${PULSETRACK_BASE_ROOTFS:-$TOOLS/base/bookworm-minbase-ca.tar}"
 
 need=()
-command -v podman >/dev/null 2>&1 || need+=(podman)
-command -v runc >/dev/null 2>&1 || need+=(runc)
-command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry)
-command -v skopeo >/dev/null 2>&1 || need+=(skopeo)
-command -v mmdebstrap >/dev/null 2>&1 || need+=(mmdebstrap)
-if [ ${#need[@]} -gt 0 ]; then
-  sudo=""
-  [ "$(id -u)" = 0 ] || sudo="sudo"
-  echo "containers: installing ${need[*]}" >&2
-  $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
-  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
-fi
+need_cmd podman podman
+need_cmd runc runc
+need_cmd docker-registry docker-registry
+need_cmd skopeo skopeo
+need_cmd mmdebstrap mmdebstrap
+apt_install "${need[@]}"
 
 if [ ! -s "$base" ]; then
   mkdir -p "$(dirname "$base")"

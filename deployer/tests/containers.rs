@@ -112,6 +112,8 @@ fn up_containers_runs_the_deployed_task_definitions_from_pushed_images() {
     let up =
         Up::start_with(&data, offset, &["--containers".into(), "--image-store".into(), store.display().to_string()]);
     assert!(up.lines().iter().any(|l| l.contains("images built in")), "images were built and pushed");
+    up.assert_quiet_start();
+    assert!(up.lines().iter().any(|l| l.contains("podman: CONTAINERS_CONF is not set")), "up chose podman's settings");
 
     // Every service runs in a container of its image by digest, from the registry `up` runs.
     let state: Value =

@@ -29,6 +29,7 @@ fn up_runs_the_whole_system_and_keeps_its_data_across_restarts() {
     let client = Client::builder().timeout(Duration::from_secs(10)).build().expect("client");
 
     let up = Up::start(&data, offset);
+    up.assert_quiet_start();
     assert!(data.join("postgres/PG_VERSION").is_file(), "a private cluster was initialized");
     let (ok, status) = run(&["status", "--local"], &data);
     assert!(ok, "{status}");
@@ -370,4 +371,24 @@ fn up_with_prometheus_scrapes_every_service() {
     });
     let (ok, status) = run(&["status", "--local"], &data);
     assert!(ok && status.contains("prometheus") && !status.contains("NOT READY"), "{status}");
+}
+
+#[test]
+fn alarms_are_recognised_in_every_format_up_prints() {
+    let alarms = [
+        "patient-service | 2026-12-06T19:58:00.1Z  WARN patient_service::outbox: cannot create topics yet",
+        "tansu | \u{1b}[2m2026-12-06T19:58:00Z\u{1b}[0m \u{1b}[31mERROR\u{1b}[0m tansu_broker: TopicAlreadyExists",
+        "postgres | 2026-12-06 19:58:00.123 UTC [42] WARNING:  could not flush dirty data",
+        "registry | time=\"2026-12-06T19:58:00Z\" level=warning msg=\"No HTTP secret provided\"",
+        "analytics-service | {\"level\":\"ERROR\",\"message\":\"response failed\"}",
+    ];
+    let quiet = ["api-gateway | 2026-12-06T19:58:00Z  INFO api_gateway: listening", "PulseTrack is up in 3.1s"];
+    for line in alarms {
+        assert!(support::system::is_alarm(line), "{line}");
+    }
+    for line in quiet {
+        assert!(!support::system::is_alarm(line), "{line}");
+    }
+    let lines: Vec<String> = [quiet[0], alarms[0], quiet[1], alarms[1]].map(String::from).to_vec();
+    assert_eq!(support::system::alarms_before_up(&lines), [alarms[0]]);
 }

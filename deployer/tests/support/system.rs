@@ -83,7 +83,7 @@ impl Up {
     /// With extra arguments, e.g. an existing Postgres and broker.
     pub fn start_with(data: &Path, offset: u16, extra: &[String]) -> Self {
         let up = Self::spawn(data, offset, extra);
-        up.wait_for("PulseTrack is up", Duration::from_secs(240));
+        up.wait_for(UP_LINE, Duration::from_secs(240));
         up
     }
 
@@ -100,23 +100,29 @@ impl Up {
             .env_remove("KAFKA_BROKERS")
             .env_remove("PULSETRACK_ADMIN_PASSWORD")
             .env("RUST_LOG", "warn")
-            .env("CONTAINERS_CONF", containers_conf())
+            // `up` finds podman's settings itself (README's commands export nothing).
+            .env_remove("CONTAINERS_CONF")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             // As in a terminal: `up` leads its own process group, which Ctrl-C signals.
             .process_group(0)
             .spawn()
             .expect("start deployer up");
         let output = Arc::new(Mutex::new(Vec::new()));
         let stdout = child.stdout.take().expect("stdout");
-        let sink = Arc::clone(&output);
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                eprintln!("{line}");
-                sink.lock().expect("lock").push(line);
-            }
-        });
+        let stderr = child.stderr.take().expect("stderr");
+        collect_lines(stdout, Arc::clone(&output));
+        collect_lines(stderr, Arc::clone(&output));
         Self { child, output }
+    }
+
+    /// A healthy start prints no ERROR or WARN line, from `up` itself or from anything
+    /// it started, before it says that PulseTrack is up.
+    pub fn assert_quiet_start(&self) {
+        let lines = self.lines();
+        assert!(lines.iter().any(|l| l.contains(UP_LINE)), "not up yet");
+        let alarms = alarms_before_up(&lines);
+        assert!(alarms.is_empty(), "a healthy start printed alarms:\n{}", alarms.join("\n"));
     }
 
     pub fn lines(&self) -> Vec<String> {
@@ -154,6 +160,53 @@ impl Up {
             std::thread::sleep(Duration::from_millis(100));
         }
     }
+}
+
+/// What `up` prints once every service is ready.
+pub const UP_LINE: &str = "PulseTrack is up";
+
+fn collect_lines(stream: impl std::io::Read + Send + 'static, sink: Arc<Mutex<Vec<String>>>) {
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            eprintln!("{line}");
+            sink.lock().expect("lock").push(line);
+        }
+    });
+}
+
+/// The lines before [`UP_LINE`] that report a problem (see [`is_alarm`]).
+pub fn alarms_before_up(lines: &[String]) -> Vec<String> {
+    lines.iter().take_while(|l| !l.contains(UP_LINE)).filter(|l| is_alarm(l)).cloned().collect()
+}
+
+/// Whether a log line reports an error or a warning, in the formats of what `up` runs:
+/// tracing's (the services, tansu: `ERROR`, `WARN`), Postgres's (`ERROR:`, `WARNING:`,
+/// `FATAL:`, `PANIC:`), logrus's (the registry: `level=error`, `level=warning`) and
+/// JSON logs (`"level":"WARN"`). Terminal colours are ignored.
+pub fn is_alarm(line: &str) -> bool {
+    let plain = strip_ansi(line);
+    let words = ["ERROR", "WARN", "ERROR:", "WARNING:", "FATAL:", "PANIC:"];
+    let fields =
+        ["level=error", "level=warning", "level=warn", "level=fatal", "\"level\":\"ERROR\"", "\"level\":\"WARN\""];
+    plain.split_whitespace().any(|w| words.contains(&w)) || fields.iter().any(|f| plain.contains(f))
+}
+
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // CSI: ESC [ parameters, ending with a letter.
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 impl Drop for Up {
