@@ -3,7 +3,7 @@
 # prints its path. Later runs reuse it.
 # Built with only the storage engines PulseTrack uses: SQLite (`libsql`: `deployer up`'s
 # durable broker) and memory (`dynostore`: the tests' throwaway brokers). Postgres
-# storage is left out (nothing here uses it; docs/benchmarks.md has the build times).
+# storage is left out (nothing here uses it; docs/src/running-locally.md has the build times).
 # A cached build made with other features is rebuilt.
 set -euo pipefail
 TOOLS="${PULSETRACK_TOOLS:-$HOME/.cache/pulsetrack/tools}"

@@ -6,20 +6,15 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/pulsetrack/target}"
 
 scripts/ensure-postgres.sh
 scripts/ensure-python-tools.sh
-# Images and containers: podman (with this repository's settings), a local OCI
-# registry, skopeo and the Debian base root filesystem the images are built on.
+# Images and containers: podman, a local OCI registry, skopeo and the Debian base root
+# filesystem the images are built on. `deployer up --containers` gives podman this
+# repository's settings (scripts/containers.conf) by itself; nothing is exported.
 PULSETRACK_BASE_ROOTFS="$(scripts/ensure-containers.sh)"
 export PULSETRACK_BASE_ROOTFS
-export CONTAINERS_CONF="${CONTAINERS_CONF:-$PWD/scripts/containers.conf}"
 # `deployer up --prometheus` is tested with Debian's prometheus (and promtool checks the
 # generated scrape configuration).
-if ! command -v prometheus >/dev/null 2>&1; then
-  echo "prometheus: installing Debian's package"
-  sudo=""
-  [ "$(id -u)" = 0 ] || sudo="sudo"
-  $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
-fi
+. scripts/lib/apt.sh
+command -v prometheus >/dev/null 2>&1 || apt_install --no-recommends prometheus
 # The event pipeline tests run a real tansu broker (built once, cached outside the clone).
 TANSU_BIN="$(scripts/install-tansu.sh)"
 export TANSU_BIN
@@ -32,4 +27,11 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   echo "cargo-nextest not installed: running the same tests with cargo test"
   cargo test --workspace --no-fail-fast "$@"
+fi
+
+# The docs: the book builds, its links resolve, and every command block of README and
+# docs/ runs as written (on the debug build just made; they start PulseTrack on :4004).
+# Arguments given to this script select tests, so the docs run only with the whole suite.
+if [ "$#" -eq 0 ]; then
+  PULSETRACK_PROFILE=dev scripts/check-docs.sh
 fi

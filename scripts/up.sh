@@ -6,7 +6,7 @@
 #
 # On a fresh machine tansu and the workspace build side by side (tansu's output goes to
 # a log in the tools folder): each has long single-crate stretches that leave a core
-# idle, which the other fills. docs/running-locally.md has the phases and their times.
+# idle, which the other fills. docs/src/running-locally.md has the phases and their times.
 # PULSETRACK_PROFILE=dev runs the debug build instead (the one `scripts/test.sh` makes;
 # the docs check uses it so that CI does not build the workspace twice).
 set -euo pipefail
