@@ -31,10 +31,6 @@ fn read(relative: &str) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-fn dockerfile_path(service: &str) -> String {
-    dockerfile::path(service)
-}
-
 /// ContainerDefinitions[0] of every synthesized `AWS::ECS::TaskDefinition`, by container name.
 fn task_definitions() -> BTreeMap<String, ContainerDefinition> {
     let containers = containers(&pulsetrack_stack("PulseTrack", &Context::default()));
@@ -209,10 +205,10 @@ fn every_service_has_a_dockerfile_matching_its_task_definition() {
     let tasks = task_definitions();
     let mut problems = Vec::new();
     for def in &SERVICES {
-        let path = root().join(dockerfile_path(def.name));
+        let path = root().join(dockerfile::path(def.name));
         assert!(path.is_file(), "{} is missing", path.display());
         let task = tasks.get(def.name).unwrap_or_else(|| panic!("no task definition for {}", def.name));
-        problems.extend(dockerfile_problems(def, task, &read(&dockerfile_path(def.name))));
+        problems.extend(dockerfile_problems(def, task, &read(&dockerfile::path(def.name))));
     }
     assert!(problems.is_empty(), "Dockerfiles:\n  {}", problems.join("\n  "));
 }
@@ -224,12 +220,12 @@ fn the_dockerfiles_are_generated_from_the_template_and_the_model() {
     let bless = std::env::var_os("PULSETRACK_BLESS").is_some();
     let mut stale = Vec::new();
     for def in &SERVICES {
-        let path = root().join(dockerfile_path(def.name));
+        let path = root().join(dockerfile::path(def.name));
         let wanted = dockerfile::render(def);
         if bless {
             std::fs::write(&path, &wanted).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         } else if std::fs::read_to_string(&path).ok().as_deref() != Some(wanted.as_str()) {
-            stale.push(dockerfile_path(def.name));
+            stale.push(dockerfile::path(def.name));
         }
     }
     assert!(
@@ -371,7 +367,7 @@ fn compose_problems(doc: &Value, tasks: &BTreeMap<String, ContainerDefinition>) 
             problems.push(format!("{name}: missing from compose or from the task definitions"));
             continue;
         };
-        let dockerfile = dockerfile_path(name);
+        let dockerfile = dockerfile::path(name);
         if service["build"]["context"].as_str() != Some(".")
             || service["build"]["dockerfile"].as_str() != Some(&dockerfile)
         {
@@ -455,7 +451,7 @@ fn a_wrong_dockerfile_is_caught() {
     let tasks = task_definitions();
     let billing = SERVICES.iter().find(|d| d.name == "billing-service").expect("billing");
     let task = &tasks["billing-service"];
-    let good = read(&dockerfile_path("billing-service"));
+    let good = read(&dockerfile::path("billing-service"));
     assert!(dockerfile_problems(billing, task, &good).is_empty());
 
     let cases = [
@@ -471,7 +467,7 @@ fn a_wrong_dockerfile_is_caught() {
         assert!(problems.iter().any(|p| p.contains(finding)), "{from} -> {to}: {problems:?}");
     }
     // Another service's Dockerfile does not pass for billing-service.
-    assert!(!dockerfile_problems(billing, task, &read(&dockerfile_path("patient-service"))).is_empty());
+    assert!(!dockerfile_problems(billing, task, &read(&dockerfile::path("patient-service"))).is_empty());
 }
 
 #[test]
@@ -526,7 +522,7 @@ fn dockerfiles_pass_hadolint() {
     if run("hadolint", &["--version"]).is_none_or(|o| !o.status.success()) {
         return missing("hadolint");
     }
-    let files: Vec<String> = SERVICES.iter().map(|d| dockerfile_path(d.name)).collect();
+    let files: Vec<String> = SERVICES.iter().map(|d| dockerfile::path(d.name)).collect();
     let args: Vec<&str> = files.iter().map(String::as_str).collect();
     let output = run("hadolint", &[&["--no-color"], &args[..]].concat()).expect("hadolint runs");
     assert!(
