@@ -1,6 +1,7 @@
 //! End to end: `deployer up` from an empty data folder (private Postgres via initdb,
 //! private tansu, the five service binaries), the seed's flow through the gateway,
-//! billing and analytics receiving the patient, a crashed service restarted, `deployer
+//! billing and analytics receiving the patient, the seed's load script (scenario 3)
+//! through the gateway without an error, a crashed service restarted, `deployer
 //! down`, and the data still there after a second `up`.
 
 mod support;
@@ -44,6 +45,7 @@ fn up_runs_the_whole_system_and_keeps_its_data_across_restarts() {
     let admin_password =
         std::fs::read_to_string(data.join("admin-password")).expect("admin password").trim().to_string();
     let Flow { email, id, patient_email, .. } = patient_flow(&client, &base, &admin_password, "up");
+    the_seed_s_load_script_runs_without_errors(&base);
     services_use_their_own_roles_over_verified_tls(&data);
     wal_segments_are_recycled_not_zero_filled(&data);
     top_shows_every_service_from_its_metrics(&client, &base, &data);
@@ -251,6 +253,56 @@ fn up_refuses_missing_binaries_before_starting_anything() {
     assert!(!data.join("postgres").exists(), "nothing was started");
     let _ = std::fs::remove_dir_all(&data);
     let _ = std::fs::remove_dir_all(&empty);
+}
+
+/// The seed's load script through the gateway at `base`, as the workspace's `loadtest`
+/// replays it with the script's own bodies (scenario 3: 2 USER signups and logins, 400
+/// creates at 100 connections, 600 lists at 120): every request of every phase answered
+/// 2xx. The latencies are printed for the CI log, never asserted: benchmarks measure
+/// them (bench/run.sh), a timed assertion on a shared machine would only be flaky.
+fn the_seed_s_load_script_runs_without_errors(base: &str) {
+    let loadtest = bin_dir().join("loadtest");
+    assert!(
+        loadtest.is_file(),
+        "loadtest is not built in {}: run `cargo build --workspace --bins` first (scripts/test.sh does)",
+        bin_dir().display()
+    );
+    let out = Command::new(&loadtest)
+        .args(["--base-url", base, "--scenario", "3", "--json", "--no-progress"])
+        .output()
+        .expect("run loadtest");
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "loadtest failed ({}):\n{stderr}{stdout}", out.status);
+    let report: Value =
+        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("loadtest's JSON report: {e}\n{stdout}"));
+    assert_eq!(report["mode"], "gateway", "{report}");
+    assert_eq!(report["scenario"], 3, "{report}");
+    let phases = report["phases"].as_array().expect("the report's phases");
+    eprintln!("seed load script, scenario 3, through {base}:");
+    for phase in phases {
+        eprintln!(
+            "  {:<15} {:>4} requests at {:>3}: p50 {:>7.2} ms  p95 {:>7.2} ms  p99 {:>7.2} ms",
+            phase["name"].as_str().unwrap_or("?"),
+            phase["requests"].as_u64().unwrap_or_default(),
+            phase["concurrency"].as_u64().unwrap_or_default(),
+            phase["p50_ms"].as_f64().unwrap_or(f64::NAN),
+            phase["p95_ms"].as_f64().unwrap_or(f64::NAN),
+            phase["p99_ms"].as_f64().unwrap_or(f64::NAN),
+        );
+    }
+    let expected = [("signup", 2, 1), ("login", 2, 1), ("create patient", 400, 100), ("list patients", 600, 120)];
+    let names: Vec<&str> = phases.iter().filter_map(|p| p["name"].as_str()).collect();
+    assert_eq!(names, expected.map(|(name, _, _)| name), "the phases, in order");
+    for (phase, (name, count, concurrency)) in phases.iter().zip(expected) {
+        assert_eq!(
+            (phase["via"].as_str(), phase["concurrency"].as_u64()),
+            (Some("gateway"), Some(concurrency)),
+            "{name}"
+        );
+        // 2xx, 4xx, 5xx and transport failures ("other") are counted apart.
+        let outcomes = ["requests", "ok", "client_errors", "server_errors", "other"].map(|key| phase[key].as_u64());
+        assert_eq!(outcomes, [Some(count), Some(count), Some(0), Some(0), Some(0)], "{name}: {phase}");
+    }
 }
 
 /// How many partitions `topic` has on `brokers` (0: no such topic).

@@ -3,7 +3,7 @@
 
 use anyhow::{Context, bail};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use pulsetrack_common::identity::{Claims, USER_EMAIL_HEADER, USER_ID_HEADER, USER_ROLE_HEADER};
+use pulsetrack_common::identity::{Claims, SESSION_ID_HEADER, USER_EMAIL_HEADER, USER_ID_HEADER, USER_ROLE_HEADER};
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
 
 /// A JWT's claims, read WITHOUT verifying its signature: the load test only needs to
@@ -16,7 +16,7 @@ pub fn unverified_claims(token: &str) -> anyhow::Result<Claims> {
         bail!("not a JWT: expected three dot-separated segments");
     };
     let json = URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).context("JWT payload is not base64url")?;
-    serde_json::from_slice(&json).context("JWT payload does not hold the expected claims (sub, email, role, ...)")
+    serde_json::from_slice(&json).context("JWT payload does not hold the expected claims (sub, email, role, sid, ...)")
 }
 
 /// `Authorization: Bearer <token>`, what a client sends the gateway.
@@ -29,13 +29,16 @@ pub fn bearer_headers(token: &str) -> anyhow::Result<HeaderMap> {
 
 /// What patient-service receives from the gateway for a request bearing `token`: the
 /// `Authorization` header (the gateway passes it through) and the identity headers it
-/// sets from the verified claims (`x-user-id` = sub, `x-user-email`, `x-user-role`).
+/// sets from the verified claims (`x-user-id` = sub, `x-user-email`, `x-user-role`,
+/// `x-session-id` = sid).
 pub fn forwarded_headers(token: &str, claims: &Claims) -> anyhow::Result<HeaderMap> {
     let mut headers = bearer_headers(token)?;
+    let session = claims.sid.to_string();
     for (name, value) in [
         (USER_ID_HEADER, claims.sub.as_str()),
         (USER_EMAIL_HEADER, claims.email.as_str()),
         (USER_ROLE_HEADER, claims.role.as_str()),
+        (SESSION_ID_HEADER, session.as_str()),
     ] {
         let value =
             HeaderValue::from_str(value).with_context(|| format!("claim for {name} is not a valid header value"))?;
@@ -47,7 +50,7 @@ pub fn forwarded_headers(token: &str, claims: &Claims) -> anyhow::Result<HeaderM
 #[cfg(test)]
 mod tests {
     use base64::engine::general_purpose::URL_SAFE;
-    use pulsetrack_common::identity::Role;
+    use pulsetrack_common::identity::{Role, TokenScope};
     use serde_json::json;
 
     use super::*;
@@ -58,11 +61,14 @@ mod tests {
         format!("{header}.{payload}.c2lnbmF0dXJl")
     }
 
+    const SID: &str = "6f1c2a4e-93d1-4b8e-a2f0-5c7d9e1b3a42";
+
     fn claims_json() -> serde_json::Value {
         json!({
             "sub": "0191f0b2-7c1e-7d3a-9a51-1f2e3d4c5b6a",
             "email": "load-1@example.com",
             "role": "USER",
+            "sid": SID,
             "iat": 1_700_000_000u64,
             "exp": 1_700_003_600u64,
             "iss": "pulsetrack-auth",
@@ -76,6 +82,16 @@ mod tests {
         assert_eq!(claims.sub, "0191f0b2-7c1e-7d3a-9a51-1f2e3d4c5b6a");
         assert_eq!(claims.email, "load-1@example.com");
         assert_eq!(claims.role, Role::User);
+        assert_eq!(claims.sid.to_string(), SID);
+        assert_eq!(claims.scope, TokenScope::Full, "no scope claim: a full token");
+    }
+
+    #[test]
+    fn reads_a_restricted_scope() {
+        let mut restricted = claims_json();
+        restricted["scope"] = json!("password-change");
+        let claims = unverified_claims(&token(&restricted)).expect("claims");
+        assert_eq!(claims.scope, TokenScope::PasswordChange);
     }
 
     #[test]
@@ -95,6 +111,13 @@ mod tests {
         let mut bad_role = claims_json();
         bad_role["role"] = json!("ROOT");
         assert!(unverified_claims(&token(&bad_role)).is_err());
+        // `sid` is required, and a UUID.
+        let mut no_session = claims_json();
+        no_session.as_object_mut().expect("an object").remove("sid");
+        assert!(unverified_claims(&token(&no_session)).is_err());
+        let mut bad_session = claims_json();
+        bad_session["sid"] = json!("not-a-uuid");
+        assert!(unverified_claims(&token(&bad_session)).is_err());
     }
 
     #[test]
@@ -106,8 +129,9 @@ mod tests {
         assert_eq!(get("x-user-id").as_deref(), Some("0191f0b2-7c1e-7d3a-9a51-1f2e3d4c5b6a"));
         assert_eq!(get("x-user-email").as_deref(), Some("load-1@example.com"));
         assert_eq!(get("x-user-role").as_deref(), Some("USER"));
+        assert_eq!(get("x-session-id").as_deref(), Some(SID));
         assert_eq!(get("authorization"), Some(format!("Bearer {token}")));
-        assert_eq!(headers.len(), 4);
+        assert_eq!(headers.len(), 5);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use crate::{
     plan::Plan,
     progress::Progress,
     report::{Phase, Via},
-    requests::{e2e_phase, patient, run_phase, send},
+    requests::{account_email, e2e_phase, login_body, patient, run_phase, send, signup_body},
     stats::Recorder,
     target::PatientTarget,
 };
@@ -28,23 +28,24 @@ pub struct Session<'a> {
 }
 
 impl Session<'_> {
-    /// Signup and login: 2 users, as the seed's script. Returns both phases and the
-    /// first user's token.
+    /// Signup and login: 2 USER accounts, with the seed's script's bodies as it sends
+    /// them (its password, its `role` field, also on login). Returns both phases and
+    /// the first user's token.
     pub async fn sign_up_and_log_in(&self) -> anyhow::Result<(Vec<Phase>, String)> {
-        let (client, base, run) = (self.client, self.base, self.run);
+        let (client, base) = (self.client, self.base);
         let mut signup = Recorder::default();
         let mut login = Recorder::default();
         let bar = self.progress.bar("signup + login", 4);
         let started = Instant::now();
         let mut token = None;
         for i in 0..2 {
-            let email = format!("load-{run}-{i}@example.com");
-            let body = json!({"email": email, "username": format!("load{i}"), "password": "load-test-password"});
-            let (status, _, latency) = send(client.post(format!("{base}/auth/signup")).json(&body)).await;
+            let email = account_email(self.run, i);
+            let (status, _, latency) =
+                send(client.post(format!("{base}/auth/signup")).json(&signup_body(&email))).await;
             signup.record(status, latency);
             bar.inc(1);
-            let body = json!({"email": email, "password": "load-test-password"});
-            let (status, body, latency) = send(client.post(format!("{base}/auth/login")).json(&body)).await;
+            let (status, body, latency) =
+                send(client.post(format!("{base}/auth/login")).json(&login_body(&email))).await;
             login.record(status, latency);
             bar.inc(1);
             if token.is_none() {
@@ -77,9 +78,9 @@ impl Session<'_> {
         if plan.lists > 0 {
             let name = "list patients";
             let bar = self.progress.bar(name, plan.lists);
-            let url = format!("{}?size=100", target.patients_url);
+            // The seed's plain list: no query, so the service's default page.
             let summary = run_phase(plan.lists, plan.list_concurrency, &bar, |_| {
-                client.get(&url).headers(target.headers.clone())
+                client.get(&target.patients_url).headers(target.headers.clone())
             })
             .await;
             phases.push(Phase { name, via: target.via, concurrency: plan.list_concurrency, summary });

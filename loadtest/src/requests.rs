@@ -24,13 +24,34 @@ pub async fn send(request: reqwest::RequestBuilder) -> (Option<u16>, Option<Valu
     }
 }
 
+/// The password of the seed's accounts (8 characters: `deployer up`'s basic policy).
+pub const SEED_PASSWORD: &str = "12345678";
+
+/// The `i`th account of run `run`: unique per run, so that runs never collide.
+pub fn account_email(run: &str, i: usize) -> String {
+    format!("loadtest-{run}-{i}@example.com")
+}
+
+/// The seed's signup body: a USER account named as its script names it.
+pub fn signup_body(email: &str) -> Value {
+    json!({"email": email, "username": "Hamza Ali", "password": SEED_PASSWORD, "role": "USER"})
+}
+
+/// The seed's login body, with the `role` field its script sends (the service ignores it).
+pub fn login_body(email: &str) -> Value {
+    json!({"email": email, "password": SEED_PASSWORD, "role": "USER"})
+}
+
+/// The seed's create body: its address and dates, its `dateofBirth` spelling, and its
+/// `loadtest+N` emails with this run's tag (`loadtest+{run}-{i}`), so that repeated
+/// runs against one database do not collide.
 pub fn patient(run: &str, i: usize) -> Value {
     json!({
         "name": format!("Load Patient {i}"),
-        "email": format!("patient-{run}-{i}@example.com"),
-        "address": "1 Load Street",
-        "dateOfBirth": "1985-03-14",
-        "registeredDate": "2026-11-27"
+        "address": "Sindh, PK",
+        "dateofBirth": "2005-09-06",
+        "email": format!("loadtest+{run}-{i}@example.com"),
+        "registeredDate": "2025-11-15"
     })
 }
 
@@ -114,4 +135,44 @@ pub async fn e2e_phase(
     bar.finish();
     let wall = started.elapsed();
     Ok((billing.summary(wall), analytics.summary(wall)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signup_and_login_send_the_seed_s_bodies() {
+        let email = account_email("r1", 0);
+        assert_eq!(email, "loadtest-r1-0@example.com");
+        assert_ne!(account_email("r1", 1), email);
+        assert_ne!(account_email("r2", 0), email);
+        assert_eq!(
+            signup_body(&email),
+            json!({"email": email, "username": "Hamza Ali", "password": "12345678", "role": "USER"})
+        );
+        assert_eq!(login_body(&email), json!({"email": email, "password": "12345678", "role": "USER"}));
+    }
+
+    #[test]
+    fn creates_send_the_seed_s_body_with_the_run_s_tag() {
+        let body = patient("r1", 7);
+        assert_eq!(
+            body,
+            json!({"name": "Load Patient 7", "address": "Sindh, PK", "dateofBirth": "2005-09-06",
+                   "email": "loadtest+r1-7@example.com", "registeredDate": "2025-11-15"})
+        );
+        assert_ne!(patient("r2", 7)["email"], body["email"]);
+        assert_ne!(patient("r1", 8)["email"], body["email"]);
+    }
+
+    #[test]
+    fn emails_fit_the_local_part_limit() {
+        // 64 characters at most before the @ (RFC 5321), with the longest tag a run makes.
+        let run = format!("e2e-{}", uuid::Uuid::new_v4().simple());
+        for email in [patient(&run, 999_999)["email"].as_str().map(str::to_string), Some(account_email(&run, 1))] {
+            let email = email.expect("an email");
+            assert!(email.split_once('@').is_some_and(|(local, _)| local.len() <= 64), "{email}");
+        }
+    }
 }

@@ -49,12 +49,14 @@ mod tests {
         assert!(PatientTarget::new("http://gw", Some("http://ps"), "not-even-a-jwt").is_err());
 
         use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-        let claims =
-            json!({"sub": "u-1", "email": "a@example.com", "role": "USER", "iat": 1, "exp": 2, "iss": "i", "aud": "a"});
+        let claims = json!({"sub": "u-1", "email": "a@example.com", "role": "USER",
+                            "sid": "6f1c2a4e-93d1-4b8e-a2f0-5c7d9e1b3a42", "iat": 1, "exp": 2, "iss": "i", "aud": "a"});
         let token = format!("h.{}.s", URL_SAFE_NO_PAD.encode(claims.to_string()));
         let direct = PatientTarget::new("http://gw", Some("http://ps"), &token).expect("direct target");
         assert_eq!((direct.via, direct.patients_url.as_str()), (Via::PatientService, "http://ps/patients"));
         assert_eq!(direct.headers.get("x-user-id").and_then(|v| v.to_str().ok()), Some("u-1"));
         assert_eq!(direct.headers.get("x-user-role").and_then(|v| v.to_str().ok()), Some("USER"));
+        let session = direct.headers.get("x-session-id").and_then(|v| v.to_str().ok());
+        assert_eq!(session, Some("6f1c2a4e-93d1-4b8e-a2f0-5c7d9e1b3a42"));
     }
 }

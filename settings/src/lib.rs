@@ -209,12 +209,27 @@ settings! {
         jwt_signing_secret = JWT_SIGNING_SECRET,
         /// A [`SignupMode`]: what a self-signed-up account may do (default `approval`).
         signup_mode = SIGNUP_MODE,
+        /// A [`PasswordPolicy`]: what a new password must be (default `strong`).
+        password_policy = PASSWORD_POLICY,
+        /// A secret (at least 32 characters) from which the key that encrypts TOTP
+        /// secrets at rest is derived (HKDF-SHA256); the stack generates it in Secrets
+        /// Manager, `up` keeps it in its data folder. Unset: TOTP enrolment is refused.
+        mfa_encryption_key = MFA_ENCRYPTION_KEY,
+        /// Comma-separated roles whose accounts must use a second factor: until they
+        /// enrol, their login gets a token that may only enrol (default: none; the
+        /// stack's production profile sets `ADMIN,AUDITOR`).
+        require_mfa_roles = REQUIRE_MFA_ROLES,
         tuning: AuthTuning,
     }
 
     pub struct AuthTuning {
         jwt: JwtClaims,
+        /// An access token's life in seconds (default 600, at most 900).
         jwt_ttl_seconds = JWT_TTL_SECONDS,
+        /// A session with no refresh for this long ends (default 1 800).
+        session_idle_timeout_seconds = SESSION_IDLE_TIMEOUT_SECONDS,
+        /// A session ends this long after its login, whatever its use (default 43 200).
+        session_max_age_seconds = SESSION_MAX_AGE_SECONDS,
         /// Ed25519 PKCS#8 PEM, instead of `JWT_SIGNING_SECRET`.
         jwt_private_key = JWT_PRIVATE_KEY,
         /// Failed logins one client address may make per minute before it gets 429
@@ -277,10 +292,10 @@ settings! {
 /// What an account that signed itself up may do (`SIGNUP_MODE`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SignupMode {
-    /// Anyone may sign up and gets the CLINICIAN role: local demos and the seed's
-    /// scripts (`deployer up`).
+    /// Anyone may sign up and gets the USER role (patient records) at once: local demos
+    /// and the seed's scripts (`deployer up`).
     Open,
-    /// Anyone may sign up, with no access to patient data (the USER role) until an
+    /// Anyone may sign up, with no access to patient data (the PENDING role) until an
     /// ADMIN grants a role: the AWS stack's default.
     #[default]
     Approval,
@@ -314,6 +329,45 @@ impl std::str::FromStr for SignupMode {
             .into_iter()
             .find(|m| m.as_str().eq_ignore_ascii_case(s.trim()))
             .ok_or_else(|| format!("{s:?} is not open, approval or closed"))
+    }
+}
+
+/// What a new password must be (`PASSWORD_POLICY`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PasswordPolicy {
+    /// 8 to 128 characters: local demos and the seed's scripts (`deployer up`).
+    Basic,
+    /// Judged by an estimator of guessing effort (zxcvbn, a score of 3 of 4 at least),
+    /// and 12 characters at least for ADMIN and AUDITOR: the AWS stack's default.
+    #[default]
+    Strong,
+}
+
+impl PasswordPolicy {
+    pub const ALL: [PasswordPolicy; 2] = [PasswordPolicy::Basic, PasswordPolicy::Strong];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Basic => "basic",
+            Self::Strong => "strong",
+        }
+    }
+}
+
+impl fmt::Display for PasswordPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for PasswordPolicy {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|m| m.as_str().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| format!("{s:?} is not basic or strong"))
     }
 }
 

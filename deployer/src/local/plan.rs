@@ -12,7 +12,8 @@ use pulsetrack_stacks::{
     resources::{Attribute, DbInstance, DbInstanceAttr, Secret, SecretTargetAttachment},
     settings::{
         CLOUDWATCH_METRICS_NAMESPACE, DATABASE_NAME, DATABASE_SSL_MODE, DATABASE_SSL_ROOT_CERT, GRPC_PORT, HOST,
-        JWT_SIGNING_SECRET, KAFKA_BROKERS, PORT, PULSETRACK_ADMIN_PASSWORD, SignupMode,
+        JWT_SIGNING_SECRET, KAFKA_BROKERS, MFA_ENCRYPTION_KEY, PORT, PULSETRACK_ADMIN_PASSWORD, PasswordPolicy,
+        SignupMode,
     },
 };
 use serde_json::Value;
@@ -40,6 +41,8 @@ pub struct Endpoints {
     pub admin_password: String,
     /// auth-service's `JWT_SIGNING_SECRET` (the stack's generated secret).
     pub jwt_signing_secret: String,
+    /// auth-service's `MFA_ENCRYPTION_KEY` (the stack's generated secret).
+    pub mfa_encryption_key: String,
     /// Added to every container port (lets a second system run beside the first).
     pub port_offset: u16,
     /// The gateway's port (the ALB listener's); `None` keeps 4004 + offset.
@@ -98,9 +101,12 @@ pub fn local_template(kafka_brokers: &str, images: BTreeMap<String, String>) -> 
         kafka_brokers: Some(kafka_brokers.into()),
         service_discovery: true,
         images,
-        // Local demos and the seed's scripts: a signed-up account works at once, and one
-        // account's load is not throttled.
+        // Local demos and the seed's scripts: a signed-up account works at once, with the
+        // seed's short password, no role must enrol a second factor (any account may),
+        // and one account's load is not throttled.
         signup_mode: SignupMode::Open,
+        password_policy: PasswordPolicy::Basic,
+        require_mfa_roles: Vec::new(),
         rate_limit_per_second: LOCAL_RATE_LIMIT,
         ..Context::default()
     };
@@ -282,7 +288,7 @@ fn resolve_intrinsic(template: &Template, value: &Expr, endpoints: &Endpoints) -
 /// "username::"]]` → the local Postgres user (or password); the same of a service
 /// role's secret → the role's name (from the secret's template) and its password from
 /// `role_passwords`; `Ref <generated secret>` → the local value of the variable (the
-/// admin password, the JWT signing secret).
+/// admin password, the JWT signing secret, the MFA encryption key).
 fn resolve_secret(template: &Template, var: &str, value: &Expr, endpoints: &Endpoints) -> Option<String> {
     match value {
         Expr::Ref(id) => {
@@ -290,6 +296,7 @@ fn resolve_secret(template: &Template, var: &str, value: &Expr, endpoints: &Endp
             match var {
                 v if v == PULSETRACK_ADMIN_PASSWORD.name() => Some(endpoints.admin_password.clone()),
                 v if v == JWT_SIGNING_SECRET.name() => Some(endpoints.jwt_signing_secret.clone()),
+                v if v == MFA_ENCRYPTION_KEY.name() => Some(endpoints.mfa_encryption_key.clone()),
                 _ => None,
             }
         }
@@ -354,6 +361,8 @@ fn order(services: Vec<LocalService>) -> Result<Vec<LocalService>, PlanError> {
 
 #[cfg(test)]
 mod tests {
+    use pulsetrack_stacks::settings::REQUIRE_MFA_ROLES;
+
     use super::*;
 
     fn endpoints() -> Endpoints {
@@ -373,6 +382,7 @@ mod tests {
             kafka_brokers: "127.0.0.1:19092".into(),
             admin_password: "admin-pw".into(),
             jwt_signing_secret: "jwt-signing-secret".into(),
+            mfa_encryption_key: "mfa-encryption-key".into(),
             port_offset: 0,
             gateway_port: None,
             keep_service_names: false,
@@ -425,6 +435,12 @@ mod tests {
         assert_eq!(env(auth, "PULSETRACK_ADMIN_PASSWORD"), Some("admin-pw"));
         assert_eq!(env(auth, "JWT_SIGNING_SECRET"), Some("jwt-signing-secret"));
         assert!(services.iter().filter(|s| s.name != "auth-service").all(|s| env(s, "JWT_SIGNING_SECRET").is_none()));
+        // A second factor may be enrolled, and no role must: local demos.
+        assert_eq!(env(auth, MFA_ENCRYPTION_KEY.name()), Some("mfa-encryption-key"));
+        assert!(
+            services.iter().filter(|s| s.name != "auth-service").all(|s| env(s, MFA_ENCRYPTION_KEY.name()).is_none())
+        );
+        assert!(services.iter().all(|s| env(s, REQUIRE_MFA_ROLES.name()).is_none()));
         assert!(!auth.kafka);
         for service in &services {
             for (key, value) in &service.env {
@@ -432,6 +448,15 @@ mod tests {
                 assert!(!value.contains("Fn::") && !value.contains("\"Ref\""), "{}: {key}={value}", service.name);
             }
         }
+    }
+
+    /// The stack validates `require-mfa` against its own list of account roles: the
+    /// one auth-service parses `REQUIRE_MFA_ROLES` with, name for name.
+    #[test]
+    fn the_stack_s_account_roles_are_auth_service_s() {
+        use pulsetrack_common::identity::Role;
+        use pulsetrack_stacks::pulsetrack::AccountRole;
+        assert_eq!(AccountRole::ALL.map(AccountRole::as_str), Role::ALL.map(Role::as_str));
     }
 
     #[test]

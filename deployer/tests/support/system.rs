@@ -261,13 +261,15 @@ pub fn state(data: &Path) -> Value {
 }
 
 /// Signs `email` up (password `correct-horse-battery`) and logs in: the user's token.
+/// `up` runs the `open` signup mode: the account is a USER at once. A public signup
+/// answers 202 whether or not the address was free (no account details).
 pub fn signup(client: &Client, base: &str, email: &str) -> String {
     let signup = client
         .post(format!("{base}/auth/signup"))
         .json(&json!({ "email": email, "username": "upper", "password": "correct-horse-battery" }))
         .send()
         .expect("signup");
-    assert_eq!(signup.status(), 201, "signup");
+    assert_eq!(signup.status(), 202, "signup");
     login(client, base, email, "correct-horse-battery")
 }
 
@@ -297,14 +299,10 @@ pub fn patient_flow(client: &Client, base: &str, admin_password: &str, tag: &str
     let listed = get(client, &format!("{base}/api/patients?search=grace-"), &token).expect("list");
     assert!(listed.to_string().contains(&id), "list holds the new patient: {listed}");
 
-    // Billing accounts are for BILLING and ADMIN; the clinician who created the patient
+    // Billing accounts are for BILLING and ADMIN; the USER who created the patient
     // does not see them.
     let admin = login(client, base, "admin@pulsetrack.local", admin_password);
-    assert_eq!(
-        get_status(client, &format!("{base}/api/billing/accounts/{id}"), &token),
-        403,
-        "a clinician's billing read"
-    );
+    assert_eq!(get_status(client, &format!("{base}/api/billing/accounts/{id}"), &token), 403, "a USER's billing read");
     let account = eventually("billing account", || get(client, &format!("{base}/api/billing/accounts/{id}"), &admin));
     assert_eq!(account["patientId"], id.as_str());
     let events = eventually("analytics event", || {

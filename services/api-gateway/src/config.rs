@@ -20,6 +20,8 @@ pub struct Config {
     pub billing_url: Uri,
     pub analytics_url: Uri,
     pub jwt: JwtConfig,
+    /// auth-service's revocation feed, which the gateway follows.
+    pub revocations_url: Uri,
     /// Time allowed for an upstream to start answering (504 after it).
     pub upstream_timeout: Duration,
     /// Largest request body forwarded (413 beyond it).
@@ -87,6 +89,12 @@ fn base_url(raw: &Raw, default: &str) -> Result<Uri, ConfigError> {
     }
 }
 
+/// auth-service's revocation feed.
+pub fn revocations_url(auth_url: &Uri) -> Result<Uri, ConfigError> {
+    let url = format!("{}{}", auth_url.to_string().trim_end_matches('/'), pulsetrack_common::revocation::FEED_PATH);
+    url.parse().map_err(|e| ConfigError::new(pulsetrack_common::settings::AUTH_SERVICE_URL.name(), format!("{e}")))
+}
+
 /// auth-service's JWKS. `Uri` prints a bare authority with a trailing `/`.
 pub fn default_jwks_url(auth_url: &Uri) -> String {
     format!("{}/.well-known/jwks.json", auth_url.to_string().trim_end_matches('/'))
@@ -109,6 +117,7 @@ impl Config {
             patient_url: base_url(&settings.patient_service_url, "http://127.0.0.1:4000")?,
             billing_url: base_url(&settings.billing_service_url, "http://127.0.0.1:4001")?,
             analytics_url: base_url(&settings.analytics_service_url, "http://127.0.0.1:4002")?,
+            revocations_url: revocations_url(&auth_url)?,
             auth_url,
             jwt: JwtConfig {
                 issuer: tuning.jwt.issuer.string_or("pulsetrack-auth"),

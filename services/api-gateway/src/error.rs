@@ -6,7 +6,11 @@ use axum::{
 };
 use std::time::Duration;
 
-use pulsetrack_common::{ApiError, identity::AccessError, rate_limit::retry_after_secs};
+use pulsetrack_common::{
+    ApiError,
+    identity::{AccessError, TokenScope},
+    rate_limit::retry_after_secs,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
@@ -20,6 +24,15 @@ pub enum GatewayError {
     RateLimited(Duration),
     #[error("token verification keys unavailable")]
     KeysUnavailable,
+    /// The token's session has ended (logout, a disabled account, a role change ...).
+    #[error("the token's session has ended")]
+    SessionEnded,
+    /// The token may only be used for one step (a password change, TOTP enrolment).
+    #[error("the token is restricted to {0}")]
+    ScopeRestricted(TokenScope),
+    /// The revocation feed has not been read lately: no token can be trusted.
+    #[error("the revocation feed is stale")]
+    RevocationsStale,
     #[error("request body too large")]
     PayloadTooLarge,
     /// An API without a document; `documented` lists those there are.
@@ -46,6 +59,17 @@ impl From<GatewayError> for ApiError {
             }
             GatewayError::KeysUnavailable => {
                 tracing::error!("no token verification key available");
+                ApiError::service_unavailable("authentication is temporarily unavailable")
+            }
+            GatewayError::SessionEnded => {
+                tracing::info!("token of an ended session refused");
+                ApiError::unauthorized("invalid or expired token")
+            }
+            GatewayError::ScopeRestricted(scope) => {
+                ApiError::forbidden(format!("this token may only be used for one step ({scope}); complete it first"))
+            }
+            GatewayError::RevocationsStale => {
+                tracing::warn!("the revocation feed is stale: protected routes refused");
                 ApiError::service_unavailable("authentication is temporarily unavailable")
             }
             GatewayError::NoSuchApi { documented } => ApiError::not_found(format!(

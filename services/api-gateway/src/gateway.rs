@@ -18,12 +18,14 @@ use crate::{
     error::GatewayError,
     jwt::Verifier,
     proxy::{Forward, Upstream},
+    revocations::Revocations,
     upstream_client::UpstreamClient,
 };
 
 pub struct Gateway {
     pub(crate) client: UpstreamClient,
     pub(crate) verifier: Verifier,
+    pub(crate) revocations: Revocations,
     pub(crate) auth: Upstream,
     pub(crate) patients: Upstream,
     pub(crate) billing: Upstream,

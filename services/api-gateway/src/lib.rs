@@ -11,6 +11,7 @@ pub mod gateway;
 pub mod jwt;
 pub mod policy;
 pub mod proxy;
+pub mod revocations;
 pub mod routes;
 pub mod upstream_client;
 
@@ -18,7 +19,7 @@ use std::sync::Arc;
 
 use pulsetrack_common::{HttpServer, Readiness, error::json_fallbacks, rate_limit::RateLimiter, request_id};
 
-use crate::{config::Config, jwt::Verifier, proxy::Upstream};
+use crate::{config::Config, jwt::Verifier, proxy::Upstream, revocations::Revocations};
 pub use crate::{
     gateway::Gateway,
     upstream_client::{UPSTREAM_IDLE_TIMEOUT, UpstreamClient, upstream_client},
@@ -34,6 +35,7 @@ impl Application {
         let client = upstream_client();
         let gateway = Arc::new(Gateway {
             verifier: Verifier::new(&config.jwt, client.clone())?,
+            revocations: Revocations::new(config.revocations_url.clone(), client.clone()),
             client,
             auth: Upstream { name: "auth-service", base: config.auth_url.clone() },
             patients: Upstream { name: "patient-service", base: config.patient_url.clone() },
@@ -47,12 +49,21 @@ impl Application {
         if let Err(reason) = gateway.verifier.load().await {
             tracing::warn!(%reason, "starting without token verification keys");
         }
-        let readiness = {
+        if let Err(e) = gateway.revocations.sync().await {
+            tracing::warn!(error = %e, "starting without the revocation feed: protected routes answer 503 until it is read");
+        }
+        tokio::spawn({
             let gateway = gateway.clone();
-            Readiness::new().check("jwt-keys", move || {
-                let gateway = gateway.clone();
-                async move { gateway.verifier.ready().await }
-            })
+            async move { gateway.revocations.follow().await }
+        });
+        let readiness = {
+            let (keys, feed) = (gateway.clone(), gateway.clone());
+            Readiness::new()
+                .check("jwt-keys", move || {
+                    let gateway = keys.clone();
+                    async move { gateway.verifier.ready().await }
+                })
+                .check("revocation-feed", move || std::future::ready(feed.revocations.ready()))
         };
         let metrics = pulsetrack_common::metrics::Metrics::new();
         let router = metrics.instrument(json_fallbacks(routes::router(gateway).merge(readiness.routes())));

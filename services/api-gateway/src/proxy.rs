@@ -127,10 +127,12 @@ impl Forward<'_> {
 }
 
 fn insert_identity(headers: &mut HeaderMap, claims: &Claims) {
+    let session = claims.sid.to_string();
     let values = [
         (identity::USER_ID_HEADER, claims.sub.as_str()),
         (identity::USER_EMAIL_HEADER, claims.email.as_str()),
         (identity::USER_ROLE_HEADER, claims.role.as_str()),
+        (identity::SESSION_ID_HEADER, session.as_str()),
     ];
     for (name, value) in values {
         // A claim that is not a valid header value is left out; the upstream then

@@ -11,7 +11,7 @@ use axum::{
     response::Response,
     routing::{any, get},
 };
-use pulsetrack_common::identity::Permission;
+use pulsetrack_common::identity::{Permission, auth_paths};
 
 use crate::{
     api_docs::{api_docs, swagger_ui},
@@ -23,6 +23,9 @@ use crate::{
 
 pub fn router(gateway: Arc<Gateway>) -> Router {
     Router::new()
+        .route(auth_paths::LOGOUT, any(account))
+        .route(auth_paths::ME, any(account))
+        .route("/auth/me/{*rest}", any(account))
         .route("/auth/users", any(users))
         .route("/auth/users/{*rest}", any(users))
         .route("/auth/{*rest}", any(auth))
@@ -37,7 +40,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .merge(swagger_ui())
 }
 
-/// Public: signup, login, keys; limited per client address.
+/// Public: signup, login, refresh, password reset, keys; limited per client address.
 async fn auth(State(gw): State<Arc<Gateway>>, request: Request) -> Result<Response, GatewayError> {
     let client = gw.client(&request);
     gw.admit(RateKey::Address(client))?;
@@ -45,7 +48,16 @@ async fn auth(State(gw): State<Arc<Gateway>>, request: Request) -> Result<Respon
     gw.forward(&gw.auth, &path, None, client, request).await
 }
 
-/// Accounts and their roles.
+/// The caller's own account and session: any valid token of a live session (one
+/// restricted to a step reaches only that step's routes).
+async fn account(State(gw): State<Arc<Gateway>>, request: Request) -> Result<Response, GatewayError> {
+    let path = request.uri().path().to_string();
+    let claims = gw.authenticate_for(request.headers(), &path).await?;
+    let client = gw.client(&request);
+    gw.forward(&gw.auth, &path, Some(&claims), client, request).await
+}
+
+/// Accounts, their roles, statuses and sessions.
 async fn users(State(gw): State<Arc<Gateway>>, request: Request) -> Result<Response, GatewayError> {
     let path = request.uri().path().to_string();
     gw.protected(&gw.auth, Permission::UsersManage, path, request).await

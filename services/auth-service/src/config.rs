@@ -1,11 +1,14 @@
 //! auth-service configuration, from the environment (docs/src/configuration.md has the table).
 
+use std::{collections::BTreeSet, time::Duration};
+
 use pulsetrack_common::{
     config::{self, ConfigError, ListenConfig, Raw, Secret},
     db::DatabaseConfig,
+    identity::Role,
     settings::{
         Admin, AuthService, JWT_PRIVATE_KEY, JWT_SIGNING_SECRET, PULSETRACK_ADMIN_EMAIL, PULSETRACK_ADMIN_PASSWORD,
-        SignupMode,
+        PasswordPolicy, SignupMode,
     },
     validate,
 };
@@ -22,7 +25,77 @@ pub struct Config {
     pub admin: Option<AdminSeed>,
     /// What a self-signed-up account may do.
     pub signup_mode: SignupMode,
+    /// What a new password must be.
+    pub password_policy: PasswordPolicy,
+    pub sessions: SessionConfig,
+    pub mfa: MfaConfig,
     pub login_throttle: LoginThrottleConfig,
+}
+
+/// The second factor: the secret its encryption key is derived from, and the roles
+/// that must use it.
+#[derive(Debug, Clone, Default)]
+pub struct MfaConfig {
+    /// `MFA_ENCRYPTION_KEY`; without it, enrolment is refused (and so is a login of an
+    /// account whose role requires a second factor it cannot enrol).
+    pub encryption_key: Option<Secret<String>>,
+    /// `REQUIRE_MFA_ROLES`.
+    pub required_roles: BTreeSet<Role>,
+}
+
+impl MfaConfig {
+    fn from_settings(settings: &AuthService<Raw>) -> Result<Self, ConfigError> {
+        let raw = &settings.require_mfa_roles;
+        let required_roles = raw
+            .string_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty() && !s.eq_ignore_ascii_case("none"))
+            .map(|s| s.to_uppercase().parse::<Role>().map_err(|e| raw.error(e)))
+            .collect::<Result<BTreeSet<_>, _>>()?;
+        let encryption_key = settings.mfa_encryption_key.optional().map(Secret::new);
+        if let Some(key) = &encryption_key {
+            crate::mfa::SealKey::from_secret(key.expose())
+                .map_err(|e| settings.mfa_encryption_key.error(e.to_string()))?;
+        } else if !required_roles.is_empty() {
+            return Err(settings
+                .mfa_encryption_key
+                .error(format!("required with {}: a second factor cannot be enrolled without it", raw.var)));
+        }
+        Ok(Self { encryption_key, required_roles })
+    }
+}
+
+/// How long a session lives (automatic logoff), enforced at refresh.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionConfig {
+    /// A session with no refresh for this long ends.
+    pub idle_timeout: Duration,
+    /// A session ends this long after its login, whatever its use.
+    pub max_age: Duration,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self { idle_timeout: Duration::from_secs(1800), max_age: Duration::from_secs(43_200) }
+    }
+}
+
+impl SessionConfig {
+    fn from_settings(tuning: &pulsetrack_common::settings::AuthTuning<Raw>) -> Result<Self, ConfigError> {
+        let seconds = |raw: &Raw, default: Duration| -> Result<Duration, ConfigError> {
+            let n: u64 = raw.parse_or(default.as_secs())?;
+            if n == 0 {
+                return Err(raw.error("must be positive"));
+            }
+            Ok(Duration::from_secs(n))
+        };
+        let defaults = Self::default();
+        Ok(Self {
+            idle_timeout: seconds(&tuning.session_idle_timeout_seconds, defaults.idle_timeout)?,
+            max_age: seconds(&tuning.session_max_age_seconds, defaults.max_age)?,
+        })
+    }
 }
 
 /// How failed logins are slowed down: per account (in the database, so every replica
@@ -59,6 +132,11 @@ pub enum SigningKeySource {
     Pem(Secret<String>),
 }
 
+/// An access token's life unless `JWT_TTL_SECONDS` says otherwise.
+pub const DEFAULT_TTL_SECONDS: u64 = 600;
+/// The longest access token life accepted.
+pub const MAX_TTL_SECONDS: u64 = 900;
+
 /// The shortest `JWT_SIGNING_SECRET` accepted (the stack generates 64 alphanumerics).
 pub const MIN_SIGNING_SECRET_CHARS: usize = 32;
 
@@ -81,6 +159,9 @@ impl Config {
             jwt: JwtConfig::from_settings(settings)?,
             admin: AdminSeed::from_settings(&settings.admin)?,
             signup_mode: settings.signup_mode.parse_or(SignupMode::default())?,
+            password_policy: settings.password_policy.parse_or(PasswordPolicy::default())?,
+            sessions: SessionConfig::from_settings(&settings.tuning)?,
+            mfa: MfaConfig::from_settings(settings)?,
             login_throttle: LoginThrottleConfig {
                 failures_per_minute_per_address: {
                     let raw = &settings.tuning.login_failures_per_minute;
@@ -99,9 +180,12 @@ impl Config {
 impl JwtConfig {
     pub fn from_settings(settings: &AuthService<Raw>) -> Result<Self, ConfigError> {
         let tuning = &settings.tuning;
-        let ttl_seconds = tuning.jwt_ttl_seconds.parse_or(3600u64)?;
-        if ttl_seconds == 0 {
-            return Err(tuning.jwt_ttl_seconds.error("must be positive"));
+        let ttl_seconds = tuning.jwt_ttl_seconds.parse_or(DEFAULT_TTL_SECONDS)?;
+        if !(1..=MAX_TTL_SECONDS).contains(&ttl_seconds) {
+            return Err(tuning.jwt_ttl_seconds.error(format!(
+                "must be from 1 to {MAX_TTL_SECONDS} seconds: an access token outlives a revocation by at most \
+                 its life, and a session lives on through refresh tokens"
+            )));
         }
         Ok(Self {
             issuer: tuning.jwt.issuer.string_or("pulsetrack-auth"),
@@ -189,5 +273,51 @@ mod tests {
         assert!(err.reason.contains("not both"), "{err}");
         let short = &long[1..];
         assert_eq!(jwt(&[(JWT_SIGNING_SECRET, short)]).expect_err("short").variable, "JWT_SIGNING_SECRET");
+    }
+
+    #[test]
+    fn required_second_factor_roles_are_role_names_and_need_the_encryption_key() {
+        use pulsetrack_common::settings::{MFA_ENCRYPTION_KEY, REQUIRE_MFA_ROLES};
+        let mfa =
+            |pairs: &[(pulsetrack_common::settings::Var, &str)]| MfaConfig::from_settings(&config::from_pairs(pairs));
+        let key = "k".repeat(32);
+        let set = mfa(&[(REQUIRE_MFA_ROLES, "ADMIN, auditor,"), (MFA_ENCRYPTION_KEY, &key)]).expect("roles");
+        assert_eq!(set.required_roles, BTreeSet::from([Role::Admin, Role::Auditor]));
+        assert!(mfa(&[(REQUIRE_MFA_ROLES, "none")]).expect("none").required_roles.is_empty());
+        assert_eq!(
+            mfa(&[(REQUIRE_MFA_ROLES, "ROOT"), (MFA_ENCRYPTION_KEY, &key)]).expect_err("bad").variable,
+            "REQUIRE_MFA_ROLES"
+        );
+        assert_eq!(mfa(&[(REQUIRE_MFA_ROLES, "ADMIN")]).expect_err("no key").variable, "MFA_ENCRYPTION_KEY");
+        assert_eq!(mfa(&[(MFA_ENCRYPTION_KEY, "short")]).expect_err("short").variable, "MFA_ENCRYPTION_KEY");
+    }
+
+    #[test]
+    fn access_tokens_live_ten_minutes_unless_set_and_never_over_fifteen() {
+        use pulsetrack_common::settings::JWT_TTL_SECONDS;
+        let long = "a".repeat(MIN_SIGNING_SECRET_CHARS);
+        assert_eq!(jwt(&[(JWT_SIGNING_SECRET, &long)]).map(|j| j.ttl_seconds).ok(), Some(600));
+        assert_eq!(
+            jwt(&[(JWT_SIGNING_SECRET, &long), (JWT_TTL_SECONDS, "900")]).map(|j| j.ttl_seconds).ok(),
+            Some(900)
+        );
+        for refused in ["901", "3600", "0"] {
+            let err = jwt(&[(JWT_SIGNING_SECRET, &long), (JWT_TTL_SECONDS, refused)]).expect_err(refused);
+            assert_eq!(err.variable, "JWT_TTL_SECONDS");
+        }
+    }
+
+    #[test]
+    fn sessions_end_after_thirty_idle_minutes_and_twelve_hours_unless_set() {
+        use pulsetrack_common::settings::{SESSION_IDLE_TIMEOUT_SECONDS, SESSION_MAX_AGE_SECONDS};
+        let tuning = |pairs: &[(pulsetrack_common::settings::Var, &str)]| {
+            SessionConfig::from_settings(&config::from_pairs(pairs))
+        };
+        assert_eq!(tuning(&[]).ok(), Some(SessionConfig::default()));
+        assert_eq!(SessionConfig::default().idle_timeout, Duration::from_secs(1800));
+        assert_eq!(SessionConfig::default().max_age, Duration::from_secs(43_200));
+        let set = tuning(&[(SESSION_IDLE_TIMEOUT_SECONDS, "2"), (SESSION_MAX_AGE_SECONDS, "5")]).expect("set");
+        assert_eq!((set.idle_timeout, set.max_age), (Duration::from_secs(2), Duration::from_secs(5)));
+        assert_eq!(tuning(&[(SESSION_MAX_AGE_SECONDS, "0")]).expect_err("zero").variable, "SESSION_MAX_AGE_SECONDS");
     }
 }

@@ -1,7 +1,11 @@
 //! auth-service errors and their one mapping to HTTP responses.
 
 use axum::response::{IntoResponse, Response};
-use pulsetrack_common::{ApiError, FieldError, identity::AccessError, rate_limit::retry_after_secs};
+use pulsetrack_common::{
+    ApiError, FieldError,
+    identity::{AccessError, TokenScope},
+    rate_limit::retry_after_secs,
+};
 
 use crate::repository::RepoError;
 
@@ -26,8 +30,31 @@ pub enum Error {
     UserNotFound,
     #[error(transparent)]
     Access(#[from] AccessError),
+    /// A bad signature, an expired token, an ended session or a disabled account.
     #[error("invalid bearer token")]
     InvalidToken,
+    #[error("this token may only be used for one step")]
+    ScopeRestricted(TokenScope),
+    /// Unknown, spent, or of an ended session: one answer for all.
+    #[error("invalid refresh token")]
+    InvalidRefreshToken,
+    #[error("the current password does not match")]
+    WrongPassword,
+    #[error("invalid or expired reset token")]
+    InvalidResetToken,
+    #[error("the account's password is managed by PULSETRACK_ADMIN_PASSWORD")]
+    ManagedBySecret,
+    #[error("an account cannot change its own status")]
+    OwnStatus,
+    /// The password was right; the account also needs a TOTP or recovery code.
+    #[error("a second factor is required")]
+    MfaRequired,
+    #[error("no second factor can be enrolled: MFA_ENCRYPTION_KEY is unset")]
+    MfaUnavailable,
+    #[error("a second factor is enrolled already")]
+    AlreadyEnrolled,
+    #[error("no enrolment was started")]
+    NotEnrolling,
     #[error("too many password operations in progress")]
     Busy,
     #[error(transparent)]
@@ -70,7 +97,37 @@ impl From<Error> for ApiError {
             Error::OwnRole => ApiError::conflict("an account cannot change its own role"),
             Error::UserNotFound => ApiError::not_found("no account with this id"),
             Error::Access(e) => e.into(),
-            Error::InvalidToken => ApiError::unauthorized("invalid or expired bearer token"),
+            Error::InvalidToken => ApiError::unauthorized("invalid or expired bearer token, or its session has ended"),
+            Error::ScopeRestricted(scope) => ApiError::forbidden(match scope {
+                TokenScope::PasswordChange => {
+                    "this token may only change the account's password (PUT /auth/me/password)"
+                }
+                TokenScope::MfaEnrolment => "this token may only enrol a second factor (POST /auth/me/totp)",
+                TokenScope::Full => "this token may not be used here",
+            }),
+            Error::InvalidRefreshToken => ApiError::unauthorized("invalid or expired refresh token: log in again"),
+            Error::WrongPassword => {
+                ApiError::validation(vec![FieldError::new("currentPassword", "does not match the account's password")])
+            }
+            Error::InvalidResetToken => {
+                ApiError::validation(vec![FieldError::new("resetToken", "is invalid, used or expired")])
+            }
+            Error::ManagedBySecret => ApiError::conflict(
+                "this account's password is the PULSETRACK_ADMIN_PASSWORD secret: rotate the secret and restart \
+                 auth-service to change it",
+            ),
+            Error::OwnStatus => ApiError::conflict("an account cannot change its own status"),
+            Error::MfaRequired => ApiError::new(
+                axum::http::StatusCode::UNAUTHORIZED,
+                "MFA_REQUIRED",
+                "this account needs a second factor: send `totp` (the app's code) or `recoveryCode` with the login",
+            ),
+            Error::MfaUnavailable => {
+                tracing::error!("a second factor was needed, but MFA_ENCRYPTION_KEY is unset");
+                ApiError::service_unavailable("the second factor is not available on this server")
+            }
+            Error::AlreadyEnrolled => ApiError::conflict("a second factor is enrolled already"),
+            Error::NotEnrolling => ApiError::conflict("no enrolment was started: POST /auth/me/totp first"),
             Error::Busy => ApiError::service_unavailable("the service is busy, retry shortly"),
             Error::Database(e) => pulsetrack_common::error::database_error(&e),
             Error::Internal(e) => {

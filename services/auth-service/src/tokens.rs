@@ -11,7 +11,7 @@ use jsonwebtoken::{
         OctetKeyPairType, PublicKeyUse, ThumbprintHash,
     },
 };
-use pulsetrack_common::identity::{Claims, Role};
+use pulsetrack_common::identity::{Claims, Role, TokenScope};
 use rand::rngs::OsRng;
 
 use crate::config::{JwtConfig, SigningKeySource};
@@ -70,6 +70,16 @@ pub fn signing_key(source: &SigningKeySource) -> Result<ed25519_dalek::SigningKe
     }
 }
 
+/// Whom an access token names.
+#[derive(Debug, Clone, Copy)]
+pub struct TokenSubject<'a> {
+    pub user_id: uuid::Uuid,
+    pub email: &'a str,
+    pub role: Role,
+    pub session: uuid::Uuid,
+    pub scope: TokenScope,
+}
+
 impl TokenIssuer {
     /// The issuer of the key `config` names.
     pub fn from_config(config: &JwtConfig) -> Result<Self, KeyError> {
@@ -114,13 +124,15 @@ impl TokenIssuer {
         &self.jwks
     }
 
-    /// Signs a token for the user; returns it with its lifetime in seconds.
-    pub fn issue(&self, user_id: &str, email: &str, role: Role) -> Result<String, KeyError> {
+    /// Signs an access token of session `session` for `user`, good for `scope`.
+    pub fn issue(&self, user: TokenSubject<'_>) -> Result<String, KeyError> {
         let now = jsonwebtoken::get_current_timestamp();
         let claims = Claims {
-            sub: user_id.to_string(),
-            email: email.to_string(),
-            role,
+            sub: user.user_id.to_string(),
+            email: user.email.to_string(),
+            role: user.role,
+            sid: user.session,
+            scope: user.scope,
             iat: now,
             exp: now + self.ttl_seconds,
             iss: self.issuer.clone(),
@@ -131,7 +143,8 @@ impl TokenIssuer {
         Ok(jsonwebtoken::encode(&header, &claims, &self.encoding)?)
     }
 
-    /// Verifies a token this service issued (used to authorise admin creation).
+    /// Verifies a token this service issued (its signature and claims only: whether
+    /// its session is live is the caller's check).
     pub fn verify(&self, token: &str) -> Result<Claims, jsonwebtoken::errors::Error> {
         let mut validation = Validation::new(Algorithm::EdDSA);
         validation.set_issuer(&[&self.issuer]);
@@ -152,6 +165,12 @@ mod tests {
         JwtConfig { issuer: "iss".into(), audience: "aud".into(), ttl_seconds: 60, key }
     }
 
+    const U1: uuid::Uuid = uuid::Uuid::from_u128(1);
+
+    fn subject(role: Role) -> TokenSubject<'static> {
+        TokenSubject { user_id: U1, email: "a@b.c", role, session: uuid::Uuid::from_u128(9), scope: TokenScope::Full }
+    }
+
     fn pem_issuer() -> TokenIssuer {
         let pem = generate_private_key_pem().expect("generates");
         TokenIssuer::from_config(&config(SigningKeySource::Pem(Secret::new(pem)))).expect("loads")
@@ -164,9 +183,10 @@ mod tests {
     #[test]
     fn issued_tokens_verify_and_carry_claims() {
         let issuer = pem_issuer();
-        let token = issuer.issue("u1", "a@b.c", Role::Admin).expect("signs");
+        let token = issuer.issue(subject(Role::Admin)).expect("signs");
         let claims = issuer.verify(&token).expect("verifies");
-        assert_eq!((claims.sub.as_str(), claims.role, claims.exp - claims.iat), ("u1", Role::Admin, 60));
+        assert_eq!((claims.sub, claims.role, claims.exp - claims.iat), (U1.to_string(), Role::Admin, 60));
+        assert_eq!((claims.sid, claims.scope), (uuid::Uuid::from_u128(9), TokenScope::Full));
         let header = jsonwebtoken::decode_header(&token).expect("header");
         assert_eq!(header.alg, Algorithm::EdDSA);
         assert_eq!(header.kid.as_deref(), Some(issuer.kid.as_str()));
@@ -175,7 +195,7 @@ mod tests {
     #[test]
     fn another_key_does_not_verify() {
         let (a, b) = (pem_issuer(), pem_issuer());
-        let token = a.issue("u1", "a@b.c", Role::User).expect("signs");
+        let token = a.issue(subject(Role::User)).expect("signs");
         assert!(b.verify(&token).is_err());
     }
 
@@ -184,8 +204,8 @@ mod tests {
         let secret = "k".repeat(64);
         let (a, b) = (secret_issuer(&secret), secret_issuer(&secret));
         assert_eq!(a.kid, b.kid, "the same secret, the same key");
-        let token = a.issue("u1", "a@b.c", Role::User).expect("signs");
-        assert_eq!(b.verify(&token).expect("verifies").sub, "u1");
+        let token = a.issue(subject(Role::User)).expect("signs");
+        assert_eq!(b.verify(&token).expect("verifies").sub, U1.to_string());
         let other = secret_issuer(&format!("{}j", &secret[1..]));
         assert_ne!(other.kid, a.kid);
         assert!(other.verify(&token).is_err());

@@ -103,6 +103,9 @@ async fn no_key_table_exists_after_the_migrations() {
         },
         admin: None,
         signup_mode: Default::default(),
+        password_policy: Default::default(),
+        sessions: Default::default(),
+        mfa: Default::default(),
         login_throttle: Default::default(),
     };
     let _server = Application::build(config).await.expect("auth-service starts");
@@ -111,7 +114,11 @@ async fn no_key_table_exists_after_the_migrations() {
         .fetch_all(&pool)
         .await
         .expect("migrations");
-    assert_eq!(versions, [1, 2, 3], "0001 created the key table, 0002 dropped it, 0003 added roles and lockouts");
+    assert_eq!(
+        versions,
+        [1, 2, 3, 4, 5],
+        "0001 created the key table, 0002 dropped it, 0003 added roles and lockouts, 0004 sessions, 0005 TOTP"
+    );
     let key_table: Option<String> =
         sqlx::query_scalar("SELECT to_regclass('signing_key')::text").fetch_one(&pool).await.expect("regclass");
     assert_eq!(key_table, None);
@@ -120,5 +127,17 @@ async fn no_key_table_exists_after_the_migrations() {
             .fetch_all(&pool)
             .await
             .expect("tables");
-    assert_eq!(tables, ["_sqlx_migrations", "login_failures", "users"]);
+    assert_eq!(
+        tables,
+        [
+            "_sqlx_migrations",
+            "login_failures",
+            "password_resets",
+            "recovery_codes",
+            "refresh_tokens",
+            "revocations",
+            "sessions",
+            "users"
+        ]
+    );
 }

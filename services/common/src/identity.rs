@@ -10,26 +10,34 @@ use std::{fmt, net::IpAddr, str::FromStr};
 
 use axum::{extract::FromRequestParts, http::HeaderMap, http::request::Parts};
 use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
 use crate::{ApiError, request_id::REQUEST_ID_HEADER};
 
 pub const USER_ID_HEADER: &str = "x-user-id";
 pub const USER_EMAIL_HEADER: &str = "x-user-email";
 pub const USER_ROLE_HEADER: &str = "x-user-role";
+/// The session the caller's token belongs to (its `sid` claim).
+pub const SESSION_ID_HEADER: &str = "x-session-id";
 /// The client's address as the gateway determined it (the peer, or the address a
 /// trusted proxy such as the ALB reported); the gateway sets it on every request.
 pub const CLIENT_ADDR_HEADER: &str = "x-forwarded-for";
 
 /// Every identity header; a client may send none of them.
-pub const IDENTITY_HEADERS: [&str; 3] = [USER_ID_HEADER, USER_EMAIL_HEADER, USER_ROLE_HEADER];
+pub const IDENTITY_HEADERS: [&str; 4] = [USER_ID_HEADER, USER_EMAIL_HEADER, USER_ROLE_HEADER, SESSION_ID_HEADER];
 
 /// What an account may do, one role per account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Role {
-    /// Signed in, no access to patient data (an account waiting for approval).
+    /// Signed in, no access to patient data: an account waiting for an ADMIN's approval
+    /// (what `approval` mode gives a signup).
+    Pending,
+    /// The ordinary account (the seed's USER): patient records, list, search, read,
+    /// create, update. What `open` mode gives a signup.
     User,
-    /// Patient records: list, search, read, create, update.
+    /// A clinician: today the same patient access as USER, kept apart so that an ADMIN
+    /// can tell clinical staff from other accounts and grant them clinical-only access.
     Clinician,
     /// Billing accounts, read-only.
     Billing,
@@ -41,10 +49,11 @@ pub enum Role {
 }
 
 impl Role {
-    pub const ALL: [Role; 5] = [Role::User, Role::Clinician, Role::Billing, Role::Auditor, Role::Admin];
+    pub const ALL: [Role; 6] = [Role::Pending, Role::User, Role::Clinician, Role::Billing, Role::Auditor, Role::Admin];
 
     pub fn as_str(self) -> &'static str {
         match self {
+            Role::Pending => "PENDING",
             Role::User => "USER",
             Role::Clinician => "CLINICIAN",
             Role::Billing => "BILLING",
@@ -57,8 +66,8 @@ impl Role {
     pub fn may(self, permission: Permission) -> bool {
         use Permission::*;
         match self {
-            Role::User => false,
-            Role::Clinician => matches!(permission, PatientsRead | PatientsWrite),
+            Role::Pending => false,
+            Role::User | Role::Clinician => matches!(permission, PatientsRead | PatientsWrite),
             Role::Billing => matches!(permission, BillingRead),
             Role::Auditor => matches!(permission, AuditRead),
             Role::Admin => true,
@@ -129,10 +138,73 @@ pub struct Claims {
     pub sub: String,
     pub email: String,
     pub role: Role,
+    /// The session the token belongs to: once the session ends (logout, a disabled
+    /// account, a role or password change ...), the token is refused. Required, so a
+    /// token issued before sessions existed is refused too.
+    pub sid: Uuid,
+    /// What the token may be used for; a full token unless it says otherwise.
+    #[serde(default, skip_serializing_if = "TokenScope::is_full")]
+    pub scope: TokenScope,
     pub iat: u64,
     pub exp: u64,
     pub iss: String,
     pub aud: String,
+}
+
+/// What a token may be used for. An account that must first take a step (change its
+/// password, enrol a second factor) gets a token for that step only, refused elsewhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum TokenScope {
+    /// Everything the role allows.
+    #[default]
+    Full,
+    /// Only `PUT /auth/me/password` (and logout): the password predates a stronger rule.
+    PasswordChange,
+    /// Only `/auth/me/totp` (and logout): the role requires a second factor.
+    MfaEnrolment,
+}
+
+impl TokenScope {
+    pub fn is_full(&self) -> bool {
+        *self == TokenScope::Full
+    }
+
+    /// Whether a token of this scope may call `path` (exactly; the gateway and
+    /// auth-service both check it).
+    pub fn allows(self, path: &str) -> bool {
+        use auth_paths::*;
+        match self {
+            TokenScope::Full => true,
+            TokenScope::PasswordChange => [LOGOUT, ME, PASSWORD].contains(&path),
+            TokenScope::MfaEnrolment => [LOGOUT, ME, TOTP, TOTP_VERIFY].contains(&path),
+        }
+    }
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            TokenScope::Full => "full",
+            TokenScope::PasswordChange => "password-change",
+            TokenScope::MfaEnrolment => "mfa-enrolment",
+        }
+    }
+}
+
+impl fmt::Display for TokenScope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// auth-service's routes that need a bearer token of their own account, whatever its
+/// role: the gateway verifies the token on them, and a restricted token
+/// ([`TokenScope`]) may call only some.
+pub mod auth_paths {
+    pub const LOGOUT: &str = "/auth/logout";
+    pub const ME: &str = "/auth/me";
+    pub const PASSWORD: &str = "/auth/me/password";
+    pub const TOTP: &str = "/auth/me/totp";
+    pub const TOTP_VERIFY: &str = "/auth/me/totp/verify";
 }
 
 /// The identity an upstream reads from the forwarded headers.
@@ -233,11 +305,28 @@ mod tests {
         use Permission::*;
         let all = [PatientsRead, PatientsWrite, PatientsDelete, BillingRead, AnalyticsRead, AuditRead, UsersManage];
         let granted = |role: Role| all.into_iter().filter(|p| role.may(*p)).collect::<Vec<_>>();
-        assert_eq!(granted(Role::User), vec![]);
+        assert_eq!(granted(Role::Pending), vec![]);
+        assert_eq!(granted(Role::User), vec![PatientsRead, PatientsWrite]);
         assert_eq!(granted(Role::Clinician), vec![PatientsRead, PatientsWrite]);
         assert_eq!(granted(Role::Billing), vec![BillingRead]);
         assert_eq!(granted(Role::Auditor), vec![AuditRead]);
         assert_eq!(granted(Role::Admin), all.to_vec());
+    }
+
+    #[test]
+    fn a_restricted_token_reaches_only_its_step() {
+        use auth_paths::*;
+        for path in [LOGOUT, ME, PASSWORD, TOTP, "/auth/users", "/patients"] {
+            assert!(TokenScope::Full.allows(path), "{path}");
+        }
+        assert!(TokenScope::PasswordChange.allows(PASSWORD));
+        assert!(!TokenScope::PasswordChange.allows(TOTP));
+        assert!(!TokenScope::PasswordChange.allows("/auth/me/password/"));
+        assert!(TokenScope::MfaEnrolment.allows(TOTP_VERIFY));
+        assert!(!TokenScope::MfaEnrolment.allows(PASSWORD));
+        assert!(!TokenScope::MfaEnrolment.allows("/patients"));
+        let json = serde_json::to_string(&TokenScope::MfaEnrolment).expect("json");
+        assert_eq!(json, "\"mfa-enrolment\"");
     }
 
     #[test]

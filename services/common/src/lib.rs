@@ -19,6 +19,7 @@ pub mod openapi;
 pub mod pool_wait;
 pub mod rate_limit;
 pub mod request_id;
+pub mod revocation;
 pub mod server;
 pub mod shutdown;
 pub mod telemetry;

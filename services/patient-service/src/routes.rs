@@ -30,7 +30,7 @@ use crate::{
     components(schemas(Patient, PatientRequest, PatientUpdate, PatientPage, ApiError, FieldError)),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
-    tags((name = "patients", description = "Patient CRUD: CLINICIAN or ADMIN; delete: ADMIN"))
+    tags((name = "patients", description = "Patient CRUD: USER, CLINICIAN or ADMIN; delete: ADMIN"))
 )]
 pub struct ApiDoc;
 

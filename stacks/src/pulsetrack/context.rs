@@ -31,6 +31,11 @@ pub struct Context {
     pub signup_mode: settings::SignupMode,
     /// Requests per second one caller may make through the gateway.
     pub rate_limit_per_second: u32,
+    /// What a new password must be (`strong` unless set).
+    pub password_policy: settings::PasswordPolicy,
+    /// The roles whose accounts must use a second factor (`REQUIRE_MFA_ROLES`): none,
+    /// or the profile's [`Profile::mfa_roles`] when `require-mfa` is not given.
+    pub require_mfa_roles: Vec<AccountRole>,
 }
 
 /// The deployment profile (`-c profile=default|production`).
@@ -58,6 +63,93 @@ impl Profile {
     pub fn is_production(self) -> bool {
         self == Self::Production
     }
+
+    /// The roles that must use a second factor unless `require-mfa` says otherwise:
+    /// none for the default profile, ADMIN and AUDITOR for production.
+    pub fn mfa_roles(self) -> Vec<AccountRole> {
+        match self {
+            Self::Default => Vec::new(),
+            Self::Production => vec![AccountRole::Admin, AccountRole::Auditor],
+        }
+    }
+}
+
+/// An account's role in PulseTrack, as auth-service names it (`REQUIRE_MFA_ROLES`
+/// holds these names, upper-case); not an IAM role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum AccountRole {
+    Pending,
+    User,
+    Clinician,
+    Billing,
+    Auditor,
+    Admin,
+}
+
+impl AccountRole {
+    pub const ALL: [AccountRole; 6] = [
+        AccountRole::Pending,
+        AccountRole::User,
+        AccountRole::Clinician,
+        AccountRole::Billing,
+        AccountRole::Auditor,
+        AccountRole::Admin,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "PENDING",
+            Self::User => "USER",
+            Self::Clinician => "CLINICIAN",
+            Self::Billing => "BILLING",
+            Self::Auditor => "AUDITOR",
+            Self::Admin => "ADMIN",
+        }
+    }
+
+    /// `none` or empty: no role; otherwise comma-separated role names, upper-case, each
+    /// kept once in the order given.
+    pub fn parse_list(value: &str) -> Result<Vec<Self>, String> {
+        let value = value.trim();
+        if value.is_empty() || value.eq_ignore_ascii_case("none") {
+            return Ok(Vec::new());
+        }
+        let mut roles = Vec::new();
+        for entry in value.split(',').map(str::trim) {
+            let role = entry.parse()?;
+            if !roles.contains(&role) {
+                roles.push(role);
+            }
+        }
+        Ok(roles)
+    }
+
+    /// The names of `roles`, comma-separated (`REQUIRE_MFA_ROLES`).
+    pub fn join(roles: &[Self]) -> String {
+        roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(",")
+    }
+}
+
+impl std::fmt::Display for AccountRole {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for AccountRole {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if let Some(role) = Self::ALL.into_iter().find(|r| r.as_str() == s) {
+            return Ok(role);
+        }
+        let names = Self::ALL.map(Self::as_str).join(", ");
+        Err(match Self::ALL.into_iter().find(|r| r.as_str().eq_ignore_ascii_case(s)) {
+            Some(role) => format!("{s:?}: role names are upper-case ({role})"),
+            None if s.is_empty() => format!("an empty role name; expected none or a comma-separated list of {names}"),
+            None => format!("{s:?} is not a role; expected none or a comma-separated list of {names}"),
+        })
+    }
 }
 
 impl Default for Context {
@@ -77,6 +169,8 @@ impl Default for Context {
             certificate_arn: None,
             signup_mode: settings::SignupMode::Approval,
             rate_limit_per_second: 100,
+            password_policy: settings::PasswordPolicy::Strong,
+            require_mfa_roles: Vec::new(),
         }
     }
 }
@@ -89,7 +183,7 @@ pub struct ContextError {
 }
 
 /// The context keys `--context` accepts.
-pub const CONTEXT_KEYS: [&str; 13] = [
+pub const CONTEXT_KEYS: [&str; 15] = [
     "environment",
     "image-registry",
     "image-tag",
@@ -103,12 +197,16 @@ pub const CONTEXT_KEYS: [&str; 13] = [
     "certificate-arn",
     "signup-mode",
     "rate-limit",
+    "password-policy",
+    "require-mfa",
 ];
 
 impl Context {
     pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Self, ContextError> {
         let mut ctx = Self::default();
         let err = |key: &str, reason: &str| ContextError { key: key.into(), reason: reason.into() };
+        // Its default depends on the profile, which may come after it.
+        let mut require_mfa = None;
         for (key, value) in pairs {
             let value = value.trim();
             match key {
@@ -136,6 +234,8 @@ impl Context {
                     ));
                 }
                 "signup-mode" => ctx.signup_mode = value.parse().map_err(|e: String| err(key, &e))?,
+                "password-policy" => ctx.password_policy = value.parse().map_err(|e: String| err(key, &e))?,
+                "require-mfa" => require_mfa = Some(AccountRole::parse_list(value).map_err(|e| err(key, &e))?),
                 "rate-limit" => {
                     ctx.rate_limit_per_second = value
                         .parse()
@@ -147,6 +247,7 @@ impl Context {
                 _ => return Err(err(key, &format!("unknown key; expected one of {}", CONTEXT_KEYS.join(", ")))),
             }
         }
+        ctx.require_mfa_roles = require_mfa.unwrap_or_else(|| ctx.profile.mfa_roles());
         if !ctx.msk && ctx.kafka_brokers.is_none() {
             return Err(err("kafka-brokers", "required when msk=false (where the services find Kafka)"));
         }
@@ -185,5 +286,56 @@ mod tests {
             Context::from_pairs([("image-registry", "123.dkr.ecr.eu-west-1.amazonaws.com/"), ("image-tag", "v1")])
                 .expect("ok");
         assert_eq!(ctx.image("auth-service"), "123.dkr.ecr.eu-west-1.amazonaws.com/auth-service:v1");
+    }
+
+    const CERTIFICATE: &str = "arn:aws:acm:eu-west-1:123456789012:certificate/3b1f6c1e";
+
+    fn require_mfa(pairs: &[(&str, &str)]) -> Result<Vec<AccountRole>, ContextError> {
+        Context::from_pairs(pairs.iter().copied()).map(|ctx| ctx.require_mfa_roles)
+    }
+
+    #[test]
+    fn require_mfa_parses_role_lists_and_none() {
+        use AccountRole::*;
+        assert_eq!(require_mfa(&[("require-mfa", "ADMIN,AUDITOR")]), Ok(vec![Admin, Auditor]));
+        assert_eq!(require_mfa(&[("require-mfa", " CLINICIAN , BILLING ,CLINICIAN")]), Ok(vec![Clinician, Billing]));
+        let all = "PENDING,USER,CLINICIAN,BILLING,AUDITOR,ADMIN";
+        assert_eq!(require_mfa(&[("require-mfa", all)]), Ok(AccountRole::ALL.to_vec()));
+        assert_eq!(AccountRole::join(&AccountRole::ALL), all);
+        for none in ["none", "NONE", "", "  "] {
+            assert_eq!(require_mfa(&[("require-mfa", none)]), Ok(vec![]), "{none:?}");
+        }
+    }
+
+    #[test]
+    fn require_mfa_names_what_is_wrong() {
+        let reason = |value: &str| require_mfa(&[("require-mfa", value)]).expect_err(value).reason;
+        assert!(reason("admin").contains("role names are upper-case (ADMIN)"), "{}", reason("admin"));
+        assert!(reason("ADMIN,ROOT").contains("\"ROOT\" is not a role"), "{}", reason("ADMIN,ROOT"));
+        assert!(reason("ADMIN,ROOT").contains("PENDING, USER, CLINICIAN, BILLING, AUDITOR, ADMIN"));
+        assert!(reason("ADMIN,,AUDITOR").contains("an empty role name"), "{}", reason("ADMIN,,AUDITOR"));
+        assert!(reason("none,ADMIN").contains("\"none\" is not a role"), "{}", reason("none,ADMIN"));
+        let err = require_mfa(&[("require-mfa", "superuser")]).expect_err("not a role");
+        assert_eq!(err.key, "require-mfa");
+        assert!(err.to_string().starts_with("context require-mfa: "), "{err}");
+    }
+
+    #[test]
+    fn require_mfa_defaults_by_profile_and_an_explicit_value_wins_in_either_order() {
+        let production = [("profile", "production"), ("certificate-arn", CERTIFICATE)];
+        assert_eq!(require_mfa(&[]), Ok(vec![]));
+        assert_eq!(Context::default().require_mfa_roles, vec![]);
+        assert_eq!(require_mfa(&[("profile", "default")]), Ok(vec![]));
+        assert_eq!(require_mfa(&production), Ok(vec![AccountRole::Admin, AccountRole::Auditor]));
+        for value in ["none", ""] {
+            let before = [("require-mfa", value), production[0], production[1]];
+            let after = [production[0], production[1], ("require-mfa", value)];
+            assert_eq!(require_mfa(&before), Ok(vec![]), "before the profile: {value:?}");
+            assert_eq!(require_mfa(&after), Ok(vec![]), "after the profile: {value:?}");
+        }
+        let before = [("require-mfa", "BILLING"), production[0], production[1]];
+        assert_eq!(require_mfa(&before), Ok(vec![AccountRole::Billing]));
+        let after = [("profile", "default"), ("require-mfa", "ADMIN")];
+        assert_eq!(require_mfa(&after), Ok(vec![AccountRole::Admin]));
     }
 }

@@ -4,6 +4,7 @@
 use pulsetrack_settings as settings;
 
 use super::{
+    context::AccountRole,
     task::{TaskEnvironment, TaskValue, render, unset},
     wiring::Wiring,
 };
@@ -36,6 +37,9 @@ pub(super) fn task_environment(w: &mut Wiring<'_, '_>) -> TaskEnvironment {
             },
             jwt_signing_secret: w.jwt_signing_secret.clone(),
             signup_mode: TaskValue::plain(w.ctx.signup_mode.as_str()),
+            password_policy: TaskValue::plain(w.ctx.password_policy.as_str()),
+            mfa_encryption_key: w.mfa_encryption_key.clone(),
+            require_mfa_roles: roles(&w.ctx.require_mfa_roles),
             tuning: unset(),
         }),
         "patient-service" => render(&settings::PatientService {
@@ -64,6 +68,11 @@ pub(super) fn task_environment(w: &mut Wiring<'_, '_>) -> TaskEnvironment {
             TaskEnvironment::default()
         }
     }
+}
+
+/// A list of roles, comma-separated; none is unset (the service's default: none).
+fn roles(roles: &[AccountRole]) -> TaskValue {
+    if roles.is_empty() { TaskValue::Unset } else { TaskValue::plain(AccountRole::join(roles)) }
 }
 
 fn logging() -> settings::Logging<TaskValue> {

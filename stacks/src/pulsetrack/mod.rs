@@ -24,7 +24,7 @@ mod tests;
 
 pub use self::addresses::Addresses;
 pub use self::catalog::{CALLS, GATEWAY_IDLE_TIMEOUT_MS, GATEWAY_PORT, NAMESPACE, SERVICES, ServiceDef, service};
-pub use self::context::{CONTEXT_KEYS, Context, ContextError, Profile};
+pub use self::context::{AccountRole, CONTEXT_KEYS, Context, ContextError, Profile};
 pub use self::images::{ecr_repository_name, image_repositories_stack, repository_output};
 pub use self::shared::KAFKA_BOOTSTRAP_SECRET;
 pub use self::task::TaskValue;

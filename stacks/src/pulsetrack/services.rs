@@ -51,6 +51,7 @@ impl Services {
             admin_password: &shared.admin_password,
             addresses,
             jwt_signing_secret: &shared.jwt_signing_secret,
+            mfa_encryption_key: &shared.mfa_encryption_key,
             public_cidrs: &vpc.public_cidrs,
             calls: &mut self.calls,
         };

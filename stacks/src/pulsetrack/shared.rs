@@ -12,13 +12,15 @@ use crate::{
 pub const KAFKA_BOOTSTRAP_SECRET: &str = "KafkaBootstrapSecret";
 
 /// Settings several services share (or secrets the stack generates): where Kafka is,
-/// the admin's password, the JWT signing secret.
+/// the admin's password, the JWT signing secret, the MFA encryption key.
 pub(super) struct SharedSettings {
     pub(super) kafka_brokers: TaskValue,
     pub(super) admin_password: TaskValue,
     /// The key every secret is encrypted with (the production profile).
     pub(super) secrets_key: Option<Expr>,
     pub(super) jwt_signing_secret: TaskValue,
+    /// auth-service's `MFA_ENCRYPTION_KEY`: what its TOTP secrets are sealed with.
+    pub(super) mfa_encryption_key: TaskValue,
 }
 
 impl SharedSettings {
@@ -51,10 +53,17 @@ impl SharedSettings {
             "JwtSigningSecret",
             alphanumeric_secret("Secret from which auth-service derives its JWT signing key", 64),
         );
+        // auth-service derives the key that encrypts TOTP secrets at rest from this (HKDF):
+        // as long as the JWT one, and kept apart so that either can be rotated alone.
+        let mfa_secret = scope.add(
+            "MfaEncryptionKeySecret",
+            alphanumeric_secret("Secret from which auth-service derives the key that encrypts TOTP secrets", 64),
+        );
         Self {
             kafka_brokers,
             admin_password: TaskValue::secret(&admin_secret),
             jwt_signing_secret: TaskValue::secret(&jwt_secret),
+            mfa_encryption_key: TaskValue::secret(&mfa_secret),
             secrets_key: production.map(|p| p.keys.secrets.arn()),
         }
     }

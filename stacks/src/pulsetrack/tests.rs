@@ -70,6 +70,9 @@ fn the_listener_is_on_4004_and_fronts_the_gateway() {
     assert_eq!(t["Outputs"]["GatewayUrl"]["Value"]["Fn::Sub"].as_str().map(|s| s.ends_with(":4004")), Some(true));
 }
 
+/// Variables whose names sound secret but are not: a password policy is its name.
+const NOT_SECRETS: [Var; 1] = [settings::PASSWORD_POLICY];
+
 #[test]
 fn no_plain_text_secret_and_no_host_docker_internal() {
     let text = synth(&[]).to_string();
@@ -79,7 +82,8 @@ fn no_plain_text_secret_and_no_host_docker_internal() {
         let env = &task["Properties"]["ContainerDefinitions"][0]["Environment"];
         for var in env.as_array().into_iter().flatten() {
             let name = var["Name"].as_str().unwrap_or_default();
-            assert!(!name.contains("PASSWORD") && !name.contains("SECRET"), "{name} in plain environment");
+            let looks_secret = ["PASSWORD", "SECRET", "KEY"].iter().any(|word| name.contains(word));
+            assert!(!looks_secret || NOT_SECRETS.map(Var::name).contains(&name), "{name} in plain environment");
         }
     }
 }
@@ -194,23 +198,88 @@ fn kafka_clients_use_tls_to_msk_and_plaintext_to_given_brokers() {
     assert_eq!(env(&msk, "auth-service", settings::KAFKA_SECURITY_PROTOCOL), None);
 }
 
+/// The generated secret `var` reads in auth-service's task, and no other task reads
+/// it (as a secret or in plain): its logical id.
+fn auth_service_alone_reads(t: &serde_json::Value, var: Var) -> String {
+    let secret_of = |service: &str| {
+        let secrets = container(t, service)["Secrets"].as_array().cloned().unwrap_or_default();
+        secrets.into_iter().find(|s| s["Name"] == var.name()).map(|s| s["ValueFrom"].clone())
+    };
+    let value_from = secret_of("auth-service").unwrap_or_else(|| panic!("auth-service reads {var} as a secret"));
+    let id = value_from["Ref"].as_str().expect("the whole secret").to_string();
+    let generated = &t["Resources"][&id]["Properties"]["GenerateSecretString"];
+    assert_eq!(generated["PasswordLength"], 64, "{var}");
+    assert_eq!(generated["ExcludePunctuation"], true, "{var}");
+    assert!(
+        t["Resources"][&id]["Properties"]["SecretString"].is_null(),
+        "{var}: generated, not written in the template"
+    );
+    for service in SERVICES.map(|d| d.name) {
+        assert_eq!(env(t, service, var), None, "{service}: {var} in plain environment");
+        if service != "auth-service" {
+            assert_eq!(secret_of(service), None, "{service}");
+        }
+    }
+    id
+}
+
+/// The statements of `service`'s execution policy.
+fn execution_statements(t: &serde_json::Value, service: &str) -> Vec<serde_json::Value> {
+    let policy = of_type(t, "AWS::IAM::Policy")
+        .into_iter()
+        .find(|p| p["Properties"]["PolicyName"] == format!("{service}-execution"))
+        .unwrap_or_else(|| panic!("no execution policy for {service}"));
+    policy["Properties"]["PolicyDocument"]["Statement"].as_array().cloned().unwrap_or_default()
+}
+
 #[test]
 fn auth_service_alone_gets_the_generated_jwt_signing_secret() {
     let t = synth(&[]);
-    let secret_of = |service: &str| {
-        let secrets = container(&t, service)["Secrets"].as_array().cloned().unwrap_or_default();
-        secrets.into_iter().find(|s| s["Name"] == settings::JWT_SIGNING_SECRET.name()).map(|s| s["ValueFrom"].clone())
-    };
-    let value_from = secret_of("auth-service").expect("auth-service reads JWT_SIGNING_SECRET as a secret");
-    let id = value_from["Ref"].as_str().expect("the whole secret");
-    let generated = &t["Resources"][id]["Properties"]["GenerateSecretString"];
-    assert_eq!(generated["PasswordLength"], 64);
-    assert_eq!(generated["ExcludePunctuation"], true);
-    assert!(t["Resources"][id]["Properties"]["SecretString"].is_null(), "generated, not written in the template");
-    for other in ["api-gateway", "patient-service", "billing-service", "analytics-service"] {
-        assert_eq!(secret_of(other), None, "{other}");
-    }
+    auth_service_alone_reads(&t, settings::JWT_SIGNING_SECRET);
     assert_eq!(env(&t, "auth-service", settings::JWT_PRIVATE_KEY), None);
+}
+
+#[test]
+fn auth_service_alone_gets_the_generated_mfa_encryption_key() {
+    for t in [synth(&[]), production().synth().expect("valid")] {
+        let id = auth_service_alone_reads(&t, settings::MFA_ENCRYPTION_KEY);
+        assert_ne!(id, auth_service_alone_reads(&t, settings::JWT_SIGNING_SECRET), "a secret of its own");
+        // Only auth-service's execution role may read it (and decrypt it, in production).
+        for service in SERVICES.map(|d| d.name) {
+            let reads = execution_statements(&t, service).iter().any(|s| {
+                s["Action"].to_string().contains("secretsmanager:GetSecretValue")
+                    && s["Resource"].to_string().contains(&id)
+            });
+            assert_eq!(reads, service == "auth-service", "{service} reads {id}");
+        }
+    }
+    // Under the key the JWT secret is under: the customer-managed one in production.
+    let production = production();
+    let key_of = |prefix: &str| {
+        let mut secrets = production.resources_of::<res::Secret>();
+        secrets.find(|(id, _)| id.starts_with(prefix)).map(|(_, s)| s.kms_key_id.clone()).expect(prefix)
+    };
+    assert!(key_of("MfaEncryptionKeySecret").is_some());
+    assert_eq!(key_of("MfaEncryptionKeySecret"), key_of("JwtSigningSecret"));
+    let statements = execution_statements(&production.synth().expect("valid"), "auth-service");
+    assert!(statements.iter().any(|s| s["Action"].to_string().contains("kms:Decrypt")), "{statements:?}");
+}
+
+#[test]
+fn require_mfa_roles_follow_the_profile_unless_given() {
+    let roles = |t: &serde_json::Value| env(t, "auth-service", settings::REQUIRE_MFA_ROLES).map(str::to_string);
+    let production = |more: &[(&'static str, &'static str)]| {
+        synth(&[[("profile", "production"), ("certificate-arn", CERTIFICATE)].as_slice(), more].concat())
+    };
+    assert_eq!(roles(&synth(&[])), None, "none by default: unset");
+    assert_eq!(roles(&production(&[])).as_deref(), Some("ADMIN,AUDITOR"));
+    assert_eq!(roles(&production(&[("require-mfa", "none")])), None);
+    assert_eq!(roles(&production(&[("require-mfa", "ADMIN")])).as_deref(), Some("ADMIN"));
+    let given = synth(&[("require-mfa", "CLINICIAN,BILLING")]);
+    assert_eq!(roles(&given).as_deref(), Some("CLINICIAN,BILLING"));
+    for service in SERVICES.map(|d| d.name).into_iter().filter(|s| *s != "auth-service") {
+        assert_eq!(env(&given, service, settings::REQUIRE_MFA_ROLES), None, "{service}");
+    }
 }
 
 #[test]

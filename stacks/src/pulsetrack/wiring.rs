@@ -28,6 +28,7 @@ pub(super) struct Wiring<'w, 'a> {
     pub(super) admin_password: &'w TaskValue,
     pub(super) addresses: &'w Addresses,
     pub(super) jwt_signing_secret: &'w TaskValue,
+    pub(super) mfa_encryption_key: &'w TaskValue,
     pub(super) public_cidrs: &'w [String],
     pub(super) calls: &'w mut BTreeSet<(&'static str, &'static str)>,
 }
@@ -147,6 +148,7 @@ mod tests {
             admin_password: &TaskValue::Unset,
             addresses: &Addresses::CloudMap,
             jwt_signing_secret: &TaskValue::Unset,
+            mfa_encryption_key: &TaskValue::Unset,
             public_cidrs: &[],
             calls: &mut calls,
         };

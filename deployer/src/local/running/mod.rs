@@ -13,6 +13,7 @@ use std::{
 
 use anyhow::bail;
 use pulsetrack_stacks::settings::PULSETRACK_ADMIN_EMAIL;
+use serde_json::Value;
 use tokio::{signal::unix::Signal, sync::mpsc};
 
 use super::{
@@ -20,13 +21,17 @@ use super::{
     net::port_free,
     options::UpOptions,
     plan::{self, Endpoints, LocalService},
-    postgres::{self, PrivateCluster},
+    postgres::{self, PrivateCluster, Server},
     state::{ProcessState, State, remove_state, write_state},
     supervisor::{Event, Printer, ProcessSpec, Supervised, Supervision, postmaster::POSTGRES},
 };
 
 /// auth-service's JWT signing secret in the data folder (mode 0600).
 pub const JWT_SIGNING_SECRET_FILE: &str = "jwt-signing-secret";
+
+/// The secret auth-service derives its TOTP secrets' encryption key from, in the data
+/// folder (mode 0600).
+pub const MFA_ENCRYPTION_KEY_FILE: &str = "mfa-encryption-key";
 
 /// What `up` started (stopped in reverse), how it starts more, and the state file's
 /// contents, filled in as things start.
@@ -163,43 +168,7 @@ impl Running {
             None => BTreeMap::new(),
         };
         let template = plan::local_template(&kafka_brokers, images)?;
-        // As on AWS, each service serves as its own role, which it creates with the
-        // master credentials (here: the server's user); their passwords stay in the data folder.
-        let mut role_passwords = BTreeMap::new();
-        for role in plan::database_roles(&template)? {
-            let password = postgres::role_password(&server, &role, &self.data_dir.join(format!("{role}-password")))?;
-            role_passwords.insert(role, password);
-        }
-        // As on AWS, verify-full: the private cluster's certificate is checked against the
-        // CA made for it (the stack's RDS bundle does not sign it). A given server is
-        // used with TLS if it offers it, unchecked (`prefer`): its CA is not known here.
-        let (postgres_ssl_mode, postgres_root_cert) = match &self.cluster {
-            Some(cluster) => ("verify-full", Some(cluster.ca_file().display().to_string())),
-            None => ("prefer", None),
-        };
-        self.say(format!(
-            "services connect to Postgres with sslmode={postgres_ssl_mode}{}, each as its own role: {}",
-            postgres_root_cert.as_ref().map(|ca| format!(" (CA {ca})")).unwrap_or_default(),
-            role_passwords.keys().cloned().collect::<Vec<_>>().join(", ")
-        ));
-        // As the stack's generated secret: 64 characters, kept so tokens outlive a restart.
-        let jwt_signing_secret = postgres::secret_file_of_length(&self.data_dir.join(JWT_SIGNING_SECRET_FILE), 64)?;
-        let endpoints = Endpoints {
-            bind_host: "127.0.0.1".into(),
-            postgres_host: server.host.clone(),
-            postgres_port: server.port,
-            postgres_user: server.user.clone(),
-            postgres_password: server.password.clone(),
-            postgres_ssl_mode: postgres_ssl_mode.into(),
-            postgres_root_cert,
-            role_passwords,
-            kafka_brokers: kafka_brokers.clone(),
-            admin_password,
-            jwt_signing_secret,
-            port_offset: options.port_offset,
-            gateway_port: options.gateway_port,
-            keep_service_names: options.containers.is_some(),
-        };
+        let endpoints = self.endpoints(&server, &template, kafka_brokers, admin_password, options)?;
         let services = plan::plan(&template, &endpoints)?;
         let busy: Vec<u16> =
             services.iter().flat_map(|s| s.ports.iter().map(|p| p.1)).filter(|p| !port_free(*p)).collect();
@@ -224,6 +193,59 @@ impl Running {
             .map(|(_, v)| v.clone());
         self.state.postgres_pid = self.cluster.as_ref().and_then(PrivateCluster::pid);
         Ok(())
+    }
+
+    /// Where the services of `template` find everything they use: the database roles'
+    /// passwords, TLS to Postgres, the broker, and the generated secrets (in the data
+    /// folder, 0600).
+    fn endpoints(
+        &self,
+        server: &Server,
+        template: &Value,
+        kafka_brokers: String,
+        admin_password: String,
+        options: &UpOptions,
+    ) -> anyhow::Result<Endpoints> {
+        // As on AWS, each service serves as its own role, which it creates with the
+        // master credentials (here: the server's user); their passwords stay in the data folder.
+        let mut role_passwords = BTreeMap::new();
+        for role in plan::database_roles(template)? {
+            let password = postgres::role_password(server, &role, &self.data_dir.join(format!("{role}-password")))?;
+            role_passwords.insert(role, password);
+        }
+        // As on AWS, verify-full: the private cluster's certificate is checked against the
+        // CA made for it (the stack's RDS bundle does not sign it). A given server is
+        // used with TLS if it offers it, unchecked (`prefer`): its CA is not known here.
+        let (postgres_ssl_mode, postgres_root_cert) = match &self.cluster {
+            Some(cluster) => ("verify-full", Some(cluster.ca_file().display().to_string())),
+            None => ("prefer", None),
+        };
+        self.say(format!(
+            "services connect to Postgres with sslmode={postgres_ssl_mode}{}, each as its own role: {}",
+            postgres_root_cert.as_ref().map(|ca| format!(" (CA {ca})")).unwrap_or_default(),
+            role_passwords.keys().cloned().collect::<Vec<_>>().join(", ")
+        ));
+        // As the stack's generated secrets: 64 characters each, kept so that tokens and
+        // enrolled second factors outlive a restart.
+        let jwt_signing_secret = postgres::secret_file_of_length(&self.data_dir.join(JWT_SIGNING_SECRET_FILE), 64)?;
+        let mfa_encryption_key = postgres::secret_file_of_length(&self.data_dir.join(MFA_ENCRYPTION_KEY_FILE), 64)?;
+        Ok(Endpoints {
+            bind_host: "127.0.0.1".into(),
+            postgres_host: server.host.clone(),
+            postgres_port: server.port,
+            postgres_user: server.user.clone(),
+            postgres_password: server.password.clone(),
+            postgres_ssl_mode: postgres_ssl_mode.into(),
+            postgres_root_cert,
+            role_passwords,
+            kafka_brokers,
+            admin_password,
+            jwt_signing_secret,
+            mfa_encryption_key,
+            port_offset: options.port_offset,
+            gateway_port: options.gateway_port,
+            keep_service_names: options.containers.is_some(),
+        })
     }
 
     /// Stops in reverse start order. A process that ended by itself meanwhile (it did

@@ -13,7 +13,7 @@ use pulsetrack_common::{
     identity::Role,
     kafka::KafkaConfig,
     rate_limit::Rate,
-    settings::SignupMode,
+    settings::{PasswordPolicy, SignupMode},
     testing::{Storage, TestBroker, TestDatabase, init_test_logs},
 };
 use reqwest::{Client, Response, StatusCode};
@@ -77,6 +77,10 @@ pub struct TestStack {
     pub analytics_db_url: Option<String>,
     pub analytics: Option<Running>,
     pub analytics_config: Option<analytics_service::config::Config>,
+    /// The gateway's settings, for a second copy ([`TestStack::spawn_gateway`]).
+    pub gateway_config: api_gateway::config::Config,
+    /// auth-service's settings, for a restart ([`TestStack::restart_auth`]).
+    pub auth_config: auth_service::config::Config,
     _dbs: Vec<TestDatabase>,
 }
 
@@ -90,8 +94,15 @@ pub struct GatewayOverrides {
     /// With `kafka`: a broker reached directly (no proxy) on this storage, for tests
     /// that kill and restart the process; `None`: memory storage behind a proxy.
     pub direct_broker: Option<Storage>,
-    /// Open by default, so that a signed-up test account is a CLINICIAN.
+    /// Open by default, so that a signed-up test account is a USER (patient access).
     pub signup_mode: SignupMode,
+    /// Basic by default, as under `deployer up`.
+    pub password_policy: PasswordPolicy,
+    pub sessions: auth_service::config::SessionConfig,
+    /// As under `up`: an encryption key, and no role that must use a second factor.
+    pub mfa: auth_service::config::MfaConfig,
+    /// Access tokens' life (600 s, the default, unless set).
+    pub token_ttl_seconds: u64,
     pub login_throttle: auth_service::config::LoginThrottleConfig,
     /// The gateway's per-caller limit (by default far above what a test sends).
     pub rate_limit: Rate,
@@ -109,6 +120,15 @@ impl Default for GatewayOverrides {
             kafka: false,
             direct_broker: None,
             signup_mode: SignupMode::Open,
+            password_policy: PasswordPolicy::Basic,
+            sessions: Default::default(),
+            mfa: auth_service::config::MfaConfig {
+                encryption_key: Some(pulsetrack_common::config::Secret::new(
+                    "the-tests-mfa-encryption-key-0123456789abcdef".into(),
+                )),
+                required_roles: Default::default(),
+            },
+            token_ttl_seconds: auth_service::config::DEFAULT_TTL_SECONDS,
             login_throttle: Default::default(),
             rate_limit: Rate { per_second: 1e6, burst: 1e6 },
             trusted_proxies: Vec::new(),
@@ -154,14 +174,17 @@ pub async fn spawn_stack_with(overrides: GatewayOverrides) -> TestStack {
         jwt: AuthJwt {
             issuer: ISSUER.into(),
             audience: AUDIENCE.into(),
-            ttl_seconds: 3600,
+            ttl_seconds: overrides.token_ttl_seconds,
             key: SigningKeySource::secret(signing_secret).expect("a long enough secret"),
         },
         admin: Some(AdminSeed::new(ADMIN_EMAIL.into(), ADMIN_PASSWORD.into()).expect("admin seed")),
         signup_mode: overrides.signup_mode,
+        password_policy: overrides.password_policy,
+        sessions: overrides.sessions,
+        mfa: overrides.mfa,
         login_throttle: overrides.login_throttle,
     };
-    let auth = auth_service::Application::build(auth_config).await.expect("auth-service starts");
+    let auth = auth_service::Application::build(auth_config.clone()).await.expect("auth-service starts");
     let auth_addr = auth.local_addr();
     tokio::spawn(auth.run_until(std::future::pending()));
 
@@ -228,6 +251,7 @@ pub async fn spawn_stack_with(overrides: GatewayOverrides) -> TestStack {
     let gateway_config = api_gateway::config::Config {
         listen: ListenConfig { limits: overrides.gateway_limits, ..listen_any() },
         auth_url: auth_url.parse().expect("uri"),
+        revocations_url: api_gateway::config::revocations_url(&auth_url.parse().expect("uri")).expect("uri"),
         patient_url: patient_url.parse().expect("uri"),
         billing_url: billing_http.parse().expect("uri"),
         analytics_url: analytics_http.parse().expect("uri"),
@@ -244,7 +268,7 @@ pub async fn spawn_stack_with(overrides: GatewayOverrides) -> TestStack {
         rate_limit: overrides.rate_limit,
         trusted_proxies: overrides.trusted_proxies,
     };
-    let gateway = api_gateway::Application::build(gateway_config).await.expect("gateway starts");
+    let gateway = api_gateway::Application::build(gateway_config.clone()).await.expect("gateway starts");
     let gateway_addr = gateway.local_addr();
     tokio::spawn(gateway.run_until(std::future::pending()));
 
@@ -264,11 +288,30 @@ pub async fn spawn_stack_with(overrides: GatewayOverrides) -> TestStack {
         analytics_db_url,
         analytics,
         analytics_config,
+        gateway_config,
+        auth_config,
         _dbs: dbs,
     }
 }
 
 impl TestStack {
+    /// Another copy of the gateway, in front of the same services; returns its URL.
+    pub async fn spawn_gateway(&self) -> String {
+        let gateway = api_gateway::Application::build(self.gateway_config.clone()).await.expect("gateway starts");
+        let url = format!("http://{}", gateway.local_addr());
+        tokio::spawn(gateway.run_until(std::future::pending()));
+        url
+    }
+
+    /// Another auth-service on the same database with `config` (a restart with new
+    /// settings); returns its URL.
+    pub async fn spawn_auth(&self, config: auth_service::config::Config) -> String {
+        let auth = auth_service::Application::build(config).await.expect("auth-service starts");
+        let url = format!("http://{}", auth.local_addr());
+        tokio::spawn(auth.run_until(std::future::pending()));
+        url
+    }
+
     pub async fn stop_billing(&mut self) {
         if let Some(running) = self.billing.take() {
             running.stop().await;
@@ -314,6 +357,7 @@ impl TestStack {
         self.client.post(self.url(path)).json(body).send().await.expect("request")
     }
 
+    /// A public signup (202 whether or not the address was free).
     pub async fn signup(&self, email: &str, password: &str) -> Response {
         self.post_json("/auth/signup", &json!({"email": email, "username": "tester", "password": password})).await
     }
@@ -326,8 +370,17 @@ impl TestStack {
     pub async fn user_token(&self, email: &str) -> String {
         let password = "correct-horse-battery";
         let status = self.signup(email, password).await.status();
-        assert!(status == StatusCode::CREATED || status == StatusCode::CONFLICT, "signup: {status}");
+        assert_eq!(status, StatusCode::ACCEPTED, "signup");
         token_of(self.login(email, password).await).await
+    }
+
+    /// Signs up (if needed) and logs in; returns the whole login answer.
+    pub async fn user_session(&self, email: &str) -> Value {
+        let password = "correct-horse-battery";
+        assert_eq!(self.signup(email, password).await.status(), StatusCode::ACCEPTED, "signup");
+        let response = self.login(email, password).await;
+        assert_eq!(response.status(), StatusCode::OK, "login");
+        json_of(response).await
     }
 
     /// An account of `role`, created by the ADMIN; returns its bearer token.

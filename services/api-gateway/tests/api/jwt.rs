@@ -12,7 +12,7 @@ fn now() -> u64 {
 }
 
 fn claims(stack_user: &str) -> Value {
-    json!({"sub": stack_user, "email": "mallory@example.com", "role": "ADMIN",
+    json!({"sub": stack_user, "email": "mallory@example.com", "role": "ADMIN", "sid": uuid::Uuid::new_v4(),
            "iat": now(), "exp": now() + 600, "iss": ISSUER, "aud": AUDIENCE})
 }
 

@@ -38,6 +38,7 @@ async fn spoofed_identity_headers_are_replaced_by_the_token_identity() {
         .header("x-user-id", "00000000-0000-0000-0000-000000000000")
         .header("x-user-email", "ceo@example.com")
         .header("x-user-role", "ADMIN")
+        .header("x-session-id", "00000000-0000-0000-0000-000000000001")
         .header("x-request-id", "trace-me-123")
         .send()
         .await
@@ -49,7 +50,10 @@ async fn spoofed_identity_headers_are_replaced_by_the_token_identity() {
     assert_eq!(seen["query"], "page=2");
     let headers = &seen["headers"];
     assert_eq!(headers["x-user-email"], "honest@example.com");
-    assert_eq!(headers["x-user-role"], "CLINICIAN", "the token's role (open signup), not the spoofed one");
+    assert_eq!(headers["x-user-role"], "USER", "the token's role (open signup), not the spoofed one");
+    let session = headers["x-session-id"].as_str().unwrap_or_default();
+    assert!(uuid::Uuid::parse_str(session).is_ok(), "the token's session is forwarded: {session:?}");
+    assert_ne!(session, "00000000-0000-0000-0000-000000000001", "not the spoofed one");
     assert_ne!(headers["x-user-id"], "00000000-0000-0000-0000-000000000000");
     assert_eq!(headers["x-request-id"], "trace-me-123", "the request id is forwarded");
 }

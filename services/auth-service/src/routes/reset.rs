@@ -1,0 +1,57 @@
+//! Using a reset token an ADMIN handed over: a new password, and the account's
+//! sessions end. Public (the token is the credential).
+
+use axum::{extract::State, http::StatusCode};
+use pulsetrack_common::{
+    ApiError, FieldError, JsonBody,
+    validate::{self, Validator},
+};
+use serde::Deserialize;
+
+use super::{missing_field, session};
+use crate::{
+    error::Error,
+    password,
+    repository::{EndReason, PasswordUpdate, digest},
+    state::AppState,
+};
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PasswordReset {
+    #[schema(value_type = String, required = true)]
+    reset_token: Option<String>,
+    /// What the password policy asks of the account's role.
+    #[schema(value_type = String, min_length = 8, max_length = 128, required = true)]
+    new_password: Option<String>,
+}
+
+#[utoipa::path(post, path = "/auth/password-reset", tag = "auth", request_body = PasswordReset,
+    responses((status = 204, description = "The password is set; the account's sessions have ended"),
+        (status = 400, body = ApiError),
+        (status = "default", description = "Any other error (429, 503 ...), with the same body", body = ApiError)))]
+pub(super) async fn reset_password(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<PasswordReset>,
+) -> Result<StatusCode, Error> {
+    let mut v = Validator::new();
+    let token = v.field("resetToken", validate::required(body.reset_token));
+    let new = v.field("newPassword", validate::required(body.new_password));
+    v.finish().map_err(Error::Validation)?;
+    let (Some(token), Some(new)) = (token, new) else { return Err(missing_field()) };
+    let token = digest(&token);
+    let target = state.resets.find(&token).await?.ok_or(Error::InvalidResetToken)?;
+    let user = state.users.find(target.user_id).await?.ok_or(Error::InvalidResetToken)?;
+    if user.managed_by_secret {
+        return Err(Error::ManagedBySecret);
+    }
+    // The policy is checked before the token is spent: a refused password leaves it usable.
+    let grade = password::check_new(state.password_policy, user.role, &new, &[&user.email, &user.username])
+        .map_err(|reason| Error::Validation(vec![FieldError::new("newPassword", reason)]))?;
+    let hash = password::hash(new).await?;
+    state.resets.redeem(&token).await?.ok_or(Error::InvalidResetToken)?;
+    state.users.set_password(user.id, &PasswordUpdate { hash: &hash, grade }).await?.ok_or(Error::UserNotFound)?;
+    let ended = session::end_all(&state, user.id, None, EndReason::PasswordReset).await?;
+    tracing::info!(user_id = %user.id, sessions_ended = ended, "password reset");
+    Ok(StatusCode::NO_CONTENT)
+}
