@@ -77,7 +77,7 @@ pub struct TestStack {
     pub analytics_db_url: Option<String>,
     pub analytics: Option<Running>,
     pub analytics_config: Option<analytics_service::config::Config>,
-    /// The gateway's settings, for a second copy ([`TestStack::spawn_gateway`]).
+    /// The gateway's settings, for a second copy ([`TestStack::spawn_gateway_process`]).
     pub gateway_config: api_gateway::config::Config,
     /// auth-service's settings, for a restart ([`TestStack::restart_auth`]).
     pub auth_config: auth_service::config::Config,
@@ -295,12 +295,43 @@ pub async fn spawn_stack_with(overrides: GatewayOverrides) -> TestStack {
 }
 
 impl TestStack {
-    /// Another copy of the gateway, in front of the same services; returns its URL.
-    pub async fn spawn_gateway(&self) -> String {
-        let gateway = api_gateway::Application::build(self.gateway_config.clone()).await.expect("gateway starts");
-        let url = format!("http://{}", gateway.local_addr());
-        tokio::spawn(gateway.run_until(std::future::pending()));
-        url
+    /// Another copy of the gateway as a process of its own (the api-gateway binary,
+    /// configured by its environment as in production), in front of the same services;
+    /// returns it (killed when dropped) and its URL.
+    pub async fn spawn_gateway_process(&self) -> (GatewayProcess, String) {
+        use pulsetrack_common::settings::{
+            ANALYTICS_SERVICE_URL, AUTH_SERVICE_URL, BILLING_SERVICE_URL, HOST, JWT_AUDIENCE, JWT_ISSUER,
+            PATIENT_SERVICE_URL, PORT, RATE_LIMIT_PER_SECOND,
+        };
+        let c = &self.gateway_config;
+        let port = closed_port_addr().port().to_string();
+        let url = |u: &http::Uri| u.to_string().trim_end_matches('/').to_string();
+        let env = [
+            (HOST, "127.0.0.1".to_string()),
+            (PORT, port.clone()),
+            (AUTH_SERVICE_URL, url(&c.auth_url)),
+            (PATIENT_SERVICE_URL, url(&c.patient_url)),
+            (BILLING_SERVICE_URL, url(&c.billing_url)),
+            (ANALYTICS_SERVICE_URL, url(&c.analytics_url)),
+            (JWT_ISSUER, c.jwt.issuer.clone()),
+            (JWT_AUDIENCE, c.jwt.audience.clone()),
+            (RATE_LIMIT_PER_SECOND, "1000000".to_string()),
+        ];
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_api-gateway"))
+            .env_clear()
+            .envs(env.iter().map(|(var, value)| (var.name(), value)))
+            .env("RUST_LOG", "warn")
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .expect("the api-gateway binary starts");
+        let base = format!("http://127.0.0.1:{port}");
+        let process = GatewayProcess(child);
+        eventually("the gateway process ready", Duration::from_secs(20), || async {
+            let ready = self.client.get(format!("{base}/ready")).send().await;
+            ready.is_ok_and(|r| r.status() == StatusCode::OK).then_some(())
+        })
+        .await;
+        (process, base)
     }
 
     /// Another auth-service on the same database with `config` (a restart with new
@@ -337,6 +368,16 @@ impl TestStack {
 
     pub fn broker(&mut self) -> &mut TestBroker {
         self.broker.as_mut().expect("pipeline stack")
+    }
+}
+
+/// A gateway process, killed when dropped.
+pub struct GatewayProcess(std::process::Child);
+
+impl Drop for GatewayProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
 

@@ -95,15 +95,24 @@ async fn a_refresh_rotates_the_pair_and_a_reused_refresh_token_ends_the_session(
     assert_eq!(refresh(&stack, "not-a-token").await.status(), StatusCode::UNAUTHORIZED);
 }
 
-/// Each revoking event, on a session of its own account, against two gateway copies.
+/// Each revoking event, on a session of its own account, against two gateway copies:
+/// one in this test's process and one a process of its own (the api-gateway binary).
 #[tokio::test]
 async fn every_revoking_event_is_refused_by_two_gateways_and_auth_service_within_five_seconds() {
     let stack = spawn_stack().await;
-    let second = stack.spawn_gateway().await;
+    let (_process, second) = stack.spawn_gateway_process().await;
     let gateways = [stack.gateway.as_str(), second.as_str()];
     let admin = stack.admin_token().await;
     let mut took = Vec::new();
-    let events = ["logout", "disabled", "role-changed", "password-changed", "password-reset", "ended-by-admin"];
+    let events = [
+        "logout",
+        "disabled",
+        "role-changed",
+        "password-changed",
+        "password-reset",
+        "ended-by-admin",
+        "refresh-reused",
+    ];
     for event in events {
         let email = format!("{event}@example.com");
         let session = stack.user_session(&email).await;
@@ -135,7 +144,17 @@ async fn every_revoking_event_is_refused_by_two_gateways_and_auth_service_within
                 let body = json!({"resetToken": field(&created, "resetToken"), "newPassword": "reset-long-password"});
                 stack.post_json("/auth/password-reset", &body).await.status()
             }
-            _ => stack.authed(Method::DELETE, &format!("/auth/users/{id}/sessions"), &admin, None).await.status(),
+            "ended-by-admin" => {
+                stack.authed(Method::DELETE, &format!("/auth/users/{id}/sessions"), &admin, None).await.status()
+            }
+            _ => {
+                // Refreshed once, then the spent refresh token presented again.
+                let spent = field(&session, "refreshToken");
+                assert_eq!(refresh(&stack, spent).await.status(), StatusCode::OK);
+                let reused = refresh(&stack, spent).await.status();
+                assert_eq!(reused, StatusCode::UNAUTHORIZED);
+                StatusCode::OK
+            }
         };
         assert!(status.is_success(), "{event}: {status}");
         took.push(refused_everywhere(&stack, &gateways, &token, event).await);
@@ -306,4 +325,26 @@ async fn the_seeded_admin_is_managed_by_its_secret() {
     refused_everywhere(&stack, &[&stack.gateway], &admin, "admin-secret-rotated").await;
     assert_eq!(stack.login(ADMIN_EMAIL, ADMIN_PASSWORD).await.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(stack.login(ADMIN_EMAIL, secret).await.status(), StatusCode::OK);
+}
+
+/// A gateway that cannot read the revocation feed cannot promise the 5 s bound: its
+/// protected routes answer 503 and it is not ready, while public routes keep working.
+#[tokio::test]
+async fn a_gateway_that_cannot_read_the_revocation_feed_fails_closed() {
+    let stack = spawn_stack().await;
+    let token = stack.user_token("closed@example.com").await;
+    let mut config = stack.gateway_config.clone();
+    let nowhere = format!("http://{}", crate::helpers::closed_port_addr());
+    config.revocations_url = api_gateway::config::revocations_url(&nowhere.parse().expect("uri")).expect("uri");
+    let gateway = api_gateway::Application::build(config).await.expect("gateway starts");
+    let base = format!("http://{}", gateway.local_addr());
+    tokio::spawn(gateway.run_until(std::future::pending()));
+    assert_eq!(get_with(&stack, &base, "/api/patients", &token).await, StatusCode::SERVICE_UNAVAILABLE);
+    let ready = stack.client.get(format!("{base}/ready")).send().await.expect("ready");
+    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let login = stack
+        .client
+        .post(format!("{base}/auth/login"))
+        .json(&json!({"email": "closed@example.com", "password": PASSWORD}));
+    assert_eq!(login.send().await.expect("login").status(), StatusCode::OK, "public routes work");
 }
