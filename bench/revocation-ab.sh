@@ -22,11 +22,11 @@ OUT="$(mktemp -d /tmp/pulsetrack-revocation-ab.XXXXXX)"
 chmod 755 "$OUT"   # run as root, Postgres runs as the postgres user, which must enter it
 echo "revocation-ab: raw results in $OUT"
 
-# BASE's gateway first (it lands on the same target/release/api-gateway path), copied
-# aside; then this revision's workspace.
+# BASE's gateway, in a target folder of its own (the workspace's path crates of two
+# revisions must not share one), copied aside; then this revision's workspace.
 git worktree add --detach "$OUT/base" "$BASE" >/dev/null
-cargo build --release -p api-gateway --manifest-path "$OUT/base/Cargo.toml"
-cp "$CARGO_TARGET_DIR/release/api-gateway" "$OUT/base-gateway"
+CARGO_TARGET_DIR="$CARGO_TARGET_DIR-base" cargo build --release -p api-gateway --manifest-path "$OUT/base/Cargo.toml"
+cp "$CARGO_TARGET_DIR-base/release/api-gateway" "$OUT/base-gateway"
 git worktree remove --force "$OUT/base"
 cargo build --release --workspace --bins
 REL="$CARGO_TARGET_DIR/release"
@@ -41,12 +41,8 @@ stop() {
   wait "$UP" 2>/dev/null || true
 }
 trap stop EXIT
-for _ in $(seq 1 600); do
-  grep -q "PulseTrack is up" "$OUT/up.log" 2>/dev/null && break
-  kill -0 "$UP" 2>/dev/null || { cat "$OUT/up.log"; exit 1; }
-  sleep 0.2
-done
-grep -q "PulseTrack is up" "$OUT/up.log" || { echo "up did not become ready"; cat "$OUT/up.log"; exit 1; }
+. bench/lib/up.sh
+wait_until_up "$OUT/up.log" "$UP"
 
 NEW_PID="$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['processes']['api-gateway']['pid'])" "$DATA/up.json")"
 # The base gateway: the same environment as up's gateway, but PORT + 100.

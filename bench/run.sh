@@ -37,12 +37,8 @@ echo "bench: data and raw results in $OUT"
 UP=$!
 stop() { "$REL/deployer" down --data-dir "$DATA" >/dev/null 2>&1 || kill "$UP" 2>/dev/null || true; wait "$UP" 2>/dev/null || true; }
 trap stop EXIT
-for _ in $(seq 1 600); do
-  grep -q "PulseTrack is up" "$OUT/up.log" 2>/dev/null && break
-  kill -0 "$UP" 2>/dev/null || { cat "$OUT/up.log"; exit 1; }
-  sleep 0.2
-done
-grep -q "PulseTrack is up" "$OUT/up.log" || { echo "up did not become ready"; cat "$OUT/up.log"; exit 1; }
+. bench/lib/up.sh
+wait_until_up "$OUT/up.log" "$UP"
 "$REL/deployer" status --local --data-dir "$DATA" >"$OUT/idle-status.txt"
 cat "$OUT/idle-status.txt"
 

@@ -48,19 +48,16 @@ CREATE TABLE refresh_tokens (
 CREATE INDEX refresh_tokens_by_session ON refresh_tokens (session_id);
 
 -- Ended sessions whose access tokens may still be unexpired: what the gateways follow
--- (GET /internal/revocations?after=<cursor>). The cursor is a transaction id: a row is
--- served once every transaction older than its own has ended (the snapshot's xmin), so
--- a transaction that commits late is never skipped by a follower that moved on. A row
--- is needed only until every token of its session has expired (`until`), and is
--- pruned after.
+-- (GET /internal/revocations?after=<seq>). Revocations are written one transaction at
+-- a time (an advisory lock held to commit), so they commit in `seq` order and a
+-- follower that has read a row has read every row before it. A row is needed only
+-- until every token of its session has expired (`until`), and is pruned after.
 CREATE TABLE revocations (
     seq        BIGSERIAL PRIMARY KEY,
-    xid        XID8 NOT NULL DEFAULT pg_current_xact_id(),
     session_id UUID NOT NULL,
     revoked_at TIMESTAMPTZ NOT NULL DEFAULT now(),
     until      TIMESTAMPTZ NOT NULL
 );
-CREATE INDEX revocations_by_xid ON revocations (xid);
 
 -- One-time password reset tokens an ADMIN hands over, as SHA-256 digests.
 CREATE TABLE password_resets (

@@ -2,18 +2,16 @@
 //! `JWT_SIGNING_SECRET` (or reads `JWT_PRIVATE_KEY`), refuses to start without one, and
 //! keeps no key in its database.
 
+mod support;
+
 use std::{
     process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
-use auth_service::{
-    Application,
-    config::{Config, JwtConfig, SigningKeySource},
-    tokens::derive_signing_key,
-};
+use auth_service::{Application, tokens::derive_signing_key};
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
-use pulsetrack_common::{config::ListenConfig, db::DatabaseConfig, testing::TestDatabase};
+use pulsetrack_common::testing::TestDatabase;
 use sqlx::PgPool;
 
 const SECRET: &str = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZab";
@@ -92,22 +90,7 @@ async fn with_a_signing_secret_it_publishes_the_derived_key() {
 #[tokio::test]
 async fn no_key_table_exists_after_the_migrations() {
     let db = TestDatabase::create("auth").await;
-    let config = Config {
-        listen: ListenConfig::new("127.0.0.1", 0),
-        database: DatabaseConfig::with_url(db.url()),
-        jwt: JwtConfig {
-            issuer: "pulsetrack-auth".into(),
-            audience: "pulsetrack".into(),
-            ttl_seconds: 60,
-            key: SigningKeySource::secret(SECRET.into()).expect("secret"),
-        },
-        admin: None,
-        signup_mode: Default::default(),
-        password_policy: Default::default(),
-        sessions: Default::default(),
-        mfa: Default::default(),
-        login_throttle: Default::default(),
-    };
+    let config = support::config(db.url(), SECRET);
     let _server = Application::build(config).await.expect("auth-service starts");
     let pool = PgPool::connect(db.url()).await.expect("connects");
     let versions: Vec<i64> = sqlx::query_scalar("SELECT version FROM _sqlx_migrations ORDER BY version")

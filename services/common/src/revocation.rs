@@ -20,11 +20,10 @@ pub struct Revocation {
     pub until: DateTime<Utc>,
 }
 
-/// A page of the feed: the revocations from the asked cursor on, oldest first, and the
-/// cursor to ask with next. The cursor is a transaction id of auth-service's database
-/// (a row is served once every older transaction has ended, so none that commits late
-/// is skipped). A cursor below the one asked means the feed started again (a new
-/// database): the follower starts again from 0.
+/// A page of the feed: the revocations after the asked cursor (a `seq`; revocations
+/// commit in `seq` order, so none that is still to commit is passed), oldest first, and
+/// the cursor to ask with next. A cursor below the one asked means the feed started
+/// again (a new database): the follower starts again from 0.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RevocationFeed {

@@ -12,7 +12,7 @@ mod users;
 pub use self::{
     failures::{Lockout, LoginFailures},
     resets::{PasswordResets, ResetTarget},
-    revocations::{Revocation, RevocationFeed, Revocations},
+    revocations::{REVOCATION_LOCK, Revocation, RevocationFeed, Revocations},
     sessions::{EndReason, RefreshLookup, SessionRow, Sessions},
     totp::{Totp, TotpState},
     users::{AccountStatus, NewUser, PasswordUpdate, User, UserRepository},

@@ -4,6 +4,11 @@
 pub use pulsetrack_common::revocation::{Revocation, RevocationFeed};
 use sqlx::PgPool;
 
+/// The advisory lock every transaction that writes revocations holds until it commits:
+/// one at a time, so they commit in `seq` order and a follower's cursor never passes a
+/// row that is still to commit.
+pub const REVOCATION_LOCK: i64 = 0x7075_6c73_6533_3301;
+
 #[derive(Clone)]
 pub struct Revocations {
     pool: PgPool,
@@ -14,46 +19,29 @@ impl Revocations {
         Self { pool }
     }
 
-    /// Live revocations of the transactions from cursor `after` on that have ended,
-    /// at most `limit`, oldest first, and the cursor to ask with next.
-    ///
-    /// The cursor is a transaction id: rows are served once every transaction older
-    /// than their own has ended (below the snapshot's xmin), and the next cursor is
-    /// that xmin, so a transaction that commits late is never skipped. A database
-    /// whose xmin is below the follower's cursor is a new one: the follower restarts.
+    /// Live revocations after cursor `after` (a `seq`), at most `limit`, oldest first,
+    /// and the cursor to ask with next. Revocations commit in `seq` order
+    /// ([`REVOCATION_LOCK`]), so nothing below a row read is still to come. Past the
+    /// last row, the cursor is where the sequence stands; a new database's sequence
+    /// stands below a follower's cursor, which tells it to start again.
     pub async fn after(&self, after: i64, limit: usize) -> Result<RevocationFeed, sqlx::Error> {
-        #[derive(sqlx::FromRow)]
-        struct Row {
-            #[sqlx(flatten)]
-            revocation: Revocation,
-            xid: i64,
-            xmin: i64,
-        }
-        let rows: Vec<Row> = sqlx::query_as(
-            "WITH s AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin) \
-             SELECT r.seq, r.session_id, r.until, r.xid::text::bigint AS xid, s.xmin::text::bigint AS xmin \
-             FROM revocations r, s \
-             WHERE r.xid >= $1::text::xid8 AND r.xid < s.xmin AND r.until > now() \
-             ORDER BY r.xid, r.seq LIMIT $2",
+        let revocations: Vec<Revocation> = sqlx::query_as(
+            "SELECT seq, session_id, until FROM revocations WHERE seq > $1 AND until > now() ORDER BY seq LIMIT $2",
         )
-        .bind(after.to_string())
+        .bind(after)
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
         .fetch_all(&self.pool)
         .await?;
-        let cursor = if rows.len() >= limit {
-            // A full page: the next starts at its last transaction (read again, harmless).
-            rows.last().map_or(after, |r| r.xid)
-        } else {
-            match rows.first() {
-                Some(row) => row.xmin,
-                None => {
-                    sqlx::query_scalar("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
-                        .fetch_one(&self.pool)
-                        .await?
-                }
-            }
+        let cursor = match revocations.last() {
+            Some(last) => last.seq,
+            None => sqlx::query_scalar::<_, i64>(
+                "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM revocations_seq_seq",
+            )
+            .fetch_one(&self.pool)
+            .await?
+            .min(after),
         };
-        Ok(RevocationFeed { revocations: rows.into_iter().map(|r| r.revocation).collect(), cursor })
+        Ok(RevocationFeed { revocations, cursor })
     }
 
     /// Forgets revocations whose tokens have all expired; returns how many.

@@ -8,6 +8,7 @@ use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
 use super::{
+    revocations::REVOCATION_LOCK,
     secs,
     users::{USER_COLUMNS, User, UserRow},
 };
@@ -224,6 +225,7 @@ impl Sessions {
         .fetch_all(&mut *tx)
         .await?;
         if !ended.is_empty() {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(REVOCATION_LOCK).execute(&mut *tx).await?;
             sqlx::query(
                 "INSERT INTO revocations (session_id, until) \
                  SELECT id, now() + make_interval(secs => $2) FROM unnest($1::uuid[]) AS id",
