@@ -78,6 +78,8 @@ pub struct TokenSubject<'a> {
     pub role: Role,
     pub session: uuid::Uuid,
     pub scope: TokenScope,
+    /// The token expires at this Unix time at the latest (its session's absolute limit).
+    pub not_after: u64,
 }
 
 impl TokenIssuer {
@@ -124,9 +126,11 @@ impl TokenIssuer {
         &self.jwks
     }
 
-    /// Signs an access token of session `session` for `user`, good for `scope`.
-    pub fn issue(&self, user: TokenSubject<'_>) -> Result<String, KeyError> {
+    /// Signs an access token of session `session` for `user`, good for `scope`; returns
+    /// it with its life in seconds.
+    pub fn issue(&self, user: TokenSubject<'_>) -> Result<(String, u64), KeyError> {
         let now = jsonwebtoken::get_current_timestamp();
+        let exp = (now + self.ttl_seconds).min(user.not_after.max(now));
         let claims = Claims {
             sub: user.user_id.to_string(),
             email: user.email.to_string(),
@@ -134,13 +138,13 @@ impl TokenIssuer {
             sid: user.session,
             scope: user.scope,
             iat: now,
-            exp: now + self.ttl_seconds,
+            exp,
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
         };
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(self.kid.clone());
-        Ok(jsonwebtoken::encode(&header, &claims, &self.encoding)?)
+        Ok((jsonwebtoken::encode(&header, &claims, &self.encoding)?, exp - now))
     }
 
     /// Verifies a token this service issued (its signature and claims only: whether
@@ -168,7 +172,14 @@ mod tests {
     const U1: uuid::Uuid = uuid::Uuid::from_u128(1);
 
     fn subject(role: Role) -> TokenSubject<'static> {
-        TokenSubject { user_id: U1, email: "a@b.c", role, session: uuid::Uuid::from_u128(9), scope: TokenScope::Full }
+        TokenSubject {
+            user_id: U1,
+            email: "a@b.c",
+            role,
+            session: uuid::Uuid::from_u128(9),
+            scope: TokenScope::Full,
+            not_after: u64::MAX,
+        }
     }
 
     fn pem_issuer() -> TokenIssuer {
@@ -183,7 +194,8 @@ mod tests {
     #[test]
     fn issued_tokens_verify_and_carry_claims() {
         let issuer = pem_issuer();
-        let token = issuer.issue(subject(Role::Admin)).expect("signs");
+        let (token, life) = issuer.issue(subject(Role::Admin)).expect("signs");
+        assert_eq!(life, 60);
         let claims = issuer.verify(&token).expect("verifies");
         assert_eq!((claims.sub, claims.role, claims.exp - claims.iat), (U1.to_string(), Role::Admin, 60));
         assert_eq!((claims.sid, claims.scope), (uuid::Uuid::from_u128(9), TokenScope::Full));
@@ -193,9 +205,18 @@ mod tests {
     }
 
     #[test]
+    fn no_token_outlives_its_sessions_limit() {
+        let issuer = pem_issuer();
+        let not_after = jsonwebtoken::get_current_timestamp() + 10;
+        let (token, life) = issuer.issue(TokenSubject { not_after, ..subject(Role::User) }).expect("signs");
+        assert!(life <= 10, "{life}");
+        assert_eq!(issuer.verify(&token).expect("verifies").exp, not_after);
+    }
+
+    #[test]
     fn another_key_does_not_verify() {
         let (a, b) = (pem_issuer(), pem_issuer());
-        let token = a.issue(subject(Role::User)).expect("signs");
+        let (token, _) = a.issue(subject(Role::User)).expect("signs");
         assert!(b.verify(&token).is_err());
     }
 
@@ -204,7 +225,7 @@ mod tests {
         let secret = "k".repeat(64);
         let (a, b) = (secret_issuer(&secret), secret_issuer(&secret));
         assert_eq!(a.kid, b.kid, "the same secret, the same key");
-        let token = a.issue(subject(Role::User)).expect("signs");
+        let (token, _) = a.issue(subject(Role::User)).expect("signs");
         assert_eq!(b.verify(&token).expect("verifies").sub, U1.to_string());
         let other = secret_issuer(&format!("{}j", &secret[1..]));
         assert_ne!(other.kid, a.kid);

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use auth_service::{
     Application,
-    repository::{EndReason, REVOCATION_LOCK, Revocations, Sessions},
+    repository::{EndReason, REVOCATION_LOCK, Revocations, Sessions, UserRepository},
 };
 use pulsetrack_common::testing::TestDatabase;
 use sqlx::PgPool;
@@ -36,7 +36,9 @@ async fn session(pool: &PgPool, sessions: &Sessions) -> Uuid {
         .execute(pool)
         .await
         .expect("an account");
-    sessions.start(user, Duration::from_secs(600), None, user.as_bytes()).await.expect("a session").id
+    let user = UserRepository::new(pool.clone()).find(user).await.expect("read").expect("the account");
+    let session = sessions.start(&user, Duration::from_secs(600), None, user.id.as_bytes()).await.expect("a session");
+    session.expect("an unchanged account").id
 }
 
 /// A transaction that writes revocations holds the lock to its commit, so the next one

@@ -89,7 +89,8 @@ impl LoginFailures {
         )
         .bind(email)
         .bind(secs(lock))
-        .fetch_one(&self.pool)
+        // A successful login may have cleared the row meanwhile: then nothing is locked.
+        .fetch_optional(&self.pool)
         .await
     }
 

@@ -34,8 +34,10 @@ impl Revocations {
         .await?;
         let cursor = match revocations.last() {
             Some(last) => last.seq,
+            // pg_sequences needs only USAGE on the sequence, which the service's role has.
             None => sqlx::query_scalar::<_, i64>(
-                "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM revocations_seq_seq",
+                "SELECT COALESCE(last_value, 0) FROM pg_sequences \
+                 WHERE schemaname = current_schema() AND sequencename = 'revocations_seq_seq'",
             )
             .fetch_one(&self.pool)
             .await?

@@ -101,16 +101,31 @@ impl Sessions {
         Self { pool, revocation_life }
     }
 
-    /// Starts a session of `user_id` that ends at the latest after `max_age`, with its
-    /// first refresh token.
+    /// Starts a session of `user` that ends at the latest after `max_age`, with its
+    /// first refresh token; `None` when the account changed since it was read (its
+    /// password, role or status: a reset, demotion or disable that ended its sessions
+    /// while this login was being checked must not be outlived by it). The account's
+    /// row is read `FOR SHARE`, so such a change waits for this session or is seen.
     pub async fn start(
         &self,
-        user_id: Uuid,
+        user: &User,
         max_age: Duration,
         client_addr: Option<IpAddr>,
         refresh_digest: &[u8],
-    ) -> Result<SessionRow, sqlx::Error> {
+    ) -> Result<Option<SessionRow>, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
+        let unchanged: Option<bool> = sqlx::query_scalar(
+            "SELECT password_hash = $2 AND role = $3 AND status = 'ACTIVE' FROM users WHERE id = $1 FOR SHARE",
+        )
+        .bind(user.id)
+        .bind(&user.password_hash)
+        .bind(user.role.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+        if unchanged != Some(true) {
+            return Ok(None);
+        }
+        let user_id = user.id;
         let session = sqlx::query_as::<_, SessionRow>(sqlx::AssertSqlSafe(format!(
             "INSERT INTO sessions AS s (id, user_id, expires_at, client_addr) \
              VALUES ($1, $2, now() + make_interval(secs => $3), $4) RETURNING {SESSION_COLUMNS}"
@@ -123,7 +138,7 @@ impl Sessions {
         .await?;
         insert_refresh(&mut tx, session.id, refresh_digest).await?;
         tx.commit().await?;
-        Ok(session)
+        Ok(Some(session))
     }
 
     /// The session and account a refresh token belongs to, and whether it was spent.
@@ -215,15 +230,21 @@ impl Sessions {
         reason: EndReason,
     ) -> Result<u64, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
-        let ended: Vec<Uuid> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        // Sessions past their absolute limit are over already (refresh refuses them, and
+        // no token outlives the limit); a revocation is written only for a session whose
+        // last token may still be unexpired.
+        let rows: Vec<(Uuid, bool)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "UPDATE sessions SET ended_at = now(), end_reason = $3 \
-             WHERE {condition} AND ended_at IS NULL AND ($2::uuid IS NULL OR id <> $2) RETURNING id"
+             WHERE {condition} AND ended_at IS NULL AND expires_at > now() AND ($2::uuid IS NULL OR id <> $2) \
+             RETURNING id, last_refresh_at > now() - make_interval(secs => $4)"
         )))
         .bind(key)
         .bind(except)
         .bind(reason.as_str())
+        .bind(secs(self.revocation_life))
         .fetch_all(&mut *tx)
         .await?;
+        let ended: Vec<Uuid> = rows.iter().filter(|(_, live)| *live).map(|(id, _)| *id).collect();
         if !ended.is_empty() {
             sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(REVOCATION_LOCK).execute(&mut *tx).await?;
             sqlx::query(
@@ -236,7 +257,7 @@ impl Sessions {
             .await?;
         }
         tx.commit().await?;
-        Ok(ended.len() as u64)
+        Ok(rows.len() as u64)
     }
 }
 

@@ -44,17 +44,26 @@ impl Totp {
         Ok(row.and_then(|(sealed, enrolled)| sealed.map(|sealed| TotpState { sealed, enrolled })))
     }
 
-    /// Confirms the enrolment with a code of time step `step` and stores the recovery
-    /// codes' digests; `false` when it was confirmed already or the step was used.
-    pub async fn confirm(&self, user_id: Uuid, step: u64, recovery: &[[u8; 32]]) -> Result<bool, sqlx::Error> {
+    /// Confirms the enrolment of the secret `sealed` (the one the code was checked
+    /// against) with a code of time step `step`, and stores the recovery codes'
+    /// digests; `false` when it was confirmed already, the step was used, or another
+    /// enrolment replaced the secret meanwhile.
+    pub async fn confirm(
+        &self,
+        user_id: Uuid,
+        sealed: &[u8],
+        step: u64,
+        recovery: &[[u8; 32]],
+    ) -> Result<bool, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
         let confirmed = sqlx::query(
             "UPDATE users SET totp_enrolled_at = now(), totp_last_step = $2 \
-             WHERE id = $1 AND totp_secret IS NOT NULL AND totp_enrolled_at IS NULL \
+             WHERE id = $1 AND totp_secret = $3 AND totp_enrolled_at IS NULL \
              AND (totp_last_step IS NULL OR totp_last_step < $2)",
         )
         .bind(user_id)
         .bind(step_value(step))
+        .bind(sealed)
         .execute(&mut *tx)
         .await?;
         if confirmed.rows_affected() != 1 {

@@ -201,7 +201,7 @@ impl UserRepository {
     ) -> Result<Option<User>, sqlx::Error> {
         self.update_returning(
             "role = $2, role_changed_by = $3, role_changed_at = now(), \
-             must_change_password = must_change_password OR $4",
+             must_change_password = (must_change_password OR $4) AND NOT managed_by_secret",
             user_id,
             |q| q.bind(role.as_str()).bind(changed_by).bind(must_change_password),
         )
@@ -209,17 +209,35 @@ impl UserRepository {
     }
 
     pub async fn set_status(&self, user_id: Uuid, status: AccountStatus) -> Result<Option<User>, sqlx::Error> {
-        self.update_returning("status = $2", user_id, |q| q.bind(status.as_str())).await
+        let user = self.update_returning("status = $2", user_id, |q| q.bind(status.as_str())).await?;
+        if status == AccountStatus::Disabled {
+            self.spend_resets(user_id).await?;
+        }
+        Ok(user)
     }
 
-    /// Sets the password (and clears a pending forced change).
+    /// Sets the password (and clears a pending forced change); the account's
+    /// outstanding reset tokens are spent.
     pub async fn set_password(&self, user_id: Uuid, update: &PasswordUpdate<'_>) -> Result<Option<User>, sqlx::Error> {
-        self.update_returning(
-            "password_hash = $2, password_grade = $3, password_changed_at = now(), must_change_password = false",
-            user_id,
-            |q| q.bind(update.hash).bind(update.grade.as_str()),
-        )
-        .await
+        let user = self
+            .update_returning(
+                "password_hash = $2, password_grade = $3, password_changed_at = now(), must_change_password = false",
+                user_id,
+                |q| q.bind(update.hash).bind(update.grade.as_str()),
+            )
+            .await?;
+        self.spend_resets(user_id).await?;
+        Ok(user)
+    }
+
+    /// Spends every outstanding reset token of `user_id` (its password changed, or it
+    /// was disabled: a token handed over before must not work after).
+    async fn spend_resets(&self, user_id: Uuid) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE password_resets SET used_at = now() WHERE user_id = $1 AND used_at IS NULL")
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// Makes an existing account the one `PULSETRACK_ADMIN_PASSWORD` manages.

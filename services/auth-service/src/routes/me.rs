@@ -7,7 +7,7 @@ use pulsetrack_common::{
 };
 use serde::Deserialize;
 
-use super::{UserResponse, missing_field, session};
+use super::{UserResponse, missing_field, new_password_grade, session};
 use crate::{
     authenticated::AnyScope,
     error::Error,
@@ -53,14 +53,10 @@ pub(super) async fn change_password(
     }
     let mut v = Validator::new();
     let current = v.field("currentPassword", validate::required(body.current_password));
-    let new = v.field(
-        "newPassword",
-        validate::required(body.new_password).and_then(|p| {
-            password::check_new(state.password_policy, user.role, &p, &[&user.email, &user.username]).map(|g| (p, g))
-        }),
-    );
+    let new = v.field("newPassword", validate::required(body.new_password));
     v.finish().map_err(Error::Validation)?;
-    let (Some(current), Some((new, grade))) = (current, new) else { return Err(missing_field()) };
+    let (Some(current), Some(new)) = (current, new) else { return Err(missing_field()) };
+    let grade = new_password_grade(&state, user.role, &new, [&user.email, &user.username], "newPassword").await?;
     let throttle = &state.throttle;
     if let Some(until) = throttle.failures.locked_until(&user.email).await? {
         return Err(Error::Throttled((until - chrono::Utc::now()).to_std().unwrap_or_default()));

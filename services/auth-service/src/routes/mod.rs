@@ -112,6 +112,22 @@ fn parse_id(raw: &str) -> Result<Uuid, String> {
     raw.parse::<Uuid>().map_err(|_| "must be a UUID".to_string())
 }
 
+/// The grade of a new password for an account of `role`, judged on the hashing pool
+/// (the estimator can take a second on a crafted input); a refusal is a 400 naming
+/// `field`.
+async fn new_password_grade(
+    state: &AppState,
+    role: Role,
+    password: &str,
+    user_inputs: [&str; 2],
+    field: &'static str,
+) -> Result<crate::password::PasswordGrade, Error> {
+    let inputs = user_inputs.iter().map(|s| s.to_string()).collect();
+    crate::password::check_new_async(state.password_policy, role, password.to_string(), inputs)
+        .await?
+        .map_err(|reason| Error::Validation(vec![FieldError::new(field, reason)]))
+}
+
 /// A validator that passed but left a field unset: a bug, never the caller's.
 fn missing_field() -> Error {
     Error::Internal(anyhow::anyhow!("validator passed with a missing field"))

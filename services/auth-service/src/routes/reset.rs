@@ -3,12 +3,12 @@
 
 use axum::{extract::State, http::StatusCode};
 use pulsetrack_common::{
-    ApiError, FieldError, JsonBody,
+    ApiError, JsonBody,
     validate::{self, Validator},
 };
 use serde::Deserialize;
 
-use super::{missing_field, session};
+use super::{missing_field, new_password_grade, session};
 use crate::{
     error::Error,
     password,
@@ -46,8 +46,7 @@ pub(super) async fn reset_password(
         return Err(Error::ManagedBySecret);
     }
     // The policy is checked before the token is spent: a refused password leaves it usable.
-    let grade = password::check_new(state.password_policy, user.role, &new, &[&user.email, &user.username])
-        .map_err(|reason| Error::Validation(vec![FieldError::new("newPassword", reason)]))?;
+    let grade = new_password_grade(&state, user.role, &new, [&user.email, &user.username], "newPassword").await?;
     let hash = password::hash(new).await?;
     state.resets.redeem(&token).await?.ok_or(Error::InvalidResetToken)?;
     state.users.set_password(user.id, &PasswordUpdate { hash: &hash, grade }).await?.ok_or(Error::UserNotFound)?;

@@ -46,7 +46,13 @@ fn scope_for(state: &AppState, user: &User) -> TokenScope {
 /// Starts a session of `user` and answers its first pair of tokens.
 pub(super) async fn start(state: &AppState, user: &User, client_addr: Option<IpAddr>) -> Result<LoginResponse, Error> {
     let refresh = new_secret();
-    let session = state.sessions.start(user.id, state.session_config.max_age, client_addr, &digest(&refresh)).await?;
+    let session = state
+        .sessions
+        .start(user, state.session_config.max_age, client_addr, &digest(&refresh))
+        .await?
+        // The account changed while this login was checked (a reset, a demotion, a
+        // disable): the credentials it was checked against are no longer the account's.
+        .ok_or(Error::InvalidCredentials)?;
     tracing::info!(user_id = %user.id, session_id = %session.id, "session started");
     pair(state, user, &session, refresh)
 }
@@ -54,14 +60,17 @@ pub(super) async fn start(state: &AppState, user: &User, client_addr: Option<IpA
 /// An access token of `session` and the refresh token `refresh`.
 fn pair(state: &AppState, user: &User, session: &SessionRow, refresh: String) -> Result<LoginResponse, Error> {
     let scope = scope_for(state, user);
-    let subject = TokenSubject { user_id: user.id, email: &user.email, role: user.role, session: session.id, scope };
-    let token = state.tokens.issue(subject).map_err(|e| Error::Internal(e.into()))?;
+    // No token outlives its session's absolute limit.
+    let not_after = u64::try_from(session.expires_at.timestamp()).unwrap_or(0);
+    let subject =
+        TokenSubject { user_id: user.id, email: &user.email, role: user.role, session: session.id, scope, not_after };
+    let (token, expires_in) = state.tokens.issue(subject).map_err(|e| Error::Internal(e.into()))?;
     let idle = state.session_config.idle_timeout.as_secs();
     let left = u64::try_from((session.expires_at - Utc::now()).num_seconds()).unwrap_or(0);
     Ok(LoginResponse {
         token,
         token_type: "Bearer".into(),
-        expires_in: state.tokens.ttl_seconds(),
+        expires_in,
         refresh_token: refresh,
         refresh_expires_in: idle.min(left),
         scope,

@@ -16,7 +16,7 @@ use pulsetrack_common::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::{UserResponse, missing_field, parse_role};
+use super::{UserResponse, missing_field, new_password_grade, parse_role};
 use crate::{
     authenticated::{Authenticated, bearer},
     error::Error,
@@ -107,8 +107,7 @@ pub(super) async fn signup(
         (None, None) => return Err(Error::SignupClosed),
         (None, Some(granted)) => public_role(requested, granted)?,
     };
-    let grade = password::check_new(state.password_policy, role, &password, &[&email, &username])
-        .map_err(|reason| Error::Validation(vec![pulsetrack_common::FieldError::new("password", reason)]))?;
+    let grade = new_password_grade(&state, role, &password, [&email, &username], "password").await?;
     let hash = password::hash(password).await?;
     let new = NewUser {
         email: &email,

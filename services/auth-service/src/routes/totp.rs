@@ -85,24 +85,26 @@ pub(super) async fn verify(
     if user.totp_enrolled {
         return Err(Error::AlreadyEnrolled);
     }
-    let secret = secret_of(&state, user).await?.ok_or(Error::NotEnrolling)?;
+    let (secret, sealed) = secret_of(&state, user).await?.ok_or(Error::NotEnrolling)?;
     let wrong = || Error::Validation(vec![FieldError::new("code", "does not match the authenticator's current code")]);
     let step = mfa::matching_step(&secret, &code, now()).ok_or_else(wrong)?;
     let codes = recovery::generate();
     let digests: Vec<[u8; 32]> = codes.iter().map(|c| c.digest()).collect();
-    if !state.mfa.totp.confirm(user.id, step, &digests).await? {
+    // Only the secret the code was checked against (not one a concurrent enrolment put).
+    if !state.mfa.totp.confirm(user.id, &sealed, step, &digests).await? {
         return Err(wrong());
     }
     tracing::info!(user_id = %user.id, "TOTP enrolled");
     Ok(Json(RecoveryCodes { recovery_codes: codes.iter().map(|c| c.as_str().to_string()).collect() }))
 }
 
-/// The account's TOTP secret, opened; `None` before any enrolment.
-async fn secret_of(state: &AppState, user: &User) -> Result<Option<TotpSecret>, Error> {
+/// The account's TOTP secret, opened, with its sealed bytes; `None` before any enrolment.
+async fn secret_of(state: &AppState, user: &User) -> Result<Option<(TotpSecret, Vec<u8>)>, Error> {
     let Some(stored) = state.mfa.totp.state(user.id).await? else { return Ok(None) };
     let seal = state.mfa.seal.as_ref().ok_or(Error::MfaUnavailable)?;
     let bytes = seal.open(&stored.sealed, user.id.as_bytes()).map_err(|e| Error::Internal(e.into()))?;
-    Ok(Some(TotpSecret::from_bytes(bytes).map_err(|e| Error::Internal(e.into()))?))
+    let secret = TotpSecret::from_bytes(bytes).map_err(|e| Error::Internal(e.into()))?;
+    Ok(Some((secret, stored.sealed)))
 }
 
 fn now() -> u64 {
@@ -123,7 +125,7 @@ pub(super) async fn second_factor(
     }
     let accepted = match (totp, recovery_code) {
         (Some(code), _) => {
-            let secret = secret_of(state, user).await?.ok_or(Error::MfaUnavailable)?;
+            let (secret, _) = secret_of(state, user).await?.ok_or(Error::MfaUnavailable)?;
             match mfa::matching_step(&secret, &code, now()) {
                 Some(step) => state.mfa.totp.use_step(user.id, step).await?,
                 None => false,

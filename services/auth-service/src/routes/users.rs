@@ -109,9 +109,9 @@ pub(super) async fn set_role(
     let user = target(&state, &caller, &id, Error::OwnRole).await?;
     let must_change = user.password_grade < password::required_grade(state.password_policy, role);
     let updated = state.users.set_role(user.id, role, caller.user.id, must_change).await?.ok_or(Error::UserNotFound)?;
-    if user.role != role {
-        session::end_all(&state, user.id, None, EndReason::RoleChanged).await?;
-    }
+    // Every grant ends the sessions (even one that seemed to change nothing: a
+    // concurrent grant may have changed the role in between).
+    session::end_all(&state, user.id, None, EndReason::RoleChanged).await?;
     tracing::info!(user_id = %user.id, %role, from = %user.role, changed_by = %caller.user.id, must_change, "role changed");
     Ok(Json(updated.into()))
 }
