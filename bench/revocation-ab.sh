@@ -3,17 +3,21 @@
 # (release, this revision) and, beside its gateway, a second gateway process of BASE's
 # revision (default 5f1f700, the last commit before sessions: it verifies tokens the same
 # way but follows no revocation feed and checks no session), with the same environment
-# on port +100. Then ROUNDS rounds of CREATES creates at 100 connections through each
-# (loadtest), alternating which goes first, 3 s apart so the event pipeline catches up:
-# creates/s and p99 per round, and each gateway's CPU time per 1,000 creates (/proc).
-# Prints a markdown table and each side's median and spread. Not part of CI.
-# Usage: bench/revocation-ab.sh [BASE]   (env ROUNDS=5 CREATES=10000)
+# on port +100. Then ROUNDS rounds of SECONDS of creates at 100 connections through
+# each (wrk, bench/wrk/create-patient.lua, with the seeded ADMIN's token: a role both
+# revisions let create), alternating which goes first, 3 s apart so the event pipeline
+# catches up: creates/s and p99 per round, and each gateway's CPU time per 1,000
+# creates (/proc). Prints a markdown table and each side's median and spread. Not
+# part of CI.
+# Usage: bench/revocation-ab.sh [BASE]   (env ROUNDS=5 SECONDS_PER_ROUND=10)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/pulsetrack/target}"
 BASE="${1:-5f1f700}"
 ROUNDS="${ROUNDS:-5}"
-CREATES="${CREATES:-10000}"
+SECONDS_PER_ROUND="${SECONDS_PER_ROUND:-10}"
+. scripts/lib/apt.sh
+command -v wrk >/dev/null || apt_install wrk
 
 scripts/ensure-build-tools.sh
 TANSU_BIN="$(scripts/install-tansu.sh)"
@@ -65,13 +69,16 @@ for _ in $(seq 1 100); do
 done
 curl -sf "$BASE_URL/ready" >/dev/null || { echo "the base gateway did not become ready"; cat "$OUT/base-gateway.log"; exit 1; }
 
+ADMIN_TOKEN="$(curl -sf "$NEW_URL/auth/login" -H 'content-type: application/json' \
+  -d "{\"email\":\"admin@pulsetrack.local\",\"password\":\"$(cat "$DATA/admin-password")\"}" |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')"
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 round() {
   local side=$1 r=$2 url pid before
   if [ "$side" = with ]; then url=$NEW_URL pid=$NEW_PID; else url=$BASE_URL pid=$BASE_GW; fi
   before=$(ticks "$pid")
-  "$REL/loadtest" --base-url "$url" --no-progress --creates "$CREATES" --create-concurrency 100 --lists 0 \
-    --json-out "$OUT/$side-$r.json" >/dev/null
+  AUTH_TOKEN="$ADMIN_TOKEN" CREATE_PATH=/api/patients wrk -t 2 -c 100 -d "${SECONDS_PER_ROUND}s" --latency \
+    -s bench/wrk/create-patient.lua "$url" >"$OUT/$side-$r.txt"
   echo "$side $r $(( $(ticks "$pid") - before ))" >>"$OUT/cpu.txt"
   sleep 3
 }
@@ -79,26 +86,29 @@ for r in $(seq 1 "$ROUNDS"); do
   if [ $((r % 2)) = 1 ]; then round with "$r"; round without "$r"; else round without "$r"; round with "$r"; fi
 done
 
-python3 - "$OUT" "$(getconf CLK_TCK)" "$CREATES" <<'PY'
-import json, statistics, sys
+python3 - "$OUT" "$(getconf CLK_TCK)" <<'PY'
+import re, statistics, sys
 from pathlib import Path
-out, hz, creates = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
-cpu = {}
-for line in (out / "cpu.txt").read_text().split("\n"):
-    if line:
-        side, r, t = line.split()
-        cpu[(side, r)] = int(t) / hz
+out, hz = Path(sys.argv[1]), int(sys.argv[2])
+def ms(value, unit):
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 rows = {"with": [], "without": []}
-for (side, r), seconds in sorted(cpu.items()):
-    phase = next(p for p in json.loads((out / f"{side}-{r}.json").read_text())["phases"] if p["name"] == "create patient")
-    s = phase["summary"]
-    errors = s["client_errors"] + s["server_errors"] + s["other"]
-    rows[side].append((int(r), s["throughput_per_s"], s["p99_ms"], seconds / creates * 1000 * 1000, errors))
-print("| gateway | round | creates/s | p99 ms | gateway CPU ms per 1,000 creates | errors |")
+for line in (out / "cpu.txt").read_text().split("\n"):
+    if not line:
+        continue
+    side, r, t = line.split()
+    text = (out / f"{side}-{r}.txt").read_text()
+    requests = int(re.search(r"(\d+) requests in", text).group(1))
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+    p99 = ms(*re.search(r"99%\s+([\d.]+)(us|ms|s)", text).groups())
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    errors = int(bad.group(1)) if bad else 0
+    rows[side].append((int(r), rate, p99, int(t) / hz / max(requests, 1) * 1e6, errors))
+print("| gateway | round | creates/s | p99 ms | gateway CPU ms per 1,000 creates | non-2xx |")
 print("|---|---|---|---|---|---|")
 for side, label in (("with", "with the check (this revision)"), ("without", "without (BASE)")):
-    for r, tput, p99, cpu_ms, errors in rows[side]:
-        print(f"| {label} | {r} | {tput:.0f} | {p99:.1f} | {cpu_ms:.0f} | {errors} |")
+    for r, rate, p99, cpu, errors in sorted(rows[side]):
+        print(f"| {label} | {r} | {rate:.0f} | {p99:.1f} | {cpu:.0f} | {errors} |")
 print()
 for side in ("with", "without"):
     for i, name in ((1, "creates/s"), (2, "p99 ms"), (3, "CPU ms/1k")):
