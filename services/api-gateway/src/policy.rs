@@ -2,8 +2,8 @@
 //! holds the route's permission ([`pulsetrack_common::identity::Role::may`] decides),
 //! and the account's rate limit. One check, so that no route can skip a step.
 
-use axum::http::{HeaderMap, header};
-use pulsetrack_common::identity::{AccessError, Claims, Permission, TokenScope};
+use axum::http::HeaderMap;
+use pulsetrack_common::identity::{self, AccessError, Claims, Permission, TokenScope};
 
 use crate::{
     error::GatewayError,
@@ -13,12 +13,9 @@ use crate::{
 impl Gateway {
     /// The claims of the request's bearer token, when its session has not ended.
     pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Claims, GatewayError> {
-        let value = headers.get(header::AUTHORIZATION).ok_or(GatewayError::MissingToken)?;
-        let value = value.to_str().map_err(|_| GatewayError::InvalidToken("non-ASCII Authorization header".into()))?;
-        let token = match value.split_once(' ') {
-            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => token.trim(),
-            _ => return Err(GatewayError::InvalidToken("Authorization is not a Bearer token".into())),
-        };
+        let token = identity::bearer_token(headers)
+            .map_err(|e| GatewayError::InvalidToken(e.to_string()))?
+            .ok_or(GatewayError::MissingToken)?;
         let claims = self.verifier.verify(token).await?;
         self.revocations.check(claims.sid)?;
         Ok(claims)

@@ -91,12 +91,10 @@ impl Revocations {
             for entry in page.revocations {
                 known.ended.insert(entry.session_id, entry.until);
             }
-            let stuck = page.cursor == after;
             known.cursor = page.cursor;
             let now = Utc::now();
             known.ended.retain(|_, until| *until > now);
-            // A full page that did not move the cursor is one transaction's: take it as all.
-            if !full || stuck {
+            if !full {
                 known.synced_at = Some(Instant::now());
                 return Ok(added);
             }

@@ -8,7 +8,7 @@ use std::net::IpAddr;
 
 use axum::{
     extract::FromRequestParts,
-    http::{HeaderMap, header, request::Parts},
+    http::{HeaderMap, request::Parts},
 };
 use pulsetrack_common::{
     identity::{self, AccessError, Claims, Permission, TokenScope},
@@ -67,14 +67,7 @@ impl Authenticated {
 
 /// The bearer token of `headers`, if any; a malformed `Authorization` is refused.
 pub fn bearer(headers: &HeaderMap) -> Result<Option<&str>, Error> {
-    let Some(value) = headers.get(header::AUTHORIZATION) else { return Ok(None) };
-    let value = value.to_str().map_err(|_| Error::InvalidToken)?;
-    match value.split_once(' ') {
-        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
-            Ok(Some(token.trim()))
-        }
-        _ => Err(Error::InvalidToken),
-    }
+    identity::bearer_token(headers).map_err(|_| Error::InvalidToken)
 }
 
 impl FromRequestParts<AppState> for Authenticated {

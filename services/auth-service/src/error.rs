@@ -46,6 +46,8 @@ pub enum Error {
     ManagedBySecret,
     #[error("an account cannot change its own status")]
     OwnStatus,
+    #[error("an ADMIN changes its own password with its current one")]
+    OwnPassword,
     /// The password was right; the account also needs a TOTP or recovery code.
     #[error("a second factor is required")]
     MfaRequired,
@@ -117,6 +119,9 @@ impl From<Error> for ApiError {
                  auth-service to change it",
             ),
             Error::OwnStatus => ApiError::conflict("an account cannot change its own status"),
+            Error::OwnPassword => {
+                ApiError::conflict("an ADMIN changes its own password with its current one (PUT /auth/me/password)")
+            }
             Error::MfaRequired => ApiError::new(
                 axum::http::StatusCode::UNAUTHORIZED,
                 "MFA_REQUIRED",

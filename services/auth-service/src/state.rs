@@ -10,6 +10,7 @@ use pulsetrack_common::{
 
 use crate::{
     config::{LoginThrottleConfig, SessionConfig},
+    error::Error,
     mfa::SealKey,
     repository::{Lockout, LoginFailures, PasswordResets, Revocations, Sessions, Totp, UserRepository},
     tokens::TokenIssuer,
@@ -49,6 +50,14 @@ pub struct LoginThrottle {
 }
 
 impl LoginThrottle {
+    /// `Err(Throttled)` while `email` is locked after failed logins (known or not).
+    pub async fn check_email(&self, email: &str) -> Result<(), Error> {
+        match self.failures.locked_until(email).await? {
+            Some(until) => Err(Error::Throttled((until - chrono::Utc::now()).to_std().unwrap_or_default())),
+            None => Ok(()),
+        }
+    }
+
     pub fn new(config: &LoginThrottleConfig, failures: LoginFailures) -> Self {
         Self {
             lockout: config.lockout,

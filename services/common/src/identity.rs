@@ -246,6 +246,28 @@ impl From<AccessError> for ApiError {
     }
 }
 
+/// Why an `Authorization` header is not a usable bearer token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum BearerError {
+    #[error("non-ASCII Authorization header")]
+    NotAscii,
+    #[error("Authorization is not a Bearer token")]
+    NotBearer,
+}
+
+/// The bearer token of `headers` (`Authorization: Bearer <token>`, the scheme in any
+/// case); `None` without an `Authorization` header.
+pub fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, BearerError> {
+    let Some(value) = headers.get(axum::http::header::AUTHORIZATION) else { return Ok(None) };
+    let value = value.to_str().map_err(|_| BearerError::NotAscii)?;
+    match value.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
+            Ok(Some(token.trim()))
+        }
+        _ => Err(BearerError::NotBearer),
+    }
+}
+
 /// The client's address as the gateway forwarded it ([`CLIENT_ADDR_HEADER`], one address).
 pub fn client_addr(headers: &HeaderMap) -> Option<IpAddr> {
     headers.get(CLIENT_ADDR_HEADER)?.to_str().ok()?.split(',').next()?.trim().parse().ok()
@@ -311,6 +333,24 @@ mod tests {
         assert_eq!(granted(Role::Billing), vec![BillingRead]);
         assert_eq!(granted(Role::Auditor), vec![AuditRead]);
         assert_eq!(granted(Role::Admin), all.to_vec());
+    }
+
+    #[test]
+    fn a_bearer_token_is_the_authorization_headers_second_word() {
+        let with = |value: &'static str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(axum::http::header::AUTHORIZATION, HeaderValue::from_static(value));
+            headers
+        };
+        assert_eq!(bearer_token(&HeaderMap::new()), Ok(None));
+        assert_eq!(bearer_token(&with("Bearer abc.def ")), Ok(Some("abc.def")));
+        assert_eq!(bearer_token(&with("bearer abc")), Ok(Some("abc")));
+        for refused in ["Bearer", "Bearer  ", "Basic dXNlcjpwYXNz", "abc"] {
+            assert_eq!(bearer_token(&with(refused)), Err(BearerError::NotBearer), "{refused}");
+        }
+        let mut non_ascii = HeaderMap::new();
+        non_ascii.insert(axum::http::header::AUTHORIZATION, HeaderValue::from_bytes(b"Bearer \xff").expect("bytes"));
+        assert_eq!(bearer_token(&non_ascii), Err(BearerError::NotAscii));
     }
 
     #[test]

@@ -117,6 +117,10 @@ async fn a_reset_token_is_for_one_use_and_a_refused_password_does_not_spend_it()
     let other_admin = stack.token_with_role("second@example.com", pulsetrack_common::identity::Role::Admin).await;
     let path = format!("/auth/users/{}/password-reset", admin_id.as_str().expect("id"));
     assert_eq!(stack.authed(Method::POST, &path, &other_admin, None).await.status(), StatusCode::CONFLICT);
+    // Nor for oneself: an ADMIN changes its own with its current one.
+    let own = stack.authed(Method::POST, &path, &admin, None).await;
+    assert_eq!(own.status(), StatusCode::CONFLICT);
+    assert!(json_of(own).await["message"].as_str().is_some_and(|m| m.contains("PUT /auth/me/password")));
 }
 
 /// Under the strong policy: weak passwords are refused with the estimator's feedback,

@@ -409,10 +409,8 @@ impl TestStack {
 
     /// Signs up (if needed) and logs in; returns the bearer token.
     pub async fn user_token(&self, email: &str) -> String {
-        let password = "correct-horse-battery";
-        let status = self.signup(email, password).await.status();
-        assert_eq!(status, StatusCode::ACCEPTED, "signup");
-        token_of(self.login(email, password).await).await
+        let session = self.user_session(email).await;
+        session["token"].as_str().expect("token").to_string()
     }
 
     /// Signs up (if needed) and logs in; returns the whole login answer.

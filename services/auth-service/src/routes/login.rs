@@ -9,7 +9,6 @@ use axum::{
     extract::{ConnectInfo, State},
     http::HeaderMap,
 };
-use chrono::Utc;
 use pulsetrack_common::{
     ApiError, JsonBody,
     identity::{self, TokenScope},
@@ -108,10 +107,8 @@ async fn attempt_login(
     // A malformed email cannot belong to an account: the same 401, and no row counted.
     let email = validate::email(Some(email)).ok();
     let throttle = &state.throttle;
-    if let Some(email) = &email
-        && let Some(until) = throttle.failures.locked_until(email).await?
-    {
-        return Err(Error::Throttled((until - Utc::now()).to_std().unwrap_or_default()));
+    if let Some(email) = &email {
+        throttle.check_email(email).await?;
     }
     let account = match &email {
         Some(email) => state.users.find_by_email(email).await?,

@@ -58,9 +58,7 @@ pub(super) async fn change_password(
     let (Some(current), Some(new)) = (current, new) else { return Err(missing_field()) };
     let grade = new_password_grade(&state, user.role, &new, [&user.email, &user.username], "newPassword").await?;
     let throttle = &state.throttle;
-    if let Some(until) = throttle.failures.locked_until(&user.email).await? {
-        return Err(Error::Throttled((until - chrono::Utc::now()).to_std().unwrap_or_default()));
-    }
+    throttle.check_email(&user.email).await?;
     if !password::verify(current, Some(user.password_hash.clone())).await? {
         throttle.failures.record(&user.email, &throttle.lockout).await?;
         return Err(Error::WrongPassword);

@@ -25,7 +25,6 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 pub use self::{
-    feed::RevocationQuery,
     login::{LoginRequest, LoginResponse},
     signup::{SignupAccepted, SignupRequest, self_signup_role},
     users::MAX_LIST,

@@ -74,11 +74,14 @@ pub(super) async fn list_users(
 
 /// The account `raw_id` names, other than the caller's own (`own` is the error then).
 async fn target(state: &AppState, caller: &Authenticated, raw_id: &str, own: Error) -> Result<User, Error> {
+    let user = account(state, caller, raw_id).await?;
+    if user.id == caller.user.id { Err(own) } else { Ok(user) }
+}
+
+/// The account `raw_id` names, the caller's own included.
+async fn account(state: &AppState, caller: &Authenticated, raw_id: &str) -> Result<User, Error> {
     caller.require(Permission::UsersManage)?;
     let id = parse_id(raw_id).map_err(|reason| Error::Validation(vec![FieldError::new("id", reason)]))?;
-    if id == caller.user.id {
-        return Err(own);
-    }
     state.users.find(id).await?.ok_or(Error::UserNotFound)
 }
 
@@ -168,7 +171,7 @@ pub(super) async fn create_reset(
     Path(id): Path<String>,
 ) -> Result<Json<ResetCreated>, Error> {
     // An ADMIN changes its own password with its current one.
-    let user = target(&state, &caller, &id, Error::OwnStatus).await?;
+    let user = target(&state, &caller, &id, Error::OwnPassword).await?;
     if user.managed_by_secret {
         return Err(Error::ManagedBySecret);
     }
@@ -211,7 +214,7 @@ pub(super) async fn list_sessions(
     caller: Authenticated,
     Path(id): Path<String>,
 ) -> Result<Json<Vec<SessionResponse>>, Error> {
-    let user = own_or_other(&state, &caller, &id).await?;
+    let user = account(&state, &caller, &id).await?;
     let sessions = state.sessions.live_of(user.id).await?;
     Ok(Json(sessions.into_iter().map(SessionResponse::from).collect()))
 }
@@ -232,15 +235,8 @@ pub(super) async fn end_sessions(
     caller: Authenticated,
     Path(id): Path<String>,
 ) -> Result<Json<SessionsEnded>, Error> {
-    let user = own_or_other(&state, &caller, &id).await?;
+    let user = account(&state, &caller, &id).await?;
     let ended = session::end_all(&state, user.id, None, EndReason::EndedByAdmin).await?;
     tracing::info!(user_id = %user.id, ended, ended_by = %caller.user.id, "sessions ended by an ADMIN");
     Ok(Json(SessionsEnded { ended }))
-}
-
-/// Any account, the caller's own included.
-async fn own_or_other(state: &AppState, caller: &Authenticated, raw_id: &str) -> Result<User, Error> {
-    caller.require(Permission::UsersManage)?;
-    let id = parse_id(raw_id).map_err(|reason| Error::Validation(vec![FieldError::new("id", reason)]))?;
-    state.users.find(id).await?.ok_or(Error::UserNotFound)
 }
