@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Lists as the table grows (issue 17): patient-service (release) alone on a fresh
 # database of the local Postgres, seeded with N patients (default 100,000 then
-# 1,000,000), straight to the service with the identity headers the gateway forwards.
+# 1,000,000), straight to the service with a USER's token (the auth-service binary
+# beside BIN runs too: patient-service verifies the token with its keys).
 # For each N, 8 connections for SECONDS each (wrk):
 #   first page        size=20 (numbered: the page and a count of all patients)
 #   deep page         page=N/40 (the middle, by OFFSET: every row before it is read)
@@ -21,8 +22,11 @@ SIZES=("$@")
 PG="${BENCH_DATABASE_SERVER:-postgres://postgres@127.0.0.1:5432}"
 PORT="${BENCH_PORT:-4901}"
 . scripts/lib/apt.sh
+. bench/lib/auth.sh
 command -v wrk >/dev/null || apt_install wrk
 OUT="$(mktemp -d /tmp/pulsetrack-lists.XXXXXX)"
+start_auth "$(dirname "$BIN")" "$((PORT + 1))" "$OUT"
+trap stop_auth EXIT
 
 measure() { # N label query
   local n=$1 label=$2 query=$3 file
@@ -41,7 +45,8 @@ run() { # N
   local n=$1 db="pt_bench_lists_$1"
   psql -q "$PG/postgres" -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
   DATABASE_URL="$PG/$db" PORT="$PORT" RUST_LOG=error KAFKA_BROKERS=127.0.0.1:9 \
-    BILLING_GRPC_URL=http://127.0.0.1:9 "$BIN" >"$OUT/service-$n.log" 2>&1 &
+    BILLING_GRPC_URL=http://127.0.0.1:9 BILLING_GRPC_SECRET="$(head -c 48 /dev/urandom | base64)" \
+    AUTH_SERVICE_URL="$AUTH_URL" "$BIN" >"$OUT/service-$n.log" 2>&1 &
   local svc=$!
   for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && break; sleep 0.1; done
   # Names carry a 5-hex-digit tag (1 in ~1M each); "Searchable" marks 1 patient in 5,000.

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The same load on two patient-service release binaries (A and B: say, built from the
 # commits before and after a change), each on a fresh database of the local Postgres,
-# straight to patient-service with the identity headers the gateway forwards (no
-# gateway, broker or billing-service: only the service and its database are measured;
+# straight to patient-service with a USER's token (the auth-service binary beside
+# BIN_B runs too, for the keys; no gateway, broker or billing-service: only the
+# service and its database are measured;
 # the outbox keeps its rows, equally in both). Used for what the audit trail (issue 15)
 # and the metrics and traces (issue 16) cost.
 #   reads:   GET /patients/{id} of 1,000 patients, 32 connections, 20 s (wrk)
@@ -16,8 +17,11 @@ LABEL_A="$1" BIN_A="$2" LABEL_B="$3" BIN_B="$4" SECONDS_PER_RUN="${5:-20}"
 PG="${BENCH_DATABASE_SERVER:-postgres://postgres@127.0.0.1:5432}"
 PORT="${BENCH_PORT:-4900}"
 . scripts/lib/apt.sh
+. bench/lib/auth.sh
 command -v wrk >/dev/null || apt_install wrk
 OUT="$(mktemp -d /tmp/pulsetrack-ab.XXXXXX)"
+start_auth "$(dirname "$BIN_B")" "$((PORT + 1))" "$OUT"
+trap stop_auth EXIT
 hz=$(getconf CLK_TCK)
 cpu_of() { # total utime+stime ticks of the given pids
   local total=0
@@ -32,8 +36,9 @@ run() { # label binary
   local label=$1 bin=$2 db="pt_bench_ab_$3"
   psql -q "$PG/postgres" -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
   DATABASE_URL="$PG/$db" PORT="$PORT" RUST_LOG=error KAFKA_BROKERS=127.0.0.1:9 \
-    BILLING_GRPC_URL=http://127.0.0.1:9 OUTBOX_BASE_BACKOFF_MS=60000 OUTBOX_MAX_BACKOFF_MS=600000 \
-    "$bin" >"$OUT/$label.log" 2>&1 &
+    BILLING_GRPC_URL=http://127.0.0.1:9 BILLING_GRPC_SECRET="$(head -c 48 /dev/urandom | base64)" \
+    OUTBOX_BASE_BACKOFF_MS=60000 OUTBOX_MAX_BACKOFF_MS=600000 \
+    AUTH_SERVICE_URL="$AUTH_URL" "$bin" >"$OUT/$label.log" 2>&1 &
   local svc=$!
   for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && break; sleep 0.1; done
   psql -q "$PG/$db" -c "INSERT INTO patients (id, name, email, address, date_of_birth, registered_date)

@@ -60,6 +60,14 @@ fn up_runs_the_whole_system_and_keeps_its_data_across_restarts() {
     assert_eq!(jwt_secret.trim().len(), 64, "64 generated characters");
     let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&secret_file).expect("meta").permissions());
     assert_eq!(mode & 0o777, 0o600, "the secret file is private");
+    // The billing gRPC hop's secret likewise (the billing account of the flow above
+    // shows that patient-service and billing-service were given the same one).
+    let grpc_secret_file = data.join(deployer::local::BILLING_GRPC_SECRET_FILE);
+    let grpc_secret = std::fs::read_to_string(&grpc_secret_file).expect("the billing gRPC secret file");
+    assert_eq!(grpc_secret.trim().len(), 64, "64 generated characters");
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&grpc_secret_file).expect("meta").permissions());
+    assert_eq!(mode & 0o777, 0o600, "the secret file is private");
     let token_before_restart = login(&client, &base, &email, "correct-horse-battery");
 
     // Given addresses are used instead of private ones: a second system on the first

@@ -16,8 +16,8 @@ pub struct Args {
     #[arg(long, env = "LOADTEST_BASE_URL", default_value = "http://127.0.0.1:4004", value_parser = http_url)]
     pub base_url: String,
     /// DIRECT mode, to measure the gateway's overhead: send the create and list phases
-    /// straight to patient-service (e.g. http://127.0.0.1:4000) with the identity headers
-    /// the gateway would forward for the logged-in user.
+    /// straight to patient-service (e.g. http://127.0.0.1:4000) with the logged-in
+    /// user's token, which patient-service verifies itself.
     #[arg(long, value_name = "URL", value_parser = http_url)]
     pub patient_service_url: Option<String>,
     /// One of the seed's scenarios: 1 (500 creates at 10, 1000 lists at 20),

@@ -4,8 +4,8 @@
 //! event existing.
 //!
 //! With `--patient-service-url` the create and list phases bypass the gateway and go
-//! straight to patient-service with the identity headers the gateway would forward, so
-//! that comparing the two runs gives the gateway's overhead.
+//! straight to patient-service with the logged-in user's token (patient-service
+//! verifies it itself), so that comparing the two runs gives the gateway's overhead.
 
 mod args;
 mod identity;

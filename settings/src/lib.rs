@@ -179,12 +179,48 @@ settings! {
         audience = JWT_AUDIENCE,
     }
 
+    /// What a service verifies its callers' tokens with: auth-service's published keys
+    /// and its revocation feed.
+    pub struct TokenCheck {
+        /// auth-service's base URL (default `http://127.0.0.1:4005`): its JWKS and its
+        /// revocation feed, and for the gateway where `/auth/**` goes.
+        auth_service_url = AUTH_SERVICE_URL,
+        tuning: TokenCheckTuning,
+    }
+
+    pub struct TokenCheckTuning {
+        jwt: JwtClaims,
+        /// Default: auth-service's `/.well-known/jwks.json`.
+        jwks_url = AUTH_JWKS_URL,
+        /// An Ed25519 SPKI PEM used instead of the JWKS.
+        jwt_public_key = JWT_PUBLIC_KEY,
+    }
+
+    /// The secret of the service credentials on billing-service's gRPC calls: a group of
+    /// its own, so that patient-service (which mints them) and billing-service (which
+    /// verifies them) read the one variable.
+    pub struct BillingCaller {
+        /// A secret (at least 32 characters) from which the key of the service
+        /// credentials is derived (HKDF-SHA256); the stack generates it in Secrets
+        /// Manager for these two services only, `up` keeps it in its data folder.
+        secret = BILLING_GRPC_SECRET,
+    }
+
     pub struct BillingService {
         listen: Listen,
         logging: Logging,
         /// billing-service's gRPC port.
         grpc_port = GRPC_PORT,
         database: Database,
+        token_check: TokenCheck,
+        billing_caller: BillingCaller,
+        tuning: BillingTuning,
+    }
+
+    pub struct BillingTuning {
+        /// `true` to serve gRPC server reflection on the gRPC port, for a person with
+        /// grpcurl (default `false`: it tells anyone who connects every method).
+        grpc_reflection = GRPC_REFLECTION,
     }
 
     pub struct AnalyticsService {
@@ -192,6 +228,7 @@ settings! {
         logging: Logging,
         database: Database,
         kafka: Kafka,
+        token_check: TokenCheck,
         tuning: AnalyticsTuning,
     }
 
@@ -242,7 +279,9 @@ settings! {
         logging: Logging,
         database: Database,
         kafka: Kafka,
+        token_check: TokenCheck,
         billing_grpc_url = BILLING_GRPC_URL,
+        billing_caller: BillingCaller,
         /// The CloudWatch namespace the outbox's age and backlog are published to, as
         /// embedded-metric-format log lines (the stack sets `PulseTrack`, and alarms on
         /// them); unset: not published.
@@ -262,7 +301,7 @@ settings! {
     pub struct ApiGateway {
         listen: Listen,
         logging: Logging,
-        auth_service_url = AUTH_SERVICE_URL,
+        token_check: TokenCheck,
         patient_service_url = PATIENT_SERVICE_URL,
         billing_service_url = BILLING_SERVICE_URL,
         analytics_service_url = ANALYTICS_SERVICE_URL,
@@ -276,11 +315,6 @@ settings! {
     }
 
     pub struct GatewayTuning {
-        jwt: JwtClaims,
-        /// Default: auth-service's `/.well-known/jwks.json`.
-        jwks_url = AUTH_JWKS_URL,
-        /// An Ed25519 SPKI PEM used instead of the JWKS.
-        jwt_public_key = JWT_PUBLIC_KEY,
         upstream_timeout_ms = UPSTREAM_TIMEOUT_MS,
         max_body_bytes = MAX_BODY_BYTES,
         /// Requests one caller may make at once above `RATE_LIMIT_PER_SECOND`
@@ -460,11 +494,26 @@ mod tests {
         );
         assert_eq!(
             names::<BillingService<Var>>(),
-            [names::<Listen<Var>>(), names::<Logging<Var>>(), vec![GRPC_PORT], names::<Database<Var>>()].concat()
+            [
+                names::<Listen<Var>>(),
+                names::<Logging<Var>>(),
+                vec![GRPC_PORT],
+                names::<Database<Var>>(),
+                names::<TokenCheck<Var>>(),
+                vec![BILLING_GRPC_SECRET, GRPC_REFLECTION]
+            ]
+            .concat()
         );
-        let urls = [AUTH_SERVICE_URL, PATIENT_SERVICE_URL, BILLING_SERVICE_URL, ANALYTICS_SERVICE_URL];
-        let after = names::<Listen<Var>>().len() + names::<Logging<Var>>().len();
-        assert_eq!(names::<ApiGateway<Var>>()[after..after + 4], urls);
+        // One variable, read by the service that mints the credentials and the one that
+        // verifies them.
+        assert!(names::<PatientService<Var>>().contains(&BILLING_GRPC_SECRET));
+        assert_eq!(
+            names::<TokenCheck<Var>>(),
+            [AUTH_SERVICE_URL, JWT_ISSUER, JWT_AUDIENCE, AUTH_JWKS_URL, JWT_PUBLIC_KEY]
+        );
+        let urls = [PATIENT_SERVICE_URL, BILLING_SERVICE_URL, ANALYTICS_SERVICE_URL];
+        let after = names::<Listen<Var>>().len() + names::<Logging<Var>>().len() + names::<TokenCheck<Var>>().len();
+        assert_eq!(names::<ApiGateway<Var>>()[after..after + 3], urls);
     }
 
     #[test]

@@ -492,7 +492,7 @@ fn a_wrong_compose_file_is_caught() {
         ),
         ("\"4004:4004\"", "\"8080:4004\"", "publishes"),
         (
-            "      billing-service:\n        condition: service_healthy\n    healthcheck:\n      test: [\"CMD\", \"/usr/local/bin/patient-service\"",
+            "      auth-service:\n        condition: service_healthy\n    healthcheck:\n      test: [\"CMD\", \"/usr/local/bin/patient-service\"",
             "    healthcheck:\n      test: [\"CMD\", \"/usr/local/bin/patient-service\"",
             "depends_on",
         ),

@@ -41,7 +41,7 @@ pub use self::{
     net::wait_tcp,
     options::{ContainerOptions, UpOptions},
     process::{find_tansu, on_path},
-    running::{JWT_SIGNING_SECRET_FILE, MFA_ENCRYPTION_KEY_FILE},
+    running::{BILLING_GRPC_SECRET_FILE, JWT_SIGNING_SECRET_FILE, MFA_ENCRYPTION_KEY_FILE},
     state::{ProcessState, State, read_state, state_file},
     status::{render_status, status},
 };

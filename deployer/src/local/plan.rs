@@ -11,9 +11,9 @@ use pulsetrack_stacks::{
     pulsetrack_stack,
     resources::{Attribute, DbInstance, DbInstanceAttr, Secret, SecretTargetAttachment},
     settings::{
-        CLOUDWATCH_METRICS_NAMESPACE, DATABASE_NAME, DATABASE_SSL_MODE, DATABASE_SSL_ROOT_CERT, GRPC_PORT, HOST,
-        JWT_SIGNING_SECRET, KAFKA_BROKERS, MFA_ENCRYPTION_KEY, PORT, PULSETRACK_ADMIN_PASSWORD, PasswordPolicy,
-        SignupMode,
+        BILLING_GRPC_SECRET, CLOUDWATCH_METRICS_NAMESPACE, DATABASE_NAME, DATABASE_SSL_MODE, DATABASE_SSL_ROOT_CERT,
+        GRPC_PORT, HOST, JWT_SIGNING_SECRET, KAFKA_BROKERS, MFA_ENCRYPTION_KEY, PORT, PULSETRACK_ADMIN_PASSWORD,
+        PasswordPolicy, SignupMode,
     },
 };
 use serde_json::Value;
@@ -43,6 +43,9 @@ pub struct Endpoints {
     pub jwt_signing_secret: String,
     /// auth-service's `MFA_ENCRYPTION_KEY` (the stack's generated secret).
     pub mfa_encryption_key: String,
+    /// patient-service's and billing-service's `BILLING_GRPC_SECRET` (the stack's
+    /// generated secret).
+    pub billing_grpc_secret: String,
     /// Added to every container port (lets a second system run beside the first).
     pub port_offset: u16,
     /// The gateway's port (the ALB listener's); `None` keeps 4004 + offset.
@@ -288,7 +291,8 @@ fn resolve_intrinsic(template: &Template, value: &Expr, endpoints: &Endpoints) -
 /// "username::"]]` → the local Postgres user (or password); the same of a service
 /// role's secret → the role's name (from the secret's template) and its password from
 /// `role_passwords`; `Ref <generated secret>` → the local value of the variable (the
-/// admin password, the JWT signing secret, the MFA encryption key).
+/// admin password, the JWT signing secret, the MFA encryption key, the billing gRPC
+/// secret).
 fn resolve_secret(template: &Template, var: &str, value: &Expr, endpoints: &Endpoints) -> Option<String> {
     match value {
         Expr::Ref(id) => {
@@ -297,6 +301,7 @@ fn resolve_secret(template: &Template, var: &str, value: &Expr, endpoints: &Endp
                 v if v == PULSETRACK_ADMIN_PASSWORD.name() => Some(endpoints.admin_password.clone()),
                 v if v == JWT_SIGNING_SECRET.name() => Some(endpoints.jwt_signing_secret.clone()),
                 v if v == MFA_ENCRYPTION_KEY.name() => Some(endpoints.mfa_encryption_key.clone()),
+                v if v == BILLING_GRPC_SECRET.name() => Some(endpoints.billing_grpc_secret.clone()),
                 _ => None,
             }
         }
@@ -383,6 +388,7 @@ mod tests {
             admin_password: "admin-pw".into(),
             jwt_signing_secret: "jwt-signing-secret".into(),
             mfa_encryption_key: "mfa-encryption-key".into(),
+            billing_grpc_secret: "billing-grpc-secret".into(),
             port_offset: 0,
             gateway_port: None,
             keep_service_names: false,
@@ -441,6 +447,12 @@ mod tests {
             services.iter().filter(|s| s.name != "auth-service").all(|s| env(s, MFA_ENCRYPTION_KEY.name()).is_none())
         );
         assert!(services.iter().all(|s| env(s, REQUIRE_MFA_ROLES.name()).is_none()));
+        // The caller and the callee of the gRPC hop share its secret; no one else has it.
+        for service in &services {
+            let shares = ["patient-service", "billing-service"].contains(&service.name.as_str());
+            let expected = shares.then_some("billing-grpc-secret");
+            assert_eq!(env(service, BILLING_GRPC_SECRET.name()), expected, "{}", service.name);
+        }
         assert!(!auth.kafka);
         for service in &services {
             for (key, value) in &service.env {

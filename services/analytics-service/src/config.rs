@@ -5,6 +5,7 @@ use pulsetrack_common::{
     db::DatabaseConfig,
     kafka::KafkaConfig,
     settings::AnalyticsService,
+    token_check::TokenCheckConfig,
 };
 
 pub const DEFAULT_PORT: u16 = 4002;
@@ -14,6 +15,8 @@ pub struct Config {
     pub listen: ListenConfig,
     pub database: DatabaseConfig,
     pub kafka: KafkaConfig,
+    /// How the routes verify their callers' tokens.
+    pub token_check: TokenCheckConfig,
     /// Consumer group (`KAFKA_GROUP_ID`, default `analytics-service`).
     pub group_id: String,
 }
@@ -29,6 +32,7 @@ impl Config {
             database: DatabaseConfig::from_settings(&settings.database, "analytics_service")?
                 .with_append_only(&[pulsetrack_common::audit::AUDIT_TABLE]),
             kafka: KafkaConfig::from_settings(&settings.kafka)?,
+            token_check: TokenCheckConfig::from_settings(&settings.token_check)?,
             group_id: settings.tuning.group_id.string_or("analytics-service"),
         })
     }

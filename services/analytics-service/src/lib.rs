@@ -13,9 +13,11 @@ use anyhow::Context;
 use pulsetrack_common::{
     HttpServer, Readiness,
     error::json_fallbacks,
+    http_client::http_client,
     kafka::{PATIENT_DLT_TOPIC, PATIENT_TOPIC},
     request_id,
     shutdown::Shutdown,
+    token_check::TokenCheck,
 };
 
 use crate::{
@@ -48,8 +50,10 @@ impl Application {
         let metrics = pulsetrack_common::metrics::Metrics::new();
         metrics.track_pool(pool.clone(), config.database.max_connections);
         let consumer_metrics = ConsumerMetrics::register(&metrics);
+        let tokens = TokenCheck::new(&config.token_check, http_client())?.start().await;
+        let readiness = readiness(&config, pool, membership.clone())?;
         let router = metrics.instrument(json_fallbacks(
-            routes::router(events.clone(), audit).merge(readiness(&config, pool, membership.clone())?.routes()),
+            routes::router(events.clone(), audit).layer(tokens.layer()).merge(tokens.readiness(readiness).routes()),
         ));
         let server = HttpServer::bind(&config.listen, request_id::layer(router)).await?;
         Ok(Self { server, config, events, membership, consumer_metrics })

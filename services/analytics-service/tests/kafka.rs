@@ -8,6 +8,7 @@ use std::{
 };
 
 use analytics_service::{Application, config::Config};
+use auth_service::testing::TestAuth;
 use prost::Message as _;
 use pulsetrack_common::{
     config::ListenConfig,
@@ -34,6 +35,8 @@ struct Analytics {
     url: String,
     stop: oneshot::Sender<()>,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    /// The real auth-service whose tokens the routes verify.
+    auth: TestAuth,
     _db: TestDatabase,
 }
 
@@ -50,10 +53,12 @@ impl Analytics {
     async fn start_in_group_with(kafka: KafkaConfig, group_id: &str, reset_requested: bool) -> Self {
         init_test_logs();
         let db = TestDatabase::create("analytics").await;
+        let auth = TestAuth::start().await;
         let config = Config {
             listen: ListenConfig::new("127.0.0.1", 0),
             database: DatabaseConfig::with_url(db.url()),
             kafka,
+            token_check: auth.token_check(),
             group_id: group_id.into(),
         };
         let app = Application::build(config).await.expect("analytics-service starts");
@@ -71,7 +76,7 @@ impl Analytics {
         let task = tokio::spawn(app.run_until(async move {
             let _ = stopped.await;
         }));
-        Self { url, stop, task, _db: db }
+        Self { url, stop, task, auth, _db: db }
     }
 
     /// `/ready`'s status code and its checks.
@@ -325,7 +330,7 @@ async fn events_flow_over_tls_and_a_wrong_ca_or_plaintext_is_refused() {
         let url = format!("{}/analytics/patients/{patient}/events", analytics.url);
         let events: Value = reqwest::Client::new()
             .get(url)
-            .headers(pulsetrack_common::testing::identity_headers(pulsetrack_common::identity::Role::Admin))
+            .bearer_auth(analytics.auth.token(pulsetrack_common::identity::Role::Admin).await)
             .send()
             .await
             .expect("events")

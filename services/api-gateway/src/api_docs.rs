@@ -43,5 +43,5 @@ pub async fn api_docs(
         "audit" => return Ok(Json(<audit::ApiDoc as utoipa::OpenApi>::openapi()).into_response()),
         _ => return Err(GatewayError::NoSuchApi { documented: &DOCUMENTED_APIS }),
     };
-    gw.forward(upstream, pulsetrack_common::openapi::DOCS_PATH, None, client, request).await
+    gw.forward(upstream, pulsetrack_common::openapi::DOCS_PATH, client, request).await
 }

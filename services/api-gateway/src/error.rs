@@ -6,33 +6,18 @@ use axum::{
 };
 use std::time::Duration;
 
-use pulsetrack_common::{
-    ApiError,
-    identity::{AccessError, TokenScope},
-    rate_limit::retry_after_secs,
-};
+use pulsetrack_common::{ApiError, identity::AccessError, rate_limit::retry_after_secs, token_check::TokenError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
-    #[error("missing bearer token")]
-    MissingToken,
-    #[error("invalid token: {0}")]
-    InvalidToken(String),
+    /// The bearer token is missing, invalid, of an ended session or restricted, or
+    /// cannot be checked now.
+    #[error(transparent)]
+    Token(#[from] TokenError),
     #[error(transparent)]
     Forbidden(#[from] AccessError),
     #[error("rate limit exceeded")]
     RateLimited(Duration),
-    #[error("token verification keys unavailable")]
-    KeysUnavailable,
-    /// The token's session has ended (logout, a disabled account, a role change ...).
-    #[error("the token's session has ended")]
-    SessionEnded,
-    /// The token may only be used for one step (a password change, TOTP enrolment).
-    #[error("the token is restricted to {0}")]
-    ScopeRestricted(TokenScope),
-    /// The revocation feed has not been read lately: no token can be trusted.
-    #[error("the revocation feed is stale")]
-    RevocationsStale,
     #[error("request body too large")]
     PayloadTooLarge,
     /// An API without a document; `documented` lists those there are.
@@ -47,30 +32,10 @@ pub enum GatewayError {
 impl From<GatewayError> for ApiError {
     fn from(e: GatewayError) -> Self {
         match &e {
-            GatewayError::MissingToken => ApiError::unauthorized("a bearer token is required"),
-            // The reason is logged, not returned: it would help a forger.
-            GatewayError::InvalidToken(reason) => {
-                tracing::info!(%reason, "token rejected");
-                ApiError::unauthorized("invalid or expired token")
-            }
+            GatewayError::Token(token) => token.clone().into(),
             GatewayError::Forbidden(access) => access.clone().into(),
             GatewayError::RateLimited(wait) => {
                 ApiError::too_many_requests("too many requests, slow down", retry_after_secs(*wait))
-            }
-            GatewayError::KeysUnavailable => {
-                tracing::error!("no token verification key available");
-                ApiError::service_unavailable("authentication is temporarily unavailable")
-            }
-            GatewayError::SessionEnded => {
-                tracing::info!("token of an ended session refused");
-                ApiError::unauthorized("invalid or expired token")
-            }
-            GatewayError::ScopeRestricted(scope) => {
-                ApiError::forbidden(format!("this token may only be used for one step ({scope}); complete it first"))
-            }
-            GatewayError::RevocationsStale => {
-                tracing::warn!("the revocation feed is stale: protected routes refused");
-                ApiError::service_unavailable("authentication is temporarily unavailable")
             }
             GatewayError::NoSuchApi { documented } => ApiError::not_found(format!(
                 "no such API document; there are {}",

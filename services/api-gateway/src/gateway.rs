@@ -1,9 +1,10 @@
-//! The state every handler shares: the upstreams, the token verifier, the limits, and
+//! The state every handler shares: the upstreams, the token check, the limits, and
 //! the three things every route does with them: find the client's address, count the
 //! request against a rate limit, forward it.
 
 use std::{
     net::{IpAddr, SocketAddr},
+    sync::Arc,
     time::Duration,
 };
 
@@ -11,21 +12,18 @@ use axum::{
     extract::{ConnectInfo, Request},
     response::Response,
 };
-use pulsetrack_common::{identity::Claims, rate_limit::RateLimiter};
+use pulsetrack_common::{http_client::HttpClient, rate_limit::RateLimiter, token_check::TokenCheck};
 
 use crate::{
     client_addr::client_addr,
     error::GatewayError,
-    jwt::Verifier,
     proxy::{Forward, Upstream},
-    revocations::Revocations,
-    upstream_client::UpstreamClient,
 };
 
 pub struct Gateway {
-    pub(crate) client: UpstreamClient,
-    pub(crate) verifier: Verifier,
-    pub(crate) revocations: Revocations,
+    pub(crate) client: HttpClient,
+    /// The token check the gateway applies before forwarding (each service applies it again).
+    pub(crate) tokens: Arc<TokenCheck>,
     pub(crate) auth: Upstream,
     pub(crate) patients: Upstream,
     pub(crate) billing: Upstream,
@@ -67,7 +65,6 @@ impl Gateway {
         &self,
         upstream: &Upstream,
         path: &str,
-        identity: Option<&Claims>,
         client_addr: IpAddr,
         request: Request,
     ) -> Result<Response, GatewayError> {
@@ -75,7 +72,6 @@ impl Gateway {
             client: &self.client,
             upstream,
             path,
-            identity,
             timeout: self.upstream_timeout,
             max_body_bytes: self.max_body_bytes,
             client_addr,

@@ -3,7 +3,10 @@
 //! and the account's rate limit. One check, so that no route can skip a step.
 
 use axum::http::HeaderMap;
-use pulsetrack_common::identity::{self, AccessError, Claims, Permission, TokenScope};
+use pulsetrack_common::{
+    identity::{AccessError, Claims, Permission},
+    token_check::TokenError,
+};
 
 use crate::{
     error::GatewayError,
@@ -13,12 +16,7 @@ use crate::{
 impl Gateway {
     /// The claims of the request's bearer token, when its session has not ended.
     pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Claims, GatewayError> {
-        let token = identity::bearer_token(headers)
-            .map_err(|e| GatewayError::InvalidToken(e.to_string()))?
-            .ok_or(GatewayError::MissingToken)?;
-        let claims = self.verifier.verify(token).await?;
-        self.revocations.check(claims.sid)?;
-        Ok(claims)
+        Ok(self.tokens.claims(headers).await?)
     }
 
     /// The claims of a token that may call `path` (a restricted token reaches only its
@@ -26,7 +24,7 @@ impl Gateway {
     pub(crate) async fn authenticate_for(&self, headers: &HeaderMap, path: &str) -> Result<Claims, GatewayError> {
         let claims = self.authenticate(headers).await?;
         if !claims.scope.allows(path) {
-            return Err(GatewayError::ScopeRestricted(claims.scope));
+            return Err(TokenError::ScopeRestricted(claims.scope).into());
         }
         self.admit(RateKey::Account(claims.sub.clone()))?;
         Ok(claims)
@@ -35,10 +33,7 @@ impl Gateway {
     /// The caller's claims when its token is valid and its role holds `permission`;
     /// the request counts against its rate limit.
     pub(crate) async fn authorize(&self, headers: &HeaderMap, permission: Permission) -> Result<Claims, GatewayError> {
-        let claims = self.authenticate(headers).await?;
-        if claims.scope != TokenScope::Full {
-            return Err(GatewayError::ScopeRestricted(claims.scope));
-        }
+        let claims = self.tokens.full_claims(headers).await?;
         if !claims.role.may(permission) {
             tracing::info!(user_id = %claims.sub, role = %claims.role, %permission, "refused by the access policy");
             return Err(GatewayError::Forbidden(AccessError::Forbidden { role: claims.role, permission }));

@@ -9,9 +9,9 @@ use axum::{
     response::Response,
 };
 use http_body_util::{LengthLimitError, Limited};
-use pulsetrack_common::identity::{self, Claims};
+use pulsetrack_common::{http_client::HttpClient, identity};
 
-use crate::{error::GatewayError, upstream_client::UpstreamClient};
+use crate::error::GatewayError;
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1) apply to one connection and are not forwarded.
 const HOP_BY_HOP: [HeaderName; 8] = [
@@ -46,11 +46,10 @@ impl Upstream {
 }
 
 pub struct Forward<'a> {
-    pub client: &'a UpstreamClient,
+    pub client: &'a HttpClient,
     pub upstream: &'a Upstream,
     /// The path on the upstream (the gateway's prefix already rewritten).
     pub path: &'a str,
-    pub identity: Option<&'a Claims>,
     pub timeout: Duration,
     pub max_body_bytes: usize,
     /// The client as the gateway determined it, sent upstream as `X-Forwarded-For`.
@@ -99,9 +98,6 @@ impl Forward<'_> {
         if let Ok(value) = HeaderValue::from_str(&self.client_addr.to_string()) {
             parts.headers.insert(HeaderName::from_static(identity::CLIENT_ADDR_HEADER), value);
         }
-        if let Some(claims) = self.identity {
-            insert_identity(&mut parts.headers, claims);
-        }
         // The upstream's spans are children of this request's.
         pulsetrack_common::trace_context::inject_current(&mut parts.headers);
         parts.uri = uri;
@@ -123,23 +119,6 @@ impl Forward<'_> {
         let (mut parts, body) = response.into_parts();
         strip_hop_by_hop(&mut parts.headers);
         Ok(Response::from_parts(parts, Body::new(body)))
-    }
-}
-
-fn insert_identity(headers: &mut HeaderMap, claims: &Claims) {
-    let session = claims.sid.to_string();
-    let values = [
-        (identity::USER_ID_HEADER, claims.sub.as_str()),
-        (identity::USER_EMAIL_HEADER, claims.email.as_str()),
-        (identity::USER_ROLE_HEADER, claims.role.as_str()),
-        (identity::SESSION_ID_HEADER, session.as_str()),
-    ];
-    for (name, value) in values {
-        // A claim that is not a valid header value is left out; the upstream then
-        // sees no identity and refuses the request.
-        if let Ok(value) = HeaderValue::from_str(value) {
-            headers.insert(HeaderName::from_static(name), value);
-        }
     }
 }
 

@@ -45,16 +45,16 @@ async fn auth(State(gw): State<Arc<Gateway>>, request: Request) -> Result<Respon
     let client = gw.client(&request);
     gw.admit(RateKey::Address(client))?;
     let path = request.uri().path().to_string();
-    gw.forward(&gw.auth, &path, None, client, request).await
+    gw.forward(&gw.auth, &path, client, request).await
 }
 
 /// The caller's own account and session: any valid token of a live session (one
 /// restricted to a step reaches only that step's routes).
 async fn account(State(gw): State<Arc<Gateway>>, request: Request) -> Result<Response, GatewayError> {
     let path = request.uri().path().to_string();
-    let claims = gw.authenticate_for(request.headers(), &path).await?;
+    gw.authenticate_for(request.headers(), &path).await?;
     let client = gw.client(&request);
-    gw.forward(&gw.auth, &path, Some(&claims), client, request).await
+    gw.forward(&gw.auth, &path, client, request).await
 }
 
 /// Accounts, their roles, statuses and sessions.
@@ -92,7 +92,7 @@ fn strip_api(request: &Request) -> String {
 
 impl Gateway {
     /// Authenticates, checks `permission` and the caller's rate limit, and forwards with
-    /// the caller's identity.
+    /// the caller's token (which the upstream verifies again).
     async fn protected(
         &self,
         upstream: &Upstream,
@@ -100,9 +100,9 @@ impl Gateway {
         path: String,
         request: Request,
     ) -> Result<Response, GatewayError> {
-        let claims = self.authorize(request.headers(), permission).await?;
+        self.authorize(request.headers(), permission).await?;
         let client = self.client(&request);
-        self.forward(upstream, &path, Some(&claims), client, request).await
+        self.forward(upstream, &path, client, request).await
     }
 }
 

@@ -188,8 +188,8 @@ impl JwtConfig {
             )));
         }
         Ok(Self {
-            issuer: tuning.jwt.issuer.string_or("pulsetrack-auth"),
-            audience: tuning.jwt.audience.string_or("pulsetrack"),
+            issuer: tuning.jwt.issuer.string_or(pulsetrack_common::token_check::DEFAULT_ISSUER),
+            audience: tuning.jwt.audience.string_or(pulsetrack_common::token_check::DEFAULT_AUDIENCE),
             ttl_seconds,
             key: SigningKeySource::from_settings(&settings.jwt_signing_secret, &tuning.jwt_private_key)?,
         })

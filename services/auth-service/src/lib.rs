@@ -11,6 +11,8 @@ pub mod password;
 pub mod repository;
 pub mod routes;
 pub mod state;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod tokens;
 
 use std::{sync::Arc, time::Duration};

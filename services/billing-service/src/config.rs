@@ -3,7 +3,9 @@
 use pulsetrack_common::{
     config::{self, ConfigError, ListenConfig, Raw},
     db::DatabaseConfig,
-    settings::BillingService,
+    service_auth::ServiceSecret,
+    settings::{BillingService, Database},
+    token_check::TokenCheckConfig,
 };
 
 pub const DEFAULT_HTTP_PORT: u16 = 4001;
@@ -16,6 +18,13 @@ pub struct Config {
     /// The `BillingService` gRPC server (`GRPC_PORT`).
     pub grpc: ListenConfig,
     pub database: DatabaseConfig,
+    /// How the HTTP routes verify their callers' tokens.
+    pub token_check: TokenCheckConfig,
+    /// `BILLING_GRPC_SECRET`: what the callers' service credentials are verified with;
+    /// required, so that billing-service never serves its gRPC methods to anyone.
+    pub grpc_secret: ServiceSecret,
+    /// `GRPC_REFLECTION`: whether gRPC server reflection is served (default off).
+    pub grpc_reflection: bool,
 }
 
 impl Config {
@@ -23,11 +32,55 @@ impl Config {
         Self::from_settings(&config::from_env())
     }
 
+    /// The database alone, for `verify-audit` (which serves nothing, so it needs no
+    /// `BILLING_GRPC_SECRET`).
+    pub fn database_from_env() -> Result<DatabaseConfig, ConfigError> {
+        database(&config::from_env::<BillingService<Raw>>().database)
+    }
+
     pub fn from_settings(settings: &BillingService<Raw>) -> Result<Self, ConfigError> {
         let http = ListenConfig::from_settings(&settings.listen, DEFAULT_HTTP_PORT)?;
         let grpc = ListenConfig::new(http.host.clone(), settings.grpc_port.parse_or(DEFAULT_GRPC_PORT)?);
-        let database = DatabaseConfig::from_settings(&settings.database, "billing_service")?
-            .with_append_only(&[pulsetrack_common::audit::AUDIT_TABLE]);
-        Ok(Self { http, grpc, database })
+        Ok(Self {
+            http,
+            grpc,
+            database: database(&settings.database)?,
+            grpc_secret: ServiceSecret::from_setting(&settings.billing_caller.secret)?,
+            grpc_reflection: settings.tuning.grpc_reflection.parse_or(false)?,
+            token_check: TokenCheckConfig::from_settings(&settings.token_check)?,
+        })
+    }
+}
+
+/// billing-service's database, its audit trail append-only.
+fn database(settings: &Database<Raw>) -> Result<DatabaseConfig, ConfigError> {
+    Ok(DatabaseConfig::from_settings(settings, "billing_service")?
+        .with_append_only(&[pulsetrack_common::audit::AUDIT_TABLE]))
+}
+
+#[cfg(test)]
+mod tests {
+    use pulsetrack_common::settings::{BILLING_GRPC_SECRET, GRPC_REFLECTION, Var};
+
+    use super::*;
+
+    fn config(pairs: &[(Var, &str)]) -> Result<Config, ConfigError> {
+        Config::from_settings(&config::from_pairs(pairs))
+    }
+
+    #[test]
+    fn it_needs_the_grpc_secret_never_shows_it_and_serves_reflection_only_when_asked() {
+        assert_eq!(config(&[]).expect_err("no secret").variable, "BILLING_GRPC_SECRET");
+        let secret = "b".repeat(40);
+        let with = |pairs: &[(Var, &str)]| {
+            let mut all = vec![(BILLING_GRPC_SECRET, secret.as_str())];
+            all.extend_from_slice(pairs);
+            config(&all)
+        };
+        let plain = with(&[]).expect("valid");
+        assert!(!format!("{plain:?}").contains(&secret), "the secret is redacted");
+        assert!(!plain.grpc_reflection, "reflection is off by default");
+        assert!(with(&[(GRPC_REFLECTION, "true")]).expect("on").grpc_reflection);
+        assert_eq!(with(&[(GRPC_REFLECTION, "yes")]).expect_err("not a bool").variable, "GRPC_REFLECTION");
     }
 }

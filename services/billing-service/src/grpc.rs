@@ -1,8 +1,10 @@
-//! The `BillingService` gRPC implementation.
+//! The `BillingService` gRPC implementation, and the credential check every call to it
+//! passes first.
 
 use std::{
     collections::{HashMap, HashSet},
     future::Future,
+    sync::Arc,
     time::Instant,
 };
 
@@ -16,14 +18,16 @@ use prometheus_client::{
 };
 use pulsetrack_common::{
     error::refused_data,
+    identity::BearerError,
     metrics::Metrics,
+    service_auth::{self, ServiceAuthError, ServiceVerifier},
     trace_context::{self, TRACE_HEADERS},
 };
 use pulsetrack_proto::billing::{
     BillingBatchRequest, BillingBatchResponse, BillingBatchResult, BillingRequest, BillingResponse,
     billing_batch_result::Outcome, billing_service_server::BillingService,
 };
-use tonic::{Request, Response, Status, metadata::MetadataMap};
+use tonic::{Request, Response, Status, metadata::MetadataMap, service::Interceptor};
 use tracing::Instrument as _;
 use uuid::Uuid;
 
@@ -89,6 +93,43 @@ impl GrpcMetrics {
         self.requests.get_or_create(&labels).inc();
         self.durations.get_or_create(&labels).observe(started.elapsed().as_secs_f64());
         result
+    }
+}
+
+/// Lets a call through only with a valid service credential (`authorization: Bearer
+/// <credential>` from an allowed caller, [`service_auth`]): anything else is answered
+/// `UNAUTHENTICATED` before a method runs, the reason logged, never returned (it would
+/// tell a prober what to fix). Refusals are counted with method `*`.
+#[derive(Clone)]
+pub struct RequireCredential {
+    verifier: Arc<ServiceVerifier>,
+    metrics: GrpcMetrics,
+}
+
+impl RequireCredential {
+    pub fn new(verifier: ServiceVerifier, metrics: GrpcMetrics) -> Self {
+        Self { verifier: Arc::new(verifier), metrics }
+    }
+
+    fn check(&self, metadata: &MetadataMap) -> Result<(), ServiceAuthError> {
+        let value = metadata.get(service_auth::AUTHORIZATION).ok_or(ServiceAuthError::Missing)?;
+        let value = value.to_str().map_err(|_| BearerError::NotAscii)?;
+        self.verifier.verify_authorization(value).map(drop)
+    }
+}
+
+impl Interceptor for RequireCredential {
+    fn call(&mut self, request: Request<()>) -> Result<Request<()>, Status> {
+        match self.check(request.metadata()) {
+            Ok(()) => Ok(request),
+            Err(reason) => {
+                let peer = request.remote_addr().map(|a| a.to_string()).unwrap_or_default();
+                tracing::info!(%reason, %peer, "gRPC call refused: no valid service credential");
+                let labels = GrpcLabels { method: "*", code: format!("{:?}", tonic::Code::Unauthenticated) };
+                self.metrics.requests.get_or_create(&labels).inc();
+                Err(Status::unauthenticated("a valid service credential is required"))
+            }
+        }
     }
 }
 

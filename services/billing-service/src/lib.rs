@@ -1,6 +1,12 @@
 //! billing-service: opens one billing account per patient, over gRPC (`BillingService`
-//! on port 9001, with the standard health service and server reflection), and serves
-//! `/health`, `/ready` and `GET /billing/accounts/{patientId}` over HTTP (port 4001).
+//! on port 9001), and serves `/health`, `/ready` and `GET /billing/accounts/{patientId}`
+//! over HTTP (port 4001).
+//!
+//! Every `BillingService` call must carry a service credential minted by patient-service
+//! with `BILLING_GRPC_SECRET` ([`grpc::RequireCredential`]); without one it is answered
+//! `UNAUTHENTICATED`. The standard gRPC health service on the same port needs none (load
+//! balancers and operators probe it). Server reflection is served only with
+//! `GRPC_REFLECTION=true`: it lists every method to whoever connects.
 
 pub mod config;
 pub mod grpc;
@@ -10,8 +16,14 @@ pub mod repository;
 use std::{future::Future, io, net::SocketAddr, time::Duration};
 
 use anyhow::Context;
-use pulsetrack_common::{HttpServer, Readiness, error::json_fallbacks, request_id};
-use pulsetrack_common::{metrics::Metrics, shutdown::Shutdown};
+use pulsetrack_common::{
+    HttpServer, Readiness, error::json_fallbacks, http_client::http_client, request_id, token_check::TokenCheck,
+};
+use pulsetrack_common::{
+    metrics::Metrics,
+    service_auth::{self, ServiceVerifier},
+    shutdown::Shutdown,
+};
 use pulsetrack_proto::billing::billing_service_server::BillingServiceServer;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
@@ -20,14 +32,15 @@ use tonic_health::{ServingStatus, server::HealthReporter};
 
 use crate::{
     config::Config,
-    grpc::{BillingGrpc, GrpcMetrics},
+    grpc::{BillingGrpc, GrpcMetrics, RequireCredential},
     repository::AccountRepository,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-/// The name this service signs its audit entries and logs with.
-pub const SERVICE: &str = "billing-service";
+/// The name this service signs its audit entries and logs with, and the audience of
+/// the credentials its callers present.
+pub const SERVICE: &str = service_auth::BILLING_SERVICE;
 
 /// How often the gRPC health status is brought in line with the database.
 const HEALTH_INTERVAL: Duration = Duration::from_secs(1);
@@ -41,6 +54,10 @@ pub struct Application {
     accounts: AccountRepository,
     pool: PgPool,
     grpc_metrics: GrpcMetrics,
+    /// Checks the callers' service credentials.
+    credentials: ServiceVerifier,
+    /// Whether gRPC server reflection is served.
+    reflection: bool,
 }
 
 impl Application {
@@ -54,13 +71,25 @@ impl Application {
         let metrics = Metrics::new();
         metrics.track_pool(pool.clone(), config.database.max_connections);
         let grpc_metrics = GrpcMetrics::register(&metrics);
+        let tokens = TokenCheck::new(&config.token_check, http_client())?.start().await;
+        let readiness = tokens.readiness(Readiness::new()).postgres(pool.clone());
         let router = metrics.instrument(json_fallbacks(
-            http::router(accounts.clone(), audit).merge(Readiness::new().postgres(pool.clone()).routes()),
+            http::router(accounts.clone(), audit).layer(tokens.layer()).merge(readiness.routes()),
         ));
         let http = HttpServer::bind(&config.http, request_id::layer(router)).await?;
         let grpc = TcpListener::bind((config.grpc.host.as_str(), config.grpc.port)).await?;
         let grpc_addr = grpc.local_addr()?;
-        Ok(Self { http, grpc, grpc_addr, accounts, pool, grpc_metrics })
+        let credentials = ServiceVerifier::new(&config.grpc_secret, SERVICE, &service_auth::BILLING_CALLERS);
+        Ok(Self {
+            http,
+            grpc,
+            grpc_addr,
+            accounts,
+            pool,
+            grpc_metrics,
+            credentials,
+            reflection: config.grpc_reflection,
+        })
     }
 
     pub fn http_addr(&self) -> SocketAddr {
@@ -83,17 +112,17 @@ impl Application {
         let status = database_status(&self.pool).await;
         set_health(&health_reporter, status).await;
         let health = tokio::spawn(follow_database(health_reporter, status, self.pool, shutdown.wait()));
-        let reflection = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(pulsetrack_proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .build_v1()
-            .context("gRPC reflection")?;
-        tracing::info!(addr = %self.grpc_addr, "gRPC listening");
+        let reflection = self.reflection.then(reflection_service).transpose()?;
+        tracing::info!(addr = %self.grpc_addr, reflection = self.reflection, "gRPC listening");
         let incoming = TcpIncoming::from(self.grpc).with_nodelay(Some(true));
+        let billing = BillingServiceServer::with_interceptor(
+            BillingGrpc::new(self.accounts, self.grpc_metrics.clone()),
+            RequireCredential::new(self.credentials, self.grpc_metrics),
+        );
         let grpc = tonic::transport::Server::builder()
             .add_service(health_service)
-            .add_service(reflection)
-            .add_service(BillingServiceServer::new(BillingGrpc::new(self.accounts, self.grpc_metrics)))
+            .add_optional_service(reflection)
+            .add_service(billing)
             .serve_with_incoming_shutdown(incoming, shutdown.wait());
         let http = self.http.run_until(shutdown.wait());
         let (grpc, http): (Result<(), tonic::transport::Error>, io::Result<()>) = tokio::join!(grpc, http);
@@ -102,6 +131,17 @@ impl Application {
         http.context("HTTP server")?;
         Ok(())
     }
+}
+
+/// gRPC server reflection (v1) over the billing and health contracts.
+fn reflection_service() -> anyhow::Result<
+    tonic_reflection::server::v1::ServerReflectionServer<impl tonic_reflection::server::v1::ServerReflection>,
+> {
+    tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pulsetrack_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .context("gRPC reflection")
 }
 
 /// The status of the whole server (`""`) and of `BillingService`.

@@ -4,14 +4,17 @@
 //! least-privileged role, and it is refused without TLS, with a wrong CA, and when the
 //! host name does not match the certificate.
 
+use auth_service::testing::TestAuth;
 use billing_service::{Application, config::Config};
 use pulsetrack_common::{
     audit::{Access, Action, AuditLog, verify},
     config::from_pairs,
     db::{DatabaseConfig, connect_and_migrate},
+    service_auth::{self, BILLING_SERVICE, CredentialMinter, PATIENT_SERVICE},
     settings::{
-        DATABASE_ADMIN_PASSWORD, DATABASE_ADMIN_USER, DATABASE_HOST, DATABASE_NAME, DATABASE_PASSWORD, DATABASE_PORT,
-        DATABASE_SSL_MODE, DATABASE_SSL_ROOT_CERT, DATABASE_USER, GRPC_PORT, PORT, Var,
+        AUTH_SERVICE_URL, BILLING_GRPC_SECRET, DATABASE_ADMIN_PASSWORD, DATABASE_ADMIN_USER, DATABASE_HOST,
+        DATABASE_NAME, DATABASE_PASSWORD, DATABASE_PORT, DATABASE_SSL_MODE, DATABASE_SSL_ROOT_CERT, DATABASE_USER,
+        GRPC_PORT, PORT, Var,
     },
     testing_postgres::{MASTER, TlsPostgres},
 };
@@ -23,9 +26,11 @@ const DB: &str = "billing_service";
 const ROLE: &str = "billing_service_app";
 /// Quotes and a backslash: the role statement must quote it, not break on it.
 const ROLE_PASSWORD: &str = "app'pass\\word\"";
+/// `BILLING_GRPC_SECRET`, as the stack generates it.
+const GRPC_SECRET: &str = "GeneratedAlphanumericSecretOf64CharactersXXXXXXXXXXXXXXXXXXXXXXX";
 
 /// The service's settings as the stack gives them, with `overrides` replacing values.
-fn config(pg: &TlsPostgres, overrides: &[(Var, &str)]) -> Config {
+fn config(pg: &TlsPostgres, auth_url: &str, overrides: &[(Var, &str)]) -> Config {
     let port = pg.port().to_string();
     let ca = pg.ca_file().display().to_string();
     let mut pairs: Vec<(Var, &str)> = vec![
@@ -40,6 +45,8 @@ fn config(pg: &TlsPostgres, overrides: &[(Var, &str)]) -> Config {
         (DATABASE_SSL_ROOT_CERT, &ca),
         (DATABASE_ADMIN_USER, MASTER),
         (DATABASE_ADMIN_PASSWORD, pg.master_password()),
+        (AUTH_SERVICE_URL, auth_url),
+        (BILLING_GRPC_SECRET, GRPC_SECRET),
     ];
     for (var, value) in overrides {
         pairs.retain(|(v, _)| v != var);
@@ -48,25 +55,35 @@ fn config(pg: &TlsPostgres, overrides: &[(Var, &str)]) -> Config {
     Config::from_settings(&from_pairs(&pairs)).expect("valid settings")
 }
 
+/// auth-service's address where none is asked: the database settings alone, or a
+/// start refused at the database, before the token check reads any key.
+const UNASKED_AUTH_URL: &str = "http://127.0.0.1:9";
+
 fn database(pg: &TlsPostgres, overrides: &[(Var, &str)]) -> DatabaseConfig {
-    config(pg, overrides).database
+    config(pg, UNASKED_AUTH_URL, overrides).database
 }
 
 #[tokio::test]
 async fn serves_over_verified_tls_as_its_own_role() {
     pulsetrack_common::testing::init_test_logs();
     let pg = TlsPostgres::start().await;
-    let app = Application::build(config(&pg, &[])).await.expect("billing starts with verify-full");
+    let auth = TestAuth::start().await;
+    let app = Application::build(config(&pg, &auth.url, &[])).await.expect("billing starts with verify-full");
     let (grpc, http) = (format!("http://{}", app.grpc_addr()), format!("http://{}", app.http_addr()));
     tokio::spawn(app.run_until(std::future::pending()));
 
     let mut client = BillingServiceClient::connect(grpc).await.expect("gRPC");
     let patient = uuid::Uuid::new_v4().to_string();
     let request = BillingRequest { patient_id: patient.clone(), name: "Ada".into(), email: "ada@example.com".into() };
+    let mut request = tonic::Request::new(request);
+    // patient-service's credential, minted with the secret the service was given.
+    let secret = service_auth::ServiceSecret::new(GRPC_SECRET.into()).expect("long enough");
+    let credential = CredentialMinter::new(&secret, PATIENT_SERVICE, BILLING_SERVICE).authorization().expect("mints");
+    request.metadata_mut().insert(service_auth::AUTHORIZATION, credential.parse().expect("ascii"));
     let account = client.create_billing_account(request).await.expect("account opened").into_inner();
     let response = reqwest::Client::new()
         .get(format!("{http}/billing/accounts/{patient}"))
-        .headers(pulsetrack_common::testing::identity_headers(pulsetrack_common::identity::Role::Billing))
+        .bearer_auth(auth.token(pulsetrack_common::identity::Role::Billing).await)
         .send()
         .await
         .expect("http");
@@ -91,7 +108,7 @@ async fn serves_over_verified_tls_as_its_own_role() {
 
 /// The error of a start-up with `overrides`, with its whole chain.
 async fn refused(pg: &TlsPostgres, overrides: &[(Var, &str)]) -> String {
-    match Application::build(config(pg, overrides)).await {
+    match Application::build(config(pg, UNASKED_AUTH_URL, overrides)).await {
         Ok(_) => panic!("billing started with {overrides:?}"),
         Err(e) => format!("{e:#}"),
     }

@@ -1,45 +1,105 @@
-//! billing-service as the real application: gRPC over TCP, health, reflection, HTTP.
+//! billing-service as the real application: gRPC over TCP, the service credential
+//! every billing call needs, health, reflection, HTTP.
 
+use std::sync::Arc;
+
+use auth_service::testing::TestAuth;
 use billing_service::{Application, config::Config};
 use pulsetrack_common::{
     config::ListenConfig,
     db::DatabaseConfig,
     identity::Role,
-    testing::{TestDatabase, identity_headers},
+    service_auth::{self, BILLING_SERVICE, CredentialMinter, PATIENT_SERVICE, ServiceSecret},
+    testing::TestDatabase,
 };
 use pulsetrack_proto::billing::{
     BillingBatchItem, BillingBatchRequest, BillingRequest, billing_batch_result::Outcome,
     billing_service_client::BillingServiceClient,
 };
-use tonic::{Code, transport::Channel};
+use tonic::{
+    Code, Request, Status,
+    metadata::MetadataValue,
+    service::{Interceptor, interceptor::InterceptedService},
+    transport::Channel,
+};
+
+/// The secret the test app verifies credentials with.
+const SECRET: &str = "billing-test-secret-of-more-than-32-characters";
+
+/// Puts `authorization` with the minter's credential into every call, as
+/// patient-service does.
+#[derive(Clone)]
+struct WithCredential(Arc<CredentialMinter>);
+
+impl Interceptor for WithCredential {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        let value = self.0.authorization().expect("mints");
+        request.metadata_mut().insert(service_auth::AUTHORIZATION, MetadataValue::try_from(value).expect("ascii"));
+        Ok(request)
+    }
+}
+
+type Client = BillingServiceClient<InterceptedService<Channel, WithCredential>>;
 
 struct App {
-    grpc: BillingServiceClient<Channel>,
+    /// A client with patient-service's credential.
+    grpc: Client,
     channel: Channel,
     http: String,
+    /// The real auth-service whose tokens the HTTP routes verify.
+    auth: TestAuth,
     _db: TestDatabase,
 }
 
+fn secret(s: &str) -> ServiceSecret {
+    ServiceSecret::new(s.to_string()).expect("long enough")
+}
+
+/// A client of `channel` presenting credentials of `minter`.
+fn client(channel: &Channel, minter: CredentialMinter) -> Client {
+    BillingServiceClient::with_interceptor(channel.clone(), WithCredential(Arc::new(minter)))
+}
+
+/// patient-service's credentials, minted with `secret`.
+fn patient_service(secret: &str) -> CredentialMinter {
+    CredentialMinter::new(&self::secret(secret), PATIENT_SERVICE, BILLING_SERVICE)
+}
+
 async fn spawn_app() -> App {
+    spawn_app_with(false).await
+}
+
+/// The app with `GRPC_REFLECTION` = `reflection`.
+async fn spawn_app_with(reflection: bool) -> App {
     let db = TestDatabase::create("billing").await;
+    let auth = TestAuth::start().await;
     let any = || ListenConfig::new("127.0.0.1", 0);
-    let app = Application::build(Config { http: any(), grpc: any(), database: DatabaseConfig::with_url(db.url()) })
-        .await
-        .expect("billing starts");
+    let config = Config {
+        http: any(),
+        grpc: any(),
+        database: DatabaseConfig::with_url(db.url()),
+        grpc_secret: secret(SECRET),
+        grpc_reflection: reflection,
+        token_check: auth.token_check(),
+    };
+    let app = Application::build(config).await.expect("billing starts");
     let grpc_url = format!("http://{}", app.grpc_addr());
     let http = format!("http://{}", app.http_addr());
     tokio::spawn(app.run_until(std::future::pending()));
     let channel = Channel::from_shared(grpc_url).expect("uri").connect().await.expect("connects");
-    App { grpc: BillingServiceClient::new(channel.clone()), channel, http, _db: db }
+    App { grpc: client(&channel, patient_service(SECRET)), channel, http, auth, _db: db }
 }
 
 fn request(patient_id: &str) -> BillingRequest {
     BillingRequest { patient_id: patient_id.into(), name: "Ada".into(), email: "ada@example.com".into() }
 }
 
-/// A GET as the gateway forwards it for a caller of `role`.
-async fn get_as(url: String, role: Role) -> reqwest::Response {
-    reqwest::Client::new().get(url).headers(identity_headers(role)).send().await.expect("http")
+impl App {
+    /// A GET with the token of a fresh account of `role`, as the gateway passes it on.
+    async fn get_as(&self, url: String, role: Role) -> reqwest::Response {
+        let token = self.auth.token(role).await;
+        reqwest::Client::new().get(url).bearer_auth(token).send().await.expect("http")
+    }
 }
 
 #[tokio::test]
@@ -54,7 +114,7 @@ async fn creating_twice_for_one_patient_returns_the_same_account() {
     assert_ne!(other.into_inner().account_id, first.account_id);
 
     let account: serde_json::Value =
-        get_as(format!("{}/billing/accounts/{patient}", app.http), Role::Billing).await.json().await.expect("json");
+        app.get_as(format!("{}/billing/accounts/{patient}", app.http), Role::Billing).await.json().await.expect("json");
     assert_eq!(account["id"], first.account_id.as_str());
 }
 
@@ -124,8 +184,12 @@ async fn a_batch_opens_each_account_once_and_refuses_only_invalid_items() {
     }
     // Stored: each new patient once, found by the HTTP API with the id the batch gave.
     for (n, patient) in [(0, &new[0]), (3, &new[1]), (8, &new[2])] {
-        let found: serde_json::Value =
-            get_as(format!("{}/billing/accounts/{patient}", app.http), Role::Billing).await.json().await.expect("json");
+        let found: serde_json::Value = app
+            .get_as(format!("{}/billing/accounts/{patient}", app.http), Role::Billing)
+            .await
+            .json()
+            .await
+            .expect("json");
         assert_eq!(found["id"], account(&outcomes[n]).0.as_str());
     }
     let again = BillingBatchRequest { items: vec![item(request(&new[0]))] };
@@ -155,18 +219,95 @@ async fn invalid_requests_are_invalid_argument_naming_the_field() {
 #[tokio::test]
 async fn unknown_and_malformed_lookups_over_http() {
     let app = spawn_app().await;
-    let response = get_as(format!("{}/billing/accounts/{}", app.http, uuid::Uuid::new_v4()), Role::Billing).await;
+    let response = app.get_as(format!("{}/billing/accounts/{}", app.http, uuid::Uuid::new_v4()), Role::Billing).await;
     assert_eq!(response.status(), reqwest::StatusCode::NOT_FOUND);
-    let response = get_as(format!("{}/billing/accounts/nope", app.http), Role::Admin).await;
+    let response = app.get_as(format!("{}/billing/accounts/nope", app.http), Role::Admin).await;
     assert_eq!(response.status(), reqwest::StatusCode::BAD_REQUEST);
     // The service checks the policy again: no identity is 401, a clinician 403.
     let url = format!("{}/billing/accounts/{}", app.http, uuid::Uuid::new_v4());
     assert_eq!(reqwest::get(&url).await.expect("http").status(), reqwest::StatusCode::UNAUTHORIZED);
-    assert_eq!(get_as(url, Role::Clinician).await.status(), reqwest::StatusCode::FORBIDDEN);
+    assert_eq!(app.get_as(url, Role::Clinician).await.status(), reqwest::StatusCode::FORBIDDEN);
     let response = reqwest::get(format!("{}/ready", app.http)).await.expect("http");
     assert_eq!(response.status(), reqwest::StatusCode::OK);
 }
 
+/// Whether billing-service has an account for `patient` (asked over HTTP).
+async fn stored(app: &App, patient: &str) -> bool {
+    let response = app.get_as(format!("{}/billing/accounts/{patient}", app.http), Role::Billing).await;
+    match response.status() {
+        reqwest::StatusCode::OK => true,
+        reqwest::StatusCode::NOT_FOUND => false,
+        other => panic!("lookup answered {other}"),
+    }
+}
+
+#[tokio::test]
+async fn a_call_without_a_credential_is_unauthenticated_and_stores_nothing() {
+    let app = spawn_app().await;
+    let mut anonymous = BillingServiceClient::new(app.channel.clone());
+    let patient = uuid::Uuid::new_v4().to_string();
+    let status = anonymous.create_billing_account(request(&patient)).await.expect_err("refused");
+    assert_eq!(status.code(), Code::Unauthenticated);
+    // The reason is logged, not told to the caller.
+    assert_eq!(status.message(), "a valid service credential is required");
+    let status = anonymous.close_billing_account(request(&patient)).await.expect_err("refused");
+    assert_eq!(status.code(), Code::Unauthenticated);
+    let batch = BillingBatchRequest {
+        items: vec![BillingBatchItem { request: Some(request(&patient)), traceparent: String::new() }],
+    };
+    let status = anonymous.create_billing_accounts(batch).await.expect_err("refused");
+    assert_eq!(status.code(), Code::Unauthenticated);
+    let mut not_bearer = Request::new(request(&patient));
+    not_bearer.metadata_mut().insert(service_auth::AUTHORIZATION, MetadataValue::from_static("Basic cGF0aWVudA=="));
+    let status = anonymous.create_billing_account(not_bearer).await.expect_err("refused");
+    assert_eq!(status.code(), Code::Unauthenticated);
+    assert!(!stored(&app, &patient).await, "nothing stored");
+    // The refusals are counted.
+    let metrics = reqwest::get(format!("{}/metrics", app.http)).await.expect("metrics").text().await.expect("text");
+    assert!(
+        metrics.lines().any(|l| l.starts_with("grpc_server_requests_total{method=\"*\",code=\"Unauthenticated\"} 4")),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn foreign_expired_or_misissued_credentials_are_unauthenticated() {
+    let app = spawn_app().await;
+    let now = unix_now();
+    let minted = |minter: CredentialMinter| minter.mint_at(now).expect("mints");
+    let refused = [
+        ("another secret", minted(patient_service(&SECRET.replace('b', "c")))),
+        ("expired", patient_service(SECRET).mint_at(now - 3600).expect("mints")),
+        ("another caller", minted(CredentialMinter::new(&secret(SECRET), "analytics-service", BILLING_SERVICE))),
+        ("another callee", minted(CredentialMinter::new(&secret(SECRET), PATIENT_SERVICE, "auth-service"))),
+        ("garbage", "not.a.credential".to_string()),
+    ];
+    let patient = uuid::Uuid::new_v4().to_string();
+    let mut grpc = BillingServiceClient::new(app.channel.clone());
+    for (what, credential) in refused {
+        let mut call = Request::new(request(&patient));
+        let value = MetadataValue::try_from(format!("Bearer {credential}")).expect("ascii");
+        call.metadata_mut().insert(service_auth::AUTHORIZATION, value);
+        let status = grpc.create_billing_account(call).await.expect_err(what);
+        assert_eq!(status.code(), Code::Unauthenticated, "{what}");
+    }
+    assert!(!stored(&app, &patient).await, "nothing stored");
+
+    // patient-service's credential, minted with the same secret, is accepted.
+    let mut call = Request::new(request(&patient));
+    let value = MetadataValue::try_from(format!("Bearer {}", minted(patient_service(SECRET)))).expect("ascii");
+    call.metadata_mut().insert(service_auth::AUTHORIZATION, value);
+    let opened = grpc.create_billing_account(call).await.expect("accepted").into_inner();
+    assert_eq!(opened.status, "ACTIVE");
+    assert!(stored(&app, &patient).await);
+}
+
+/// The current Unix time, as credentials count it.
+fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("after 1970").as_secs()
+}
+
+/// The health service needs no credential: load balancers and operators probe it.
 #[tokio::test]
 async fn standard_health_service_reports_serving() {
     use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
@@ -180,22 +321,34 @@ async fn standard_health_service_reports_serving() {
     assert_eq!(response.status(), ServingStatus::Serving);
 }
 
-#[tokio::test]
-async fn reflection_lists_the_billing_service() {
+/// One reflection call listing the services: its first answer.
+async fn list_services(app: &App) -> Result<tonic_reflection::pb::v1::ServerReflectionResponse, Status> {
     use tokio_stream::StreamExt;
     use tonic_reflection::pb::v1::{
         ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
-        server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+        server_reflection_request::MessageRequest,
     };
-    let app = spawn_app().await;
     let mut reflection = ServerReflectionClient::new(app.channel.clone());
     let request = ServerReflectionRequest {
         host: String::new(),
         message_request: Some(MessageRequest::ListServices(String::new())),
     };
-    let mut responses =
-        reflection.server_reflection_info(tokio_stream::iter([request])).await.expect("reflection").into_inner();
-    let response = responses.next().await.expect("one response").expect("ok");
+    let mut responses = reflection.server_reflection_info(tokio_stream::iter([request])).await?.into_inner();
+    responses.next().await.expect("one response")
+}
+
+#[tokio::test]
+async fn reflection_is_off_by_default() {
+    let app = spawn_app().await;
+    let status = list_services(&app).await.expect_err("no reflection");
+    assert_eq!(status.code(), Code::Unimplemented);
+}
+
+#[tokio::test]
+async fn reflection_lists_the_billing_service_when_on() {
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+    let app = spawn_app_with(true).await;
+    let response = list_services(&app).await.expect("reflection");
     let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else {
         panic!("unexpected reflection response");
     };

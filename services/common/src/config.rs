@@ -73,6 +73,16 @@ impl Raw {
     }
 }
 
+/// An `http://host:port` base URL (no trailing slash), or `default` when unset.
+pub fn http_base_url(raw: &Raw, default: &str) -> Result<http::Uri, ConfigError> {
+    let value = raw.string_or(default);
+    let uri: http::Uri = value.trim_end_matches('/').parse().map_err(|e| raw.error(format!("not a URL: {e}")))?;
+    match (uri.scheme_str(), uri.authority()) {
+        (Some("http"), Some(_)) => Ok(uri),
+        _ => Err(raw.error("must be an http://host:port URL")),
+    }
+}
+
 /// Shows whether the variable is set, never the value (it may be a secret).
 impl fmt::Debug for Raw {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -1,14 +1,15 @@
-//! The caller's identity as the gateway forwards it, the token claims behind it, and
-//! the access policy: which role may do what. The policy is written once, here; the
-//! gateway checks it before forwarding and every service checks it again.
+//! The caller's identity, the token claims behind it, and the access policy: which
+//! role may do what. The policy is written once, here; the gateway checks it before
+//! forwarding and every service checks it again.
 //!
-//! The gateway validates the JWT, strips any of these headers a client sent, and sets
-//! them from the token's claims. Upstream services trust them only because they are
-//! reachable from the gateway alone (private subnets, security groups).
+//! Every service verifies the caller's bearer token itself ([`crate::token_check`]):
+//! the [`Caller`] extractor takes the identity from the verified claims only. The
+//! identity headers below are what older gateways forwarded; the gateway strips them
+//! from every request, and no service reads them.
 
 use std::{fmt, net::IpAddr, str::FromStr};
 
-use axum::{extract::FromRequestParts, http::HeaderMap, http::request::Parts};
+use axum::http::HeaderMap;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -131,7 +132,7 @@ impl fmt::Display for Permission {
     }
 }
 
-/// JWT claims issued by auth-service and checked by the gateway.
+/// JWT claims issued by auth-service and checked by the gateway and every service.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claims {
     /// User id (UUID).
@@ -207,7 +208,7 @@ pub mod auth_paths {
     pub const TOTP_VERIFY: &str = "/auth/me/totp/verify";
 }
 
-/// The identity an upstream reads from the forwarded headers.
+/// Who is calling, from the claims of a verified token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
     pub user_id: String,
@@ -215,16 +216,9 @@ pub struct Identity {
     pub role: Role,
 }
 
-impl Identity {
-    /// `None` when the headers are absent or malformed (the request did not come
-    /// through the gateway's authentication).
-    pub fn from_headers(headers: &HeaderMap) -> Option<Self> {
-        let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
-        Some(Self {
-            user_id: get(USER_ID_HEADER)?,
-            email: get(USER_EMAIL_HEADER)?,
-            role: get(USER_ROLE_HEADER)?.parse().ok()?,
-        })
+impl From<Claims> for Identity {
+    fn from(claims: Claims) -> Self {
+        Self { user_id: claims.sub, email: claims.email, role: claims.role }
     }
 }
 
@@ -259,11 +253,15 @@ pub enum BearerError {
 /// case); `None` without an `Authorization` header.
 pub fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, BearerError> {
     let Some(value) = headers.get(axum::http::header::AUTHORIZATION) else { return Ok(None) };
-    let value = value.to_str().map_err(|_| BearerError::NotAscii)?;
+    bearer_of(value.to_str().map_err(|_| BearerError::NotAscii)?).map(Some)
+}
+
+/// The token of one `Authorization` value, `Bearer <token>` (the scheme in any case):
+/// the HTTP header's and the service credential's in gRPC metadata
+/// ([`crate::service_auth`]) alike.
+pub fn bearer_of(value: &str) -> Result<&str, BearerError> {
     match value.split_once(' ') {
-        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
-            Ok(Some(token.trim()))
-        }
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => Ok(token.trim()),
         _ => Err(BearerError::NotBearer),
     }
 }
@@ -273,9 +271,11 @@ pub fn client_addr(headers: &HeaderMap) -> Option<IpAddr> {
     headers.get(CLIENT_ADDR_HEADER)?.to_str().ok()?.split(',').next()?.trim().parse().ok()
 }
 
-/// Who is calling a service, as the gateway forwarded it: the identity, the request id
-/// and the client's address. An extractor: a request without an identity is refused
-/// with 401 before the handler runs.
+/// Who is calling a service: the identity from the caller's verified bearer token, the
+/// request id and the client's address. An extractor ([`crate::token_check`]): a
+/// request without a valid full-scope token of a live session is refused before the
+/// handler runs (401, or 503 while the service cannot check tokens), whatever identity
+/// headers it carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
     pub identity: Identity,
@@ -284,24 +284,16 @@ pub struct Caller {
 }
 
 impl Caller {
-    pub fn from_headers(headers: &HeaderMap) -> Result<Self, AccessError> {
-        let identity = Identity::from_headers(headers).ok_or(AccessError::Unauthenticated)?;
+    /// The caller of a request with these headers, its token's claims already verified.
+    pub fn new(claims: Claims, headers: &HeaderMap) -> Self {
         let request_id = headers.get(REQUEST_ID_HEADER).and_then(|v| v.to_str().ok()).map(str::to_string);
-        Ok(Self { identity, request_id, client_addr: client_addr(headers) })
+        Self { identity: claims.into(), request_id, client_addr: client_addr(headers) }
     }
 
     /// `Ok` when the caller's role holds `permission`.
     pub fn require(&self, permission: Permission) -> Result<(), AccessError> {
         let role = self.identity.role;
         if role.may(permission) { Ok(()) } else { Err(AccessError::Forbidden { role, permission }) }
-    }
-}
-
-impl<S: Send + Sync> FromRequestParts<S> for Caller {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(Caller::from_headers(&parts.headers)?)
     }
 }
 
@@ -370,27 +362,24 @@ mod tests {
     }
 
     #[test]
-    fn identity_needs_all_headers_and_a_known_role() {
+    fn a_caller_is_its_claims_with_request_id_and_client_address_and_is_checked_against_the_policy() {
+        let claims = Claims {
+            sub: "u1".into(),
+            email: "a@b.c".into(),
+            role: Role::Billing,
+            sid: Uuid::nil(),
+            scope: TokenScope::Full,
+            iat: 1,
+            exp: 2,
+            iss: "i".into(),
+            aud: "a".into(),
+        };
         let mut headers = HeaderMap::new();
-        headers.insert(USER_ID_HEADER, HeaderValue::from_static("u1"));
-        headers.insert(USER_EMAIL_HEADER, HeaderValue::from_static("a@b.c"));
-        assert_eq!(Identity::from_headers(&headers), None);
-        headers.insert(USER_ROLE_HEADER, HeaderValue::from_static("ROOT"));
-        assert_eq!(Identity::from_headers(&headers), None);
         headers.insert(USER_ROLE_HEADER, HeaderValue::from_static("ADMIN"));
-        assert_eq!(Identity::from_headers(&headers).map(|i| i.role), Some(Role::Admin));
-    }
-
-    #[test]
-    fn a_caller_carries_request_id_and_client_address_and_is_checked_against_the_policy() {
-        let mut headers = HeaderMap::new();
-        assert_eq!(Caller::from_headers(&headers), Err(AccessError::Unauthenticated));
-        headers.insert(USER_ID_HEADER, HeaderValue::from_static("u1"));
-        headers.insert(USER_EMAIL_HEADER, HeaderValue::from_static("a@b.c"));
-        headers.insert(USER_ROLE_HEADER, HeaderValue::from_static("BILLING"));
         headers.insert(REQUEST_ID_HEADER, HeaderValue::from_static("req-1"));
         headers.insert(CLIENT_ADDR_HEADER, HeaderValue::from_static("203.0.113.9"));
-        let caller = Caller::from_headers(&headers).expect("caller");
+        let caller = Caller::new(claims, &headers);
+        assert_eq!(caller.identity, Identity { user_id: "u1".into(), email: "a@b.c".into(), role: Role::Billing });
         assert_eq!(caller.request_id.as_deref(), Some("req-1"));
         assert_eq!(caller.client_addr, "203.0.113.9".parse().ok());
         assert_eq!(caller.require(Permission::BillingRead), Ok(()));

@@ -1,7 +1,8 @@
 //! What every PulseTrack service shares, so that no service copies it:
 //! configuration from the environment, tracing, request ids, the Postgres pool and
 //! migrations, `/health` and `/ready`, graceful shutdown, the HTTP server wrapper, the
-//! client-safe error body and the JSON extractor that reports the failing field.
+//! client-safe error body, the JSON extractor that reports the failing field, and the
+//! credentials services present to each other on internal calls.
 
 pub mod audit;
 pub mod config;
@@ -10,6 +11,7 @@ pub mod error;
 pub mod group_commit;
 pub mod health;
 pub mod healthcheck;
+pub mod http_client;
 pub mod identity;
 pub mod json;
 #[cfg(feature = "kafka")]
@@ -21,8 +23,10 @@ pub mod rate_limit;
 pub mod request_id;
 pub mod revocation;
 pub mod server;
+pub mod service_auth;
 pub mod shutdown;
 pub mod telemetry;
+pub mod token_check;
 pub mod trace_context;
 pub mod validate;
 

@@ -459,19 +459,3 @@ impl Drop for TestBroker {
         }
     }
 }
-
-/// The identity headers the gateway forwards for a caller of `role`, for tests that call
-/// a service directly (as the gateway would, after authenticating).
-pub fn identity_headers(role: crate::identity::Role) -> http::HeaderMap {
-    use crate::identity::{USER_EMAIL_HEADER, USER_ID_HEADER, USER_ROLE_HEADER};
-    let mut headers = http::HeaderMap::new();
-    let id = uuid::Uuid::new_v4().to_string();
-    for (name, value) in
-        [(USER_ID_HEADER, id.as_str()), (USER_EMAIL_HEADER, "tester@example.com"), (USER_ROLE_HEADER, role.as_str())]
-    {
-        if let Ok(value) = http::HeaderValue::from_str(value) {
-            headers.insert(http::HeaderName::from_static(name), value);
-        }
-    }
-    headers
-}

@@ -6,7 +6,9 @@ use pulsetrack_common::{
     config::{self, ConfigError, ListenConfig, Raw},
     db::DatabaseConfig,
     kafka::KafkaConfig,
-    settings::{PatientService, PatientTuning},
+    service_auth::ServiceSecret,
+    settings::{Database, PatientService, PatientTuning},
+    token_check::TokenCheckConfig,
 };
 
 pub const DEFAULT_PORT: u16 = 4000;
@@ -17,7 +19,12 @@ pub struct Config {
     pub database: DatabaseConfig,
     /// billing-service's gRPC endpoint (`BILLING_GRPC_URL`).
     pub billing_grpc_url: String,
+    /// `BILLING_GRPC_SECRET`: what the credential on every call to billing-service is
+    /// minted with (billing-service refuses calls without it).
+    pub billing_grpc_secret: ServiceSecret,
     pub kafka: KafkaConfig,
+    /// How the routes verify their callers' tokens.
+    pub token_check: TokenCheckConfig,
     pub outbox: OutboxConfig,
     /// `CLOUDWATCH_METRICS_NAMESPACE`: publish the outbox's gauges to CloudWatch there.
     pub cloudwatch_namespace: Option<String>,
@@ -87,15 +94,47 @@ impl Config {
         Self::from_settings(&config::from_env())
     }
 
+    /// The database alone, for `verify-audit` (which serves nothing, so it needs no
+    /// `BILLING_GRPC_SECRET`).
+    pub fn database_from_env() -> Result<DatabaseConfig, ConfigError> {
+        database(&config::from_env::<PatientService<Raw>>().database)
+    }
+
     pub fn from_settings(settings: &PatientService<Raw>) -> Result<Self, ConfigError> {
         Ok(Self {
             listen: ListenConfig::from_settings(&settings.listen, DEFAULT_PORT)?,
-            database: DatabaseConfig::from_settings(&settings.database, "patient_service")?
-                .with_append_only(&[pulsetrack_common::audit::AUDIT_TABLE]),
+            database: database(&settings.database)?,
             billing_grpc_url: settings.billing_grpc_url.string_or("http://127.0.0.1:9001"),
+            billing_grpc_secret: ServiceSecret::from_setting(&settings.billing_caller.secret)?,
             kafka: KafkaConfig::from_settings(&settings.kafka)?,
+            token_check: TokenCheckConfig::from_settings(&settings.token_check)?,
             outbox: OutboxConfig::from_settings(&settings.tuning)?,
             cloudwatch_namespace: settings.cloudwatch_metrics_namespace.optional(),
         })
+    }
+}
+
+/// patient-service's database, its audit trail append-only.
+fn database(settings: &Database<Raw>) -> Result<DatabaseConfig, ConfigError> {
+    Ok(DatabaseConfig::from_settings(settings, "patient_service")?
+        .with_append_only(&[pulsetrack_common::audit::AUDIT_TABLE]))
+}
+
+#[cfg(test)]
+mod tests {
+    use pulsetrack_common::settings::{BILLING_GRPC_SECRET, Var};
+
+    use super::*;
+
+    fn config(pairs: &[(Var, &str)]) -> Result<Config, ConfigError> {
+        Config::from_settings(&config::from_pairs(pairs))
+    }
+
+    #[test]
+    fn it_needs_the_billing_grpc_secret_and_never_shows_it() {
+        assert_eq!(config(&[]).expect_err("no secret").variable, "BILLING_GRPC_SECRET");
+        let secret = "p".repeat(40);
+        let config = config(&[(BILLING_GRPC_SECRET, &secret)]).expect("valid");
+        assert!(!format!("{config:?}").contains(&secret), "the secret is redacted");
     }
 }

@@ -12,14 +12,17 @@ pub mod routes;
 pub mod service;
 
 use anyhow::Context;
-use pulsetrack_common::{HttpServer, Readiness, error::json_fallbacks, request_id};
+use pulsetrack_common::{
+    HttpServer, Readiness, error::json_fallbacks, http_client::http_client, request_id, token_check::TokenCheck,
+};
 
 use crate::{config::Config, repository::PatientRepository, service::PatientService};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-/// The name this service signs its audit entries and logs with.
-pub const SERVICE: &str = "patient-service";
+/// The name this service signs its audit entries and logs with, and the issuer of the
+/// service credentials its calls to billing-service carry.
+pub const SERVICE: &str = pulsetrack_common::service_auth::PATIENT_SERVICE;
 
 /// Builds the service; `build` returns the bound server (port 0 picks a free port).
 pub struct Application;
@@ -36,7 +39,7 @@ impl Application {
             pool.clone(),
             wakeup.clone(),
             backpressure.clone(),
-            &config.billing_grpc_url,
+            (&config.billing_grpc_url, &config.billing_grpc_secret),
             config.kafka.clone(),
             config.outbox.clone(),
         )?
@@ -55,14 +58,16 @@ impl Application {
         if let Some(namespace) = &config.cloudwatch_namespace {
             outbox::publish_to_cloudwatch(pool.clone(), namespace.clone());
         }
+        let tokens = TokenCheck::new(&config.token_check, http_client())?.start().await;
         let depth_pool = pool.clone();
-        let readiness = Readiness::new().postgres(pool).detail("outbox", move || {
+        let readiness = tokens.readiness(Readiness::new()).postgres(pool).detail("outbox", move || {
             let pool = depth_pool.clone();
             async move {
                 outbox::depths(&pool).await.inspect_err(|e| tracing::warn!(error = %e, "cannot count the outbox")).ok()
             }
         });
-        let router = metrics.instrument(json_fallbacks(routes::router(service, audit).merge(readiness.routes())));
+        let router = metrics
+            .instrument(json_fallbacks(routes::router(service, audit).layer(tokens.layer()).merge(readiness.routes())));
         Ok(HttpServer::bind(&config.listen, request_id::layer(router)).await?)
     }
 }

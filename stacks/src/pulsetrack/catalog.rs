@@ -76,8 +76,13 @@ pub const SERVICES: [ServiceDef; 5] = [
 
 /// Who calls whom, on which port: each becomes one ingress/egress rule pair, and the
 /// URL setting of the caller ([`Wiring::call`](super::wiring::Wiring::call)) is derived from the same entry.
-pub const CALLS: [(&str, &str, u16); 5] = [
+pub const CALLS: [(&str, &str, u16); 8] = [
     ("api-gateway", "auth-service", 4005),
+    // Every service verifies its callers' tokens itself: auth-service's keys and
+    // revocation feed.
+    ("patient-service", "auth-service", 4005),
+    ("billing-service", "auth-service", 4005),
+    ("analytics-service", "auth-service", 4005),
     ("api-gateway", "patient-service", 4000),
     ("api-gateway", "billing-service", 4001),
     ("api-gateway", "analytics-service", 4002),

@@ -19,12 +19,16 @@ pub(super) fn task_environment(w: &mut Wiring<'_, '_>) -> TaskEnvironment {
             logging: logging(),
             grpc_port: w.grpc_port(),
             database: w.database(),
+            token_check: token_check(w),
+            billing_caller: w.billing_caller(),
+            tuning: unset(),
         }),
         "analytics-service" => render(&settings::AnalyticsService {
             listen: w.listen(),
             logging: logging(),
             database: w.database(),
             kafka: w.kafka(),
+            token_check: token_check(w),
             tuning: unset(),
         }),
         "auth-service" => render(&settings::AuthService {
@@ -47,14 +51,16 @@ pub(super) fn task_environment(w: &mut Wiring<'_, '_>) -> TaskEnvironment {
             logging: logging(),
             database: w.database(),
             kafka: w.kafka(),
+            token_check: token_check(w),
             billing_grpc_url: w.call("billing-service"),
+            billing_caller: w.billing_caller(),
             cloudwatch_metrics_namespace: TaskValue::plain(monitoring::METRICS_NAMESPACE),
             tuning: unset(),
         }),
         "api-gateway" => render(&settings::ApiGateway {
             listen: w.listen(),
             logging: logging(),
-            auth_service_url: w.call("auth-service"),
+            token_check: token_check(w),
             patient_service_url: w.call("patient-service"),
             billing_service_url: w.call("billing-service"),
             analytics_service_url: w.call("analytics-service"),
@@ -68,6 +74,12 @@ pub(super) fn task_environment(w: &mut Wiring<'_, '_>) -> TaskEnvironment {
             TaskEnvironment::default()
         }
     }
+}
+
+/// Where a service finds auth-service's keys and revocation feed (the JWT claims'
+/// names and the key source keep their defaults).
+fn token_check(w: &mut Wiring<'_, '_>) -> settings::TokenCheck<TaskValue> {
+    settings::TokenCheck { auth_service_url: w.call("auth-service"), tuning: unset() }
 }
 
 /// A list of roles, comma-separated; none is unset (the service's default: none).

@@ -52,6 +52,7 @@ impl Services {
             addresses,
             jwt_signing_secret: &shared.jwt_signing_secret,
             mfa_encryption_key: &shared.mfa_encryption_key,
+            billing_grpc_secret: &shared.billing_grpc_secret,
             public_cidrs: &vpc.public_cidrs,
             calls: &mut self.calls,
         };

@@ -12,7 +12,8 @@ use crate::{
 pub const KAFKA_BOOTSTRAP_SECRET: &str = "KafkaBootstrapSecret";
 
 /// Settings several services share (or secrets the stack generates): where Kafka is,
-/// the admin's password, the JWT signing secret, the MFA encryption key.
+/// the admin's password, the JWT signing secret, the MFA encryption key, the secret of
+/// the credentials on billing-service's gRPC calls.
 pub(super) struct SharedSettings {
     pub(super) kafka_brokers: TaskValue,
     pub(super) admin_password: TaskValue,
@@ -21,6 +22,9 @@ pub(super) struct SharedSettings {
     pub(super) jwt_signing_secret: TaskValue,
     /// auth-service's `MFA_ENCRYPTION_KEY`: what its TOTP secrets are sealed with.
     pub(super) mfa_encryption_key: TaskValue,
+    /// `BILLING_GRPC_SECRET`: patient-service mints its credential for billing-service's
+    /// gRPC calls with it, billing-service verifies it.
+    pub(super) billing_grpc_secret: TaskValue,
 }
 
 impl SharedSettings {
@@ -59,11 +63,21 @@ impl SharedSettings {
             "MfaEncryptionKeySecret",
             alphanumeric_secret("Secret from which auth-service derives the key that encrypts TOTP secrets", 64),
         );
+        // patient-service and billing-service derive the key of the service credentials
+        // on the billing gRPC hop from this (HKDF): as long, and a secret of its own.
+        let billing_grpc_secret = scope.add(
+            "BillingGrpcSecret",
+            alphanumeric_secret(
+                "Secret from which patient-service and billing-service derive the key of their gRPC credentials",
+                64,
+            ),
+        );
         Self {
             kafka_brokers,
             admin_password: TaskValue::secret(&admin_secret),
             jwt_signing_secret: TaskValue::secret(&jwt_secret),
             mfa_encryption_key: TaskValue::secret(&mfa_secret),
+            billing_grpc_secret: TaskValue::secret(&billing_grpc_secret),
             secrets_key: production.map(|p| p.keys.secrets.arn()),
         }
     }

@@ -137,9 +137,10 @@ fn ingress_rules_are_exactly_the_needed_ones() {
         .filter_map(|r| r["Properties"]["FromPort"].as_u64())
         .collect();
     ports.sort_unstable();
-    // ALB 4004 from anywhere, ALB->gw 4004, gw->4 services, patient->billing 9001,
-    // 4 databases, 2 Kafka clients.
-    assert_eq!(ports, [4000, 4001, 4002, 4004, 4004, 4005, 5432, 5432, 5432, 5432, 9001, 9094, 9094]);
+    // ALB 4004 from anywhere, ALB->gw 4004, gw->4 services, the 3 other services ->
+    // auth-service 4005 (keys and revocation feed), patient->billing 9001, 4 databases,
+    // 2 Kafka clients.
+    assert_eq!(ports, [4000, 4001, 4002, 4004, 4004, 4005, 4005, 4005, 4005, 5432, 5432, 5432, 5432, 9001, 9094, 9094]);
     let open: Vec<_> = of_type(&t, "AWS::EC2::SecurityGroupIngress")
         .into_iter()
         .filter(|r| r["Properties"]["CidrIp"] == "0.0.0.0/0")
@@ -201,11 +202,20 @@ fn kafka_clients_use_tls_to_msk_and_plaintext_to_given_brokers() {
 /// The generated secret `var` reads in auth-service's task, and no other task reads
 /// it (as a secret or in plain): its logical id.
 fn auth_service_alone_reads(t: &serde_json::Value, var: Var) -> String {
+    only_these_read(t, var, &["auth-service"])
+}
+
+/// The generated secret (64 alphanumerics) `var` reads in the tasks of `readers`, all
+/// the same one, and no other task reads it (as a secret or in plain): its logical id.
+fn only_these_read(t: &serde_json::Value, var: Var, readers: &[&str]) -> String {
     let secret_of = |service: &str| {
         let secrets = container(t, service)["Secrets"].as_array().cloned().unwrap_or_default();
         secrets.into_iter().find(|s| s["Name"] == var.name()).map(|s| s["ValueFrom"].clone())
     };
-    let value_from = secret_of("auth-service").unwrap_or_else(|| panic!("auth-service reads {var} as a secret"));
+    let value_from = secret_of(readers[0]).unwrap_or_else(|| panic!("{} reads {var} as a secret", readers[0]));
+    for reader in readers {
+        assert_eq!(secret_of(reader).as_ref(), Some(&value_from), "{reader} reads the same secret as {var}");
+    }
     let id = value_from["Ref"].as_str().expect("the whole secret").to_string();
     let generated = &t["Resources"][&id]["Properties"]["GenerateSecretString"];
     assert_eq!(generated["PasswordLength"], 64, "{var}");
@@ -216,11 +226,18 @@ fn auth_service_alone_reads(t: &serde_json::Value, var: Var) -> String {
     );
     for service in SERVICES.map(|d| d.name) {
         assert_eq!(env(t, service, var), None, "{service}: {var} in plain environment");
-        if service != "auth-service" {
+        if !readers.contains(&service) {
             assert_eq!(secret_of(service), None, "{service}");
         }
     }
     id
+}
+
+/// Whether `service`'s execution role may read secret `id`.
+fn execution_reads(t: &serde_json::Value, service: &str, id: &str) -> bool {
+    execution_statements(t, service).iter().any(|s| {
+        s["Action"].to_string().contains("secretsmanager:GetSecretValue") && s["Resource"].to_string().contains(id)
+    })
 }
 
 /// The statements of `service`'s execution policy.
@@ -246,11 +263,7 @@ fn auth_service_alone_gets_the_generated_mfa_encryption_key() {
         assert_ne!(id, auth_service_alone_reads(&t, settings::JWT_SIGNING_SECRET), "a secret of its own");
         // Only auth-service's execution role may read it (and decrypt it, in production).
         for service in SERVICES.map(|d| d.name) {
-            let reads = execution_statements(&t, service).iter().any(|s| {
-                s["Action"].to_string().contains("secretsmanager:GetSecretValue")
-                    && s["Resource"].to_string().contains(&id)
-            });
-            assert_eq!(reads, service == "auth-service", "{service} reads {id}");
+            assert_eq!(execution_reads(&t, service, &id), service == "auth-service", "{service} reads {id}");
         }
     }
     // Under the key the JWT secret is under: the customer-managed one in production.
@@ -263,6 +276,27 @@ fn auth_service_alone_gets_the_generated_mfa_encryption_key() {
     assert_eq!(key_of("MfaEncryptionKeySecret"), key_of("JwtSigningSecret"));
     let statements = execution_statements(&production.synth().expect("valid"), "auth-service");
     assert!(statements.iter().any(|s| s["Action"].to_string().contains("kms:Decrypt")), "{statements:?}");
+}
+
+#[test]
+fn patient_and_billing_services_alone_get_the_generated_billing_grpc_secret() {
+    let readers = ["patient-service", "billing-service"];
+    for t in [synth(&[]), production().synth().expect("valid")] {
+        let id = only_these_read(&t, settings::BILLING_GRPC_SECRET, &readers);
+        for other in [settings::JWT_SIGNING_SECRET, settings::MFA_ENCRYPTION_KEY] {
+            assert_ne!(id, auth_service_alone_reads(&t, other), "a secret of its own");
+        }
+        // Only the two execution roles may read it.
+        for service in SERVICES.map(|d| d.name) {
+            assert_eq!(execution_reads(&t, service, &id), readers.contains(&service), "{service} reads {id}");
+        }
+        // Reflection stays off: the stack leaves GRPC_REFLECTION unset.
+        assert_eq!(env(&t, "billing-service", settings::GRPC_REFLECTION), None);
+    }
+    let production = production();
+    let mut secrets = production.resources_of::<res::Secret>();
+    let key = secrets.find(|(id, _)| id.starts_with("BillingGrpcSecret")).map(|(_, s)| s.kms_key_id.clone());
+    assert!(key.expect("the secret").is_some(), "under the secrets key in production");
 }
 
 #[test]

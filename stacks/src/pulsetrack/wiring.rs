@@ -29,6 +29,7 @@ pub(super) struct Wiring<'w, 'a> {
     pub(super) addresses: &'w Addresses,
     pub(super) jwt_signing_secret: &'w TaskValue,
     pub(super) mfa_encryption_key: &'w TaskValue,
+    pub(super) billing_grpc_secret: &'w TaskValue,
     pub(super) public_cidrs: &'w [String],
     pub(super) calls: &'w mut BTreeSet<(&'static str, &'static str)>,
 }
@@ -104,6 +105,13 @@ impl Wiring<'_, '_> {
         }
     }
 
+    /// The secret of the credentials on billing-service's gRPC calls: in the settings of
+    /// billing-service, which verifies them, and of patient-service, which mints them
+    /// (no other service's settings have the group).
+    pub(super) fn billing_caller(&self) -> settings::BillingCaller<TaskValue> {
+        settings::BillingCaller { secret: self.billing_grpc_secret.clone() }
+    }
+
     /// The URL of `callee` on the port of the [`CALLS`] entry (whose rule lets the call through).
     pub(super) fn call(&mut self, callee: &'static str) -> TaskValue {
         let from = self.def.name;
@@ -149,6 +157,7 @@ mod tests {
             addresses: &Addresses::CloudMap,
             jwt_signing_secret: &TaskValue::Unset,
             mfa_encryption_key: &TaskValue::Unset,
+            billing_grpc_secret: &TaskValue::Unset,
             public_cidrs: &[],
             calls: &mut calls,
         };

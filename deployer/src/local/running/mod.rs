@@ -33,6 +33,10 @@ pub const JWT_SIGNING_SECRET_FILE: &str = "jwt-signing-secret";
 /// folder (mode 0600).
 pub const MFA_ENCRYPTION_KEY_FILE: &str = "mfa-encryption-key";
 
+/// The secret patient-service and billing-service derive the key of their gRPC
+/// credentials from, in the data folder (mode 0600).
+pub const BILLING_GRPC_SECRET_FILE: &str = "billing-grpc-secret";
+
 /// What `up` started (stopped in reverse), how it starts more, and the state file's
 /// contents, filled in as things start.
 pub(super) struct Running {
@@ -226,9 +230,12 @@ impl Running {
             role_passwords.keys().cloned().collect::<Vec<_>>().join(", ")
         ));
         // As the stack's generated secrets: 64 characters each, kept so that tokens and
-        // enrolled second factors outlive a restart.
-        let jwt_signing_secret = postgres::secret_file_of_length(&self.data_dir.join(JWT_SIGNING_SECRET_FILE), 64)?;
-        let mfa_encryption_key = postgres::secret_file_of_length(&self.data_dir.join(MFA_ENCRYPTION_KEY_FILE), 64)?;
+        // enrolled second factors outlive a restart (and a service restarted alone
+        // still agrees with the other on its gRPC credentials).
+        let secret = |file: &str| postgres::secret_file_of_length(&self.data_dir.join(file), 64);
+        let jwt_signing_secret = secret(JWT_SIGNING_SECRET_FILE)?;
+        let mfa_encryption_key = secret(MFA_ENCRYPTION_KEY_FILE)?;
+        let billing_grpc_secret = secret(BILLING_GRPC_SECRET_FILE)?;
         Ok(Endpoints {
             bind_host: "127.0.0.1".into(),
             postgres_host: server.host.clone(),
@@ -242,6 +249,7 @@ impl Running {
             admin_password,
             jwt_signing_secret,
             mfa_encryption_key,
+            billing_grpc_secret,
             port_offset: options.port_offset,
             gateway_port: options.gateway_port,
             keep_service_names: options.containers.is_some(),

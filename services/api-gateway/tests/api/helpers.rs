@@ -4,7 +4,6 @@
 
 use std::{net::SocketAddr, time::Duration};
 
-use api_gateway::config::{JwtConfig as GatewayJwt, KeySource};
 use auth_service::config::{AdminSeed, JwtConfig as AuthJwt, SigningKeySource};
 use patient_service::config::OutboxConfig;
 use pulsetrack_common::{
@@ -15,6 +14,7 @@ use pulsetrack_common::{
     rate_limit::Rate,
     settings::{PasswordPolicy, SignupMode},
     testing::{Storage, TestBroker, TestDatabase, init_test_logs},
+    token_check::TokenCheckConfig,
 };
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{Value, json};
@@ -187,11 +187,27 @@ pub async fn spawn_stack_with(overrides: GatewayOverrides) -> TestStack {
     let auth = auth_service::Application::build(auth_config.clone()).await.expect("auth-service starts");
     let auth_addr = auth.local_addr();
     tokio::spawn(auth.run_until(std::future::pending()));
+    let auth_url = format!("http://{auth_addr}");
+    // Every service verifies tokens with auth-service's JWKS and revocation feed, as in
+    // production.
+    let token_check = TokenCheckConfig::with_jwks(auth_url.parse().expect("uri"), ISSUER.into(), AUDIENCE.into())
+        .expect("token check");
 
+    // As deployed: patient-service mints its credential for billing-service's gRPC
+    // calls with the secret billing-service verifies it with.
+    let billing_grpc_secret = pulsetrack_common::service_auth::ServiceSecret::new(format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    ))
+    .expect("a long enough secret");
     let mut billing_config = billing_service::config::Config {
         http: listen_any(),
         grpc: listen_any(),
         database: DatabaseConfig::with_url(billing_db.url()),
+        token_check: token_check.clone(),
+        grpc_secret: billing_grpc_secret.clone(),
+        grpc_reflection: false,
     };
     let billing = billing_service::Application::build(billing_config.clone()).await.expect("billing-service starts");
     // Pin the ports, so a restarted billing-service comes back where patient-service looks.
@@ -220,6 +236,7 @@ pub async fn spawn_stack_with(overrides: GatewayOverrides) -> TestStack {
             listen: listen_any(),
             database: DatabaseConfig::with_url(analytics_db.url()),
             kafka: kafka.clone(),
+            token_check: token_check.clone(),
             group_id: "analytics-service".into(),
         };
         analytics_db_url = Some(analytics_db.url().to_string());
@@ -236,7 +253,9 @@ pub async fn spawn_stack_with(overrides: GatewayOverrides) -> TestStack {
         listen: listen_any(),
         database: DatabaseConfig::with_url(patient_db.url()),
         billing_grpc_url: billing_grpc,
+        billing_grpc_secret,
         kafka,
+        token_check: token_check.clone(),
         outbox: test_outbox(),
         cloudwatch_namespace: None,
     };
@@ -246,23 +265,13 @@ pub async fn spawn_stack_with(overrides: GatewayOverrides) -> TestStack {
     let patient_addr = patient.local_addr();
     tokio::spawn(patient.run_until(std::future::pending()));
 
-    let auth_url = format!("http://{auth_addr}");
     let patient_url = overrides.patient_url.unwrap_or_else(|| format!("http://{patient_addr}"));
     let gateway_config = api_gateway::config::Config {
         listen: ListenConfig { limits: overrides.gateway_limits, ..listen_any() },
-        auth_url: auth_url.parse().expect("uri"),
-        revocations_url: api_gateway::config::revocations_url(&auth_url.parse().expect("uri")).expect("uri"),
+        token_check,
         patient_url: patient_url.parse().expect("uri"),
         billing_url: billing_http.parse().expect("uri"),
         analytics_url: analytics_http.parse().expect("uri"),
-        jwt: GatewayJwt {
-            issuer: ISSUER.into(),
-            audience: AUDIENCE.into(),
-            // The default the gateway derives from AUTH_SERVICE_URL, as in production.
-            keys: KeySource::Jwks(
-                api_gateway::config::default_jwks_url(&auth_url.parse().expect("uri")).parse().expect("uri"),
-            ),
-        },
         upstream_timeout: overrides.upstream_timeout,
         max_body_bytes: overrides.max_body_bytes,
         rate_limit: overrides.rate_limit,
@@ -309,12 +318,12 @@ impl TestStack {
         let env = [
             (HOST, "127.0.0.1".to_string()),
             (PORT, port.clone()),
-            (AUTH_SERVICE_URL, url(&c.auth_url)),
+            (AUTH_SERVICE_URL, url(&c.token_check.auth_url)),
             (PATIENT_SERVICE_URL, url(&c.patient_url)),
             (BILLING_SERVICE_URL, url(&c.billing_url)),
             (ANALYTICS_SERVICE_URL, url(&c.analytics_url)),
-            (JWT_ISSUER, c.jwt.issuer.clone()),
-            (JWT_AUDIENCE, c.jwt.audience.clone()),
+            (JWT_ISSUER, c.token_check.issuer.clone()),
+            (JWT_AUDIENCE, c.token_check.audience.clone()),
             (RATE_LIMIT_PER_SECOND, "1000000".to_string()),
         ];
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_api-gateway"))

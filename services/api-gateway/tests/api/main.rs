@@ -15,3 +15,4 @@ mod pipeline;
 mod proxy;
 mod sessions;
 mod traces;
+mod zero_trust;

@@ -101,6 +101,8 @@ async fn a_role_that_requires_a_second_factor_gets_an_enrol_only_token_until_it_
     assert!(json_of(refused).await["message"].as_str().is_some_and(|m| m.contains("mfa-enrolment")));
     let direct = stack.client.get(format!("{}/auth/users", stack.auth)).bearer_auth(&token).send().await;
     assert_eq!(direct.expect("direct").status(), StatusCode::FORBIDDEN, "auth-service refuses it too");
+    let direct = stack.client.get(format!("{}/audit", stack.patient)).bearer_auth(&token).send().await;
+    assert_eq!(direct.expect("direct").status(), StatusCode::FORBIDDEN, "patient-service refuses it too");
     let password = json!({"currentPassword": PASSWORD, "newPassword": "another-long-password"});
     let change = stack.authed(Method::PUT, "/auth/me/password", &token, Some(&password)).await;
     assert_eq!(change.status(), StatusCode::FORBIDDEN, "enrolment only");

@@ -1,4 +1,4 @@
-//! Proxy behaviour: identity headers, request ids, body limits, timeouts, dead upstreams.
+//! Proxy behaviour: spoofed identity headers, request ids, body limits, timeouts, dead upstreams.
 
 use std::{collections::BTreeMap, time::Duration};
 
@@ -27,7 +27,7 @@ async fn header_capturing_upstream() -> String {
 }
 
 #[tokio::test]
-async fn spoofed_identity_headers_are_replaced_by_the_token_identity() {
+async fn spoofed_identity_headers_are_stripped_and_the_token_is_passed_on() {
     let upstream = header_capturing_upstream().await;
     let stack = spawn_stack_with(GatewayOverrides { patient_url: Some(upstream), ..Default::default() }).await;
     let token = stack.user_token("honest@example.com").await;
@@ -48,13 +48,11 @@ async fn spoofed_identity_headers_are_replaced_by_the_token_identity() {
     let seen = json_of(response).await;
     assert_eq!(seen["path"], "/patients/abc", "/api is stripped");
     assert_eq!(seen["query"], "page=2");
-    let headers = &seen["headers"];
-    assert_eq!(headers["x-user-email"], "honest@example.com");
-    assert_eq!(headers["x-user-role"], "USER", "the token's role (open signup), not the spoofed one");
-    let session = headers["x-session-id"].as_str().unwrap_or_default();
-    assert!(uuid::Uuid::parse_str(session).is_ok(), "the token's session is forwarded: {session:?}");
-    assert_ne!(session, "00000000-0000-0000-0000-000000000001", "not the spoofed one");
-    assert_ne!(headers["x-user-id"], "00000000-0000-0000-0000-000000000000");
+    let headers = seen["headers"].as_object().expect("headers");
+    for spoofed in ["x-user-id", "x-user-email", "x-user-role", "x-session-id"] {
+        assert!(!headers.contains_key(spoofed), "{spoofed} reached the upstream: {headers:?}");
+    }
+    assert_eq!(headers["authorization"], format!("Bearer {token}"), "the upstream verifies the token itself");
     assert_eq!(headers["x-request-id"], "trace-me-123", "the request id is forwarded");
 }
 

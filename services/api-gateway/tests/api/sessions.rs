@@ -335,7 +335,8 @@ async fn a_gateway_that_cannot_read_the_revocation_feed_fails_closed() {
     let token = stack.user_token("closed@example.com").await;
     let mut config = stack.gateway_config.clone();
     let nowhere = format!("http://{}", crate::helpers::closed_port_addr());
-    config.revocations_url = api_gateway::config::revocations_url(&nowhere.parse().expect("uri")).expect("uri");
+    config.token_check.revocations_url =
+        pulsetrack_common::token_check::revocations_url(&nowhere.parse().expect("uri")).expect("uri");
     let gateway = api_gateway::Application::build(config).await.expect("gateway starts");
     let base = format!("http://{}", gateway.local_addr());
     tokio::spawn(gateway.run_until(std::future::pending()));

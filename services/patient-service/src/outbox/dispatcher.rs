@@ -3,7 +3,10 @@
 
 use std::sync::Arc;
 
-use pulsetrack_common::kafka::{KafkaConfig, PATIENT_TOPIC};
+use pulsetrack_common::{
+    kafka::{KafkaConfig, PATIENT_TOPIC},
+    service_auth::ServiceSecret,
+};
 use sqlx::PgPool;
 
 use super::{
@@ -26,15 +29,16 @@ pub struct Dispatcher {
 }
 
 impl Dispatcher {
+    /// `billing`: billing-service's gRPC URL and the secret of the credential its calls carry.
     pub fn new(
         pool: PgPool,
         wakeup: Wakeup,
         backpressure: Backpressure,
-        billing_url: &str,
+        billing: (&str, &ServiceSecret),
         kafka: KafkaConfig,
         config: OutboxConfig,
     ) -> anyhow::Result<Self> {
-        let deliverer = Deliverer::new(billing_url, kafka.clone(), config.clone())?;
+        let deliverer = Deliverer::new(billing, kafka.clone(), config.clone())?;
         Ok(Self { pool, wakeup, backpressure, deliverer, kafka, config })
     }
 

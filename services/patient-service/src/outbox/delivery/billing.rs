@@ -1,32 +1,53 @@
 //! Delivery to billing-service over gRPC: a batch of account openings in one call,
-//! closes one call each, and how billing's answers map to delivery errors.
+//! closes one call each, every call with patient-service's service credential, and how
+//! billing's answers map to delivery errors.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use prost::Message;
-use pulsetrack_common::trace_context;
+use pulsetrack_common::{
+    service_auth::{self, CredentialMinter, ServiceSecret},
+    trace_context,
+};
 use pulsetrack_proto::billing::{
     BillingBatchItem, BillingBatchRequest, BillingRequest, billing_batch_result::Outcome,
     billing_service_client::BillingServiceClient,
 };
 use tonic::{
-    Code,
+    Code, Request, Status,
     metadata::{MetadataKey, MetadataValue},
+    service::{Interceptor, interceptor::InterceptedService},
     transport::Channel,
 };
 
 use super::error::DeliveryError;
 use crate::outbox::claim::ClaimedRow;
 
+/// Puts patient-service's service credential for billing-service into every call's
+/// `authorization` metadata (one minted credential serves the calls of
+/// [`service_auth::REUSE_FOR`]); billing-service refuses a call without it.
+#[derive(Clone)]
+struct WithCredential(Arc<CredentialMinter>);
+
+impl Interceptor for WithCredential {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        let value = self.0.authorization().map_err(|e| Status::internal(e.to_string()))?;
+        let value = MetadataValue::try_from(value).map_err(|e| Status::internal(e.to_string()))?;
+        request.metadata_mut().insert(service_auth::AUTHORIZATION, value);
+        Ok(request)
+    }
+}
+
 /// billing-service's client, with the deadline of each call.
 pub(super) struct Billing {
-    client: BillingServiceClient<Channel>,
+    client: BillingServiceClient<InterceptedService<Channel, WithCredential>>,
     deadline: Duration,
 }
 
 impl Billing {
-    /// A client that connects on first use (billing-service may come up after us).
-    pub(super) fn connect_lazy(url: &str, deadline: Duration) -> anyhow::Result<Self> {
+    /// A client that connects on first use (billing-service may come up after us), and
+    /// presents a credential minted with `secret` on every call.
+    pub(super) fn connect_lazy(url: &str, secret: &ServiceSecret, deadline: Duration) -> anyhow::Result<Self> {
         let channel = Channel::from_shared(url.to_string())?
             .connect_timeout(Duration::from_secs(2))
             // The client enforces the deadline too: a silently dropped connection must
@@ -36,7 +57,9 @@ impl Billing {
             .keep_alive_timeout(Duration::from_secs(5))
             .tcp_nodelay(true)
             .connect_lazy();
-        Ok(Self { client: BillingServiceClient::new(channel), deadline })
+        let minter = CredentialMinter::new(secret, crate::SERVICE, service_auth::BILLING_SERVICE);
+        let client = BillingServiceClient::with_interceptor(channel, WithCredential(Arc::new(minter)));
+        Ok(Self { client, deadline })
     }
 
     /// Closes a deleted patient's account with one `CloseBillingAccount` call (closes
@@ -124,14 +147,34 @@ impl Billing {
 
 /// billing-service's answer: a rejection is final; unreachable, timing out or
 /// overloaded is transient; anything else is retried but counts towards dead.
+/// A refused credential is transient too: it means the two services disagree on
+/// `BILLING_GRPC_SECRET` (one side rotated first), not that the row is bad, so its
+/// rows wait (and the outbox's age alarm fires) until both agree, and none goes dead.
 fn classify_status(status: &tonic::Status) -> DeliveryError {
     let reason = format!("{:?}: {}", status.code(), status.message());
     match status.code() {
         Code::InvalidArgument => DeliveryError::Reject(status.message().to_string()),
         // Cancelled: the channel's own deadline (tonic reports it so) or a dropped connection.
-        Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled | Code::ResourceExhausted | Code::Aborted => {
-            DeliveryError::Transient(reason)
-        }
+        Code::Unavailable
+        | Code::DeadlineExceeded
+        | Code::Cancelled
+        | Code::ResourceExhausted
+        | Code::Aborted
+        | Code::Unauthenticated => DeliveryError::Transient(reason),
         _ => DeliveryError::Retry(reason),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_credential_waits_and_a_rejection_is_final() {
+        let class = |code: Code| classify_status(&Status::new(code, "m"));
+        assert!(matches!(class(Code::Unauthenticated), DeliveryError::Transient(_)));
+        assert!(matches!(class(Code::Unavailable), DeliveryError::Transient(_)));
+        assert!(matches!(class(Code::InvalidArgument), DeliveryError::Reject(_)));
+        assert!(matches!(class(Code::Internal), DeliveryError::Retry(_)));
     }
 }

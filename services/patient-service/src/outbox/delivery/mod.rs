@@ -10,7 +10,7 @@ mod producer;
 use std::{future::Future, time::Duration};
 
 use futures_util::future::join_all;
-use pulsetrack_common::kafka::KafkaConfig;
+use pulsetrack_common::{kafka::KafkaConfig, service_auth::ServiceSecret};
 use tracing::Instrument as _;
 
 pub(super) use self::error::DeliveryError;
@@ -26,8 +26,12 @@ pub(super) struct Deliverer {
 }
 
 impl Deliverer {
-    pub(super) fn new(billing_url: &str, kafka: KafkaConfig, config: OutboxConfig) -> anyhow::Result<Self> {
-        let billing = Billing::connect_lazy(billing_url, config.billing_deadline)?;
+    pub(super) fn new(
+        (billing_url, billing_secret): (&str, &ServiceSecret),
+        kafka: KafkaConfig,
+        config: OutboxConfig,
+    ) -> anyhow::Result<Self> {
+        let billing = Billing::connect_lazy(billing_url, billing_secret, config.billing_deadline)?;
         let producer = Producer::new(kafka, config.kafka_delivery_timeout)?;
         Ok(Self { billing, producer, config })
     }

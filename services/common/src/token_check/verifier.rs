@@ -1,6 +1,6 @@
 //! Token verification: EdDSA only (the algorithm is pinned, whatever the header says),
 //! signature, `exp`, `iss` and `aud` checked. Keys come from auth-service's JWKS or a
-//! configured public key; the gateway holds no signing key.
+//! configured public key; no service but auth-service holds a signing key.
 
 use std::{
     collections::HashMap,
@@ -11,17 +11,13 @@ use std::{
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Limited};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, jwk::JwkSet};
-use pulsetrack_common::identity::Claims;
 use tokio::sync::Mutex;
 
-use crate::{
-    config::{JwtConfig, KeySource},
-    error::GatewayError,
-    upstream_client::UpstreamClient,
-};
+use super::{KeySource, TokenCheckConfig, TokenError};
+use crate::{http_client::HttpClient, identity::Claims};
 
 /// A JWKS is re-fetched at most this often when tokens name unknown keys, so that
-/// forged `kid`s cannot turn the gateway into a load generator against auth-service.
+/// forged `kid`s cannot turn a service into a load generator against auth-service.
 const REFRESH_INTERVAL: Duration = Duration::from_secs(5);
 /// Verified tokens remembered; past this many the memory is cleared and refilled.
 const VERIFIED_CAPACITY: usize = 10_000;
@@ -32,7 +28,7 @@ pub struct Verifier {
     source: KeySource,
     keys: RwLock<Keys>,
     last_refresh: Mutex<Option<Instant>>,
-    client: UpstreamClient,
+    client: HttpClient,
     /// Tokens that passed every check, so a client's next request costs a hash lookup
     /// instead of an Ed25519 verification. Expiry is checked on every use; the memory
     /// is dropped whenever the key set changes.
@@ -47,7 +43,7 @@ struct Keys {
 }
 
 impl Verifier {
-    pub fn new(config: &JwtConfig, client: UpstreamClient) -> anyhow::Result<Self> {
+    pub fn new(config: &TokenCheckConfig, client: HttpClient) -> anyhow::Result<Self> {
         let mut validation = Validation::new(Algorithm::EdDSA);
         validation.set_issuer(&[&config.issuer]);
         validation.set_audience(&[&config.audience]);
@@ -88,7 +84,7 @@ impl Verifier {
     }
 
     /// Verifies `token` and returns its claims.
-    pub async fn verify(&self, token: &str) -> Result<Claims, GatewayError> {
+    pub async fn verify(&self, token: &str) -> Result<Claims, TokenError> {
         if let Some(claims) = self.remembered(token) {
             return Ok(claims);
         }
@@ -109,10 +105,10 @@ impl Verifier {
         (claims.exp.saturating_add(self.validation.leeway) >= now).then_some(claims)
     }
 
-    async fn verify_signature(&self, token: &str) -> Result<Claims, GatewayError> {
-        let header = jsonwebtoken::decode_header(token).map_err(|e| GatewayError::InvalidToken(e.to_string()))?;
+    async fn verify_signature(&self, token: &str) -> Result<Claims, TokenError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|e| TokenError::Invalid(e.to_string()))?;
         if header.alg != Algorithm::EdDSA {
-            return Err(GatewayError::InvalidToken(format!("algorithm {:?} is not accepted", header.alg)));
+            return Err(TokenError::Invalid(format!("algorithm {:?} is not accepted", header.alg)));
         }
         let key = match self.lookup(header.kid.as_deref()) {
             Some(key) => key,
@@ -120,16 +116,16 @@ impl Verifier {
                 self.refresh(false).await;
                 self.lookup(header.kid.as_deref()).ok_or_else(|| {
                     if self.has_keys() {
-                        GatewayError::InvalidToken("unknown key id".into())
+                        TokenError::Invalid("unknown key id".into())
                     } else {
-                        GatewayError::KeysUnavailable
+                        TokenError::KeysUnavailable
                     }
                 })?
             }
         };
         jsonwebtoken::decode::<Claims>(token, &key, &self.validation)
             .map(|data| data.claims)
-            .map_err(|e| GatewayError::InvalidToken(e.to_string()))
+            .map_err(|e| TokenError::Invalid(e.to_string()))
     }
 
     fn lookup(&self, kid: Option<&str>) -> Option<DecodingKey> {

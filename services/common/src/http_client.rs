@@ -1,6 +1,6 @@
-//! The one pooled HTTP client every upstream call shares (forwarded requests, the
-//! audit fan-out, JWKS fetches), tuned so that an idle connection is never reused
-//! while its upstream closes it.
+//! The pooled HTTP client a service calls its peers with (the gateway's forwarded
+//! requests and audit fan-out, every service's JWKS and revocation-feed reads), tuned
+//! so that an idle connection is never reused while its upstream closes it.
 
 use std::time::Duration;
 
@@ -10,15 +10,15 @@ use hyper_util::{
     rt::TokioExecutor,
 };
 
-/// Pooled HTTP/1.1 client shared by all upstream calls.
-pub type UpstreamClient = Client<HttpConnector, Body>;
+/// Pooled HTTP/1.1 client shared by all of a service's calls to its peers.
+pub type HttpClient = Client<HttpConnector, Body>;
 
 /// How long an idle upstream connection is kept: well under the services' header-read
 /// timeout (which also closes idle connections, 10 s by default), so that the gateway
 /// never sends a request on a connection the upstream is closing.
 pub const UPSTREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
 
-pub fn upstream_client() -> UpstreamClient {
+pub fn http_client() -> HttpClient {
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
     connector.set_connect_timeout(Some(Duration::from_secs(2)));

@@ -1,10 +1,10 @@
-//! The sessions that have ended, as auth-service publishes them: the gateway follows
+//! The sessions that have ended, as auth-service publishes them: each service follows
 //! the feed (`GET /internal/revocations?after=<cursor>`) every [`POLL_INTERVAL`] and
 //! refuses any token of an ended session, cached or not. A revocation is kept until
 //! the last token of its session has expired.
 //!
 //! Fail closed: when the feed has not been read for [`MAX_STALENESS`] (auth-service or
-//! its database unreachable), protected routes answer 503, because the gateway can no
+//! its database unreachable), protected routes answer 503, because the service can no
 //! longer promise that an ended session's tokens are refused within that time.
 
 use std::{
@@ -17,10 +17,10 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use http::Uri;
 use http_body_util::{BodyExt, Empty, Limited};
-use pulsetrack_common::revocation::RevocationFeed;
 use uuid::Uuid;
 
-use crate::{error::GatewayError, upstream_client::UpstreamClient};
+use super::TokenError;
+use crate::{http_client::HttpClient, revocation::RevocationFeed};
 
 /// How often the feed is read.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
@@ -30,10 +30,10 @@ pub const MAX_STALENESS: Duration = Duration::from_secs(5);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
 const MAX_PAGE_BYTES: usize = 4 * 1024 * 1024;
 
-/// The ended sessions this gateway knows of, and how fresh that knowledge is.
+/// The ended sessions this service knows of, and how fresh that knowledge is.
 pub struct Revocations {
     feed: Uri,
-    client: UpstreamClient,
+    client: HttpClient,
     state: RwLock<Known>,
 }
 
@@ -46,19 +46,19 @@ struct Known {
 
 impl Revocations {
     /// Follows the feed at `feed` (auth-service's `/internal/revocations`).
-    pub fn new(feed: Uri, client: UpstreamClient) -> Self {
+    pub fn new(feed: Uri, client: HttpClient) -> Self {
         Self { feed, client, state: RwLock::new(Known::default()) }
     }
 
     /// `Ok` when session `sid` has not ended, as of a view of the feed at most
     /// [`MAX_STALENESS`] old.
-    pub fn check(&self, sid: Uuid) -> Result<(), GatewayError> {
-        let known = self.state.read().map_err(|_| GatewayError::RevocationsStale)?;
+    pub fn check(&self, sid: Uuid) -> Result<(), TokenError> {
+        let known = self.state.read().map_err(|_| TokenError::RevocationsStale)?;
         if known.synced_at.is_none_or(|at| at.elapsed() > MAX_STALENESS) {
-            return Err(GatewayError::RevocationsStale);
+            return Err(TokenError::RevocationsStale);
         }
         if known.ended.contains_key(&sid) {
-            return Err(GatewayError::SessionEnded);
+            return Err(TokenError::SessionEnded);
         }
         Ok(())
     }
