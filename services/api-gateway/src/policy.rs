@@ -4,7 +4,7 @@
 
 use axum::http::HeaderMap;
 use pulsetrack_common::{
-    identity::{AccessError, Claims, Permission},
+    identity::{AccessError, Permission},
     token_check::TokenError,
 };
 
@@ -14,31 +14,25 @@ use crate::{
 };
 
 impl Gateway {
-    /// The claims of the request's bearer token, when its session has not ended.
-    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Claims, GatewayError> {
-        Ok(self.tokens.claims(headers).await?)
-    }
-
-    /// The claims of a token that may call `path` (a restricted token reaches only its
-    /// step's routes); the request counts against the account's rate limit.
-    pub(crate) async fn authenticate_for(&self, headers: &HeaderMap, path: &str) -> Result<Claims, GatewayError> {
-        let claims = self.authenticate(headers).await?;
+    /// `Ok` when the request's token (of a live session) may call `path` (a restricted
+    /// token reaches only its step's routes); the request counts against the account's
+    /// rate limit.
+    pub(crate) async fn authenticate_for(&self, headers: &HeaderMap, path: &str) -> Result<(), GatewayError> {
+        let claims = self.tokens.claims(headers).await?;
         if !claims.scope.allows(path) {
             return Err(TokenError::ScopeRestricted(claims.scope).into());
         }
-        self.admit(RateKey::Account(claims.sub.clone()))?;
-        Ok(claims)
+        self.admit(RateKey::Account(claims.sub))
     }
 
-    /// The caller's claims when its token is valid and its role holds `permission`;
-    /// the request counts against its rate limit.
-    pub(crate) async fn authorize(&self, headers: &HeaderMap, permission: Permission) -> Result<Claims, GatewayError> {
+    /// `Ok` when the caller's token is valid and its role holds `permission`; the
+    /// request counts against its rate limit. The upstream verifies the token again.
+    pub(crate) async fn authorize(&self, headers: &HeaderMap, permission: Permission) -> Result<(), GatewayError> {
         let claims = self.tokens.full_claims(headers).await?;
         if !claims.role.may(permission) {
             tracing::info!(user_id = %claims.sub, role = %claims.role, %permission, "refused by the access policy");
             return Err(GatewayError::Forbidden(AccessError::Forbidden { role: claims.role, permission }));
         }
-        self.admit(RateKey::Account(claims.sub.clone()))?;
-        Ok(claims)
+        self.admit(RateKey::Account(claims.sub))
     }
 }
