@@ -7,15 +7,18 @@
 # On a fresh machine tansu and the workspace build side by side (tansu's output goes to
 # a log in the tools folder): each has long single-crate stretches that leave a core
 # idle, which the other fills. docs/src/running-locally.md has the phases and their times.
-# PULSETRACK_PROFILE=dev runs the debug build instead (the one `scripts/test.sh` makes;
-# the docs check uses it so that CI does not build the workspace twice).
+# The release build leaves out the deployer's AWS clients (its `aws` feature: `up` needs
+# none of them); `scripts/deployer` adds them the first time a command calls AWS.
+# PULSETRACK_PROFILE=dev runs the debug build instead (the one `scripts/test.sh` makes,
+# AWS clients included; the docs check uses it so that CI does not build the workspace
+# twice).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/pulsetrack/target}"
 PROFILE="${PULSETRACK_PROFILE:-release}"
 case "$PROFILE" in
-  release) out="$CARGO_TARGET_DIR/release" ;;
-  dev) out="$CARGO_TARGET_DIR/debug" ;;
+  release) out="$CARGO_TARGET_DIR/release"; features=(--no-default-features) ;;
+  dev) out="$CARGO_TARGET_DIR/debug"; features=() ;;
   *) echo "PULSETRACK_PROFILE must be release or dev, not '$PROFILE'" >&2; exit 2 ;;
 esac
 
@@ -27,7 +30,7 @@ tansu_log="$TOOLS/install-tansu.log"
 scripts/install-tansu.sh >"$tansu_out" 2>"$tansu_log" &
 tansu_pid=$!
 echo "up: building the workspace ($PROFILE); tansu is made beside it if missing (log: $tansu_log)"
-cargo build --profile "$PROFILE" --workspace --bins
+cargo build --profile "$PROFILE" --workspace --bins "${features[@]}"
 if ! wait "$tansu_pid"; then
   echo "up: building tansu failed; the end of $tansu_log:" >&2
   tail -n 30 "$tansu_log" >&2

@@ -247,6 +247,49 @@ pub enum Command {
         #[arg(long, default_value_t = 60)]
         timeout: u64,
     },
+    /// `scripts/deployer`'s question before it runs a command: can this build run
+    /// the command given after `--`? Exit 0 when it can (or the arguments do not
+    /// parse: running them says why), 6 when it lacks the AWS clients the command needs.
+    #[command(hide = true)]
+    CanRun {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+impl Command {
+    /// The command's name on the command line.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Synth { .. } => "synth",
+            Command::Deploy { .. } => "deploy",
+            Command::Bootstrap { .. } => "bootstrap",
+            Command::Images(_) => "images",
+            Command::Diff { .. } => "diff",
+            Command::Destroy { .. } => "destroy",
+            Command::Status { .. } => "status",
+            Command::Up(_) => "up",
+            Command::Guard { .. } => "guard",
+            Command::Top { .. } => "top",
+            Command::Down { .. } => "down",
+            Command::CanRun { .. } => "can-run",
+        }
+    }
+
+    /// Whether the command calls AWS (needs the `aws` feature's clients).
+    pub fn calls_aws(&self) -> bool {
+        match self {
+            Command::Deploy { .. } | Command::Diff { .. } | Command::Destroy { .. } | Command::Bootstrap { .. } => true,
+            Command::Status { local, .. } => !local,
+            Command::Synth { .. }
+            | Command::Images(_)
+            | Command::Up(_)
+            | Command::Guard { .. }
+            | Command::Top { .. }
+            | Command::Down { .. }
+            | Command::CanRun { .. } => false,
+        }
+    }
 }
 
 pub const DEFAULT_DATA_DIR: &str = ".pulsetrack/up";

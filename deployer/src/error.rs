@@ -3,6 +3,7 @@
 
 use pulsetrack_stacks::{ValidationErrors, pulsetrack::ContextError};
 
+#[cfg(feature = "aws")]
 /// An AWS call that failed: `<call> failed: <the service's message>`, or the SDK's own
 /// description of the error when the service sent no message (unreachable, timed out).
 pub fn aws_call_failed(
@@ -38,11 +39,18 @@ pub enum Error {
     /// Changes that widen access were not approved (exit 5).
     #[error("{0}")]
     ApprovalRefused(String),
+    /// A command that calls AWS, asked of a deployer built without the AWS clients
+    /// (exit 6): `scripts/deployer` then builds them and runs the command again.
+    #[error(
+        "`{0}` calls AWS, and this deployer was built without the AWS clients (the `aws` feature; \
+         `scripts/up.sh` leaves them out to start sooner): run it through `scripts/deployer`, which adds them"
+    )]
+    WithoutAws(&'static str),
 }
 
 impl Error {
     /// 0 ok, 1 failed or differences found, 2 bad arguments or context, 3 invalid
-    /// stack, 4 I/O or AWS error, 5 approval refused.
+    /// stack, 4 I/O or AWS error, 5 approval refused, 6 built without the AWS clients.
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Found(_) | Error::Failed(_) => 1,
@@ -50,6 +58,7 @@ impl Error {
             Error::InvalidStack(_) => 3,
             Error::Io(_) | Error::Aws(_) => 4,
             Error::ApprovalRefused(_) => 5,
+            Error::WithoutAws(_) => 6,
         }
     }
 }
@@ -69,5 +78,6 @@ mod tests {
         assert_eq!(Error::Io("x".into()).exit_code(), 4);
         assert_eq!(Error::Aws(anyhow::anyhow!("x")).exit_code(), 4);
         assert_eq!(Error::ApprovalRefused("x".into()).exit_code(), 5);
+        assert_eq!(Error::WithoutAws("deploy").exit_code(), 6);
     }
 }

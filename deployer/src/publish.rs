@@ -10,6 +10,7 @@ use std::{
 };
 
 use anyhow::Context as _;
+#[cfg(feature = "aws")]
 use aws_config::SdkConfig;
 use serde_json::Value;
 
@@ -102,6 +103,7 @@ pub fn explicit_registry(text: &str) -> anyhow::Result<Registry> {
     Registry::new(RegistryRef::parse(text)?, Credentials::from_env())
 }
 
+#[cfg(feature = "aws")]
 /// The registry of the stack's ECR repositories (the outputs of the images stack),
 /// signed in with ECR's GetAuthorizationToken.
 pub async fn ecr_registry(config: &SdkConfig, repository_uris: &[String]) -> anyhow::Result<Registry> {

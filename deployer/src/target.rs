@@ -3,6 +3,7 @@
 
 use std::{net::ToSocketAddrs, time::Duration};
 
+#[cfg(feature = "aws")]
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +34,7 @@ pub fn localstack_endpoint(env: impl Fn(&str) -> Option<String>) -> String {
     }
 }
 
+#[cfg(feature = "aws")]
 fn env(key: &str) -> Option<String> {
     std::env::var(key).ok().filter(|v| !v.is_empty())
 }
@@ -45,6 +47,7 @@ impl Target {
         }
     }
 
+    #[cfg(feature = "aws")]
     pub async fn sdk_config(&self) -> SdkConfig {
         let loader = aws_config::defaults(BehaviorVersion::latest());
         match self {

@@ -2,28 +2,32 @@
 //! synthesizing with the context, applying a template through a change set, finding
 //! the registry the images go to.
 
+#[cfg(feature = "aws")]
 mod bootstrap;
+#[cfg(feature = "aws")]
+mod cloud;
+#[cfg(feature = "aws")]
 mod deploy;
+#[cfg(feature = "aws")]
 mod destroy;
+#[cfg(feature = "aws")]
 mod diff;
 mod images;
 mod local;
+#[cfg(feature = "aws")]
 mod status;
 mod synth;
 
-use std::{
-    collections::BTreeMap,
-    io::{BufRead, IsTerminal, Write},
-    time::Duration,
-};
+#[cfg(feature = "aws")]
+pub use cloud::{Applied, Apply, assets_bucket, note_policy, outputs_after, stacks_for, template_source};
+
+use std::{collections::BTreeMap, time::Duration};
 
 use pulsetrack_stacks::{Context, Stack, pulsetrack_stack};
 
 use crate::{
     assembly::{self, Assembly},
-    assets::{AssetsBucket, Bootstrapped, INLINE_TEMPLATE_LIMIT},
-    cli::{Approval, Command, ImagesCommand, Output, StackArgs},
-    cloudformation::{Progress, ResourceChange, Stacks, TemplateSource},
+    cli::{Command, ImagesCommand, StackArgs},
     error::{Error, Result},
     target::Target,
 };
@@ -32,12 +36,36 @@ use crate::{
 pub async fn run(command: Command) -> Result<()> {
     match command {
         Command::Synth { stack, out, check } => synth::run(&stack, &out, check.as_deref()).await,
+        Command::Images(ImagesCommand::Build { stack, images, push, output }) => {
+            images::build(&stack, &images, push, output).await
+        }
+        Command::Status { local: true, data_dir, .. } => local::status(&data_dir).await,
+        Command::Up(args) => local::up(*args).await,
+        Command::Down { data_dir, timeout } => local::down(&data_dir, Duration::from_secs(timeout)).await,
+        Command::Top { data_dir, interval, count } => local::top(&data_dir, interval, count).await,
+        Command::Guard { data_dir, parent } => local::guard(data_dir, parent).await,
+        Command::CanRun { args } => can_run(args),
+        command => run_aws(command).await,
+    }
+}
+
+/// `can-run -- <args>`: refuses (exit 6) what this build cannot run; arguments that
+/// do not parse pass, so that running them shows clap's own message.
+fn can_run(args: Vec<String>) -> Result<()> {
+    use clap::Parser as _;
+    match crate::cli::Cli::try_parse_from(std::iter::once("deployer".to_string()).chain(args)) {
+        Ok(cli) if cli.command.calls_aws() && !cfg!(feature = "aws") => Err(Error::WithoutAws(cli.command.name())),
+        _ => Ok(()),
+    }
+}
+
+/// The commands that call AWS.
+#[cfg(feature = "aws")]
+async fn run_aws(command: Command) -> Result<()> {
+    match command {
         Command::Deploy { stack, target, timeout, outputs_file, output, require_approval, images, no_images } => {
             let apply = Apply { timeout: Duration::from_secs(timeout), output, require_approval };
             deploy::run(&stack, &target.target(), &apply, &images, no_images, outputs_file.as_deref()).await
-        }
-        Command::Images(ImagesCommand::Build { stack, images, push, output }) => {
-            images::build(&stack, &images, push, output).await
         }
         Command::Diff { stack, target, fail, images, no_images } => {
             diff::run(&stack, &target.target(), fail, &images, no_images).await
@@ -46,13 +74,15 @@ pub async fn run(command: Command) -> Result<()> {
             destroy::run(&stack, &target.target(), Duration::from_secs(timeout), moto_reset).await
         }
         Command::Bootstrap { target } => bootstrap::run(&target.target()).await,
-        Command::Status { local: true, data_dir, .. } => local::status(&data_dir).await,
         Command::Status { stack, target, output, .. } => status::run(&stack, &target.target(), output).await,
-        Command::Up(args) => local::up(*args).await,
-        Command::Down { data_dir, timeout } => local::down(&data_dir, Duration::from_secs(timeout)).await,
-        Command::Top { data_dir, interval, count } => local::top(&data_dir, interval, count).await,
-        Command::Guard { data_dir, parent } => local::guard(data_dir, parent).await,
+        other => Err(Error::Usage(format!("`{}` does not call AWS", other.name()))),
     }
+}
+
+/// Without the AWS clients, the commands that call AWS are refused (exit 6).
+#[cfg(not(feature = "aws"))]
+async fn run_aws(command: Command) -> Result<()> {
+    Err(Error::WithoutAws(command.name()))
 }
 
 /// A synthesized stack: the model and its assembly files.
@@ -101,158 +131,48 @@ pub async fn synthesize(
     Ok(Synthesized { model, files })
 }
 
-pub async fn stacks_for(name: &str, target: &Target) -> Stacks {
-    let config = target.sdk_config().await;
-    Stacks::new(aws_sdk_cloudformation::Client::new(&config), name)
-}
-
-/// The assets bucket of the target's account and region.
-pub async fn assets_bucket(target: &Target) -> Result<AssetsBucket> {
-    let config = target.sdk_config().await;
-    let (path_style, over_tls) = match target {
-        Target::Aws => (false, true),
-        Target::Endpoint(url) => (true, url.starts_with("https://")),
-    };
-    AssetsBucket::for_config(&config, path_style, over_tls).await.map_err(Error::Aws)
-}
-
-/// Says when the TLS-only policy was left out (a plain-HTTP endpoint).
-pub fn note_policy(bucket: &AssetsBucket, done: Bootstrapped) {
-    if !done.tls_policy {
-        eprintln!(
-            "note: the endpoint is plain HTTP, so {} has no TLS-only bucket policy (it would refuse the deployer's own requests)",
-            bucket.name
-        );
-    }
-}
-
-/// How `template` goes to CloudFormation: inline when it fits the inline limit, else
-/// stored in the assets bucket (bootstrapped first when missing) by content hash.
-/// What is done is said on stderr.
-pub async fn template_source(target: &Target, template: &str) -> Result<TemplateSource> {
-    if template.len() <= INLINE_TEMPLATE_LIMIT {
-        return Ok(TemplateSource::Body(template.to_string()));
-    }
-    let bucket = assets_bucket(target).await?;
-    if !bucket.exists().await.map_err(Error::Aws)? {
-        eprintln!(
-            "the template is {} bytes, over CloudFormation's inline limit of {INLINE_TEMPLATE_LIMIT}: \
-             bootstrapping the assets bucket {} (encrypted, versioned, public access blocked, TLS only)",
-            template.len(),
-            bucket.name
-        );
-        let done = bucket.bootstrap().await.map_err(Error::Aws)?;
-        note_policy(&bucket, done);
-    }
-    let stored = bucket.store_template(template).await.map_err(Error::Aws)?;
-    eprintln!(
-        "template ({} bytes) via S3: s3://{}/{} ({})",
-        template.len(),
-        bucket.name,
-        stored.key,
-        if stored.uploaded { "uploaded" } else { "already there" }
-    );
-    Ok(TemplateSource::Url(stored.url))
-}
-
-fn confirm(question: &str) -> bool {
-    if !std::io::stdin().is_terminal() || std::env::var_os("CI").is_some() {
-        return false;
-    }
-    eprint!("{question} [y/N] ");
-    let _ = std::io::stderr().flush();
-    let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer).is_ok() && matches!(answer.trim(), "y" | "Y" | "yes")
-}
-
-/// How a template is applied: through a change set, asking before broadening changes.
-pub struct Apply {
-    pub timeout: Duration,
-    pub output: Output,
-    pub require_approval: Approval,
-}
-
-/// What applying a template did.
-pub enum Applied {
-    /// The change set held no change.
-    Unchanged,
-    /// The stack settled at `status` (`CREATE_COMPLETE` or `UPDATE_COMPLETE`).
-    Changed { status: String, changes: Vec<ResourceChange> },
-}
-
-impl Apply {
-    /// Applies `template`, which CloudFormation receives as `source`.
-    pub async fn run(&self, stacks: &Stacks, template: &str, source: &TemplateSource) -> Result<Applied> {
-        // Read before the change set exists: it is what the change is measured against.
-        let old = stacks.deployed_template().await.map_err(Error::Aws)?;
-        let Some(prepared) = stacks.prepare(source).await.map_err(Error::Failed)? else {
-            return Ok(Applied::Unchanged);
-        };
-        if self.output == Output::Text {
-            for change in &prepared.changes {
-                eprintln!("  {}", change.line());
-            }
-        }
-        let new: serde_json::Value =
-            serde_json::from_str(template).map_err(|e| Error::Failed(anyhow::anyhow!("template: {e}")))?;
-        let broadening: Vec<_> = prepared.changes.iter().filter(|c| c.broadening(&old, &new)).collect();
-        if self.require_approval == Approval::Broadening
-            && !broadening.is_empty()
-            && !confirm(&format!("{} security-relevant change(s) widen access. Deploy?", broadening.len()))
-        {
-            stacks.discard(&prepared.change_set).await;
-            let list: Vec<String> = broadening.iter().map(|c| format!("  {}", c.line())).collect();
-            return Err(Error::ApprovalRefused(format!(
-                "{} broadening change(s) need approval: confirm on a terminal, or pass --require-approval never\n{}",
-                broadening.len(),
-                list.join("\n")
-            )));
-        }
-        let mark = stacks.event_mark().await.map_err(Error::Aws)?;
-        stacks.execute(&prepared.change_set).await.map_err(Error::Failed)?;
-        let mut progress = Progress::new(self.output == Output::Json);
-        let settled = stacks.wait(self.timeout, &mut progress, mark).await.map_err(Error::Failed)?;
-        if !settled.succeeded() {
-            let reasons = if settled.failures.is_empty() {
-                "no resource reported a reason".into()
-            } else {
-                settled.failures.join("\n  ")
-            };
-            return Err(Error::Failed(anyhow::anyhow!(
-                "deploy of {} ended {}:\n  {reasons}",
-                stacks.name,
-                settled.status.as_str()
-            )));
-        }
-        Ok(Applied::Changed { status: settled.status.as_str().to_string(), changes: prepared.changes })
-    }
-}
-
-/// The stack's outputs after `applied`. moto computes outputs only on UpdateStack, so
-/// when a stack that declares outputs reports none, they are refreshed (and it is said).
-pub async fn outputs_after(
-    stacks: &Stacks,
-    applied: &Applied,
-    template: &TemplateSource,
-    declares_outputs: bool,
-    target: &Target,
-) -> Result<Vec<(String, String)>> {
-    let outputs = stacks.outputs().await.map_err(Error::Aws)?;
-    if matches!(applied, Applied::Unchanged) || !outputs.is_empty() || !declares_outputs {
-        return Ok(outputs);
-    }
-    eprintln!(
-        "note: {} reported no outputs of {} after the change set (moto computes them only on UpdateStack); refreshing them",
-        target.describe(),
-        stacks.name
-    );
-    stacks.refresh_outputs(template).await.map_err(Error::Aws)?;
-    stacks.outputs().await.map_err(Error::Aws)
-}
-
 /// Renders `value` as pretty JSON on stdout.
 fn print_json(value: &serde_json::Value) -> Result<()> {
     let text = serde_json::to_string_pretty(value).map_err(|e| Error::Io(format!("cannot render JSON: {e}")))?;
     println!("{text}");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(args: &[&str]) -> bool {
+        matches!(can_run(args.iter().map(|a| a.to_string()).collect()), Err(Error::WithoutAws(_)))
+    }
+
+    /// `scripts/deployer` asks before each command; CI runs this test both with the
+    /// AWS clients and without them (`--no-default-features`).
+    #[test]
+    fn only_commands_that_call_aws_need_the_aws_clients() {
+        let without_aws = !cfg!(feature = "aws");
+        assert_eq!(refused(&["deploy", "--localstack"]), without_aws);
+        assert_eq!(refused(&["diff", "--endpoint", "http://127.0.0.1:5000"]), without_aws);
+        assert_eq!(refused(&["destroy"]), without_aws);
+        assert_eq!(refused(&["bootstrap"]), without_aws);
+        assert_eq!(refused(&["status"]), without_aws);
+        assert!(!refused(&["status", "--local"]));
+        assert!(!refused(&["up", "--port", "4100"]));
+        assert!(!refused(&["down"]));
+        assert!(!refused(&["synth", "--out", "cdk.out"]));
+        assert!(!refused(&["images", "build"]));
+        // Arguments that do not parse pass: running them shows clap's own message.
+        assert!(!refused(&["deploy", "--no-such-flag"]));
+        assert!(!refused(&[]));
+    }
+
+    #[cfg(not(feature = "aws"))]
+    #[tokio::test]
+    async fn without_the_aws_clients_a_command_that_calls_aws_exits_6() {
+        use clap::Parser as _;
+        let cli = crate::cli::Cli::try_parse_from(["deployer", "deploy", "--localstack"]).expect("parses");
+        let error = run(cli.command).await.expect_err("refused");
+        assert_eq!(error.exit_code(), 6);
+        assert!(error.to_string().contains("`deploy` calls AWS"), "{error}");
+    }
 }

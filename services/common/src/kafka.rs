@@ -185,9 +185,9 @@ impl KafkaConfig {
             .set("log_level", "4");
         if self.security == KafkaSecurityProtocol::Ssl {
             // Certificates are verified and so are host names (librdkafka's default
-            // `ssl.endpoint.identification.algorithm=https`). OpenSSL is linked in
-            // statically, so its built-in CA path means nothing on the image: "probe"
-            // looks in the usual system locations instead.
+            // `ssl.endpoint.identification.algorithm=https`). "probe" looks in the
+            // usual system locations for the trust store, wherever the OpenSSL the
+            // binary runs with was configured to look.
             let ca = self.ca_file.as_ref().map_or_else(|| "probe".into(), |f| f.display().to_string());
             cfg.set("ssl.ca.location", ca);
         }

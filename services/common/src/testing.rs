@@ -203,7 +203,7 @@ impl TestCa {
 
     fn server_config(&self) -> std::sync::Arc<tokio_rustls::rustls::ServerConfig> {
         use tokio_rustls::rustls::{self, pki_types::PrivateKeyDer};
-        let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
         let key = PrivateKeyDer::Pkcs8(self.server_key.clone().into());
         let config = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()

@@ -6,7 +6,7 @@ use std::{str::FromStr, time::Duration};
 
 use sqlx::{ConnectOptions, postgres::PgConnectOptions};
 
-use super::tls::{RootCert, SslMode, use_aws_lc_rs};
+use super::tls::{RootCert, SslMode, use_ring};
 use crate::{
     config::{ConfigError, Raw, Secret},
     settings::Database,
@@ -116,7 +116,7 @@ impl DatabaseConfig {
 
     /// The service role's connection options, TLS settings applied.
     pub fn options(&self) -> Result<PgConnectOptions, sqlx::Error> {
-        use_aws_lc_rs();
+        use_ring();
         let mut options = PgConnectOptions::from_str(self.url.expose())?;
         if let Some(mode) = self.ssl_mode {
             options = options.ssl_mode(mode.to_pg());

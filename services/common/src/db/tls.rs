@@ -107,8 +107,9 @@ impl fmt::Debug for RootCert {
 
 /// sqlx's TLS takes rustls' process-wide crypto provider; when more than one provider
 /// is compiled in (another dependency enabling `ring`), rustls cannot choose and panics
-/// at the first handshake. The services use aws-lc-rs, as the deployer's AWS clients do.
-pub(super) fn use_aws_lc_rs() {
+/// at the first handshake (the deployer's AWS clients bring aws-lc-rs in). The services
+/// use ring.
+pub(super) fn use_ring() {
     // An error only says a provider is installed already; that one is used.
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
