@@ -318,6 +318,11 @@ pub struct UpArgs {
     /// Use these Kafka-protocol brokers instead of a private tansu.
     #[arg(long, env = "KAFKA_BROKERS")]
     pub kafka_brokers: Option<String>,
+    /// With --kafka-brokers: the services log in to them as this SCRAM-SHA-512 user,
+    /// with the password in KAFKA_SASL_PASSWORD (never on the command line). The
+    /// private tansu gives each service a login of its own.
+    #[arg(long, env = "KAFKA_SASL_USERNAME", requires = "kafka_brokers")]
+    pub kafka_username: Option<String>,
     /// The tansu binary (default: TANSU_BIN, PATH, ~/.cache/pulsetrack/tools/bin/tansu).
     #[arg(long)]
     pub tansu: Option<PathBuf>,

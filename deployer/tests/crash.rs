@@ -258,7 +258,7 @@ fn survives_topic_loss(tag: &str, mut loss: TopicLoss) {
     std::thread::sleep(Duration::from_secs(1));
     let lost = Instant::now();
     match &mut loss {
-        TopicLoss::Deleted => runtime.block_on(delete_patient_topic(&system.state()["kafka_brokers"])),
+        TopicLoss::Deleted => runtime.block_on(delete_patient_topic(&system.state()["kafka_brokers"], &system.data)),
         TopicLoss::EmptyBroker(broker) => {
             broker.kill9();
             std::thread::sleep(Duration::from_secs(1));
@@ -304,12 +304,17 @@ fn survives_topic_loss(tag: &str, mut loss: TopicLoss) {
     );
 }
 
-/// Deletes the patient topic, as an operator's `kafka-topics --delete` would.
-async fn delete_patient_topic(brokers: &Value) {
+/// Deletes the patient topic, as an operator's `kafka-topics --delete` would (logged
+/// in as patient-service: the private broker serves only clients that log in).
+async fn delete_patient_topic(brokers: &Value, data: &std::path::Path) {
+    use pulsetrack_common::{config::Secret, kafka};
     use rdkafka::admin::{AdminClient, AdminOptions};
     let brokers = brokers.as_str().expect("the state names the brokers");
+    let file = deployer::local::tansu_scram::password_file(data, "patient-service");
+    let password = std::fs::read_to_string(&file).expect("patient-service's broker password").trim().to_string();
+    let login = kafka::ScramLogin { username: "patient-service".into(), password: Secret::new(password) };
     let admin: AdminClient<rdkafka::client::DefaultClientContext> =
-        pulsetrack_common::kafka::KafkaConfig::local(brokers).client_config().create().expect("admin client");
+        kafka::KafkaConfig::local(brokers).with_login(login).client_config().create().expect("admin client");
     let deleted = admin
         .delete_topics(&[pulsetrack_common::kafka::PATIENT_TOPIC], &AdminOptions::new())
         .await

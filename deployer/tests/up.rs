@@ -51,7 +51,12 @@ fn up_runs_the_whole_system_and_keeps_its_data_across_restarts() {
     top_shows_every_service_from_its_metrics(&client, &base, &data);
     // One consumer on one machine: the topic was made with one partition.
     let brokers = state(&data)["kafka_brokers"].as_str().expect("brokers").to_string();
-    assert_eq!(topic_partitions(&brokers, pulsetrack_common::kafka::PATIENT_TOPIC), 1);
+    let patient_login = broker_login(&data, "patient-service");
+    let logged_in = pulsetrack_common::kafka::KafkaConfig::local(&brokers).with_login(patient_login.clone());
+    assert_eq!(topic_partitions(logged_in.client_config(), pulsetrack_common::kafka::PATIENT_TOPIC), Some(1));
+    // The broker serves only clients that log in (each Kafka service has its own login).
+    let anonymous = pulsetrack_common::kafka::KafkaConfig::local(&brokers);
+    assert_eq!(topic_partitions(anonymous.client_config(), pulsetrack_common::kafka::PATIENT_TOPIC), None);
 
     // auth-service's signing secret: generated into the data folder, private from its
     // first byte, and a token issued now must still be accepted after a restart.
@@ -80,10 +85,20 @@ fn up_runs_the_whole_system_and_keeps_its_data_across_restarts() {
         let brokers = state["kafka_brokers"].as_str().expect("brokers").to_string();
         let second_data = data.with_extension("second");
         let second_offset = port_offset();
-        let second = Up::start_with(
+        // The given broker's login: the password only in the environment.
+        let password = patient_login.password.expose().clone();
+        let second = Up::start_with_env(
             &second_data,
             second_offset,
-            &["--database-url".into(), url, "--kafka-brokers".into(), brokers.clone()],
+            &[
+                "--database-url".into(),
+                url,
+                "--kafka-brokers".into(),
+                brokers.clone(),
+                "--kafka-username".into(),
+                patient_login.username.clone(),
+            ],
+            &[("KAFKA_SASL_PASSWORD", password.as_str())],
         );
         assert!(second.lines().iter().any(|l| l.contains(&format!("using Kafka brokers {brokers}"))));
         assert!(!second_data.join("postgres").exists(), "no private cluster when DATABASE_URL is given");
@@ -313,13 +328,27 @@ fn the_seed_s_load_script_runs_without_errors(base: &str) {
     }
 }
 
-/// How many partitions `topic` has on `brokers` (0: no such topic).
-fn topic_partitions(brokers: &str, topic: &str) -> usize {
+/// How many partitions `topic` has (`Some(0)`: no such topic), asked by a client with
+/// `config`; `None` when the broker answers no metadata within 10 s.
+fn topic_partitions(config: rdkafka::ClientConfig, topic: &str) -> Option<usize> {
     use rdkafka::consumer::{BaseConsumer, Consumer};
-    let client: BaseConsumer =
-        rdkafka::ClientConfig::new().set("bootstrap.servers", brokers).create().expect("Kafka client");
-    let metadata = client.fetch_metadata(Some(topic), Duration::from_secs(10)).expect("metadata");
-    metadata.topics().iter().find(|t| t.name() == topic).map_or(0, |t| t.partitions().len())
+    let client: BaseConsumer = config.create().expect("Kafka client");
+    let metadata = client.fetch_metadata(Some(topic), Duration::from_secs(10)).ok()?;
+    Some(metadata.topics().iter().find(|t| t.name() == topic).map_or(0, |t| t.partitions().len()))
+}
+
+/// The login `up` generated for `service` at its private broker (a private file).
+fn broker_login(data: &std::path::Path, service: &str) -> pulsetrack_common::kafka::ScramLogin {
+    use std::os::unix::fs::PermissionsExt;
+    let file = deployer::local::tansu_scram::password_file(data, service);
+    let password = std::fs::read_to_string(&file).expect("the broker password file").trim().to_string();
+    assert_eq!(password.len(), 32, "32 generated characters");
+    let mode = std::fs::metadata(&file).expect("meta").permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "the password file is private");
+    pulsetrack_common::kafka::ScramLogin {
+        username: service.into(),
+        password: pulsetrack_common::config::Secret::new(password),
+    }
 }
 
 /// As on AWS: every service's connections are its own role's, over TLS (the services

@@ -153,7 +153,8 @@ settings! {
         /// Comma-separated `host:port` of the brokers.
         brokers = KAFKA_BROKERS,
         replication_factor = KAFKA_REPLICATION_FACTOR,
-        /// A [`KafkaSecurityProtocol`]: `plaintext` (default) or `ssl` (TLS to the brokers).
+        /// A [`KafkaSecurityProtocol`]: `plaintext` (default), `ssl` (TLS to the
+        /// brokers), `sasl_plaintext` or `sasl_ssl` (the same with a SCRAM-SHA-512 login).
         security_protocol = KAFKA_SECURITY_PROTOCOL,
         tuning: KafkaTuning,
     }
@@ -165,6 +166,11 @@ settings! {
         /// With `ssl`: a PEM file of the CAs that sign the brokers' certificates;
         /// unset: the system trust store (MSK's certificates chain to Amazon's public CA).
         ssl_ca_file = KAFKA_SSL_CA_FILE,
+        /// With `sasl_plaintext` or `sasl_ssl`: the service's SCRAM-SHA-512 user at the
+        /// brokers (both or neither).
+        sasl_username = KAFKA_SASL_USERNAME,
+        /// That user's password; a secret.
+        sasl_password = KAFKA_SASL_PASSWORD,
     }
 
     /// The admin account auth-service seeds (both or neither); the password is a secret.
@@ -413,14 +419,40 @@ pub enum KafkaSecurityProtocol {
     Plaintext,
     /// TLS, verifying the brokers' certificates and host names (MSK on port 9094).
     Ssl,
+    /// A SCRAM-SHA-512 login over plain TCP (a local broker that authenticates).
+    SaslPlaintext,
+    /// A SCRAM-SHA-512 login over TLS (MSK with SASL/SCRAM on port 9096).
+    SaslSsl,
 }
 
 impl KafkaSecurityProtocol {
+    pub const ALL: [Self; 4] = [Self::Plaintext, Self::Ssl, Self::SaslPlaintext, Self::SaslSsl];
+
     /// The value of the variable, as librdkafka's `security.protocol` also names it.
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::Plaintext => "plaintext",
             Self::Ssl => "ssl",
+            Self::SaslPlaintext => "sasl_plaintext",
+            Self::SaslSsl => "sasl_ssl",
+        }
+    }
+
+    /// Whether the connection is TLS.
+    pub const fn tls(self) -> bool {
+        matches!(self, Self::Ssl | Self::SaslSsl)
+    }
+
+    /// Whether the client logs in (SASL).
+    pub const fn sasl(self) -> bool {
+        matches!(self, Self::SaslPlaintext | Self::SaslSsl)
+    }
+
+    /// The same transport with a SASL login.
+    pub const fn with_sasl(self) -> Self {
+        match self {
+            Self::Plaintext | Self::SaslPlaintext => Self::SaslPlaintext,
+            Self::Ssl | Self::SaslSsl => Self::SaslSsl,
         }
     }
 }
@@ -435,10 +467,10 @@ impl std::str::FromStr for KafkaSecurityProtocol {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        [Self::Plaintext, Self::Ssl]
+        Self::ALL
             .into_iter()
             .find(|p| p.as_str().eq_ignore_ascii_case(s.trim()))
-            .ok_or_else(|| format!("{s:?} is not plaintext or ssl"))
+            .ok_or_else(|| format!("{s:?} is not plaintext, ssl, sasl_plaintext or sasl_ssl"))
     }
 }
 
@@ -518,11 +550,14 @@ mod tests {
 
     #[test]
     fn the_kafka_security_protocol_round_trips() {
-        for p in [KafkaSecurityProtocol::Plaintext, KafkaSecurityProtocol::Ssl] {
+        for p in KafkaSecurityProtocol::ALL {
             assert_eq!(p.as_str().parse(), Ok(p));
+            assert_eq!(p.with_sasl().tls(), p.tls(), "{p}");
+            assert!(p.with_sasl().sasl(), "{p}");
         }
         assert_eq!(" SSL ".parse(), Ok(KafkaSecurityProtocol::Ssl));
-        assert!("sasl_ssl".parse::<KafkaSecurityProtocol>().is_err());
+        assert_eq!("SASL_SSL".parse(), Ok(KafkaSecurityProtocol::SaslSsl));
+        assert!("sasl_gssapi".parse::<KafkaSecurityProtocol>().is_err());
     }
 
     #[test]

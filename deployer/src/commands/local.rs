@@ -21,6 +21,7 @@ pub async fn up(args: UpArgs) -> Result<()> {
         bin_dir: images.bin_dir,
         containers,
         database_url: args.database_url,
+        kafka_login: kafka_login(args.kafka_username)?,
         kafka_brokers: args.kafka_brokers,
         tansu: args.tansu,
         postgres_bin: args.postgres_bin,
@@ -36,6 +37,16 @@ pub async fn up(args: UpArgs) -> Result<()> {
         },
     };
     local::up(options).await.map_err(Error::Failed)
+}
+
+/// `--kafka-username` with the password from `KAFKA_SASL_PASSWORD` (only from the
+/// environment: a secret stays off the command line).
+fn kafka_login(username: Option<String>) -> Result<Option<local::KafkaLogin>> {
+    let Some(username) = username else { return Ok(None) };
+    match std::env::var("KAFKA_SASL_PASSWORD") {
+        Ok(password) if !password.is_empty() => Ok(Some(local::KafkaLogin { username, password })),
+        _ => Err(Error::Usage("--kafka-username needs the password in KAFKA_SASL_PASSWORD".into())),
+    }
 }
 
 pub async fn down(data_dir: &Path, timeout: Duration) -> Result<()> {

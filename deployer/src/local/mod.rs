@@ -18,6 +18,7 @@ pub mod state;
 pub mod status;
 pub mod supervisor;
 pub mod tansu_db;
+pub mod tansu_scram;
 pub mod top;
 
 use std::{
@@ -39,7 +40,7 @@ use self::{
 pub use self::{
     down::down,
     net::wait_tcp,
-    options::{ContainerOptions, UpOptions},
+    options::{ContainerOptions, KafkaLogin, UpOptions},
     process::{find_tansu, on_path},
     running::{BILLING_GRPC_SECRET_FILE, JWT_SIGNING_SECRET_FILE, MFA_ENCRYPTION_KEY_FILE},
     state::{ProcessState, State, read_state, state_file},

@@ -13,6 +13,9 @@ pub struct UpOptions {
     pub database_url: Option<String>,
     /// An existing Kafka-protocol broker (`KAFKA_BROKERS`) instead of a private tansu.
     pub kafka_brokers: Option<String>,
+    /// The SCRAM-SHA-512 login the services use at the given brokers
+    /// (`KAFKA_SASL_USERNAME`, `KAFKA_SASL_PASSWORD`); `None`: they do not log in.
+    pub kafka_login: Option<KafkaLogin>,
     pub tansu: Option<PathBuf>,
     pub postgres_bin: Option<PathBuf>,
     pub gateway_port: Option<u16>,
@@ -25,6 +28,19 @@ pub struct UpOptions {
     pub containers: Option<ContainerOptions>,
     /// Also run Prometheus (this binary) scraping every service.
     pub prometheus: Option<PathBuf>,
+}
+
+/// A SCRAM login at the brokers (the password never printed).
+#[derive(Clone)]
+pub struct KafkaLogin {
+    pub username: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for KafkaLogin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "KafkaLogin({}, [REDACTED])", self.username)
+    }
 }
 
 /// How `up --containers` gets and runs the images.

@@ -82,13 +82,22 @@ impl Up {
 
     /// With extra arguments, e.g. an existing Postgres and broker.
     pub fn start_with(data: &Path, offset: u16, extra: &[String]) -> Self {
-        let up = Self::spawn(data, offset, extra);
+        Self::start_with_env(data, offset, extra, &[])
+    }
+
+    /// With extra arguments and environment variables (a secret goes in the environment).
+    pub fn start_with_env(data: &Path, offset: u16, extra: &[String], env: &[(&str, &str)]) -> Self {
+        let up = Self::spawn_with_env(data, offset, extra, env);
         up.wait_for(UP_LINE, Duration::from_secs(240));
         up
     }
 
     /// Starts `deployer up` without waiting for it to be up.
     pub fn spawn(data: &Path, offset: u16, extra: &[String]) -> Self {
+        Self::spawn_with_env(data, offset, extra, &[])
+    }
+
+    fn spawn_with_env(data: &Path, offset: u16, extra: &[String], env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(deployer())
             .args(["up", "--ready-timeout", "120", "--port-offset", &offset.to_string()])
             .args(extra)
@@ -98,7 +107,10 @@ impl Up {
             .arg(bin_dir())
             .env_remove("DATABASE_URL")
             .env_remove("KAFKA_BROKERS")
+            .env_remove("KAFKA_SASL_USERNAME")
+            .env_remove("KAFKA_SASL_PASSWORD")
             .env_remove("PULSETRACK_ADMIN_PASSWORD")
+            .envs(env.iter().copied())
             .env("RUST_LOG", "warn")
             // `up` finds podman's settings itself (README's commands export nothing).
             .env_remove("CONTAINERS_CONF")

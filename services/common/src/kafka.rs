@@ -14,9 +14,20 @@ use rdkafka::{
 };
 
 use crate::{
-    config::{ConfigError, Raw},
+    config::{ConfigError, Raw, Secret},
     settings::{Kafka, KafkaSecurityProtocol},
 };
+
+/// The SASL mechanism of every login: SCRAM-SHA-512 (MSK's SASL/SCRAM and tansu both
+/// offer it; the password never crosses the wire).
+pub const SASL_MECHANISM: &str = "SCRAM-SHA-512";
+
+/// A service's login at the brokers: `KAFKA_SASL_USERNAME` and `KAFKA_SASL_PASSWORD`.
+#[derive(Debug, Clone)]
+pub struct ScramLogin {
+    pub username: String,
+    pub password: Secret<String>,
+}
 
 /// The patient events topic.
 pub const PATIENT_TOPIC: &str = "patient";
@@ -120,11 +131,13 @@ pub struct KafkaConfig {
     pub partitions: i32,
     /// `KAFKA_REPLICATION_FACTOR` (1 for a single local broker, 3 on MSK).
     pub replication: i32,
-    /// `KAFKA_SECURITY_PROTOCOL`: plain TCP or TLS.
+    /// `KAFKA_SECURITY_PROTOCOL`: plain TCP or TLS, with or without a login.
     pub security: KafkaSecurityProtocol,
     /// `KAFKA_SSL_CA_FILE` (TLS only): the CAs that sign the brokers' certificates;
     /// `None`: the system trust store.
     pub ca_file: Option<PathBuf>,
+    /// The SCRAM login, exactly when `security` is `sasl_*`.
+    pub login: Option<ScramLogin>,
 }
 
 impl KafkaConfig {
@@ -144,16 +157,36 @@ impl KafkaConfig {
         }
         let security = kafka.security_protocol.parse_or(KafkaSecurityProtocol::Plaintext)?;
         let ca_file = kafka.tuning.ssl_ca_file.optional().map(PathBuf::from);
-        match (&ca_file, security) {
-            (Some(_), KafkaSecurityProtocol::Plaintext) => {
-                return Err(kafka.tuning.ssl_ca_file.error(format!("needs {}=ssl", kafka.security_protocol.var)));
+        let protocol = kafka.security_protocol.var;
+        match &ca_file {
+            Some(_) if !security.tls() => {
+                return Err(kafka.tuning.ssl_ca_file.error(format!("needs {protocol}=ssl or sasl_ssl")));
             }
-            (Some(file), KafkaSecurityProtocol::Ssl) if !file.is_file() => {
+            Some(file) if !file.is_file() => {
                 return Err(kafka.tuning.ssl_ca_file.error(format!("{} is not a file", file.display())));
             }
             _ => {}
         }
-        Ok(Self { brokers, partitions, replication, security, ca_file })
+        let login = Self::login_from_settings(kafka, security)?;
+        Ok(Self { brokers, partitions, replication, security, ca_file, login })
+    }
+
+    /// The SCRAM login: both variables with a `sasl_*` protocol, neither without.
+    fn login_from_settings(
+        kafka: &Kafka<Raw>,
+        security: KafkaSecurityProtocol,
+    ) -> Result<Option<ScramLogin>, ConfigError> {
+        let (user, password) = (&kafka.tuning.sasl_username, &kafka.tuning.sasl_password);
+        let protocol = kafka.security_protocol.var;
+        if !security.sasl() {
+            return match [user, password].into_iter().find(|raw| raw.optional().is_some()) {
+                Some(set) => Err(set.error(format!("needs {protocol}=sasl_plaintext or sasl_ssl"))),
+                None => Ok(None),
+            };
+        }
+        let required =
+            |raw: &Raw| raw.optional().ok_or_else(|| raw.error(format!("is required with {protocol}={security}")));
+        Ok(Some(ScramLogin { username: required(user)?, password: Secret::new(required(password)?) }))
     }
 
     /// A local broker over plain TCP.
@@ -164,12 +197,19 @@ impl KafkaConfig {
             replication: 1,
             security: KafkaSecurityProtocol::Plaintext,
             ca_file: None,
+            login: None,
         }
     }
 
     /// The same brokers over TLS, trusting the CAs in `ca_file` (`None`: the system's).
     pub fn with_tls(self, ca_file: Option<PathBuf>) -> Self {
-        Self { security: KafkaSecurityProtocol::Ssl, ca_file, ..self }
+        let security = if self.security.sasl() { KafkaSecurityProtocol::SaslSsl } else { KafkaSecurityProtocol::Ssl };
+        Self { security, ca_file, ..self }
+    }
+
+    /// The same brokers and transport, logging in as `login`.
+    pub fn with_login(self, login: ScramLogin) -> Self {
+        Self { security: self.security.with_sasl(), login: Some(login), ..self }
     }
 
     /// Base client settings (the producer's, the consumer's and the admin client's);
@@ -183,13 +223,18 @@ impl KafkaConfig {
             .set("reconnect.backoff.max.ms", "1000")
             .set("topic.metadata.refresh.interval.ms", "5000")
             .set("log_level", "4");
-        if self.security == KafkaSecurityProtocol::Ssl {
+        if self.security.tls() {
             // Certificates are verified and so are host names (librdkafka's default
             // `ssl.endpoint.identification.algorithm=https`). "probe" looks in the
             // usual system locations for the trust store, wherever the OpenSSL the
             // binary runs with was configured to look.
             let ca = self.ca_file.as_ref().map_or_else(|| "probe".into(), |f| f.display().to_string());
             cfg.set("ssl.ca.location", ca);
+        }
+        if let Some(login) = &self.login {
+            cfg.set("sasl.mechanism", SASL_MECHANISM)
+                .set("sasl.username", &login.username)
+                .set("sasl.password", login.password.expose());
         }
         cfg
     }
@@ -328,6 +373,46 @@ mod tests {
         assert_eq!(err.variable, "KAFKA_SSL_CA_FILE");
         let err = settings(&[(KAFKA_SECURITY_PROTOCOL, "tls")]).expect_err("unknown protocol");
         assert_eq!(err.variable, "KAFKA_SECURITY_PROTOCOL");
+    }
+
+    #[test]
+    fn scram_logins_are_read_and_checked() {
+        use pulsetrack_settings::{KAFKA_SASL_PASSWORD, KAFKA_SASL_USERNAME, KAFKA_SECURITY_PROTOCOL};
+        let login = settings(&[
+            (KAFKA_SECURITY_PROTOCOL, "sasl_ssl"),
+            (KAFKA_SASL_USERNAME, "patient-service"),
+            (KAFKA_SASL_PASSWORD, "pw-0123456789"),
+        ])
+        .expect("a login over TLS");
+        let cfg = login.client_config();
+        assert_eq!(cfg.get("security.protocol"), Some("sasl_ssl"));
+        assert_eq!(cfg.get("ssl.ca.location"), Some("probe"));
+        assert_eq!(cfg.get("sasl.mechanism"), Some("SCRAM-SHA-512"));
+        assert_eq!(cfg.get("sasl.username"), Some("patient-service"));
+        assert_eq!(cfg.get("sasl.password"), Some("pw-0123456789"));
+        assert!(!format!("{login:?}").contains("pw-0123456789"), "the password is redacted");
+
+        let plain = settings(&[
+            (KAFKA_SECURITY_PROTOCOL, "sasl_plaintext"),
+            (KAFKA_SASL_USERNAME, "u"),
+            (KAFKA_SASL_PASSWORD, "p"),
+        ])
+        .expect("a login over TCP");
+        assert_eq!(plain.client_config().get("security.protocol"), Some("sasl_plaintext"));
+        assert_eq!(plain.client_config().get("ssl.ca.location"), None);
+
+        let err = settings(&[(KAFKA_SECURITY_PROTOCOL, "sasl_plaintext"), (KAFKA_SASL_USERNAME, "u")])
+            .expect_err("no password");
+        assert_eq!(err.variable, "KAFKA_SASL_PASSWORD");
+        let err = settings(&[(KAFKA_SECURITY_PROTOCOL, "sasl_ssl")]).expect_err("no login");
+        assert_eq!(err.variable, "KAFKA_SASL_USERNAME");
+        let err = settings(&[(KAFKA_SASL_PASSWORD, "p")]).expect_err("a login without SASL");
+        assert_eq!(err.variable, "KAFKA_SASL_PASSWORD");
+
+        let local = KafkaConfig::local("127.0.0.1:9092")
+            .with_login(ScramLogin { username: "u".into(), password: Secret::new("p".into()) });
+        assert_eq!(local.security, KafkaSecurityProtocol::SaslPlaintext);
+        assert_eq!(local.with_tls(None).security, KafkaSecurityProtocol::SaslSsl);
     }
 
     #[test]

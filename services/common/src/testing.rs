@@ -305,6 +305,8 @@ pub struct TestBroker {
     port: u16,
     advertised_port: u16,
     storage: Storage,
+    /// `tansu broker --authentication`: every request needs a SASL/SCRAM login.
+    authentication: bool,
     dir: std::path::PathBuf,
     log: std::path::PathBuf,
 }
@@ -351,6 +353,22 @@ impl TestBroker {
         Self::launch_advertised(port, advertised_port, None, Some(tls), Storage::Memory).await
     }
 
+    /// Starts a broker (SQLite storage, reached directly) that answers only clients
+    /// that log in with SASL/SCRAM, as `deployer up` runs it. It knows no user: a test
+    /// writes the logins into [`Self::database`] (`deployer::local::tansu_scram`).
+    pub async fn start_authenticating() -> Self {
+        let port = free_port();
+        let mut broker = Self::prepare(port, port, None, None, Storage::Sqlite);
+        broker.authentication = true;
+        broker.spawn_and_wait().await;
+        broker
+    }
+
+    /// The SQLite database of a broker with [`Storage::Sqlite`].
+    pub fn database(&self) -> Option<std::path::PathBuf> {
+        (self.storage == Storage::Sqlite).then(|| self.dir.join("tansu.db"))
+    }
+
     /// The TLS terminator of a [`Self::start_tls`] broker.
     pub fn tls(&self) -> Option<&TlsTerminator> {
         self.tls.as_ref()
@@ -368,12 +386,22 @@ impl TestBroker {
         tls: Option<TlsTerminator>,
         storage: Storage,
     ) -> Self {
+        let mut broker = Self::prepare(port, advertised_port, proxy, tls, storage);
+        broker.spawn_and_wait().await;
+        broker
+    }
+
+    fn prepare(
+        port: u16,
+        advertised_port: u16,
+        proxy: Option<ChaosProxy>,
+        tls: Option<TlsTerminator>,
+        storage: Storage,
+    ) -> Self {
         let dir = std::env::temp_dir().join(format!("tansu-test-{port}-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
         let log = dir.join("tansu.log");
-        let mut broker = Self { child: None, proxy, tls, port, advertised_port, storage, dir, log };
-        broker.spawn_and_wait().await;
-        broker
+        Self { child: None, proxy, tls, port, advertised_port, storage, authentication: false, dir, log }
     }
 
     async fn spawn_and_wait(&mut self) {
@@ -394,6 +422,7 @@ impl TestBroker {
         let child = std::process::Command::new(&bin)
             .args(["broker", "--listener-url", &listener, "--advertised-listener-url", &advertised])
             .args(["--storage-engine", storage])
+            .args(self.authentication.then_some("--authentication"))
             .current_dir(&self.dir)
             .env("RUST_LOG", "warn")
             .stdout(log_file.try_clone().unwrap_or_else(|e| panic!("log file: {e}")))

@@ -63,7 +63,8 @@ impl Running {
 
     /// The given brokers, or a private tansu storing topics, messages, producer state
     /// and committed offsets in SQLite in the data folder (`tansu.db`), so that they
-    /// survive a restart of the broker or of `up`.
+    /// survive a restart of the broker or of `up`. The private tansu serves only
+    /// clients that log in.
     pub(super) async fn start_broker(&mut self, options: &UpOptions, tansu: Option<PathBuf>) -> anyhow::Result<String> {
         let brokers = match (&options.kafka_brokers, tansu) {
             (Some(brokers), _) => {
@@ -74,9 +75,11 @@ impl Running {
                 let addr = format!("127.0.0.1:{}", free_port()?);
                 let url = format!("tcp://{addr}");
                 // tansu reads a `sqlite://` path relative to its working directory.
+                // `--authentication`: only clients with a SASL/SCRAM login are served
+                // (each Kafka service gets its own, local/tansu_scram.rs).
                 let args = ["broker", "--listener-url", &url, "--advertised-listener-url", &url]
                     .into_iter()
-                    .chain(["--storage-engine", &format!("sqlite://{TANSU_DB}")])
+                    .chain(["--storage-engine", &format!("sqlite://{TANSU_DB}"), "--authentication"])
                     .map(String::from)
                     .collect();
                 let env = vec![("RUST_LOG".into(), "warn".into())];
@@ -91,6 +94,7 @@ impl Running {
                 self.supervise(spec, 6);
                 wait_tcp(&addr, options.ready_timeout).await.context("tansu did not start")?;
                 self.index_tansu_headers().await;
+                self.broker_logins = Some(self.data_dir.join(TANSU_DB));
                 let pid = self.processes.last().and_then(Supervised::pid);
                 self.say(format!("tansu ready: {addr}"));
                 self.track("tansu", ProcessState::process(pid, Some(addr.clone()), vec![], tansu));

@@ -50,6 +50,9 @@ pub(super) struct Running {
     state: State,
     /// Where the state file is written, from the first process on.
     data_dir: PathBuf,
+    /// The private tansu's database, where each Kafka service's login is written
+    /// (`None`: the given brokers, or none started yet).
+    broker_logins: Option<PathBuf>,
 }
 
 impl Running {
@@ -74,6 +77,7 @@ impl Running {
             supervision,
             state,
             data_dir: data_dir.to_path_buf(),
+            broker_logins: None,
         }
     }
 

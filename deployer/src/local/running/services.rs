@@ -4,18 +4,23 @@
 use std::path::Path;
 
 use anyhow::Context;
-use pulsetrack_stacks::settings::{KAFKA_TOPIC_PARTITIONS, LOG_FORMAT, RUST_LOG};
+use pulsetrack_stacks::settings::{
+    KAFKA_SASL_PASSWORD, KAFKA_SASL_USERNAME, KAFKA_SECURITY_PROTOCOL, KAFKA_TOPIC_PARTITIONS, KafkaSecurityProtocol,
+    LOG_FORMAT, RUST_LOG, Var,
+};
 
 use super::Running;
 use crate::local::{
     containers::container_name,
     health::monitor_health,
     net::{wait_ready, wait_tcp},
-    options::UpOptions,
+    options::{KafkaLogin, UpOptions},
     plan::LocalService,
+    postgres::secret_file_of_length,
     prometheus,
     state::ProcessState,
     supervisor::{ProcessSpec, Supervised},
+    tansu_scram,
 };
 
 /// Partitions of a topic a service creates under `up` (unless its task sets
@@ -27,6 +32,12 @@ use crate::local::{
 /// can run consumers side by side.
 const LOCAL_TOPIC_PARTITIONS: &str = "1";
 
+/// Sets `var` to `value`, replacing the task's own value.
+fn set(env: &mut Vec<(String, String)>, var: Var, value: String) {
+    env.retain(|(k, _)| k != var.name());
+    env.push((var.name().into(), value));
+}
+
 impl Running {
     /// Starts one service (a process, or with `--containers` a container) and waits
     /// until it is ready.
@@ -37,20 +48,7 @@ impl Running {
         services: &[LocalService],
         options: &UpOptions,
     ) -> anyhow::Result<()> {
-        let mut env = service.env.clone();
-        for (key, value) in [(LOG_FORMAT, Some(options.log_format.clone())), (RUST_LOG, options.rust_log.clone())] {
-            if let Some(value) = value {
-                env.retain(|(k, _)| k != key.name());
-                env.push((key.name().into(), value));
-            }
-        }
-        if service.kafka && !env.iter().any(|(k, _)| k == KAFKA_TOPIC_PARTITIONS.name()) {
-            env.push((KAFKA_TOPIC_PARTITIONS.name().into(), LOCAL_TOPIC_PARTITIONS.into()));
-        }
-        if !self.supervision.printer.color() {
-            // Plain lines when `up`'s output is not a terminal (tracing honours NO_COLOR).
-            env.push(("NO_COLOR".into(), "1".into()));
-        }
+        let env = self.local_env(service, options).await?;
         let binary = options.bin_dir.join(&service.name);
         let (spec, container) = match &self.engine {
             Some(engine) => {
@@ -85,6 +83,43 @@ impl Running {
         }
         self.track(&service.name, process);
         Ok(())
+    }
+
+    /// The task's environment with `up`'s touches: the log format and filter asked
+    /// for, one partition per topic, the broker login, plain lines off a terminal.
+    async fn local_env(&self, service: &LocalService, options: &UpOptions) -> anyhow::Result<Vec<(String, String)>> {
+        let mut env = service.env.clone();
+        set(&mut env, LOG_FORMAT, options.log_format.clone());
+        if let Some(filter) = &options.rust_log {
+            set(&mut env, RUST_LOG, filter.clone());
+        }
+        if service.kafka && !env.iter().any(|(k, _)| k == KAFKA_TOPIC_PARTITIONS.name()) {
+            env.push((KAFKA_TOPIC_PARTITIONS.name().into(), LOCAL_TOPIC_PARTITIONS.into()));
+        }
+        if service.kafka
+            && let Some(login) = self.kafka_login(&service.name, options).await?
+        {
+            set(&mut env, KAFKA_SECURITY_PROTOCOL, KafkaSecurityProtocol::SaslPlaintext.as_str().into());
+            set(&mut env, KAFKA_SASL_USERNAME, login.username);
+            set(&mut env, KAFKA_SASL_PASSWORD, login.password);
+        }
+        if !self.supervision.printer.color() {
+            // Plain lines when `up`'s output is not a terminal (tracing honours NO_COLOR).
+            env.push(("NO_COLOR".into(), "1".into()));
+        }
+        Ok(env)
+    }
+
+    /// The login `service` uses at the brokers: at the private tansu its own, with a
+    /// password generated once into the data folder and written into tansu's storage;
+    /// at given brokers the one given (`--kafka-username`), if any.
+    async fn kafka_login(&self, service: &str, options: &UpOptions) -> anyhow::Result<Option<KafkaLogin>> {
+        let Some(db) = &self.broker_logins else { return Ok(options.kafka_login.clone()) };
+        let password = secret_file_of_length(&tansu_scram::password_file(&self.data_dir, service), 32)?;
+        tansu_scram::set_user_when_ready(db, service, &password, options.ready_timeout)
+            .await
+            .with_context(|| format!("cannot write {service}'s login into {}", db.display()))?;
+        Ok(Some(KafkaLogin { username: service.to_string(), password }))
     }
 
     /// Prometheus, scraping every service (`--prometheus`), supervised like the rest.
