@@ -25,9 +25,9 @@ COPY . .
 RUN cargo build --release --locked --package analytics-service --bin analytics-service \
     && install -D -m 0755 target/release/analytics-service /out/analytics-service
 
-# Runtime: the builder's glibc (bookworm); librdkafka, OpenSSL and zlib are linked in
-# statically. ca-certificates is the system trust store the Kafka clients verify MSK's
-# brokers with (KAFKA_SECURITY_PROTOCOL=ssl without KAFKA_SSL_CA_FILE).
+# Runtime: the builder's glibc (bookworm); librdkafka and zlib are linked in statically,
+# OpenSSL 3 (libssl3) comes with ca-certificates, the system trust store the Kafka
+# clients verify MSK's brokers with (KAFKA_SECURITY_PROTOCOL=ssl without KAFKA_SSL_CA_FILE).
 FROM debian:bookworm-slim AS runtime
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates=20250419~deb12u2 \
