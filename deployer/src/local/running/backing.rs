@@ -96,8 +96,10 @@ impl Running {
                 self.index_tansu_headers().await;
                 self.broker_logins = Some(self.data_dir.join(TANSU_DB));
                 let pid = self.processes.last().and_then(Supervised::pid);
-                self.say(format!("tansu ready: {addr}"));
+                // Recorded in the state file before it is announced: whoever reads the
+                // line finds the pid (`down`, the tests).
                 self.track("tansu", ProcessState::process(pid, Some(addr.clone()), vec![], tansu));
+                self.say(format!("tansu ready: {addr}"));
                 addr
             }
             (None, None) => bail!("no Kafka broker: give KAFKA_BROKERS or install tansu"),
