@@ -17,7 +17,7 @@ use rusqlite::{Connection, OpenFlags};
 pub const HEADER_INDEX: &str = "pulsetrack_header_record";
 
 /// Whether the database has a `kind` (table, index) named `name`.
-fn has_object(db: &Connection, kind: &str, name: &str) -> rusqlite::Result<bool> {
+pub(crate) fn has_object(db: &Connection, kind: &str, name: &str) -> rusqlite::Result<bool> {
     db.query_row("SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = ?1 AND name = ?2)", [kind, name], |row| {
         row.get(0)
     })

@@ -17,6 +17,8 @@ use hmac::{Hmac, Mac};
 use rusqlite::{Connection, OpenFlags, params};
 use sha2::{Digest, Sha512};
 
+use super::tansu_db::has_object;
+
 /// PBKDF2 rounds: `tansu user create`'s default, twice MSK's minimum of 4096.
 pub const ITERATIONS: u32 = 8192;
 /// Kafka's code of SCRAM-SHA-512 (`ScramMechanism`), as tansu stores it.
@@ -82,12 +84,7 @@ pub fn set_user(path: &Path, user: &str, password: &str) -> anyhow::Result<bool>
     let db = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE)
         .with_context(|| format!("cannot open {}", path.display()))?;
     db.busy_timeout(Duration::from_secs(10))?;
-    let tables: i64 = db.query_row(
-        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('cluster', 'scram_credential')",
-        [],
-        |row| row.get(0),
-    )?;
-    if tables < 2 {
+    if !has_object(&db, "table", "cluster")? || !has_object(&db, "table", "scram_credential")? {
         return Ok(false);
     }
     let credential = StoredCredential::derive(password, &random_salt()?, ITERATIONS);
