@@ -14,6 +14,7 @@ pub mod cloudformation;
 pub mod commands;
 pub mod error;
 pub mod images;
+pub mod internal_tls;
 #[cfg(feature = "aws")]
 pub mod kafka;
 pub mod local;

@@ -103,6 +103,13 @@ fn deploy_redeploy_update_diff_status_and_destroy_on_moto() {
     assert!(stdout(&first).contains("CREATE_COMPLETE"));
     assert!(stderr(&first).contains("service-discovery=false"), "moto is detected and said so");
     assert!(stderr(&first).contains("warning:") && stderr(&first).contains("plain HTTP"), "no certificate-arn: warned");
+    // The internal CA and every service's certificate are made before the change set
+    // (so by the refused deploy already); the deploy after it finds them current.
+    assert!(stderr(&refused).contains("internal TLS: made the stack's CA"), "{}", stderr(&refused));
+    let issued = "internal TLS: issued certificates for billing-service, analytics-service, auth-service, \
+                  patient-service, api-gateway";
+    assert!(stderr(&refused).contains(issued), "{}", stderr(&refused));
+    assert!(stderr(&first).contains("internal TLS: every service's certificate is current"), "{}", stderr(&first));
     let url_line = stdout(&first).lines().find(|l| l.starts_with("PulseTrack: http://")).map(str::to_string);
     assert!(url_line.is_some_and(|l| l.ends_with(":4004")), "{}", stdout(&first));
     let outputs: Value =
@@ -111,6 +118,7 @@ fn deploy_redeploy_update_diff_status_and_destroy_on_moto() {
 
     // The task definitions name the pushed images by digest.
     let template = template_body(&moto, "PulseTrack");
+    assert!(template.contains("\"TlsSecretPatientService\"") && template.contains("TlsSecretVersionApiGateway"));
     for service in system::SERVICES {
         assert!(
             template.contains(&format!("{}/pulsetrack/{service}@sha256:", images.registry.addr)),
@@ -122,6 +130,7 @@ fn deploy_redeploy_update_diff_status_and_destroy_on_moto() {
     let again = deployer(&moto, &["deploy"]);
     assert_eq!(again.status.code(), Some(0));
     assert!(stdout(&again).contains("no changes"), "{}", stdout(&again));
+    assert!(stderr(&again).contains("every service's certificate is current"), "{}", stderr(&again));
 
     // After a change to one service's code, a deploy rolls exactly that service.
     let changed = system::binaries_with_changed("billing-service");
@@ -187,6 +196,7 @@ fn deploy_redeploy_update_diff_status_and_destroy_on_moto() {
     assert_eq!(destroy.status.code(), Some(0));
     let out = stdout(&destroy);
     assert!(out.contains("destroyed PulseTrack"), "{out}");
+    assert!(out.contains("deleted its internal TLS secrets: pulsetrack/PulseTrack/tls/billing-service"), "{out}");
     assert!(out.contains("AWS::EC2::VPC") && out.contains("--moto-reset"), "leftovers are reported: {out}");
     let gone = deployer(&moto, &["status"]);
     assert_eq!(gone.status.code(), Some(1));
@@ -198,6 +208,7 @@ fn deploy_redeploy_update_diff_status_and_destroy_on_moto() {
     let fresh = deployer(&moto, &["deploy", "--require-approval", "never"]);
     assert_eq!(fresh.status.code(), Some(0), "{}", stderr(&fresh));
     assert!(stdout(&fresh).contains("CREATE_COMPLETE"));
+    assert!(stderr(&fresh).contains("internal TLS: made the stack's CA"), "a new CA after destroy");
     let _ = std::fs::remove_file(&outputs_file);
 }
 

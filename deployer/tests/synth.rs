@@ -87,6 +87,12 @@ fn cfn_lint_finds_no_errors_or_warnings() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A version id of Secrets Manager's form (a UUID), made from `seed`.
+fn uuid_like(seed: &str) -> String {
+    let hex: String = seed.bytes().cycle().take(16).map(|b| format!("{b:02x}")).collect();
+    format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32])
+}
+
 fn xml_value<'a>(xml: &'a str, tag: &str) -> Option<&'a str> {
     let start = xml.find(&format!("<{tag}>"))? + tag.len() + 2;
     let end = xml[start..].find(&format!("</{tag}>"))?;
@@ -101,12 +107,33 @@ fn the_template_deploys_to_create_complete_on_moto() {
     let files = assembly::synthesize(&pulsetrack_stack("PulseTrack", &ctx)).expect("valid");
     let template = &files["PulseTrack.template.json"];
     let moto = Moto::start();
-    let created = moto.cloudformation(&[
+    // The services' TLS secrets are parameters (the deployer issues them before a change
+    // set); any secret ARN and version of the right form will do for CloudFormation.
+    let mut parameters = Vec::new();
+    for def in &pulsetrack_stacks::pulsetrack::SERVICES {
+        let (arn, version) = pulsetrack_stacks::pulsetrack::tls::parameter_ids(def);
+        let secret = format!("arn:aws:secretsmanager:us-east-1:123456789012:secret:tls-{}-AbCdEf", def.name);
+        parameters.push((arn, secret));
+        parameters.push((version, uuid_like(def.name)));
+    }
+    let keys: Vec<(String, String)> = parameters
+        .iter()
+        .enumerate()
+        .flat_map(|(i, (key, value))| {
+            [
+                (format!("Parameters.member.{}.ParameterKey", i + 1), key.clone()),
+                (format!("Parameters.member.{}.ParameterValue", i + 1), value.clone()),
+            ]
+        })
+        .collect();
+    let mut request = vec![
         ("Action", "CreateStack"),
         ("StackName", "PulseTrack"),
-        ("TemplateBody", template),
+        ("TemplateBody", template.as_str()),
         ("Capabilities.member.1", "CAPABILITY_IAM"),
-    ]);
+    ];
+    request.extend(keys.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let created = moto.cloudformation(&request);
     assert!(created.contains("<StackId>"), "CreateStack failed: {created}");
     let deadline = Instant::now() + Duration::from_secs(120);
     let described = loop {

@@ -96,7 +96,24 @@ settings! {
         host = HOST,
         /// HTTP port (default: the service's).
         port = PORT,
+        tls: Tls,
         tuning: ListenTuning,
+    }
+
+    /// The service's TLS identity on its listener and on its calls to other services
+    /// (all three or none; none: plain HTTP, as `deployer up` keeps on loopback). The
+    /// stack injects them from a secret the deployer issues per service.
+    pub struct Tls {
+        /// PEM certificate chain the service presents, as a server and as a client.
+        cert = TLS_CERT,
+        /// PEM private key of that certificate; a secret.
+        key = TLS_KEY,
+        /// PEM certificate of the internal CA: the servers a service calls, and (with
+        /// `TLS_CLIENT_AUTH=required`) its clients, must present a certificate it signed.
+        ca = TLS_CA,
+        /// A [`TlsClientAuth`]: `required` (default) or `none` (api-gateway behind the
+        /// ALB, which presents no certificate).
+        client_auth = TLS_CLIENT_AUTH,
     }
 
     pub struct ListenTuning {
@@ -474,6 +491,38 @@ impl std::str::FromStr for KafkaSecurityProtocol {
     }
 }
 
+/// Whether a TLS listener asks its clients for a certificate (`TLS_CLIENT_AUTH`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TlsClientAuth {
+    /// Every client presents a certificate the internal CA signed (the services).
+    #[default]
+    Required,
+    /// No client certificate (api-gateway: the ALB presents none).
+    None,
+}
+
+impl TlsClientAuth {
+    pub const ALL: [Self; 2] = [Self::Required, Self::None];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Required => "required",
+            Self::None => "none",
+        }
+    }
+}
+
+impl std::str::FromStr for TlsClientAuth {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|a| a.as_str().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| format!("{s:?} is not required or none"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
@@ -503,6 +552,20 @@ mod tests {
         listed
     }
 
+    /// Every service's first variables: where it listens, and its TLS identity.
+    const LISTEN: [Var; 10] = [
+        HOST,
+        PORT,
+        TLS_CERT,
+        TLS_KEY,
+        TLS_CA,
+        TLS_CLIENT_AUTH,
+        SERVER_PORT,
+        HTTP_HEADER_READ_TIMEOUT_MS,
+        HTTP_REQUEST_TIMEOUT_MS,
+        HTTP_MAX_IN_FLIGHT,
+    ];
+
     #[test]
     fn every_service_round_trips_with_unique_names() {
         for vars in [
@@ -512,18 +575,13 @@ mod tests {
             check::<PatientService<String>>(),
             check::<ApiGateway<String>>(),
         ] {
-            let listen =
-                [HOST, PORT, SERVER_PORT, HTTP_HEADER_READ_TIMEOUT_MS, HTTP_REQUEST_TIMEOUT_MS, HTTP_MAX_IN_FLIGHT];
-            assert!(vars.starts_with(&[&listen[..], &[LOG_FORMAT, RUST_LOG]].concat()), "{vars:?}");
+            assert!(vars.starts_with(&[&LISTEN[..], &[LOG_FORMAT, RUST_LOG]].concat()), "{vars:?}");
         }
     }
 
     #[test]
     fn vars_are_in_declaration_order_with_groups_flattened() {
-        assert_eq!(
-            names::<Listen<Var>>(),
-            [HOST, PORT, SERVER_PORT, HTTP_HEADER_READ_TIMEOUT_MS, HTTP_REQUEST_TIMEOUT_MS, HTTP_MAX_IN_FLIGHT]
-        );
+        assert_eq!(names::<Listen<Var>>(), LISTEN);
         assert_eq!(
             names::<BillingService<Var>>(),
             [

@@ -74,11 +74,13 @@ impl PublicLoadBalancer {
             "TargetGroup",
             res::TargetGroup {
                 port: spec.target_port,
-                protocol: "HTTP".into(),
+                // The gateway's listener speaks TLS (ALB does not validate a target's
+                // certificate: the hop is encrypted, the target not authenticated).
+                protocol: "HTTPS".into(),
                 target_type: "ip".into(),
                 vpc_id: vpc.id.r#ref(),
                 health_check_path: Some(spec.health_path.clone()),
-                health_check_protocol: "HTTP".into(),
+                health_check_protocol: "HTTPS".into(),
                 health_check_interval_seconds: 15,
                 healthy_threshold_count: 2,
                 unhealthy_threshold_count: 3,
@@ -194,8 +196,6 @@ fn attributes(spec: &EntrySpec) -> Vec<KeyValue> {
 pub struct Route {
     pub callee: &'static str,
     pub port: u16,
-    /// An HTTP path answered on `port`; `None` probes by TCP connect (gRPC ports).
-    pub health_path: Option<&'static str>,
 }
 
 /// One listener of the internal load balancer and where it forwards.
@@ -270,9 +270,9 @@ impl InternalLoadBalancer {
             .collect()
     }
 
-    /// `http://<nlb-dns>:<port>`.
+    /// `https://<nlb-dns>:<port>` (the NLB passes TLS through to the callee).
     pub fn url(&self, port: u16) -> Expr {
-        Expr::Sub(format!("http://{}:{port}", self.load_balancer.sub(res::LoadBalancerAttr::DnsName)))
+        Expr::Sub(format!("https://{}:{port}", self.load_balancer.sub(res::LoadBalancerAttr::DnsName)))
     }
 }
 
@@ -282,8 +282,10 @@ fn target_group(vpc: &Vpc, route: &Route) -> res::TargetGroup {
         protocol: "TCP".into(),
         target_type: "ip".into(),
         vpc_id: vpc.id.r#ref(),
-        health_check_path: route.health_path.map(str::to_string),
-        health_check_protocol: if route.health_path.is_some() { "HTTP" } else { "TCP" }.into(),
+        // By TCP connect: the callees ask every TLS client for a certificate, which the
+        // NLB's probes cannot present (the tasks' own health checks run inside them).
+        health_check_path: None,
+        health_check_protocol: "TCP".into(),
         health_check_interval_seconds: 15,
         healthy_threshold_count: 2,
         unhealthy_threshold_count: 3,
@@ -304,7 +306,7 @@ mod tests {
         let mut stack = Stack::new("S", "t");
         let mut scope = stack.scope();
         let vpc = Vpc::new(&mut scope, "Vpc", "10.0.0.0/16", 2);
-        let route = |callee| Route { callee, port: 4000, health_path: Some("/health") };
+        let route = |callee| Route { callee, port: 4000 };
         let nlb = InternalLoadBalancer::new(&mut scope, "Nlb", &vpc, &[route("a"), route("a"), route("b")]);
         assert_eq!(nlb.routes.len(), 1, "one listener per port");
         assert_eq!(nlb.targets("a").len(), 1);

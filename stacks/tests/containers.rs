@@ -412,8 +412,9 @@ fn compose_problems(doc: &Value, tasks: &BTreeMap<String, ContainerDefinition>) 
         }
         // Callers reach the service under its compose name on the port of the call, in
         // the variable whose task definition value is the call's Cloud Map URL.
+        // Compose keeps plain HTTP on its private network (no TLS identity).
         for (_, to, port) in CALLS.iter().filter(|c| c.0 == name) {
-            let url = format!("http://{to}.{NAMESPACE}:{port}");
+            let url = format!("https://{to}.{NAMESPACE}:{port}");
             match task.environment.iter().find(|v| v.value.as_str() == Some(url.as_str())).map(|v| v.name.as_str()) {
                 Some(variable) => wanted.push((variable, format!("http://{to}:{port}"))),
                 None => problems.push(format!("{name}: the task definition has no {url}")),

@@ -10,7 +10,7 @@ use std::{
 use crate::{
     assets::{AssetsBucket, Bootstrapped, INLINE_TEMPLATE_LIMIT},
     cli::{Approval, Output},
-    cloudformation::{Progress, ResourceChange, Stacks, TemplateSource},
+    cloudformation::{Progress, ResourceChange, Stacks, TemplateLocation, TemplateSource},
     error::{Error, Result},
     target::Target,
 };
@@ -45,7 +45,7 @@ pub fn note_policy(bucket: &AssetsBucket, done: Bootstrapped) {
 /// What is done is said on stderr.
 pub async fn template_source(target: &Target, template: &str) -> Result<TemplateSource> {
     if template.len() <= INLINE_TEMPLATE_LIMIT {
-        return Ok(TemplateSource::Body(template.to_string()));
+        return Ok(TemplateSource::new(TemplateLocation::Body(template.to_string())));
     }
     let bucket = assets_bucket(target).await?;
     if !bucket.exists().await.map_err(Error::Aws)? {
@@ -66,7 +66,7 @@ pub async fn template_source(target: &Target, template: &str) -> Result<Template
         stored.key,
         if stored.uploaded { "uploaded" } else { "already there" }
     );
-    Ok(TemplateSource::Url(stored.url))
+    Ok(TemplateSource::new(TemplateLocation::Url(stored.url)))
 }
 
 fn confirm(question: &str) -> bool {

@@ -17,6 +17,7 @@ use crate::{
     cloudformation::{ResourceChange, Stacks},
     error::{Error, Result},
     images::registry::Registry,
+    internal_tls,
     kafka::{self, Synced, Wiring},
     publish,
     target::Target,
@@ -54,7 +55,8 @@ pub async fn run(
     for warning in model.warnings() {
         eprintln!("warning: {warning}");
     }
-    let source = template_source(target, template).await?;
+    let tls = internal_tls(&stack.stack, target).await?;
+    let source = template_source(target, template).await?.with_parameters(tls.parameters);
     let applied = apply.run(&stacks, template, &source).await?;
     let outputs = outputs_after(&stacks, &applied, &source, !model.outputs.is_empty(), target).await?;
     let brokers = wire_brokers(&stacks, target).await?;
@@ -100,6 +102,22 @@ async fn registry(stack: &StackArgs, target: &Target, apply: &Apply) -> Result<R
         )));
     }
     Ok(registry)
+}
+
+/// The internal CA and the services' certificates, made or renewed before the change
+/// set (see [`crate::internal_tls`]); says what it did.
+async fn internal_tls(stack: &str, target: &Target) -> Result<internal_tls::TlsSecrets> {
+    let config = target.sdk_config().await;
+    let secrets = internal_tls::ensure(&config, stack).await.map_err(Error::Aws)?;
+    if secrets.ca_created {
+        eprintln!("internal TLS: made the stack's CA ({})", pulsetrack_stacks::pulsetrack::tls::ca_secret_name(stack));
+    }
+    if secrets.issued.is_empty() {
+        eprintln!("internal TLS: every service's certificate is current");
+    } else {
+        eprintln!("internal TLS: issued certificates for {}", secrets.issued.join(", "));
+    }
+    Ok(secrets)
 }
 
 /// What the bootstrap-broker step did (see [`crate::kafka`]).

@@ -8,7 +8,7 @@ use super::stacks_for;
 use crate::{
     cloudformation::Progress,
     error::{Error, Result},
-    status,
+    internal_tls, status,
     target::Target,
 };
 
@@ -46,6 +46,10 @@ pub async fn run(stack: &str, target: &Target, timeout: Duration, moto_reset: bo
     let config = target.sdk_config().await;
     let left = status::left_behind(&config, &before).await;
     println!("destroyed {stack}");
+    let deleted = internal_tls::delete(&config, stack).await.map_err(Error::Aws)?;
+    if !deleted.is_empty() {
+        println!("deleted its internal TLS secrets: {}", deleted.join(", "));
+    }
     if !left.present.is_empty() {
         println!("{} of its resources are still on {}:", left.present.len(), target.describe());
         for item in &left.present {

@@ -12,7 +12,7 @@ use crate::{
     cli::{ImageArgs, StackArgs},
     error::{Error, Result},
     images::registry::RegistryRef,
-    publish,
+    internal_tls, publish,
     target::Target,
 };
 
@@ -20,7 +20,15 @@ pub async fn run(stack: &StackArgs, target: &Target, fail: bool, images: &ImageA
     let references = if no_images { BTreeMap::new() } else { references(stack, target, images).await? };
     let synthesized = synthesize(stack, Some(target), references).await?;
     let stacks = stacks_for(&stack.stack, target).await;
-    let source = template_source(target, synthesized.template()?).await?;
+    let config = target.sdk_config().await;
+    let parameters = match internal_tls::current(&config, &stack.stack).await.map_err(Error::Aws)? {
+        Some(parameters) => parameters,
+        None => {
+            eprintln!("note: the services' TLS secrets do not exist yet: `deploy` issues them");
+            placeholder_parameters(&stack.stack, &config)
+        }
+    };
+    let source = template_source(target, synthesized.template()?).await?.with_parameters(parameters);
     let Some(prepared) = stacks.prepare(&source).await.map_err(Error::Failed)? else {
         println!("There were no differences");
         return Ok(());
@@ -32,6 +40,21 @@ pub async fn run(stack: &StackArgs, target: &Target, fail: bool, images: &ImageA
     let security = prepared.changes.iter().filter(|c| c.security_relevant()).count();
     println!("\n{} change(s), {security} security-relevant", prepared.changes.len());
     if fail { Err(Error::Found("differences found".into())) } else { Ok(()) }
+}
+
+/// Parameters that name the secrets `deploy` would make, for a change set that is only
+/// read (its version ids are placeholders of the right form).
+fn placeholder_parameters(stack: &str, config: &aws_config::SdkConfig) -> Vec<(String, String)> {
+    let region = config.region().map_or_else(|| "us-east-1".to_string(), |r| r.to_string());
+    SERVICES
+        .iter()
+        .flat_map(|def| {
+            let (arn_id, version_id) = pulsetrack_stacks::pulsetrack::tls::parameter_ids(def);
+            let name = pulsetrack_stacks::pulsetrack::tls::secret_name(stack, def);
+            let arn = format!("arn:aws:secretsmanager:{region}:000000000000:secret:{name}-pending");
+            [(arn_id, arn), (version_id, "00000000-0000-0000-0000-000000000000".to_string())]
+        })
+        .collect()
 }
 
 /// The image references a deploy would write, without pushing: the images are built

@@ -13,7 +13,7 @@ use pulsetrack_stacks::{
     settings::{
         BILLING_GRPC_SECRET, CLOUDWATCH_METRICS_NAMESPACE, DATABASE_NAME, DATABASE_SSL_MODE, DATABASE_SSL_ROOT_CERT,
         GRPC_PORT, HOST, JWT_SIGNING_SECRET, KAFKA_BROKERS, MFA_ENCRYPTION_KEY, PORT, PULSETRACK_ADMIN_PASSWORD,
-        PasswordPolicy, SignupMode,
+        PasswordPolicy, SignupMode, TLS_CA, TLS_CERT, TLS_KEY,
     },
 };
 use serde_json::Value;
@@ -171,6 +171,10 @@ impl Planner<'_> {
             }
         }
         for secret in &task.secrets {
+            // On one machine the hops stay plain HTTP on loopback: no TLS identity.
+            if LOCAL_PLAIN_TEXT.contains(&secret.name.as_str()) {
+                continue;
+            }
             let value =
                 resolve_secret(self.template, &secret.name, &secret.value_from, self.endpoints).ok_or_else(|| {
                     err(&secret.name, format!("no local value for the secret {}", secret.value_from.to_json()))
@@ -262,18 +266,21 @@ fn local_port(port: u16, endpoints: &Endpoints) -> u16 {
     port.saturating_add(endpoints.port_offset)
 }
 
-/// `http://billing-service.pulsetrack.local:9001` → (`billing-service`,
+/// The TLS identity's variables, which `up` leaves unset: plain HTTP on loopback.
+const LOCAL_PLAIN_TEXT: [&str; 3] = [TLS_CERT.name(), TLS_KEY.name(), TLS_CA.name()];
+
+/// `https://billing-service.pulsetrack.local:9001` → (`billing-service`,
 /// `http://127.0.0.1:<local>`, or `http://billing-service.pulsetrack.local:<local>`
-/// when `keep_name`).
+/// when `keep_name`): plain HTTP, as the services have no TLS identity here.
 fn rewrite_service_url(url: &str, ports: &BTreeMap<(String, u16), u16>, keep_name: bool) -> Option<(String, String)> {
-    let (scheme, rest) = url.split_once("://")?;
+    let (_, rest) = url.split_once("://")?;
     let (authority, path) = rest.split_once('/').map_or((rest, ""), |(a, p)| (a, p));
     let (host, port) = authority.rsplit_once(':')?;
     let service = host.strip_suffix(&format!(".{NAMESPACE}"))?;
     let local = ports.get(&(service.to_string(), port.parse().ok()?))?;
     let path = if path.is_empty() { String::new() } else { format!("/{path}") };
     let host = if keep_name { host } else { "127.0.0.1" };
-    Some((service.to_string(), format!("{scheme}://{host}:{local}{path}")))
+    Some((service.to_string(), format!("http://{host}:{local}{path}")))
 }
 
 /// `Fn::GetAtt [<DBInstance>, Endpoint.Address|Endpoint.Port]` → the local Postgres.
@@ -435,6 +442,11 @@ mod tests {
         assert_eq!(env(patient, "DATABASE_SSL_ROOT_CERT"), None, "the RDS bundle path is not used locally");
         assert_eq!(env(patient, "KAFKA_BROKERS"), Some("127.0.0.1:19092"));
         assert_eq!(env(patient, "BILLING_GRPC_URL"), Some("http://127.0.0.1:9001"));
+        // Plain HTTP on loopback: the stack's https:// URLs become http://, and no
+        // service gets a TLS identity.
+        for service in &services {
+            assert!(LOCAL_PLAIN_TEXT.iter().all(|var| env(service, var).is_none()), "{}", service.name);
+        }
         assert_eq!(patient.database.as_deref(), Some("patient_service"));
         assert!(patient.kafka);
         let auth = services.iter().find(|s| s.name == "auth-service").expect("auth");

@@ -27,13 +27,14 @@ impl Config {
     }
 
     pub fn from_settings(settings: &AnalyticsService<Raw>) -> Result<Self, ConfigError> {
+        let listen = ListenConfig::from_settings(&settings.listen, DEFAULT_PORT)?;
         Ok(Self {
-            listen: ListenConfig::from_settings(&settings.listen, DEFAULT_PORT)?,
             database: DatabaseConfig::from_settings(&settings.database, "analytics_service")?
                 .with_append_only(&[pulsetrack_common::audit::AUDIT_TABLE]),
             kafka: KafkaConfig::from_settings(&settings.kafka)?,
-            token_check: TokenCheckConfig::from_settings(&settings.token_check)?,
+            token_check: TokenCheckConfig::from_settings(&settings.token_check, listen.tls.is_some())?,
             group_id: settings.tuning.group_id.string_or("analytics-service"),
+            listen,
         })
     }
 }

@@ -50,7 +50,7 @@ impl Application {
         let metrics = pulsetrack_common::metrics::Metrics::new();
         metrics.track_pool(pool.clone(), config.database.max_connections);
         let consumer_metrics = ConsumerMetrics::register(&metrics);
-        let tokens = TokenCheck::new(&config.token_check, http_client())?.start().await;
+        let tokens = TokenCheck::new(&config.token_check, http_client(config.listen.tls.as_ref()))?.start().await;
         let readiness = readiness(&config, pool, membership.clone())?;
         let router = metrics.instrument(json_fallbacks(
             routes::router(events.clone(), audit).layer(tokens.layer()).merge(tokens.readiness(readiness).routes()),

@@ -70,12 +70,14 @@ impl Config {
 
     pub fn from_settings(settings: &ApiGateway<Raw>) -> Result<Self, ConfigError> {
         let tuning = &settings.tuning;
+        let listen = ListenConfig::from_settings(&settings.listen, DEFAULT_PORT)?;
+        let tls = listen.tls.is_some();
         Ok(Self {
-            listen: ListenConfig::from_settings(&settings.listen, DEFAULT_PORT)?,
-            token_check: TokenCheckConfig::from_settings(&settings.token_check)?,
-            patient_url: http_base_url(&settings.patient_service_url, "http://127.0.0.1:4000")?,
-            billing_url: http_base_url(&settings.billing_service_url, "http://127.0.0.1:4001")?,
-            analytics_url: http_base_url(&settings.analytics_service_url, "http://127.0.0.1:4002")?,
+            token_check: TokenCheckConfig::from_settings(&settings.token_check, tls)?,
+            patient_url: http_base_url(&settings.patient_service_url, "http://127.0.0.1:4000", tls)?,
+            billing_url: http_base_url(&settings.billing_service_url, "http://127.0.0.1:4001", tls)?,
+            analytics_url: http_base_url(&settings.analytics_service_url, "http://127.0.0.1:4002", tls)?,
+            listen,
             upstream_timeout: Duration::from_millis(tuning.upstream_timeout_ms.parse_or(15_000)?),
             max_body_bytes: tuning.max_body_bytes.parse_or(1024 * 1024)?,
             rate_limit: rate_limit(settings)?,

@@ -31,7 +31,7 @@ impl Application {
     /// revocation-feed read; if auth-service is not up yet, `/ready` reports 503 until
     /// both are read.
     pub async fn build(config: Config) -> anyhow::Result<HttpServer> {
-        let client = http_client();
+        let client = http_client(config.listen.tls.as_ref());
         let tokens = TokenCheck::new(&config.token_check, client.clone())?.start().await;
         let readiness = tokens.readiness(Readiness::new());
         let gateway = Arc::new(Gateway {

@@ -40,14 +40,18 @@ impl Config {
 
     pub fn from_settings(settings: &BillingService<Raw>) -> Result<Self, ConfigError> {
         let http = ListenConfig::from_settings(&settings.listen, DEFAULT_HTTP_PORT)?;
-        let grpc = ListenConfig::new(http.host.clone(), settings.grpc_port.parse_or(DEFAULT_GRPC_PORT)?);
+        // The gRPC port has the HTTP listener's TLS identity.
+        let grpc = ListenConfig {
+            tls: http.tls.clone(),
+            ..ListenConfig::new(http.host.clone(), settings.grpc_port.parse_or(DEFAULT_GRPC_PORT)?)
+        };
         Ok(Self {
+            token_check: TokenCheckConfig::from_settings(&settings.token_check, http.tls.is_some())?,
             http,
             grpc,
             database: database(&settings.database)?,
             grpc_secret: ServiceSecret::from_setting(&settings.billing_caller.secret)?,
             grpc_reflection: settings.tuning.grpc_reflection.parse_or(false)?,
-            token_check: TokenCheckConfig::from_settings(&settings.token_check)?,
         })
     }
 }

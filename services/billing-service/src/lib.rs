@@ -24,10 +24,14 @@ use pulsetrack_common::{
     service_auth::{self, ServiceVerifier},
     shutdown::Shutdown,
 };
+use pulsetrack_common::{settings::TlsClientAuth, tls::TlsConfig};
 use pulsetrack_proto::billing::billing_service_server::BillingServiceServer;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
-use tonic::{server::NamedService, transport::server::TcpIncoming};
+use tonic::{
+    server::NamedService,
+    transport::{Certificate, Identity, ServerTlsConfig, server::TcpIncoming},
+};
 use tonic_health::{ServingStatus, server::HealthReporter};
 
 use crate::{
@@ -58,6 +62,8 @@ pub struct Application {
     credentials: ServiceVerifier,
     /// Whether gRPC server reflection is served.
     reflection: bool,
+    /// TLS on the gRPC port (the HTTP listener's identity and client authentication).
+    grpc_tls: Option<ServerTlsConfig>,
 }
 
 impl Application {
@@ -71,7 +77,7 @@ impl Application {
         let metrics = Metrics::new();
         metrics.track_pool(pool.clone(), config.database.max_connections);
         let grpc_metrics = GrpcMetrics::register(&metrics);
-        let tokens = TokenCheck::new(&config.token_check, http_client())?.start().await;
+        let tokens = TokenCheck::new(&config.token_check, http_client(config.http.tls.as_ref()))?.start().await;
         let readiness = tokens.readiness(Readiness::new()).postgres(pool.clone());
         let router = metrics.instrument(json_fallbacks(
             http::router(accounts.clone(), audit).layer(tokens.layer()).merge(readiness.routes()),
@@ -89,6 +95,7 @@ impl Application {
             grpc_metrics,
             credentials,
             reflection: config.grpc_reflection,
+            grpc_tls: config.grpc.tls.as_ref().map(grpc_tls),
         })
     }
 
@@ -119,7 +126,11 @@ impl Application {
             BillingGrpc::new(self.accounts, self.grpc_metrics.clone()),
             RequireCredential::new(self.credentials, self.grpc_metrics),
         );
-        let grpc = tonic::transport::Server::builder()
+        let mut server = tonic::transport::Server::builder();
+        if let Some(tls) = self.grpc_tls {
+            server = server.tls_config(tls).context("gRPC TLS")?;
+        }
+        let grpc = server
             .add_service(health_service)
             .add_optional_service(reflection)
             .add_service(billing)
@@ -130,6 +141,17 @@ impl Application {
         grpc.context("gRPC server")?;
         http.context("HTTP server")?;
         Ok(())
+    }
+}
+
+/// The gRPC port's TLS: the service's certificate and, unless client authentication is
+/// off, callers must present a certificate the internal CA signed.
+fn grpc_tls(tls: &TlsConfig) -> ServerTlsConfig {
+    let pem = tls.pem();
+    let config = ServerTlsConfig::new().identity(Identity::from_pem(&pem.cert, pem.key.expose()));
+    match tls.client_auth() {
+        TlsClientAuth::Required => config.client_ca_root(Certificate::from_pem(&pem.ca)),
+        TlsClientAuth::None => config,
     }
 }
 

@@ -69,19 +69,23 @@ async fn spawn_app() -> App {
     spawn_app_with(false).await
 }
 
-/// The app with `GRPC_REFLECTION` = `reflection`.
-async fn spawn_app_with(reflection: bool) -> App {
-    let db = TestDatabase::create("billing").await;
-    let auth = TestAuth::start().await;
-    let any = || ListenConfig::new("127.0.0.1", 0);
-    let config = Config {
-        http: any(),
-        grpc: any(),
+/// The app's configuration: both ports on `listen`, `GRPC_REFLECTION` = `reflection`.
+fn config(db: &TestDatabase, auth: &TestAuth, listen: ListenConfig, reflection: bool) -> Config {
+    Config {
+        http: listen.clone(),
+        grpc: listen,
         database: DatabaseConfig::with_url(db.url()),
         grpc_secret: secret(SECRET),
         grpc_reflection: reflection,
         token_check: auth.token_check(),
-    };
+    }
+}
+
+/// The app with `GRPC_REFLECTION` = `reflection`.
+async fn spawn_app_with(reflection: bool) -> App {
+    let db = TestDatabase::create("billing").await;
+    let auth = TestAuth::start().await;
+    let config = config(&db, &auth, ListenConfig::new("127.0.0.1", 0), reflection);
     let app = Application::build(config).await.expect("billing starts");
     let grpc_url = format!("http://{}", app.grpc_addr());
     let http = format!("http://{}", app.http_addr());
@@ -406,4 +410,53 @@ async fn health_follows_the_database() {
     admin_sql(format!("ALTER DATABASE \"{name}\" WITH ALLOW_CONNECTIONS true")).await;
     until_health_is(&app, true).await;
     grpc.create_billing_account(request(&uuid::Uuid::new_v4().to_string())).await.expect("served again");
+}
+
+/// The gRPC port with TLS, as in the cloud: a caller must present a certificate of the
+/// internal CA (and still a service credential); a caller that trusts another CA
+/// refuses the server.
+#[tokio::test]
+async fn grpc_over_tls_refuses_a_caller_without_a_certificate_of_the_ca() {
+    use pulsetrack_common::{settings::TlsClientAuth, testing::TestCa};
+    use tonic::transport::{Certificate, ClientTlsConfig, Identity};
+    let db = TestDatabase::create("billing").await;
+    let auth = TestAuth::start().await;
+    let ca = TestCa::new();
+    let listen = ListenConfig { tls: Some(ca.tls(TlsClientAuth::Required)), ..ListenConfig::new("127.0.0.1", 0) };
+    let app = Application::build(config(&db, &auth, listen, false)).await.expect("billing starts");
+    let url = format!("https://{}", app.grpc_addr());
+    tokio::spawn(app.run_until(std::future::pending()));
+    let trusting = |ca_pem: &str| ClientTlsConfig::new().ca_certificate(Certificate::from_pem(ca_pem));
+    let call = |tls: ClientTlsConfig| {
+        let url = url.clone();
+        async move {
+            let channel = Channel::from_shared(url).expect("uri").tls_config(tls).expect("tls").connect().await?;
+            let mut client = client(&channel, patient_service(SECRET));
+            Ok::<_, Box<dyn std::error::Error>>(
+                client.create_billing_account(request(&uuid::Uuid::new_v4().to_string())).await?,
+            )
+        }
+    };
+    let own = ca.tls(TlsClientAuth::Required);
+    let identity = || Identity::from_pem(&own.pem().cert, own.pem().key.expose());
+    assert!(call(trusting(&ca.ca_pem).identity(identity())).await.is_ok(), "a certificate of the CA and a credential");
+    assert!(call(trusting(&ca.ca_pem)).await.is_err(), "no client certificate");
+    let stranger = TestCa::new();
+    let strangers = stranger.tls(TlsClientAuth::Required);
+    let foreign = Identity::from_pem(&strangers.pem().cert, strangers.pem().key.expose());
+    assert!(call(trusting(&ca.ca_pem).identity(foreign)).await.is_err(), "a certificate of another CA");
+    assert!(call(trusting(&stranger.ca_pem).identity(identity())).await.is_err(), "the server is not verifiable");
+    // TLS does not replace the service credential.
+    let channel = Channel::from_shared(url.clone())
+        .expect("uri")
+        .tls_config(trusting(&ca.ca_pem).identity(identity()))
+        .expect("tls")
+        .connect()
+        .await
+        .expect("connects");
+    let status = BillingServiceClient::new(channel)
+        .create_billing_account(request(&uuid::Uuid::new_v4().to_string()))
+        .await
+        .expect_err("no credential");
+    assert_eq!(status.code(), Code::Unauthenticated);
 }

@@ -73,13 +73,17 @@ impl Raw {
     }
 }
 
-/// An `http://host:port` base URL (no trailing slash), or `default` when unset.
-pub fn http_base_url(raw: &Raw, default: &str) -> Result<http::Uri, ConfigError> {
+/// An `http://host:port` or `https://host:port` base URL (no trailing slash), or
+/// `default` when unset. An `https` URL needs the service's TLS settings (`TLS_CA` is
+/// what the server's certificate is verified with): `tls` says whether it has them.
+pub fn http_base_url(raw: &Raw, default: &str, tls: bool) -> Result<http::Uri, ConfigError> {
     let value = raw.string_or(default);
     let uri: http::Uri = value.trim_end_matches('/').parse().map_err(|e| raw.error(format!("not a URL: {e}")))?;
     match (uri.scheme_str(), uri.authority()) {
         (Some("http"), Some(_)) => Ok(uri),
-        _ => Err(raw.error("must be an http://host:port URL")),
+        (Some("https"), Some(_)) if tls => Ok(uri),
+        (Some("https"), Some(_)) => Err(raw.error("an https:// URL needs TLS_CERT, TLS_KEY and TLS_CA")),
+        _ => Err(raw.error("must be an http://host:port or https://host:port URL")),
     }
 }
 
@@ -159,6 +163,8 @@ pub struct ListenConfig {
     pub host: String,
     pub port: u16,
     pub limits: ServerLimits,
+    /// TLS on the listener and on calls to other services; `None`: plain HTTP.
+    pub tls: Option<crate::tls::TlsConfig>,
 }
 
 /// What one HTTP server allows its clients, so that slow or many clients cannot hold
@@ -187,7 +193,7 @@ impl Default for ServerLimits {
 impl ListenConfig {
     /// `host:port` with the default limits.
     pub fn new(host: impl Into<String>, port: u16) -> Self {
-        Self { host: host.into(), port, limits: ServerLimits::default() }
+        Self { host: host.into(), port, limits: ServerLimits::default(), tls: None }
     }
 
     /// `HOST` and `PORT` (or `SERVER_PORT`, the seed's name) with the service's default port.
@@ -214,6 +220,7 @@ impl ListenConfig {
                 request_timeout: millis(&tuning.request_timeout_ms, defaults.request_timeout)?,
                 max_in_flight,
             },
+            tls: crate::tls::TlsConfig::from_settings(&listen.tls)?,
         })
     }
 }

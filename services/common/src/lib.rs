@@ -26,6 +26,7 @@ pub mod server;
 pub mod service_auth;
 pub mod shutdown;
 pub mod telemetry;
+pub mod tls;
 pub mod token_check;
 pub mod trace_context;
 pub mod validate;

@@ -19,9 +19,14 @@ use axum::{
 use hyper::{body::Incoming, server::conn::http1};
 use hyper_util::{
     rt::{TokioIo, TokioTimer},
-    server::graceful::GracefulShutdown,
+    server::graceful::{GracefulShutdown, Watcher},
 };
-use tokio::{net::TcpListener, sync::Semaphore};
+use tokio::{
+    io::{AsyncRead, AsyncWrite},
+    net::TcpListener,
+    sync::Semaphore,
+};
+use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 use crate::{
@@ -38,13 +43,15 @@ pub struct HttpServer {
     addr: SocketAddr,
     router: Router,
     limits: ServerLimits,
+    tls: Option<TlsAcceptor>,
 }
 
 impl HttpServer {
     pub async fn bind(listen: &ListenConfig, router: Router) -> io::Result<Self> {
         let listener = TcpListener::bind((listen.host.as_str(), listen.port)).await?;
         let addr = listener.local_addr()?;
-        Ok(Self { listener, addr, router, limits: listen.limits })
+        let tls = listen.tls.as_ref().map(|tls| TlsAcceptor::from(tls.server()));
+        Ok(Self { listener, addr, router, limits: listen.limits, tls })
     }
 
     /// The bound address (the real port when 0 was asked for).
@@ -60,7 +67,7 @@ impl HttpServer {
     /// Serves until `shutdown` completes, then lets open requests finish (at most
     /// [`DRAIN_TIMEOUT`]).
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> io::Result<()> {
-        tracing::info!(addr = %self.addr, limits = ?self.limits, "listening");
+        tracing::info!(addr = %self.addr, limits = ?self.limits, tls = self.tls.is_some(), "listening");
         let app = with_limits(self.router, self.limits);
         let mut builder = http1::Builder::new();
         builder.timer(TokioTimer::new()).header_read_timeout(self.limits.header_read_timeout).keep_alive(true);
@@ -82,19 +89,14 @@ impl HttpServer {
             if let Err(e) = stream.set_nodelay(true) {
                 tracing::debug!(error = %e, "cannot set TCP_NODELAY");
             }
-            let app = app.clone();
-            // Connect info lets the gateway forward the client address (X-Forwarded-For).
-            let service = hyper::service::service_fn(move |mut request: http::Request<Incoming>| {
-                request.extensions_mut().insert(ConnectInfo(peer));
-                app.clone().oneshot(request.map(Body::new))
-            });
-            let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
-            tokio::spawn(async move {
-                if let Err(e) = connection.await {
-                    // Header-read timeouts, resets and malformed requests end here.
-                    tracing::debug!(%peer, error = %e, "connection closed with an error");
+            let connection =
+                Connection { app: app.clone(), builder: builder.clone(), watcher: graceful.watcher(), peer };
+            match &self.tls {
+                None => tokio::spawn(connection.serve(stream)),
+                Some(acceptor) => {
+                    tokio::spawn(connection.serve_tls(acceptor.clone(), stream, self.limits.header_read_timeout))
                 }
-            });
+            };
         }
         drop(self.listener);
         tokio::select! {
@@ -104,6 +106,40 @@ impl HttpServer {
             }
         }
         Ok(())
+    }
+}
+
+/// One accepted connection, served on a task of its own.
+struct Connection {
+    app: Router,
+    builder: http1::Builder,
+    watcher: Watcher,
+    peer: SocketAddr,
+}
+
+impl Connection {
+    async fn serve<I: AsyncRead + AsyncWrite + Unpin + Send + 'static>(self, io: I) {
+        let Self { app, builder, watcher, peer } = self;
+        // Connect info lets the gateway forward the client address (X-Forwarded-For).
+        let service = hyper::service::service_fn(move |mut request: http::Request<Incoming>| {
+            request.extensions_mut().insert(ConnectInfo(peer));
+            app.clone().oneshot(request.map(Body::new))
+        });
+        if let Err(e) = watcher.watch(builder.serve_connection(TokioIo::new(io), service)).await {
+            // Header-read timeouts, resets and malformed requests end here.
+            tracing::debug!(%peer, error = %e, "connection closed with an error");
+        }
+    }
+
+    /// The TLS handshake first (bounded like a request header), then HTTP. A client
+    /// that presents no certificate the CA signed, when one is required, ends here.
+    async fn serve_tls(self, acceptor: TlsAcceptor, stream: tokio::net::TcpStream, timeout: Duration) {
+        let peer = self.peer;
+        match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
+            Ok(Ok(stream)) => self.serve(stream).await,
+            Ok(Err(e)) => tracing::warn!(%peer, error = %e, "TLS handshake refused"),
+            Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+        }
     }
 }
 

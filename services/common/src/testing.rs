@@ -168,30 +168,77 @@ impl Drop for ChaosProxy {
 }
 
 /// A certificate authority made for one test, and a server certificate it signed for
-/// `localhost` and `127.0.0.1` (the names clients verify).
+/// `localhost` and `127.0.0.1` (the names clients verify). It also issues services'
+/// TLS identities ([`TestCa::tls`]) for tests of the services' own TLS.
 pub struct TestCa {
     /// The CA certificate, PEM: what a client trusts.
     pub ca_pem: String,
+    ca_cert: rcgen::Certificate,
+    ca_key: rcgen::KeyPair,
     server_cert: tokio_rustls::rustls::pki_types::CertificateDer<'static>,
     server_key: Vec<u8>,
+}
+
+fn rcgen_failed(e: rcgen::Error) -> ! {
+    panic!("test CA: {e}")
 }
 
 impl TestCa {
     pub fn new() -> Self {
         use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
-        let fail = |e: rcgen::Error| -> ! { panic!("test CA: {e}") };
-        let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap_or_else(|e| fail(e));
+        let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap_or_else(|e| rcgen_failed(e));
         ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         ca.distinguished_name.push(DnType::CommonName, format!("PulseTrack test CA {}", uuid::Uuid::new_v4()));
         ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        let ca_key = KeyPair::generate().unwrap_or_else(|e| fail(e));
-        let ca_cert = ca.self_signed(&ca_key).unwrap_or_else(|e| fail(e));
-        let mut server =
-            CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap_or_else(|e| fail(e));
-        server.distinguished_name.push(DnType::CommonName, "localhost");
-        let server_key = KeyPair::generate().unwrap_or_else(|e| fail(e));
-        let server_cert = server.signed_by(&server_key, &ca_cert, &ca_key).unwrap_or_else(|e| fail(e));
-        Self { ca_pem: ca_cert.pem(), server_cert: server_cert.der().clone(), server_key: server_key.serialize_der() }
+        let ca_key = KeyPair::generate().unwrap_or_else(|e| rcgen_failed(e));
+        let ca_cert = ca.self_signed(&ca_key).unwrap_or_else(|e| rcgen_failed(e));
+        let mut this = Self {
+            ca_pem: ca_cert.pem(),
+            ca_cert,
+            ca_key,
+            server_cert: tokio_rustls::rustls::pki_types::CertificateDer::from(Vec::new()),
+            server_key: Vec::new(),
+        };
+        let (server_cert, server_key) = this.issue(&["localhost", "127.0.0.1"]);
+        this.server_cert = server_cert.der().clone();
+        this.server_key = server_key.serialize_der();
+        this
+    }
+
+    /// A certificate for `names` (DNS names or IP addresses), good for a server and a
+    /// client, and its key.
+    fn issue(&self, names: &[&str]) -> (rcgen::Certificate, rcgen::KeyPair) {
+        use rcgen::{CertificateParams, DnType, ExtendedKeyUsagePurpose, KeyPair};
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let mut params = CertificateParams::new(names.clone()).unwrap_or_else(|e| rcgen_failed(e));
+        params.distinguished_name.push(DnType::CommonName, names.first().cloned().unwrap_or_default());
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
+        let key = KeyPair::generate().unwrap_or_else(|e| rcgen_failed(e));
+        let cert = params.signed_by(&key, &self.ca_cert, &self.ca_key).unwrap_or_else(|e| rcgen_failed(e));
+        (cert, key)
+    }
+
+    /// A service's TLS identity signed by this CA, for `localhost` and `127.0.0.1`.
+    pub fn tls(&self, client_auth: crate::settings::TlsClientAuth) -> crate::tls::TlsConfig {
+        let (cert, key) = self.issue(&["localhost", "127.0.0.1"]);
+        let pem = crate::tls::TlsPem {
+            cert: cert.pem(),
+            key: crate::config::Secret::new(key.serialize_pem()),
+            ca: self.ca_pem.clone(),
+        };
+        crate::tls::TlsConfig::from_pem(pem, client_auth).unwrap_or_else(|e| panic!("test TLS identity: {e}"))
+    }
+
+    /// The same identity as the `TLS_*` settings a service reads, for tests that start
+    /// a service from its settings.
+    pub fn tls_settings(&self, client_auth: crate::settings::TlsClientAuth) -> Vec<(crate::settings::Var, String)> {
+        let (cert, key) = self.issue(&["localhost", "127.0.0.1"]);
+        vec![
+            (crate::settings::TLS_CERT, cert.pem()),
+            (crate::settings::TLS_KEY, key.serialize_pem()),
+            (crate::settings::TLS_CA, self.ca_pem.clone()),
+            (crate::settings::TLS_CLIENT_AUTH, client_auth.as_str().to_string()),
+        ]
     }
 
     /// Writes the CA certificate into `dir` and returns the file's path.

@@ -17,17 +17,27 @@ pub const DEFAULT_PORT: u16 = 4000;
 pub struct Config {
     pub listen: ListenConfig,
     pub database: DatabaseConfig,
-    /// billing-service's gRPC endpoint (`BILLING_GRPC_URL`).
-    pub billing_grpc_url: String,
-    /// `BILLING_GRPC_SECRET`: what the credential on every call to billing-service is
-    /// minted with (billing-service refuses calls without it).
-    pub billing_grpc_secret: ServiceSecret,
+    /// billing-service, where the outbox opens and closes accounts.
+    pub billing: BillingTarget,
     pub kafka: KafkaConfig,
     /// How the routes verify their callers' tokens.
     pub token_check: TokenCheckConfig,
     pub outbox: OutboxConfig,
     /// `CLOUDWATCH_METRICS_NAMESPACE`: publish the outbox's gauges to CloudWatch there.
     pub cloudwatch_namespace: Option<String>,
+}
+
+/// billing-service as the outbox reaches it.
+#[derive(Debug, Clone)]
+pub struct BillingTarget {
+    /// The gRPC endpoint (`BILLING_GRPC_URL`); `https://` needs the TLS settings.
+    pub url: String,
+    /// `BILLING_GRPC_SECRET`: what the credential on every call is minted with
+    /// (billing-service refuses calls without it).
+    pub secret: ServiceSecret,
+    /// The service's TLS identity: billing-service's certificate is verified with its
+    /// CA, and the service presents its own.
+    pub tls: Option<pulsetrack_common::tls::TlsConfig>,
 }
 
 /// How the outbox dispatcher delivers.
@@ -101,15 +111,20 @@ impl Config {
     }
 
     pub fn from_settings(settings: &PatientService<Raw>) -> Result<Self, ConfigError> {
+        let listen = ListenConfig::from_settings(&settings.listen, DEFAULT_PORT)?;
         Ok(Self {
-            listen: ListenConfig::from_settings(&settings.listen, DEFAULT_PORT)?,
             database: database(&settings.database)?,
-            billing_grpc_url: settings.billing_grpc_url.string_or("http://127.0.0.1:9001"),
-            billing_grpc_secret: ServiceSecret::from_setting(&settings.billing_caller.secret)?,
+            billing: BillingTarget {
+                url: config::http_base_url(&settings.billing_grpc_url, "http://127.0.0.1:9001", listen.tls.is_some())?
+                    .to_string(),
+                secret: ServiceSecret::from_setting(&settings.billing_caller.secret)?,
+                tls: listen.tls.clone(),
+            },
             kafka: KafkaConfig::from_settings(&settings.kafka)?,
-            token_check: TokenCheckConfig::from_settings(&settings.token_check)?,
+            token_check: TokenCheckConfig::from_settings(&settings.token_check, listen.tls.is_some())?,
             outbox: OutboxConfig::from_settings(&settings.tuning)?,
             cloudwatch_namespace: settings.cloudwatch_metrics_namespace.optional(),
+            listen,
         })
     }
 }

@@ -39,7 +39,7 @@ impl Application {
             pool.clone(),
             wakeup.clone(),
             backpressure.clone(),
-            (&config.billing_grpc_url, &config.billing_grpc_secret),
+            &config.billing,
             config.kafka.clone(),
             config.outbox.clone(),
         )?
@@ -58,7 +58,7 @@ impl Application {
         if let Some(namespace) = &config.cloudwatch_namespace {
             outbox::publish_to_cloudwatch(pool.clone(), namespace.clone());
         }
-        let tokens = TokenCheck::new(&config.token_check, http_client())?.start().await;
+        let tokens = TokenCheck::new(&config.token_check, http_client(config.listen.tls.as_ref()))?.start().await;
         let depth_pool = pool.clone();
         let readiness = tokens.readiness(Readiness::new()).postgres(pool).detail("outbox", move || {
             let pool = depth_pool.clone();

@@ -12,7 +12,7 @@ mod synth;
 mod warning;
 
 pub use self::ids::{Handle, LogicalId, logical_id};
-pub use self::stack::{DeletionPolicy, Output, Resource, Scope, Stack};
+pub use self::stack::{DeletionPolicy, Output, Parameter, Resource, Scope, Stack};
 pub use self::synth::{MAX_OUTPUTS, MAX_RESOURCES, MAX_TEMPLATE_BYTES, ValidationErrors, collect_refs};
 pub use self::warning::{Warning, WarningKind};
 /// Re-exported where the constructs have always found it.

@@ -60,6 +60,15 @@ pub struct Output {
     pub value: Expr,
 }
 
+/// A template parameter: a string the deployer supplies with each change set (such as
+/// the ARN of a secret it made before the stack).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Parameter {
+    pub description: String,
+    /// A regular expression CloudFormation checks the value against.
+    pub allowed_pattern: String,
+}
+
 /// The stack: resources and outputs, in insertion order of their logical ids.
 #[derive(Debug, Clone, Default)]
 pub struct Stack {
@@ -67,6 +76,7 @@ pub struct Stack {
     pub description: String,
     pub resources: BTreeMap<String, Resource>,
     pub outputs: BTreeMap<String, Output>,
+    pub parameters: BTreeMap<String, Parameter>,
     /// Construct path → logical ids created under it (for `tree.json`).
     pub tree: BTreeMap<String, Vec<String>>,
     pub(super) errors: Vec<String>,
@@ -110,6 +120,15 @@ impl Stack {
         if self.outputs.insert(id.into(), Output { description: description.into(), value }).is_some() {
             self.errors.push(format!("duplicate output id {id}"));
         }
+    }
+
+    /// Declares the string parameter `id` (its name as the deployer passes it) and
+    /// returns its `Ref`.
+    pub fn add_parameter(&mut self, id: &str, parameter: Parameter) -> Expr {
+        if self.parameters.insert(id.into(), parameter).is_some() {
+            self.errors.push(format!("duplicate parameter {id}"));
+        }
+        Expr::Ref(id.into())
     }
 }
 
@@ -178,5 +197,9 @@ impl Scope<'_> {
 
     pub fn add_output(&mut self, id: &str, description: &str, value: Expr) {
         self.stack.add_output(id, description, value);
+    }
+
+    pub fn add_parameter(&mut self, id: &str, parameter: super::Parameter) -> Expr {
+        self.stack.add_parameter(id, parameter)
     }
 }

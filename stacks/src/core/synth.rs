@@ -22,7 +22,10 @@ impl Stack {
     pub fn synth(&self) -> Result<Value, ValidationErrors> {
         let mut errors = self.errors.clone();
         let template = self.render(&mut errors);
-        let known: BTreeSet<&str> = self.resources.keys().map(String::as_str).collect();
+        let known: BTreeSet<&str> = self.resources.keys().chain(self.parameters.keys()).map(String::as_str).collect();
+        for id in self.parameters.keys().filter(|id| self.resources.contains_key(*id)) {
+            errors.push(format!("{id} is both a parameter and a resource"));
+        }
         for (id, resource) in &self.resources {
             let mut refs = Vec::new();
             collect_refs(&template["Resources"][id]["Properties"], &mut refs);
@@ -88,9 +91,21 @@ impl Stack {
             .iter()
             .map(|(id, o)| (id.clone(), json!({ "Description": o.description, "Value": o.value.to_json() })))
             .collect();
+        let parameters: Map<String, Value> = self
+            .parameters
+            .iter()
+            .map(|(id, p)| {
+                let body =
+                    json!({ "Type": "String", "Description": p.description, "AllowedPattern": p.allowed_pattern });
+                (id.clone(), body)
+            })
+            .collect();
         let mut template = Map::new();
         template.insert("AWSTemplateFormatVersion".into(), json!("2010-09-09"));
         template.insert("Description".into(), json!(self.description));
+        if !parameters.is_empty() {
+            template.insert("Parameters".into(), Value::Object(parameters));
+        }
         template.insert("Resources".into(), Value::Object(resources));
         if !outputs.is_empty() {
             template.insert("Outputs".into(), Value::Object(outputs));
@@ -190,5 +205,26 @@ mod tests {
         let template = stack.synth().expect("valid");
         assert_eq!(template["Resources"][b.as_str()]["DependsOn"], json!([a.as_str()]));
         assert_eq!(template["Outputs"]["TopicArn"]["Value"], json!({"Ref": b.as_str()}));
+    }
+
+    #[test]
+    fn parameters_render_and_resolve_references() {
+        let mut stack = Stack::new("S", "test");
+        let arn = stack.add_parameter(
+            "SecretArn",
+            crate::core::Parameter { description: "a secret".into(), allowed_pattern: "^arn:.+$".into() },
+        );
+        let mut scope = stack.scope();
+        let probed = scope.add("P", probe(arn));
+        let template = stack.synth().expect("valid");
+        assert_eq!(template["Parameters"]["SecretArn"]["Type"], "String");
+        assert_eq!(template["Parameters"]["SecretArn"]["AllowedPattern"], "^arn:.+$");
+        let target = &template["Resources"][probed.as_str()]["Properties"]["HealthCheckConfig"];
+        assert_eq!(target["FullyQualifiedDomainName"], json!({"Ref": "SecretArn"}));
+        let mut twice = Stack::new("S", "test");
+        let p = || crate::core::Parameter { description: "x".into(), allowed_pattern: ".*".into() };
+        twice.add_parameter("A", p());
+        twice.add_parameter("A", p());
+        assert!(twice.synth().expect_err("duplicate").0.iter().any(|e| e.contains("duplicate parameter A")));
     }
 }

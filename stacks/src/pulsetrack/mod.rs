@@ -5,7 +5,8 @@
 //! One file per part: the service [`catalog`] and the deployment's [`context`], the
 //! images' repositories ([`images`]), how services find each other ([`addresses`]),
 //! their task settings ([`task`], [`wiring`], [`environment`], with the values they
-//! share in [`shared`]), the [`services`] and their rules, and the stack's [`outputs`].
+//! share in [`shared`], and each one's [`tls`] identity), the [`services`] and their
+//! rules, and the stack's [`outputs`].
 //! This file assembles them.
 
 mod addresses;
@@ -17,6 +18,7 @@ mod outputs;
 mod services;
 mod shared;
 mod task;
+pub mod tls;
 mod wiring;
 
 #[cfg(test)]

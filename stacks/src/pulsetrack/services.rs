@@ -10,6 +10,7 @@ use super::{
     environment::task_environment,
     images::ecr_repository_name,
     shared::SharedSettings,
+    tls,
     wiring::Wiring,
 };
 use crate::{
@@ -42,6 +43,7 @@ impl Services {
         let database = def
             .database
             .map(|name| Database::new(scope, &format!("{}Db", def.construct), vpc, name, &ctx.db_instance_class));
+        let tls_secret = tls::declare(scope, def);
         let mut wiring = Wiring {
             scope,
             ctx,
@@ -53,6 +55,7 @@ impl Services {
             jwt_signing_secret: &shared.jwt_signing_secret,
             mfa_encryption_key: &shared.mfa_encryption_key,
             billing_grpc_secret: &shared.billing_grpc_secret,
+            tls_secret: &tls_secret,
             public_cidrs: &vpc.public_cidrs,
             calls: &mut self.calls,
         };

@@ -10,6 +10,7 @@ use super::{
     catalog::{CALLS, GATEWAY_IDLE_TIMEOUT_MS, ServiceDef},
     context::Context,
     task::{TaskValue, unset},
+    tls,
 };
 use crate::resources as res;
 use crate::{
@@ -30,6 +31,8 @@ pub(super) struct Wiring<'w, 'a> {
     pub(super) jwt_signing_secret: &'w TaskValue,
     pub(super) mfa_encryption_key: &'w TaskValue,
     pub(super) billing_grpc_secret: &'w TaskValue,
+    /// The service's TLS secret (template parameters).
+    pub(super) tls_secret: &'w tls::TlsSecret,
     pub(super) public_cidrs: &'w [String],
     pub(super) calls: &'w mut BTreeSet<(&'static str, &'static str)>,
 }
@@ -48,6 +51,7 @@ impl Wiring<'_, '_> {
         settings::Listen {
             host: TaskValue::plain("0.0.0.0"),
             port: TaskValue::plain(self.def.http_port.to_string()),
+            tls: tls::settings(self.def, self.tls_secret),
             tuning,
         }
     }
@@ -158,6 +162,10 @@ mod tests {
             jwt_signing_secret: &TaskValue::Unset,
             mfa_encryption_key: &TaskValue::Unset,
             billing_grpc_secret: &TaskValue::Unset,
+            tls_secret: &tls::declare(
+                &mut Stack::new("P", "parameters").scope(),
+                service("auth-service").expect("auth"),
+            ),
             public_cidrs: &[],
             calls: &mut calls,
         };

@@ -12,8 +12,8 @@ use pulsetrack_common::{
     identity::Role,
     kafka::KafkaConfig,
     rate_limit::Rate,
-    settings::{PasswordPolicy, SignupMode},
-    testing::{Storage, TestBroker, TestDatabase, init_test_logs},
+    settings::{PasswordPolicy, SignupMode, TlsClientAuth},
+    testing::{Storage, TestBroker, TestCa, TestDatabase, init_test_logs},
     token_check::TokenCheckConfig,
 };
 use reqwest::{Client, Response, StatusCode};
@@ -81,6 +81,8 @@ pub struct TestStack {
     pub gateway_config: api_gateway::config::Config,
     /// auth-service's settings, for a restart ([`TestStack::restart_auth`]).
     pub auth_config: auth_service::config::Config,
+    /// With [`GatewayOverrides::tls`]: the CA every certificate chains to.
+    pub ca: Option<TestCa>,
     _dbs: Vec<TestDatabase>,
 }
 
@@ -109,6 +111,9 @@ pub struct GatewayOverrides {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// The gateway's HTTP server limits.
     pub gateway_limits: ServerLimits,
+    /// Every hop over TLS, as in the cloud: each service gets a certificate of one test
+    /// CA and asks its clients for one; the gateway asks for none (as behind the ALB).
+    pub tls: bool,
 }
 
 impl Default for GatewayOverrides {
@@ -133,6 +138,7 @@ impl Default for GatewayOverrides {
             rate_limit: Rate { per_second: 1e6, burst: 1e6 },
             trusted_proxies: Vec::new(),
             gateway_limits: ServerLimits::default(),
+            tls: false,
         }
     }
 }
@@ -159,6 +165,9 @@ pub fn test_outbox() -> OutboxConfig {
 
 pub async fn spawn_stack_with(overrides: GatewayOverrides) -> TestStack {
     init_test_logs();
+    let ca = overrides.tls.then(TestCa::new);
+    let listen = |client_auth| ListenConfig { tls: ca.as_ref().map(|ca| ca.tls(client_auth)), ..listen_any() };
+    let scheme = if ca.is_some() { "https" } else { "http" };
     let auth_db = TestDatabase::create("auth").await;
     let patient_db = TestDatabase::create("patient").await;
     let billing_db = TestDatabase::create("billing").await;
@@ -169,7 +178,7 @@ pub async fn spawn_stack_with(overrides: GatewayOverrides) -> TestStack {
         auth_service::tokens::private_key_pem(&auth_service::tokens::derive_signing_key(&signing_secret)).expect("key");
 
     let auth_config = auth_service::config::Config {
-        listen: listen_any(),
+        listen: listen(TlsClientAuth::Required),
         database: DatabaseConfig::with_url(auth_db.url()),
         jwt: AuthJwt {
             issuer: ISSUER.into(),
@@ -187,7 +196,7 @@ pub async fn spawn_stack_with(overrides: GatewayOverrides) -> TestStack {
     let auth = auth_service::Application::build(auth_config.clone()).await.expect("auth-service starts");
     let auth_addr = auth.local_addr();
     tokio::spawn(auth.run_until(std::future::pending()));
-    let auth_url = format!("http://{auth_addr}");
+    let auth_url = format!("{scheme}://{auth_addr}");
     // Every service verifies tokens with auth-service's JWKS and revocation feed, as in
     // production.
     let token_check = TokenCheckConfig::with_jwks(auth_url.parse().expect("uri"), ISSUER.into(), AUDIENCE.into())
@@ -202,8 +211,8 @@ pub async fn spawn_stack_with(overrides: GatewayOverrides) -> TestStack {
     ))
     .expect("a long enough secret");
     let mut billing_config = billing_service::config::Config {
-        http: listen_any(),
-        grpc: listen_any(),
+        http: listen(TlsClientAuth::Required),
+        grpc: listen(TlsClientAuth::Required),
         database: DatabaseConfig::with_url(billing_db.url()),
         token_check: token_check.clone(),
         grpc_secret: billing_grpc_secret.clone(),
@@ -213,8 +222,8 @@ pub async fn spawn_stack_with(overrides: GatewayOverrides) -> TestStack {
     // Pin the ports, so a restarted billing-service comes back where patient-service looks.
     billing_config.http.port = billing.http_addr().port();
     billing_config.grpc.port = billing.grpc_addr().port();
-    let billing_http = format!("http://{}", billing.http_addr());
-    let billing_grpc = format!("http://{}", billing.grpc_addr());
+    let billing_http = format!("{scheme}://{}", billing.http_addr());
+    let billing_grpc = format!("{scheme}://{}", billing.grpc_addr());
     let billing = Running::spawn(|stop| billing.run_until(stop));
 
     let broker = match (overrides.kafka, overrides.direct_broker) {
@@ -233,7 +242,7 @@ pub async fn spawn_stack_with(overrides: GatewayOverrides) -> TestStack {
     let (analytics, analytics_config, analytics_http) = if overrides.kafka {
         let analytics_db = TestDatabase::create("analytics").await;
         let mut config = analytics_service::config::Config {
-            listen: listen_any(),
+            listen: listen(TlsClientAuth::Required),
             database: DatabaseConfig::with_url(analytics_db.url()),
             kafka: kafka.clone(),
             token_check: token_check.clone(),
@@ -243,17 +252,21 @@ pub async fn spawn_stack_with(overrides: GatewayOverrides) -> TestStack {
         dbs.push(analytics_db);
         let app = analytics_service::Application::build(config.clone()).await.expect("analytics-service starts");
         config.listen.port = app.local_addr().port();
-        let url = format!("http://{}", app.local_addr());
+        let url = format!("{scheme}://{}", app.local_addr());
         (Some(Running::spawn(|stop| app.run_until(stop))), Some(config), url)
     } else {
         (None, None, format!("http://{}", closed_port_addr()))
     };
 
+    let patient_listen = listen(TlsClientAuth::Required);
     let patient_config = patient_service::config::Config {
-        listen: listen_any(),
+        billing: patient_service::config::BillingTarget {
+            url: billing_grpc,
+            secret: billing_grpc_secret,
+            tls: patient_listen.tls.clone(),
+        },
+        listen: patient_listen,
         database: DatabaseConfig::with_url(patient_db.url()),
-        billing_grpc_url: billing_grpc,
-        billing_grpc_secret,
         kafka,
         token_check: token_check.clone(),
         outbox: test_outbox(),
@@ -265,9 +278,9 @@ pub async fn spawn_stack_with(overrides: GatewayOverrides) -> TestStack {
     let patient_addr = patient.local_addr();
     tokio::spawn(patient.run_until(std::future::pending()));
 
-    let patient_url = overrides.patient_url.unwrap_or_else(|| format!("http://{patient_addr}"));
+    let patient_url = overrides.patient_url.unwrap_or_else(|| format!("{scheme}://{patient_addr}"));
     let gateway_config = api_gateway::config::Config {
-        listen: ListenConfig { limits: overrides.gateway_limits, ..listen_any() },
+        listen: ListenConfig { limits: overrides.gateway_limits, ..listen(TlsClientAuth::None) },
         token_check,
         patient_url: patient_url.parse().expect("uri"),
         billing_url: billing_http.parse().expect("uri"),
@@ -283,12 +296,12 @@ pub async fn spawn_stack_with(overrides: GatewayOverrides) -> TestStack {
 
     let billing_db_url = dbs[1].url().to_string();
     TestStack {
-        gateway: format!("http://{gateway_addr}"),
+        gateway: format!("{scheme}://{gateway_addr}"),
         auth: auth_url,
-        patient: format!("http://{patient_addr}"),
+        patient: format!("{scheme}://{patient_addr}"),
         billing_http,
         private_key_pem,
-        client: Client::builder().timeout(Duration::from_secs(30)).build().expect("client"),
+        client: test_client(ca.as_ref()),
         broker,
         billing: Some(billing),
         billing_config,
@@ -299,6 +312,7 @@ pub async fn spawn_stack_with(overrides: GatewayOverrides) -> TestStack {
         analytics_config,
         gateway_config,
         auth_config,
+        ca,
         _dbs: dbs,
     }
 }
@@ -388,6 +402,16 @@ impl Drop for GatewayProcess {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// The tests' client: with a CA, it trusts that CA only (the gateway then speaks TLS).
+fn test_client(ca: Option<&TestCa>) -> Client {
+    let mut builder = Client::builder().timeout(Duration::from_secs(30));
+    if let Some(ca) = ca {
+        let root = reqwest::Certificate::from_pem(ca.ca_pem.as_bytes()).expect("CA");
+        builder = builder.tls_built_in_root_certs(false).add_root_certificate(root);
+    }
+    builder.build().expect("client")
 }
 
 /// A free loopback port with nothing listening on it.

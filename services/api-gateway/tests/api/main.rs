@@ -14,5 +14,6 @@ mod patients;
 mod pipeline;
 mod proxy;
 mod sessions;
+mod tls;
 mod traces;
 mod zero_trust;

@@ -37,9 +37,11 @@ pub enum KeySource {
 }
 
 impl TokenCheckConfig {
-    pub fn from_settings(settings: &TokenCheck<Raw>) -> Result<Self, ConfigError> {
+    /// `tls`: whether the service has TLS settings, which an `https://` auth-service
+    /// needs (its certificate is verified with `TLS_CA`).
+    pub fn from_settings(settings: &TokenCheck<Raw>, tls: bool) -> Result<Self, ConfigError> {
         let tuning = &settings.tuning;
-        let auth_url = http_base_url(&settings.auth_service_url, DEFAULT_AUTH_SERVICE_URL)?;
+        let auth_url = http_base_url(&settings.auth_service_url, DEFAULT_AUTH_SERVICE_URL, tls)?;
         let mut config = Self::with_jwks(
             auth_url,
             tuning.jwt.issuer.string_or(DEFAULT_ISSUER),
@@ -48,7 +50,7 @@ impl TokenCheckConfig {
         if let Some(pem) = tuning.jwt_public_key.optional() {
             config.keys = KeySource::PublicKeyPem(pem);
         } else if tuning.jwks_url.optional().is_some() {
-            config.keys = KeySource::Jwks(http_base_url(&tuning.jwks_url, "")?);
+            config.keys = KeySource::Jwks(http_base_url(&tuning.jwks_url, "", tls)?);
         }
         Ok(config)
     }
@@ -86,7 +88,7 @@ mod tests {
     use crate::settings::{AUTH_JWKS_URL, JWT_AUDIENCE};
 
     fn config(pairs: &[(crate::settings::Var, &str)]) -> Result<TokenCheckConfig, ConfigError> {
-        TokenCheckConfig::from_settings(&crate::config::from_pairs(pairs))
+        TokenCheckConfig::from_settings(&crate::config::from_pairs(pairs), false)
     }
 
     #[test]

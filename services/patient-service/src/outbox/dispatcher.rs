@@ -3,10 +3,7 @@
 
 use std::sync::Arc;
 
-use pulsetrack_common::{
-    kafka::{KafkaConfig, PATIENT_TOPIC},
-    service_auth::ServiceSecret,
-};
+use pulsetrack_common::kafka::{KafkaConfig, PATIENT_TOPIC};
 use sqlx::PgPool;
 
 use super::{
@@ -17,7 +14,7 @@ use super::{
     settle::Settlement,
     wakeup::Wakeup,
 };
-use crate::config::OutboxConfig;
+use crate::config::{BillingTarget, OutboxConfig};
 
 pub struct Dispatcher {
     pool: PgPool,
@@ -29,12 +26,13 @@ pub struct Dispatcher {
 }
 
 impl Dispatcher {
-    /// `billing`: billing-service's gRPC URL and the secret of the credential its calls carry.
+    /// `billing`: billing-service's gRPC endpoint, the secret of the credential its
+    /// calls carry, and the TLS they use.
     pub fn new(
         pool: PgPool,
         wakeup: Wakeup,
         backpressure: Backpressure,
-        billing: (&str, &ServiceSecret),
+        billing: &BillingTarget,
         kafka: KafkaConfig,
         config: OutboxConfig,
     ) -> anyhow::Result<Self> {

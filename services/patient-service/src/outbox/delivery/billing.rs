@@ -6,7 +6,7 @@ use std::{sync::Arc, time::Duration};
 
 use prost::Message;
 use pulsetrack_common::{
-    service_auth::{self, CredentialMinter, ServiceSecret},
+    service_auth::{self, CredentialMinter},
     trace_context,
 };
 use pulsetrack_proto::billing::{
@@ -17,11 +17,11 @@ use tonic::{
     Code, Request, Status,
     metadata::{MetadataKey, MetadataValue},
     service::{Interceptor, interceptor::InterceptedService},
-    transport::Channel,
+    transport::{Certificate, Channel, ClientTlsConfig, Identity},
 };
 
 use super::error::DeliveryError;
-use crate::outbox::claim::ClaimedRow;
+use crate::{config::BillingTarget, outbox::claim::ClaimedRow};
 
 /// Puts patient-service's service credential for billing-service into every call's
 /// `authorization` metadata (one minted credential serves the calls of
@@ -45,10 +45,20 @@ pub(super) struct Billing {
 }
 
 impl Billing {
-    /// A client that connects on first use (billing-service may come up after us), and
-    /// presents a credential minted with `secret` on every call.
-    pub(super) fn connect_lazy(url: &str, secret: &ServiceSecret, deadline: Duration) -> anyhow::Result<Self> {
-        let channel = Channel::from_shared(url.to_string())?
+    /// A client that connects on first use (billing-service may come up after us), over
+    /// TLS with the target's, and presents a credential minted with its secret on every
+    /// call.
+    pub(super) fn connect_lazy(target: &BillingTarget, deadline: Duration) -> anyhow::Result<Self> {
+        let mut endpoint = Channel::from_shared(target.url.clone())?;
+        if let Some(tls) = &target.tls {
+            let pem = tls.pem();
+            endpoint = endpoint.tls_config(
+                ClientTlsConfig::new()
+                    .ca_certificate(Certificate::from_pem(&pem.ca))
+                    .identity(Identity::from_pem(&pem.cert, pem.key.expose())),
+            )?;
+        }
+        let channel = endpoint
             .connect_timeout(Duration::from_secs(2))
             // The client enforces the deadline too: a silently dropped connection must
             // not hold the dispatcher (and its claims) longer than a lease.
@@ -57,7 +67,7 @@ impl Billing {
             .keep_alive_timeout(Duration::from_secs(5))
             .tcp_nodelay(true)
             .connect_lazy();
-        let minter = CredentialMinter::new(secret, crate::SERVICE, service_auth::BILLING_SERVICE);
+        let minter = CredentialMinter::new(&target.secret, crate::SERVICE, service_auth::BILLING_SERVICE);
         let client = BillingServiceClient::with_interceptor(channel, WithCredential(Arc::new(minter)));
         Ok(Self { client, deadline })
     }

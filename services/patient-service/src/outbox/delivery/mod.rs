@@ -10,13 +10,13 @@ mod producer;
 use std::{future::Future, time::Duration};
 
 use futures_util::future::join_all;
-use pulsetrack_common::{kafka::KafkaConfig, service_auth::ServiceSecret};
+use pulsetrack_common::kafka::KafkaConfig;
 use tracing::Instrument as _;
 
 pub(super) use self::error::DeliveryError;
 use self::{billing::Billing, producer::Producer};
 use super::{claim::ClaimedRow, destination::Destination};
-use crate::config::OutboxConfig;
+use crate::config::{BillingTarget, OutboxConfig};
 
 /// The receivers' clients: billing-service's and the Kafka producer.
 pub(super) struct Deliverer {
@@ -26,12 +26,8 @@ pub(super) struct Deliverer {
 }
 
 impl Deliverer {
-    pub(super) fn new(
-        (billing_url, billing_secret): (&str, &ServiceSecret),
-        kafka: KafkaConfig,
-        config: OutboxConfig,
-    ) -> anyhow::Result<Self> {
-        let billing = Billing::connect_lazy(billing_url, billing_secret, config.billing_deadline)?;
+    pub(super) fn new(billing: &BillingTarget, kafka: KafkaConfig, config: OutboxConfig) -> anyhow::Result<Self> {
+        let billing = Billing::connect_lazy(billing, config.billing_deadline)?;
         let producer = Producer::new(kafka, config.kafka_delivery_timeout)?;
         Ok(Self { billing, producer, config })
     }
