@@ -1,24 +1,25 @@
 #!/usr/bin/env bash
 # README's start command: installs what is missing (build tools, PostgreSQL's server
-# tools, the tansu broker), builds the whole workspace in one profile (release), then
-# runs `deployer up`: the stack model on this machine, the gateway on 127.0.0.1:4004.
-# Arguments go to `deployer up` (see `deployer up --help`). Ctrl-C stops everything.
+# tools, the tansu broker), builds the whole workspace in one profile (debug, the one
+# `scripts/test.sh` builds too), then runs `deployer up`: the stack model on this
+# machine, the gateway on 127.0.0.1:4004. Arguments go to `deployer up` (see
+# `deployer up --help`). Ctrl-C stops everything.
 #
 # On a fresh machine tansu and the workspace build side by side (tansu's output goes to
 # a log in the tools folder): each has long single-crate stretches that leave a core
 # idle, which the other fills. docs/src/running-locally.md has the phases and their times.
-# The release build leaves out the deployer's AWS clients (its `aws` feature: `up` needs
-# none of them); `scripts/deployer` adds them the first time a command calls AWS.
-# PULSETRACK_PROFILE=dev runs the debug build instead (the one `scripts/test.sh` makes,
-# AWS clients included; the docs check uses it so that CI does not build the workspace
-# twice).
+# The build leaves out the deployer's AWS clients (its `aws` feature: `up` needs none of
+# them); `scripts/deployer` adds them the first time a command calls AWS.
+# PULSETRACK_PROFILE=release builds and runs the release profile instead (for the
+# benchmarks' speed; a first start then takes twice as long).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/pulsetrack/target}"
-PROFILE="${PULSETRACK_PROFILE:-release}"
+PROFILE="${PULSETRACK_PROFILE:-dev}"
+features=(--no-default-features)
 case "$PROFILE" in
-  release) out="$CARGO_TARGET_DIR/release"; features=(--no-default-features) ;;
-  dev) out="$CARGO_TARGET_DIR/debug"; features=() ;;
+  release) out="$CARGO_TARGET_DIR/release" ;;
+  dev) out="$CARGO_TARGET_DIR/debug" ;;
   *) echo "PULSETRACK_PROFILE must be release or dev, not '$PROFILE'" >&2; exit 2 ;;
 esac
 

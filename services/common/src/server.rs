@@ -137,6 +137,10 @@ impl Connection {
         let peer = self.peer;
         match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
             Ok(Ok(stream)) => self.serve(stream).await,
+            // A TCP probe (a load balancer's health check) closes before a ClientHello.
+            Ok(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                tracing::debug!(%peer, "connection closed before the TLS handshake");
+            }
             Ok(Err(e)) => tracing::warn!(%peer, error = %e, "TLS handshake refused"),
             Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
         }
