@@ -167,16 +167,14 @@ impl Drop for ChaosProxy {
     }
 }
 
-/// A certificate authority made for one test, and a server certificate it signed for
-/// `localhost` and `127.0.0.1` (the names clients verify). It also issues services'
-/// TLS identities ([`TestCa::tls`]) for tests of the services' own TLS.
+/// A certificate authority made for one test. It issues services' TLS identities for
+/// `localhost` and `127.0.0.1` (the names clients verify): for tests of the services'
+/// own TLS ([`TestCa::tls`]) and for the [`TlsTerminator`] in front of a broker.
 pub struct TestCa {
     /// The CA certificate, PEM: what a client trusts.
     pub ca_pem: String,
     ca_cert: rcgen::Certificate,
     ca_key: rcgen::KeyPair,
-    server_cert: tokio_rustls::rustls::pki_types::CertificateDer<'static>,
-    server_key: Vec<u8>,
 }
 
 fn rcgen_failed(e: rcgen::Error) -> ! {
@@ -192,53 +190,30 @@ impl TestCa {
         ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
         let ca_key = KeyPair::generate().unwrap_or_else(|e| rcgen_failed(e));
         let ca_cert = ca.self_signed(&ca_key).unwrap_or_else(|e| rcgen_failed(e));
-        let mut this = Self {
-            ca_pem: ca_cert.pem(),
-            ca_cert,
-            ca_key,
-            server_cert: tokio_rustls::rustls::pki_types::CertificateDer::from(Vec::new()),
-            server_key: Vec::new(),
-        };
-        let (server_cert, server_key) = this.issue(&["localhost", "127.0.0.1"]);
-        this.server_cert = server_cert.der().clone();
-        this.server_key = server_key.serialize_der();
-        this
+        Self { ca_pem: ca_cert.pem(), ca_cert, ca_key }
     }
 
-    /// A certificate for `names` (DNS names or IP addresses), good for a server and a
-    /// client, and its key.
-    fn issue(&self, names: &[&str]) -> (rcgen::Certificate, rcgen::KeyPair) {
+    /// A new certificate for `localhost` and `127.0.0.1`, good for a server and a
+    /// client, with its key and this CA, as PEM.
+    pub fn identity(&self) -> crate::tls::TlsPem {
         use rcgen::{CertificateParams, DnType, ExtendedKeyUsagePurpose, KeyPair};
-        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
-        let mut params = CertificateParams::new(names.clone()).unwrap_or_else(|e| rcgen_failed(e));
-        params.distinguished_name.push(DnType::CommonName, names.first().cloned().unwrap_or_default());
+        let mut params = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+            .unwrap_or_else(|e| rcgen_failed(e));
+        params.distinguished_name.push(DnType::CommonName, "localhost");
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
         let key = KeyPair::generate().unwrap_or_else(|e| rcgen_failed(e));
         let cert = params.signed_by(&key, &self.ca_cert, &self.ca_key).unwrap_or_else(|e| rcgen_failed(e));
-        (cert, key)
-    }
-
-    /// A service's TLS identity signed by this CA, for `localhost` and `127.0.0.1`.
-    pub fn tls(&self, client_auth: crate::settings::TlsClientAuth) -> crate::tls::TlsConfig {
-        let (cert, key) = self.issue(&["localhost", "127.0.0.1"]);
-        let pem = crate::tls::TlsPem {
+        crate::tls::TlsPem {
             cert: cert.pem(),
             key: crate::config::Secret::new(key.serialize_pem()),
             ca: self.ca_pem.clone(),
-        };
-        crate::tls::TlsConfig::from_pem(pem, client_auth).unwrap_or_else(|e| panic!("test TLS identity: {e}"))
+        }
     }
 
-    /// The same identity as the `TLS_*` settings a service reads, for tests that start
-    /// a service from its settings.
-    pub fn tls_settings(&self, client_auth: crate::settings::TlsClientAuth) -> Vec<(crate::settings::Var, String)> {
-        let (cert, key) = self.issue(&["localhost", "127.0.0.1"]);
-        vec![
-            (crate::settings::TLS_CERT, cert.pem()),
-            (crate::settings::TLS_KEY, key.serialize_pem()),
-            (crate::settings::TLS_CA, self.ca_pem.clone()),
-            (crate::settings::TLS_CLIENT_AUTH, client_auth.as_str().to_string()),
-        ]
+    /// A service's TLS identity signed by this CA ([`TestCa::identity`]).
+    pub fn tls(&self, client_auth: crate::settings::TlsClientAuth) -> crate::tls::TlsConfig {
+        crate::tls::TlsConfig::from_pem(self.identity(), client_auth)
+            .unwrap_or_else(|e| panic!("test TLS identity: {e}"))
     }
 
     /// Writes the CA certificate into `dir` and returns the file's path.
@@ -246,17 +221,6 @@ impl TestCa {
         let path = dir.join(format!("ca-{}.pem", uuid::Uuid::new_v4().simple()));
         std::fs::write(&path, &self.ca_pem).unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
         path
-    }
-
-    fn server_config(&self) -> std::sync::Arc<tokio_rustls::rustls::ServerConfig> {
-        use tokio_rustls::rustls::{self, pki_types::PrivateKeyDer};
-        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-        let key = PrivateKeyDer::Pkcs8(self.server_key.clone().into());
-        let config = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .and_then(|b| b.with_no_client_auth().with_single_cert(vec![self.server_cert.clone()], key))
-            .unwrap_or_else(|e| panic!("TLS server config: {e}"));
-        std::sync::Arc::new(config)
     }
 }
 
@@ -287,7 +251,7 @@ impl TlsTerminator {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("bind: {e}"));
         let port = listener.local_addr().map(|a| a.port()).unwrap_or_else(|e| panic!("addr: {e}"));
         let _ = listener.set_nonblocking(true);
-        let acceptor = tokio_rustls::TlsAcceptor::from(ca.server_config());
+        let acceptor = tokio_rustls::TlsAcceptor::from(ca.tls(crate::settings::TlsClientAuth::None).server());
         let handshakes = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let counter = handshakes.clone();
         runtime.spawn(async move {

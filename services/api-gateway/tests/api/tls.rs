@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use pulsetrack_common::{
     healthcheck,
-    settings::{TLS_CERT, TLS_KEY, TlsClientAuth},
+    settings::TlsClientAuth,
     testing::TestCa,
+    tls::{TlsConfig, TlsPem},
 };
 use reqwest::{Certificate, Client, Identity, Method, StatusCode};
 
@@ -30,9 +31,8 @@ fn client(trusted: &TestCa, identity: Option<&TestCa>) -> Client {
         .tls_built_in_root_certs(false)
         .add_root_certificate(Certificate::from_pem(trusted.ca_pem.as_bytes()).expect("CA"));
     if let Some(issuer) = identity {
-        let settings = issuer.tls_settings(TlsClientAuth::Required);
-        let pem = |var| settings.iter().find(|(v, _)| *v == var).map(|(_, value)| value.clone()).expect("pem");
-        let both = format!("{}{}", pem(TLS_CERT), pem(TLS_KEY));
+        let pem = issuer.identity();
+        let both = format!("{}{}", pem.cert, pem.key.expose());
         builder = builder.identity(Identity::from_pem(both.as_bytes()).expect("identity"));
     }
     builder.build().expect("client")
@@ -81,30 +81,43 @@ async fn a_service_refuses_a_client_it_cannot_verify() {
 #[tokio::test]
 async fn a_client_refuses_a_server_it_cannot_verify() {
     let stack = spawn_tls_stack().await;
+    let ca = ca(&stack);
     let stranger = TestCa::new();
-    // A caller that trusts another CA refuses the service's certificate.
-    let refused = client(&stranger, Some(&stranger)).get(format!("{}/health", stack.patient)).send().await;
-    assert!(refused.is_err(), "{refused:?}");
-    // So does a service's own client: the health check with another CA's identity.
+    // Each client below presents a good certificate of the stack's CA, so the service
+    // accepts it: only the client's own check of the server's certificate can fail.
+    let trusting_the_stranger = |client_auth| {
+        let pem = TlsPem { ca: stranger.ca_pem.clone(), ..ca.identity() };
+        TlsConfig::from_pem(pem, client_auth).expect("identity")
+    };
+    let health = format!("{}/health", stack.patient);
+    assert_eq!(client(ca, Some(ca)).get(&health).send().await.expect("trusted").status(), StatusCode::OK);
+    let refused = client(&stranger, Some(ca)).get(&health).send().await;
+    assert!(refused.is_err(), "a caller that trusts another CA: {refused:?}");
+    // So does a service's own client: the health check.
     let addr: std::net::SocketAddr = stack.patient.trim_start_matches("https://").parse().expect("addr");
-    let own = ca(&stack).tls(TlsClientAuth::Required);
-    let other = stranger.tls(TlsClientAuth::Required);
+    let (own, other) = (ca.tls(TlsClientAuth::Required), trusting_the_stranger(TlsClientAuth::Required));
     let (own_probe, other_probe, plain_probe) = tokio::task::spawn_blocking(move || {
         (healthcheck::probe(addr, Some(&own)), healthcheck::probe(addr, Some(&other)), healthcheck::probe(addr, None))
     })
     .await
     .expect("probes");
     assert!(own_probe, "the health check with the service's own identity");
-    assert!(!other_probe && !plain_probe, "another CA's identity, or plain HTTP");
-    // And a gateway whose CA is another one answers 502: it will not talk to the service.
+    assert!(!other_probe && !plain_probe, "a health check that trusts another CA, or plain HTTP");
+    // And a gateway that trusts another CA verifies no service: not even auth-service's
+    // keys, so it cannot check a token and is never ready.
     let mut config = stack.gateway_config.clone();
-    config.listen =
-        pulsetrack_common::config::ListenConfig { tls: Some(stranger.tls(TlsClientAuth::None)), ..config.listen };
+    config.listen = pulsetrack_common::config::ListenConfig {
+        tls: Some(trusting_the_stranger(TlsClientAuth::None)),
+        ..config.listen
+    };
     config.listen.port = 0;
     let gateway = api_gateway::Application::build(config).await.expect("gateway starts");
-    let url = format!("https://{}/api/patients", gateway.local_addr());
+    let base = format!("https://{}", gateway.local_addr());
     tokio::spawn(gateway.run_until(std::future::pending()));
     let admin = stack.admin_token().await;
-    let response = client(&stranger, None).get(url).bearer_auth(admin).send().await.expect("the gateway answers");
-    assert_ne!(response.status(), StatusCode::OK);
+    let response = client(ca, None).get(format!("{base}/api/patients")).bearer_auth(admin).send().await;
+    let status = response.expect("the gateway answers").status();
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "no keys could be read from auth-service");
+    let ready = client(ca, None).get(format!("{base}/ready")).send().await.expect("ready answers");
+    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
 }
