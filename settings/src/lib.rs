@@ -17,7 +17,7 @@ use std::fmt;
 
 mod values;
 
-pub use self::values::{KafkaSecurityProtocol, PasswordPolicy, SignupMode, TlsClientAuth};
+pub use self::values::{KafkaSecurityProtocol, PasswordPolicy, SignupMode, TLS_LOCAL_NAME, TlsClientAuth};
 
 /// The name of one environment variable; only this crate makes them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

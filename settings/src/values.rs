@@ -148,6 +148,11 @@ impl std::str::FromStr for KafkaSecurityProtocol {
     }
 }
 
+/// The name every service's certificate holds besides its own, for the container
+/// health check, which asks the service on loopback (the stack issues the certificates
+/// with it; the services' health check verifies it).
+pub const TLS_LOCAL_NAME: &str = "localhost";
+
 /// Whether a TLS listener asks its clients for a certificate (`TLS_CLIENT_AUTH`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum TlsClientAuth {

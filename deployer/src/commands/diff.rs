@@ -25,7 +25,7 @@ pub async fn run(stack: &StackArgs, target: &Target, fail: bool, images: &ImageA
         Some(parameters) => parameters,
         None => {
             eprintln!("note: the services' TLS secrets do not exist yet: `deploy` issues them");
-            placeholder_parameters(&stack.stack, &config)
+            internal_tls::placeholders(&config, &stack.stack).map_err(Error::Aws)?
         }
     };
     let source = template_source(target, synthesized.template()?).await?.with_parameters(parameters);
@@ -40,21 +40,6 @@ pub async fn run(stack: &StackArgs, target: &Target, fail: bool, images: &ImageA
     let security = prepared.changes.iter().filter(|c| c.security_relevant()).count();
     println!("\n{} change(s), {security} security-relevant", prepared.changes.len());
     if fail { Err(Error::Found("differences found".into())) } else { Ok(()) }
-}
-
-/// Parameters that name the secrets `deploy` would make, for a change set that is only
-/// read (its version ids are placeholders of the right form).
-fn placeholder_parameters(stack: &str, config: &aws_config::SdkConfig) -> Vec<(String, String)> {
-    let region = config.region().map_or_else(|| "us-east-1".to_string(), |r| r.to_string());
-    SERVICES
-        .iter()
-        .flat_map(|def| {
-            let (arn_id, version_id) = pulsetrack_stacks::pulsetrack::tls::parameter_ids(def);
-            let name = pulsetrack_stacks::pulsetrack::tls::secret_name(stack, def);
-            let arn = format!("arn:aws:secretsmanager:{region}:000000000000:secret:{name}-pending");
-            [(arn_id, arn), (version_id, "00000000-0000-0000-0000-000000000000".to_string())]
-        })
-        .collect()
 }
 
 /// The image references a deploy would write, without pushing: the images are built

@@ -12,4 +12,4 @@ pub mod authority;
 mod secrets;
 
 #[cfg(feature = "aws")]
-pub use self::secrets::{TlsSecrets, current, delete, ensure};
+pub use self::secrets::{TlsSecrets, current, delete, ensure, placeholders};

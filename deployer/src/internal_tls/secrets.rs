@@ -3,7 +3,7 @@
 use anyhow::Context as _;
 use aws_config::SdkConfig;
 use aws_sdk_secretsmanager::Client;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use pulsetrack_stacks::pulsetrack::{SERVICES, ServiceDef, tls};
 
 use super::authority::{Authority, CaMaterial, Leaf};
@@ -72,10 +72,9 @@ async fn write(
     }
 }
 
-/// The stack's CA: kept, or made now.
-async fn ca(client: &Client, stack: &str) -> anyhow::Result<(Authority, bool)> {
+/// The stack's CA: kept, or made `now`.
+async fn ca(client: &Client, stack: &str, now: DateTime<Utc>) -> anyhow::Result<(Authority, bool)> {
     let name = tls::ca_secret_name(stack);
-    let now = Utc::now();
     if let Some(stored) = read(client, &name).await? {
         let material: CaMaterial =
             serde_json::from_str(&stored.value).with_context(|| format!("secret {name} is not the CA's JSON"))?;
@@ -86,27 +85,33 @@ async fn ca(client: &Client, stack: &str) -> anyhow::Result<(Authority, bool)> {
     Ok((authority, true))
 }
 
-/// `def`'s secret: kept when it holds a current certificate of `authority`, else
-/// issued now. Returns its ARN, version and whether it was issued.
+/// `def`'s secret: kept when it holds a certificate of `authority` that is current at
+/// `now`, else issued now. Returns its ARN, version and whether it was issued.
 async fn leaf(
     client: &Client,
-    stack: &str,
-    region: &str,
+    (stack, region): (&str, &str),
     def: &ServiceDef,
     authority: &Authority,
+    now: DateTime<Utc>,
 ) -> anyhow::Result<(String, String, bool)> {
     let name = tls::secret_name(stack, def);
     let names = tls::certificate_names(def, region);
     let stored = read(client, &name).await?;
     let current = stored.as_ref().and_then(|s| serde_json::from_str::<Leaf>(&s.value).ok());
     if let (Some(stored), Some(current)) = (&stored, current)
-        && !current.needs_renewal(authority.material(), &names, Utc::now())
+        && !current.needs_renewal(authority.material(), &names, now)
     {
         return Ok((stored.arn.clone(), stored.version.clone(), false));
     }
-    let issued = authority.issue(&names, Utc::now())?;
+    let issued = authority.issue(&names, now)?;
     let (arn, version) = write(client, &name, stored.as_ref(), serde_json::to_string(&issued)?).await?;
     Ok((arn, version, true))
+}
+
+/// `def`'s two template parameters, with the secret's ARN and version.
+fn parameters(def: &ServiceDef, arn: String, version: String) -> [(String, String); 2] {
+    let (arn_id, version_id) = tls::parameter_ids(def);
+    [(arn_id, arn), (version_id, version)]
 }
 
 fn region(config: &SdkConfig) -> anyhow::Result<String> {
@@ -117,12 +122,12 @@ fn region(config: &SdkConfig) -> anyhow::Result<String> {
 pub async fn ensure(config: &SdkConfig, stack: &str) -> anyhow::Result<TlsSecrets> {
     let client = Client::new(config);
     let region = region(config)?;
-    let (authority, ca_created) = ca(&client, stack).await?;
+    let now = Utc::now();
+    let (authority, ca_created) = ca(&client, stack, now).await?;
     let mut secrets = TlsSecrets { parameters: Vec::new(), ca_created, issued: Vec::new() };
     for def in &SERVICES {
-        let (arn, version, issued) = leaf(&client, stack, &region, def, &authority).await?;
-        let (arn_id, version_id) = tls::parameter_ids(def);
-        secrets.parameters.extend([(arn_id, arn), (version_id, version)]);
+        let (arn, version, issued) = leaf(&client, (stack, &region), def, &authority, now).await?;
+        secrets.parameters.extend(parameters(def, arn, version));
         if issued {
             secrets.issued.push(def.name);
         }
@@ -134,13 +139,23 @@ pub async fn ensure(config: &SdkConfig, stack: &str) -> anyhow::Result<TlsSecret
 /// secret does not exist yet (the stack was never deployed).
 pub async fn current(config: &SdkConfig, stack: &str) -> anyhow::Result<Option<Vec<(String, String)>>> {
     let client = Client::new(config);
-    let mut parameters = Vec::new();
+    let mut found = Vec::new();
     for def in &SERVICES {
         let Some(stored) = read(&client, &tls::secret_name(stack, def)).await? else { return Ok(None) };
-        let (arn_id, version_id) = tls::parameter_ids(def);
-        parameters.extend([(arn_id, stored.arn), (version_id, stored.version)]);
+        found.extend(parameters(def, stored.arn, stored.version));
     }
-    Ok(Some(parameters))
+    Ok(Some(found))
+}
+
+/// Parameters that name the secrets `deploy` would make, for a change set that is only
+/// read before the first deploy (`diff`): placeholder ARNs and version ids of the form
+/// the template accepts.
+pub fn placeholders(config: &SdkConfig, stack: &str) -> anyhow::Result<Vec<(String, String)>> {
+    let region = region(config)?;
+    let version = "00000000-0000-0000-0000-000000000000";
+    let arn =
+        |def| format!("arn:aws:secretsmanager:{region}:000000000000:secret:{}-pending", tls::secret_name(stack, def));
+    Ok(SERVICES.iter().flat_map(|def| parameters(def, arn(def), version.to_string())).collect())
 }
 
 /// Deletes the services' secrets and the CA's, at once (a later deploy makes a new CA

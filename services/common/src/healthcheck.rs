@@ -12,10 +12,11 @@ use std::{
 
 use rustls::{ClientConnection, StreamOwned, pki_types::ServerName};
 
-use crate::{config::Raw, settings::PORT, tls::TlsConfig};
-
-/// The name a service's certificate holds for its own health check.
-pub const LOCAL_NAME: &str = "localhost";
+use crate::{
+    config::Raw,
+    settings::{PORT, TLS_LOCAL_NAME},
+    tls::TlsConfig,
+};
 
 /// If the first argument is `healthcheck`, probes and exits; otherwise returns.
 pub fn exit_if_requested(default_port: u16) {
@@ -41,7 +42,7 @@ pub fn probe(addr: SocketAddr, tls: Option<&TlsConfig>) -> bool {
     let _ = stream.set_write_timeout(Some(timeout));
     match tls {
         None => ask(stream),
-        Some(tls) => match ServerName::try_from(LOCAL_NAME).map(|name| ClientConnection::new(tls.client(), name)) {
+        Some(tls) => match ServerName::try_from(TLS_LOCAL_NAME).map(|name| ClientConnection::new(tls.client(), name)) {
             Ok(Ok(connection)) => ask(StreamOwned::new(connection, stream)),
             _ => false,
         },

@@ -64,7 +64,11 @@ pub fn ca_secret_name(stack: &str) -> String {
 /// `localhost` (its own container health check), and the region's load balancer
 /// names (callers reach it through the internal NLB where there is no Cloud Map).
 pub fn certificate_names(def: &ServiceDef, region: &str) -> Vec<String> {
-    vec![format!("{}.{NAMESPACE}", def.name), "localhost".to_string(), format!("*.elb.{region}.amazonaws.com")]
+    vec![
+        format!("{}.{NAMESPACE}", def.name),
+        settings::TLS_LOCAL_NAME.to_string(),
+        format!("*.elb.{region}.amazonaws.com"),
+    ]
 }
 
 /// What a service's listener asks of its clients: the gateway's client is the ALB,
