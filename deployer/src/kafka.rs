@@ -1,6 +1,6 @@
 //! MSK bootstrap brokers. They are no CloudFormation attribute, so the stack declares
 //! `KafkaBootstrapSecret` with a placeholder; after every deploy this step reads the
-//! cluster's TLS bootstrap brokers (GetBootstrapBrokers, port 9094), writes them to
+//! cluster's SASL/SCRAM bootstrap brokers (GetBootstrapBrokers, TLS on port 9096), writes them to
 //! the secret when they differ, and forces a new deployment of the ECS services whose
 //! task definitions read that secret (ECS reads secrets only when a task starts).
 //! Idempotent: when the secret is right and every reader started after its last
@@ -12,6 +12,7 @@ use aws_config::SdkConfig;
 use aws_sdk_secretsmanager::primitives::DateTime;
 use pulsetrack_stacks::{
     core::logical_id,
+    msk::BROKER_PORT,
     pulsetrack::KAFKA_BOOTSTRAP_SECRET,
     resources::{self as res, ResourceType},
 };
@@ -19,9 +20,6 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::cloudformation::StackResource;
-
-/// The port of MSK's TLS client listener.
-pub const TLS_BROKER_PORT: u16 = 9094;
 
 /// What the step works on, all read from the deployed stack.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,20 +82,24 @@ pub fn wiring(stack: &str, template: &Value, resources: &[StackResource]) -> Wir
     }
 }
 
-/// The TLS bootstrap brokers of a cluster, checked to be on the TLS port.
-pub async fn tls_brokers(config: &SdkConfig, cluster_arn: &str) -> anyhow::Result<String> {
+/// The SASL/SCRAM bootstrap brokers of a cluster (TLS), checked to be on the port the
+/// stack opens ([`BROKER_PORT`]).
+pub async fn scram_brokers(config: &SdkConfig, cluster_arn: &str) -> anyhow::Result<String> {
     let out = aws_sdk_kafka::Client::new(config)
         .get_bootstrap_brokers()
         .cluster_arn(cluster_arn)
         .send()
         .await
         .map_err(|e| aws_call_failed("MSK GetBootstrapBrokers", &e))?;
-    let Some(brokers) = out.bootstrap_broker_string_tls().filter(|b| !b.is_empty()) else {
-        bail!("MSK cluster {cluster_arn} has no TLS bootstrap brokers (is client-broker encryption TLS?)")
+    let Some(brokers) = out.bootstrap_broker_string_sasl_scram().filter(|b| !b.is_empty()) else {
+        bail!(
+            "MSK cluster {cluster_arn} has no SASL/SCRAM bootstrap brokers \
+             (is SCRAM client authentication on, with TLS between clients and brokers?)"
+        )
     };
-    let suffix = format!(":{TLS_BROKER_PORT}");
+    let suffix = format!(":{BROKER_PORT}");
     if let Some(other) = brokers.split(',').find(|b| !b.trim().ends_with(&suffix)) {
-        bail!("MSK reported TLS broker {other}, not on port {TLS_BROKER_PORT}");
+        bail!("MSK reported SASL/SCRAM broker {other}, not on port {BROKER_PORT}");
     }
     Ok(brokers.to_string())
 }
@@ -195,10 +197,10 @@ pub struct Synced {
     pub rolled: Vec<String>,
 }
 
-/// Brings the secret to the cluster's TLS brokers and the services that read it to
+/// Brings the secret to the cluster's SASL/SCRAM brokers and the services that read it to
 /// the secret's value.
 pub async fn sync(config: &SdkConfig, wiring: &BrokerWiring) -> anyhow::Result<Synced> {
-    let brokers = tls_brokers(config, &wiring.cluster_arn).await?;
+    let brokers = scram_brokers(config, &wiring.cluster_arn).await?;
     let mut secret = secret_state(config, &wiring.secret_id).await?;
     let written = secret.value.as_deref() != Some(brokers.as_str());
     if written {
@@ -235,7 +237,7 @@ pub async fn sync(config: &SdkConfig, wiring: &BrokerWiring) -> anyhow::Result<S
     Ok(Synced { brokers, written, rolled })
 }
 
-/// For `status`: the cluster's TLS brokers and whether the secret holds them.
+/// For `status`: the cluster's SASL/SCRAM brokers and whether the secret holds them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Inspection {
@@ -244,7 +246,7 @@ pub struct Inspection {
 }
 
 pub async fn inspect(config: &SdkConfig, wiring: &BrokerWiring) -> anyhow::Result<Inspection> {
-    let brokers = tls_brokers(config, &wiring.cluster_arn).await?;
+    let brokers = scram_brokers(config, &wiring.cluster_arn).await?;
     let secret = secret_state(config, &wiring.secret_id).await?;
     Ok(Inspection { secret_matches: secret.value.as_deref() == Some(brokers.as_str()), brokers })
 }

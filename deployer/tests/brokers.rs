@@ -83,7 +83,7 @@ async fn service(ecs: &aws_sdk_ecs::Client, name: &str, secrets: &[(&str, &str)]
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn the_step_writes_the_tls_brokers_and_rolls_exactly_the_services_that_read_them() {
+async fn the_step_writes_the_scram_brokers_and_rolls_exactly_the_services_that_read_them() {
     let moto = Moto::start();
     let aws = AwsEmulator::start(&moto.url);
     let config = Target::Endpoint(aws.url.clone()).sdk_config().await;
@@ -107,8 +107,15 @@ async fn the_step_writes_the_tls_brokers_and_rolls_exactly_the_services_that_rea
     service(&ecs, "auth-service", &[("ADMIN_PASSWORD", &admin_secret)]).await;
     service(&ecs, "api-gateway", &[]).await;
     let all = ["patient-service", "analytics-service", "auth-service", "api-gateway"];
-    let tls = brokers(9094, "a");
-    aws.set_cluster(CLUSTER_ARN, ClusterBrokers { plaintext: Some(brokers(9092, "a")), tls: tls.clone() });
+    let scram = brokers(9096, "a");
+    aws.set_cluster(
+        CLUSTER_ARN,
+        ClusterBrokers {
+            plaintext: Some(brokers(9092, "a")),
+            tls: Some(brokers(9094, "a")),
+            sasl_scram: Some(scram.clone()),
+        },
+    );
     let wiring = BrokerWiring {
         cluster_arn: CLUSTER_ARN.into(),
         secret_id: kafka_secret.clone(),
@@ -118,10 +125,10 @@ async fn the_step_writes_the_tls_brokers_and_rolls_exactly_the_services_that_rea
 
     let before = deployments(&ecs, &all).await;
     let first = kafka::sync(&config, &wiring).await.expect("first run");
-    assert_eq!(first.brokers, tls, "the TLS (9094) string, not the plaintext one");
+    assert_eq!(first.brokers, scram, "the SASL/SCRAM (9096) string, not the plaintext or unauthenticated one");
     assert!(first.written);
     assert_eq!(first.rolled, ["analytics-service", "patient-service"]);
-    assert_eq!(secret_value(&secrets, &kafka_secret).await, tls);
+    assert_eq!(secret_value(&secrets, &kafka_secret).await, scram);
     assert_eq!(secret_value(&secrets, &admin_secret).await, "correct horse", "the other secret is untouched");
     let after_first = deployments(&ecs, &all).await;
     for name in all {
@@ -130,7 +137,7 @@ async fn the_step_writes_the_tls_brokers_and_rolls_exactly_the_services_that_rea
     }
     assert_eq!(aws.bootstrap_broker_calls(), 1);
     let inspected = kafka::inspect(&config, &wiring).await.expect("inspect");
-    assert!(inspected.secret_matches && inspected.brokers == tls);
+    assert!(inspected.secret_matches && inspected.brokers == scram);
 
     // Again: the value is right and every reader started after it changed.
     let secret_versions = versions(&secrets, &kafka_secret).await;
@@ -140,8 +147,8 @@ async fn the_step_writes_the_tls_brokers_and_rolls_exactly_the_services_that_rea
     assert_eq!(versions(&secrets, &kafka_secret).await, secret_versions, "nothing written");
 
     // The cluster's brokers change (a broker replaced): written and rolled again.
-    let moved = brokers(9094, "b");
-    aws.set_cluster(CLUSTER_ARN, ClusterBrokers { plaintext: None, tls: moved.clone() });
+    let moved = brokers(9096, "b");
+    aws.set_cluster(CLUSTER_ARN, ClusterBrokers { plaintext: None, tls: None, sasl_scram: Some(moved.clone()) });
     let inspected = kafka::inspect(&config, &wiring).await.expect("inspect");
     assert!(!inspected.secret_matches, "status sees the stale secret");
     let third = kafka::sync(&config, &wiring).await.expect("third run");
@@ -154,7 +161,7 @@ async fn the_step_writes_the_tls_brokers_and_rolls_exactly_the_services_that_rea
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_cluster_without_a_tls_listener_or_unknown_to_msk_is_an_error() {
+async fn a_cluster_without_a_scram_listener_or_unknown_to_msk_is_an_error() {
     let moto = Moto::start();
     let aws = AwsEmulator::start(&moto.url);
     let config = Target::Endpoint(aws.url.clone()).sdk_config().await;
@@ -173,10 +180,14 @@ async fn a_cluster_without_a_tls_listener_or_unknown_to_msk_is_an_error() {
     };
     let unknown = kafka::sync(&config, &wiring).await.expect_err("no such cluster");
     assert!(format!("{unknown:#}").contains("GetBootstrapBrokers"), "{unknown:#}");
-    // A plaintext port where TLS is expected is refused, and nothing is written.
-    aws.set_cluster(CLUSTER_ARN, ClusterBrokers { plaintext: None, tls: brokers(9092, "a") });
-    let plaintext = kafka::sync(&config, &wiring).await.expect_err("not TLS");
-    assert!(format!("{plaintext:#}").contains("9094"), "{plaintext:#}");
+    // A cluster without SCRAM (its unauthenticated TLS listener only) is refused.
+    aws.set_cluster(CLUSTER_ARN, ClusterBrokers { plaintext: None, tls: Some(brokers(9094, "a")), sasl_scram: None });
+    let open = kafka::sync(&config, &wiring).await.expect_err("no SCRAM listener");
+    assert!(format!("{open:#}").contains("no SASL/SCRAM bootstrap brokers"), "{open:#}");
+    // Another port where the SCRAM listener is expected is refused, and nothing is written.
+    aws.set_cluster(CLUSTER_ARN, ClusterBrokers { plaintext: None, tls: None, sasl_scram: Some(brokers(9094, "a")) });
+    let elsewhere = kafka::sync(&config, &wiring).await.expect_err("not 9096");
+    assert!(format!("{elsewhere:#}").contains("not on port 9096"), "{elsewhere:#}");
     let value = aws_sdk_secretsmanager::Client::new(&config)
         .get_secret_value()
         .secret_id(secret.arn().expect("arn"))

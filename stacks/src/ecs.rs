@@ -90,9 +90,9 @@ pub struct ContainerSpec {
     pub secrets: Vec<(String, Expr)>,
     /// Secrets the execution role may read (their ARNs).
     pub secret_arns: Vec<Expr>,
-    /// The customer-managed key those secrets are encrypted with, if any (the execution
-    /// role may decrypt with it).
-    pub secrets_key: Option<Expr>,
+    /// The customer-managed keys those secrets are encrypted with, if any (the execution
+    /// role may decrypt with them).
+    pub secrets_keys: Vec<Expr>,
     /// The one ECR repository the execution role may pull from (`<stack>/<service>`).
     pub ecr_repository: String,
     pub desired_count: u32,
@@ -267,8 +267,13 @@ fn roles(
             &["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
             OneOrMany::Many(spec.secret_arns.clone()),
         ));
-        if let Some(key) = &spec.secrets_key {
-            statements.push(Statement::allow(&["kms:Decrypt"], OneOrMany::One(key.clone())).when(serde_json::json!({
+        let keys = match &spec.secrets_keys[..] {
+            [] => None,
+            [key] => Some(OneOrMany::One(key.clone())),
+            keys => Some(OneOrMany::Many(keys.to_vec())),
+        };
+        if let Some(keys) = keys {
+            statements.push(Statement::allow(&["kms:Decrypt"], keys).when(serde_json::json!({
                 "StringEquals": { "kms:ViaService": { "Fn::Sub": "secretsmanager.${AWS::Region}.amazonaws.com" } }
             })));
         }

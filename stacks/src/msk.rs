@@ -1,17 +1,34 @@
 //! An Amazon MSK cluster in the private subnets, with its own security group. Clients
-//! reach the brokers over TLS only (port 9094); brokers talk to each other over TLS.
+//! reach the brokers over TLS only, and log in with SASL/SCRAM-SHA-512 (port 9096):
+//! unauthenticated access is off. Each login is a Secrets Manager secret named
+//! `AmazonMSK_*` under a customer-managed key (MSK refuses secrets under the AWS-managed
+//! one), associated with the cluster. Brokers talk to each other over TLS.
 
 use crate::resources::{
-    self as res, BrokerLogs, BrokerNodeGroupInfo, CloudWatchLogs, EbsStorageInfo, EncryptionAtRest,
-    EncryptionInTransit, EncryptionInfo, LoggingInfo, StorageInfo,
+    self as res, BrokerLogs, BrokerNodeGroupInfo, ClientAuthentication, CloudWatchLogs, EbsStorageInfo, Enabled,
+    EncryptionAtRest, EncryptionInTransit, EncryptionInfo, GenerateSecretString, LoggingInfo, Sasl, StorageInfo,
 };
 use crate::{
     core::{DeletionPolicy, Expr, Handle, Scope},
     ec2::{Egress, SecurityGroup, Vpc},
 };
 
-/// The TLS listener port of MSK brokers (the only one: client-broker traffic is `TLS`).
-pub const BROKER_PORT: u16 = 9094;
+/// The port of MSK's SASL/SCRAM listener over TLS: the only one the cluster opens to
+/// clients (client-broker traffic is `TLS`, and SCRAM is the only authentication).
+pub const BROKER_PORT: u16 = 9096;
+
+/// What every SCRAM login's secret name starts with (MSK accepts no other).
+pub const SCRAM_SECRET_PREFIX: &str = "AmazonMSK_";
+
+/// A login secret's JSON keys (the shape MSK reads).
+pub const SCRAM_USERNAME_KEY: &str = "username";
+pub const SCRAM_PASSWORD_KEY: &str = "password";
+
+/// One SCRAM login of the cluster: its user name and the secret that holds it.
+pub struct ScramLogin {
+    pub username: String,
+    pub secret: Handle<res::Secret>,
+}
 
 /// Days the production profile keeps the brokers' logs.
 pub const BROKER_LOG_DAYS: u32 = 30;
@@ -67,6 +84,10 @@ impl KafkaCluster {
                     encryption_at_rest: hardening
                         .map(|h| EncryptionAtRest { data_volume_kms_key_id: h.storage_key.clone() }),
                 },
+                client_authentication: Some(ClientAuthentication {
+                    sasl: Sasl { scram: Enabled { enabled: true } },
+                    unauthenticated: Enabled { enabled: false },
+                }),
                 logging_info: broker_logs.as_ref().map(|logs| LoggingInfo {
                     broker_logs: BrokerLogs {
                         cloud_watch_logs: CloudWatchLogs { enabled: true, log_group: logs.r#ref() },
@@ -75,5 +96,41 @@ impl KafkaCluster {
             },
         );
         Self { cluster, security_group, broker_logs }
+    }
+}
+
+impl KafkaCluster {
+    /// One SCRAM login per `(construct id, user)` (a generated 32-character password),
+    /// each in a secret `AmazonMSK_<stack>_<user>` encrypted with `key`, all associated
+    /// with the cluster.
+    pub fn scram_logins(&self, scope: &mut Scope<'_>, id: &str, users: &[(&str, &str)], key: &Expr) -> Vec<ScramLogin> {
+        let mut scope = scope.child(id);
+        let logins: Vec<ScramLogin> = users
+            .iter()
+            .map(|&(construct, user)| {
+                let secret = res::Secret {
+                    name: Some(Expr::Sub(format!("{SCRAM_SECRET_PREFIX}${{AWS::StackName}}_{user}"))),
+                    description: format!("{user}'s SASL/SCRAM login at the MSK brokers"),
+                    generate_secret_string: Some(GenerateSecretString {
+                        secret_string_template: Some(serde_json::json!({ SCRAM_USERNAME_KEY: user }).to_string()),
+                        generate_string_key: Some(SCRAM_PASSWORD_KEY.into()),
+                        password_length: 32,
+                        exclude_punctuation: Some(true),
+                        ..Default::default()
+                    }),
+                    secret_string: None,
+                    kms_key_id: Some(key.clone()),
+                };
+                ScramLogin { username: user.to_string(), secret: scope.add(&format!("{construct}Login"), secret) }
+            })
+            .collect();
+        scope.add(
+            "ScramSecrets",
+            res::MskBatchScramSecret {
+                cluster_arn: self.cluster.r#ref(),
+                secret_arn_list: logins.iter().map(|l| l.secret.r#ref()).collect(),
+            },
+        );
+        logins
     }
 }

@@ -140,6 +140,7 @@ pub fn app_role(database: &str) -> String {
 /// A secret `{"username": <username>, "password": <generated>}`.
 fn generated_credentials(description: String, username: &str) -> res::Secret {
     res::Secret {
+        name: None,
         description,
         generate_secret_string: Some(GenerateSecretString {
             secret_string_template: Some(serde_json::json!({ "username": username }).to_string()),

@@ -355,7 +355,11 @@ fn compose_problems(doc: &Value, tasks: &BTreeMap<String, ContainerDefinition>) 
             }
         }
         for (variable, value) in environment(service) {
-            if (variable.contains("PASSWORD") || variable.contains("SECRET")) && !value.starts_with("${") {
+            // Empty: not used here (compose's broker takes no login).
+            if (variable.contains("PASSWORD") || variable.contains("SECRET"))
+                && !value.is_empty()
+                && !value.starts_with("${")
+            {
                 problems.push(format!("{name}: {variable} is a literal; use ${{{variable}:-dev default}}"));
             }
         }

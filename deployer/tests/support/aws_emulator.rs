@@ -1,7 +1,8 @@
 //! An AWS endpoint for the tests that fills one gap of moto: the MSK API's
 //! GetBootstrapBrokers (`GET /v1/clusters/{clusterArn}/bootstrap-brokers`), answered
 //! with the documented response shape (MSK API reference, "BootstrapBrokers": JSON
-//! members `bootstrapBrokerString`, `bootstrapBrokerStringTls`; errors as
+//! members `bootstrapBrokerString`, `bootstrapBrokerStringTls`,
+//! `bootstrapBrokerStringSaslScram`; errors as
 //! `{"message", "invalidParameter"}` with `x-amzn-ErrorType`) from the clusters the
 //! test declares. Every other request is forwarded unchanged to moto, so Secrets
 //! Manager, ECS and the rest are moto's real implementations.
@@ -26,8 +27,10 @@ use serde_json::json;
 pub struct ClusterBrokers {
     /// Plaintext listener (9092), when the cluster allows it.
     pub plaintext: Option<String>,
-    /// TLS listener (9094).
-    pub tls: String,
+    /// TLS listener without authentication (9094), when the cluster allows it.
+    pub tls: Option<String>,
+    /// SASL/SCRAM listener over TLS (9096), when SCRAM authentication is on.
+    pub sasl_scram: Option<String>,
 }
 
 #[derive(Clone)]
@@ -111,11 +114,13 @@ async fn bootstrap_brokers(State(shared): State<Shared>, Path(arn): Path<String>
     let found = shared.clusters.lock().expect("clusters").get(&arn).cloned();
     match found {
         Some(brokers) => {
-            let mut body = serde_json::Map::new();
-            if let Some(plaintext) = brokers.plaintext {
-                body.insert("bootstrapBrokerString".into(), json!(plaintext));
-            }
-            body.insert("bootstrapBrokerStringTls".into(), json!(brokers.tls));
+            let members = [
+                ("bootstrapBrokerString", brokers.plaintext),
+                ("bootstrapBrokerStringTls", brokers.tls),
+                ("bootstrapBrokerStringSaslScram", brokers.sasl_scram),
+            ];
+            let body: serde_json::Map<String, serde_json::Value> =
+                members.into_iter().filter_map(|(name, value)| Some((name.to_string(), json!(value?)))).collect();
             Json(serde_json::Value::Object(body)).into_response()
         }
         None => msk_error(StatusCode::NOT_FOUND, "NotFoundException", format!("Cluster {arn} not found")),

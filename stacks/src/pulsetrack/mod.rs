@@ -5,7 +5,7 @@
 //! One file per part: the service [`catalog`] and the deployment's [`context`], the
 //! images' repositories ([`images`]), how services find each other ([`addresses`]),
 //! their task settings ([`task`], [`wiring`], [`environment`], with the values they
-//! share in [`shared`], and each one's [`tls`] identity), the [`services`] and their
+//! share in [`shared`], each one's [`tls`] identity and [`kafka_logins`]), the [`services`] and their
 //! rules, and the stack's [`outputs`].
 //! This file assembles them.
 
@@ -14,6 +14,7 @@ mod catalog;
 mod context;
 mod environment;
 mod images;
+mod kafka_logins;
 mod outputs;
 mod services;
 mod shared;
@@ -75,7 +76,7 @@ fn build(scope: &mut Scope<'_>, ctx: &Context) -> Option<Production> {
     } else {
         Addresses::Internal(InternalLoadBalancer::new(scope, "InternalNlb", &vpc, &internal_routes()))
     };
-    let shared = SharedSettings::new(scope, ctx, kafka.is_some(), production.as_ref());
+    let shared = SharedSettings::new(scope, ctx, kafka.as_ref(), production.as_ref());
     let mut system = Services::default();
     for def in &SERVICES {
         system.add(scope, ctx, def, &shared, (&vpc, &cluster, &alb, &addresses));

@@ -50,6 +50,7 @@ impl Services {
             def,
             database: database.as_ref(),
             kafka_brokers: &shared.kafka_brokers,
+            kafka_logins: shared.kafka_logins.as_ref(),
             admin_password: &shared.admin_password,
             addresses,
             jwt_signing_secret: &shared.jwt_signing_secret,
@@ -60,6 +61,7 @@ impl Services {
             calls: &mut self.calls,
         };
         let task = task_environment(&mut wiring);
+        let secrets_keys = wiring.secrets_keys(shared.secrets_key.as_ref());
         if let Some(db) = database {
             self.databases.insert(def.name, db);
         }
@@ -72,7 +74,7 @@ impl Services {
             environment: task.environment,
             secrets: task.secrets,
             secret_arns: task.secret_arns,
-            secrets_key: shared.secrets_key.clone(),
+            secrets_keys,
             ecr_repository: ecr_repository_name(scope.stack_name(), def),
             desired_count: ctx.desired_count,
             log_retention_days: 30,

@@ -1,9 +1,10 @@
 //! Settings several services share, and the secrets the stack generates for them.
 
-use super::{context::Context, task::TaskValue};
+use super::{context::Context, kafka_logins::KafkaLogins, task::TaskValue};
 use crate::resources as res;
 use crate::{
     core::{Expr, Scope},
+    msk::KafkaCluster,
     production::Production,
 };
 
@@ -11,11 +12,13 @@ use crate::{
 /// fills it after each deploy).
 pub const KAFKA_BOOTSTRAP_SECRET: &str = "KafkaBootstrapSecret";
 
-/// Settings several services share (or secrets the stack generates): where Kafka is,
-/// the admin's password, the JWT signing secret, the MFA encryption key, the secret of
+/// Settings several services share (or secrets the stack generates): where Kafka is
+/// and each client's login there, the admin's password, the JWT signing secret, the MFA encryption key, the secret of
 /// the credentials on billing-service's gRPC calls.
 pub(super) struct SharedSettings {
     pub(super) kafka_brokers: TaskValue,
+    /// With MSK: each Kafka client's SCRAM login.
+    pub(super) kafka_logins: Option<KafkaLogins>,
     pub(super) admin_password: TaskValue,
     /// The key every secret is encrypted with (the production profile).
     pub(super) secrets_key: Option<Expr>,
@@ -28,14 +31,20 @@ pub(super) struct SharedSettings {
 }
 
 impl SharedSettings {
-    pub(super) fn new(scope: &mut Scope<'_>, ctx: &Context, msk: bool, production: Option<&Production>) -> Self {
+    pub(super) fn new(
+        scope: &mut Scope<'_>,
+        ctx: &Context,
+        kafka: Option<&KafkaCluster>,
+        production: Option<&Production>,
+    ) -> Self {
         // With MSK the bootstrap brokers are not a CloudFormation attribute: the deployer
         // writes them into this secret after each deploy (deployer/src/kafka.rs).
-        let kafka_brokers = match (msk, &ctx.kafka_brokers) {
+        let kafka_brokers = match (kafka.is_some(), &ctx.kafka_brokers) {
             (true, _) => {
                 let secret = scope.add(
                     KAFKA_BOOTSTRAP_SECRET,
                     res::Secret {
+                        name: None,
                         description: "MSK bootstrap brokers (GetBootstrapBrokers), set after the cluster exists".into(),
                         generate_secret_string: None,
                         secret_string: Some(
@@ -74,6 +83,7 @@ impl SharedSettings {
         );
         Self {
             kafka_brokers,
+            kafka_logins: kafka.map(|kafka| KafkaLogins::new(scope, kafka, production)),
             admin_password: TaskValue::secret(&admin_secret),
             jwt_signing_secret: TaskValue::secret(&jwt_secret),
             mfa_encryption_key: TaskValue::secret(&mfa_secret),

@@ -26,6 +26,14 @@ impl TaskValue {
     pub fn secret(secret: &LogicalId) -> Self {
         Self::Secret { value_from: secret.r#ref(), arn: secret.r#ref() }
     }
+
+    /// One key of a Secrets Manager secret that holds a JSON object (its current version).
+    pub fn secret_key(secret: &LogicalId, key: &str) -> Self {
+        Self::Secret {
+            value_from: Expr::Join(":".into(), vec![secret.r#ref(), format!("{key}::").into()]),
+            arn: secret.r#ref(),
+        }
+    }
 }
 
 /// A whole group left to the services' defaults (the `tuning` groups).

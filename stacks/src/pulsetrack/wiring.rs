@@ -9,12 +9,13 @@ use super::{
     addresses::Addresses,
     catalog::{CALLS, GATEWAY_IDLE_TIMEOUT_MS, ServiceDef},
     context::Context,
+    kafka_logins::KafkaLogins,
     task::{TaskValue, unset},
     tls,
 };
 use crate::resources as res;
 use crate::{
-    core::{Expr, LogicalId, Scope},
+    core::{Expr, Scope},
     rds::{self, Database},
 };
 
@@ -26,6 +27,8 @@ pub(super) struct Wiring<'w, 'a> {
     pub(super) def: &'w ServiceDef,
     pub(super) database: Option<&'w Database>,
     pub(super) kafka_brokers: &'w TaskValue,
+    /// The services' logins at MSK (none without MSK).
+    pub(super) kafka_logins: Option<&'w KafkaLogins>,
     pub(super) admin_password: &'w TaskValue,
     pub(super) addresses: &'w Addresses,
     pub(super) jwt_signing_secret: &'w TaskValue,
@@ -70,10 +73,7 @@ impl Wiring<'_, '_> {
         };
         // The service serves as its own role (the app secret); the master credentials
         // only run its migrations and create that role. TLS with the certificate checked.
-        let key = |secret: &LogicalId, key: &str| TaskValue::Secret {
-            value_from: Expr::Join(":".into(), vec![secret.r#ref(), format!("{key}::").into()]),
-            arn: secret.r#ref(),
-        };
+        let key = TaskValue::secret_key;
         settings::Database {
             host: TaskValue::Plain(db.endpoint_address()),
             port: TaskValue::Plain(db.instance.attr(res::DbInstanceAttr::EndpointPort)),
@@ -89,24 +89,40 @@ impl Wiring<'_, '_> {
     }
 
     pub(super) fn kafka(&mut self) -> settings::Kafka<TaskValue> {
+        use settings::KafkaSecurityProtocol::{Plaintext, SaslSsl};
         if !self.def.kafka {
             self.missing(settings::KAFKA_BROKERS, "kafka: false");
         }
+        let mut tuning: settings::KafkaTuning<TaskValue> = unset();
+        // MSK's brokers speak TLS only, with certificates from Amazon's public CA (the
+        // system trust store verifies them), and take the service's own SCRAM login;
+        // other brokers (`kafka-brokers`) as they are.
+        let protocol = match self.kafka_logins.map(|logins| logins.of(self.def.name)) {
+            Some(Some((username, password))) => {
+                tuning.sasl_username = username;
+                tuning.sasl_password = password;
+                SaslSsl
+            }
+            Some(None) => {
+                self.error("a Kafka client without a login at MSK".into());
+                SaslSsl
+            }
+            None => Plaintext,
+        };
         settings::Kafka {
             brokers: self.kafka_brokers.clone(),
             replication_factor: TaskValue::plain(if self.ctx.msk { "2" } else { "1" }),
-            // MSK's brokers speak TLS only (9094), with certificates from Amazon's public
-            // CA, so the system trust store verifies them; other brokers as they are.
-            security_protocol: TaskValue::plain(
-                if self.ctx.msk {
-                    settings::KafkaSecurityProtocol::Ssl
-                } else {
-                    settings::KafkaSecurityProtocol::Plaintext
-                }
-                .as_str(),
-            ),
-            tuning: unset(),
+            security_protocol: TaskValue::plain(protocol.as_str()),
+            tuning,
         }
+    }
+
+    /// The customer-managed keys of the secrets this service's task reads.
+    pub(super) fn secrets_keys(&self, secrets_key: Option<&Expr>) -> Vec<Expr> {
+        let login_key = self.kafka_logins.filter(|l| l.of(self.def.name).is_some()).map(|l| l.key());
+        let mut keys: Vec<Expr> = secrets_key.into_iter().chain(login_key).cloned().collect();
+        keys.dedup();
+        keys
     }
 
     /// The secret of the credentials on billing-service's gRPC calls: in the settings of
@@ -157,6 +173,7 @@ mod tests {
             def: service("auth-service").expect("auth"),
             database: None,
             kafka_brokers: &TaskValue::Unset,
+            kafka_logins: None,
             admin_password: &TaskValue::Unset,
             addresses: &Addresses::CloudMap,
             jwt_signing_secret: &TaskValue::Unset,

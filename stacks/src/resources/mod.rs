@@ -194,6 +194,7 @@ resource_types! {
     KmsKey = "AWS::KMS::Key" (KmsKeyAttr { Arn = "Arn" });
     LogGroup = "AWS::Logs::LogGroup" (LogGroupAttr { Arn = "Arn" });
     MskCluster = "AWS::MSK::Cluster";
+    MskBatchScramSecret = "AWS::MSK::BatchScramSecret";
     DbInstance = "AWS::RDS::DBInstance" (DbInstanceAttr { EndpointAddress = "Endpoint.Address", EndpointPort = "Endpoint.Port" });
     DbSubnetGroup = "AWS::RDS::DBSubnetGroup";
     HealthCheck = "AWS::Route53::HealthCheck";

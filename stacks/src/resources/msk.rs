@@ -13,6 +13,8 @@ pub struct MskCluster {
     pub broker_node_group_info: BrokerNodeGroupInfo,
     pub encryption_info: EncryptionInfo,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_authentication: Option<ClientAuthentication>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logging_info: Option<LoggingInfo>,
 }
 
@@ -80,4 +82,34 @@ pub struct EncryptionInTransit {
     /// `TLS`, `TLS_PLAINTEXT` or `PLAINTEXT`.
     pub client_broker: String,
     pub in_cluster: bool,
+}
+
+/// How clients prove who they are. Only what the stack uses: SASL/SCRAM on, and
+/// unauthenticated access explicitly off.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ClientAuthentication {
+    pub sasl: Sasl,
+    pub unauthenticated: Enabled,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Sasl {
+    pub scram: Enabled,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Enabled {
+    pub enabled: bool,
+}
+
+/// `AWS::MSK::BatchScramSecret`: the SCRAM logins (Secrets Manager secrets named
+/// `AmazonMSK_*`, under a customer-managed key) a cluster accepts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct MskBatchScramSecret {
+    pub cluster_arn: Expr,
+    pub secret_arn_list: Vec<Expr>,
 }

@@ -8,6 +8,10 @@ use crate::expr::Expr;
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Secret {
+    /// The secret's name; CloudFormation makes one up when unset. Some services require
+    /// a prefix (MSK's SCRAM logins: `AmazonMSK_`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<Expr>,
     pub description: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub generate_secret_string: Option<GenerateSecretString>,

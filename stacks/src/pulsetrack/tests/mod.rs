@@ -10,6 +10,9 @@ use crate::core::{Expr, Stack};
 use crate::rds;
 use crate::resources as res;
 
+mod kafka;
+mod tls;
+
 fn synth(pairs: &[(&str, &str)]) -> serde_json::Value {
     let ctx = Context::from_pairs(pairs.iter().copied()).expect("context");
     pulsetrack_stack("PulseTrack", &ctx).synth().expect("valid stack")
@@ -140,7 +143,7 @@ fn ingress_rules_are_exactly_the_needed_ones() {
     // ALB 4004 from anywhere, ALB->gw 4004, gw->4 services, the 3 other services ->
     // auth-service 4005 (keys and revocation feed), patient->billing 9001, 4 databases,
     // 2 Kafka clients.
-    assert_eq!(ports, [4000, 4001, 4002, 4004, 4004, 4005, 4005, 4005, 4005, 5432, 5432, 5432, 5432, 9001, 9094, 9094]);
+    assert_eq!(ports, [4000, 4001, 4002, 4004, 4004, 4005, 4005, 4005, 4005, 5432, 5432, 5432, 5432, 9001, 9096, 9096]);
     let open: Vec<_> = of_type(&t, "AWS::EC2::SecurityGroupIngress")
         .into_iter()
         .filter(|r| r["Properties"]["CidrIp"] == "0.0.0.0/0")
@@ -184,19 +187,6 @@ fn container<'a>(t: &'a serde_json::Value, service: &str) -> &'a serde_json::Val
 fn env<'a>(t: &'a serde_json::Value, service: &str, var: Var) -> Option<&'a str> {
     let vars = container(t, service)["Environment"].as_array()?;
     vars.iter().find(|v| v["Name"] == var.name()).and_then(|v| v["Value"].as_str())
-}
-
-#[test]
-fn kafka_clients_use_tls_to_msk_and_plaintext_to_given_brokers() {
-    let msk = synth(&[]);
-    let given = synth(&[("msk", "false"), ("kafka-brokers", "10.0.9.9:9092")]);
-    for service in ["patient-service", "analytics-service"] {
-        assert_eq!(env(&msk, service, settings::KAFKA_SECURITY_PROTOCOL), Some("ssl"), "{service}");
-        assert_eq!(env(&given, service, settings::KAFKA_SECURITY_PROTOCOL), Some("plaintext"), "{service}");
-        // MSK's certificates chain to Amazon's public CA: the system trust store.
-        assert_eq!(env(&msk, service, settings::KAFKA_SSL_CA_FILE), None);
-    }
-    assert_eq!(env(&msk, "auth-service", settings::KAFKA_SECURITY_PROTOCOL), None);
 }
 
 /// The generated secret `var` reads in auth-service's task, and no other task reads
@@ -314,15 +304,6 @@ fn require_mfa_roles_follow_the_profile_unless_given() {
     for service in SERVICES.map(|d| d.name).into_iter().filter(|s| *s != "auth-service") {
         assert_eq!(env(&given, service, settings::REQUIRE_MFA_ROLES), None, "{service}");
     }
-}
-
-#[test]
-fn without_msk_the_brokers_come_from_context() {
-    let t = synth(&[("msk", "false"), ("kafka-brokers", "10.0.9.9:9092")]);
-    assert!(of_type(&t, "AWS::MSK::Cluster").is_empty());
-    assert!(t.to_string().contains("10.0.9.9:9092"));
-    let err = Context::from_pairs([("msk", "false")]).expect_err("brokers required");
-    assert_eq!(err.key, "kafka-brokers");
 }
 
 #[test]
@@ -485,21 +466,6 @@ fn without_a_certificate_the_plain_http_entry_is_a_warning() {
 }
 
 #[test]
-fn msk_takes_tls_only_on_the_tls_port() {
-    let stack = stack(&[]);
-    let (_, cluster) = stack.resources_of::<res::MskCluster>().next().expect("msk");
-    let transit = &cluster.encryption_info.encryption_in_transit;
-    assert_eq!((transit.client_broker.as_str(), transit.in_cluster), ("TLS", true));
-    assert!(cluster.encryption_info.encryption_at_rest.is_none() && cluster.logging_info.is_none(), "default is cheap");
-    let kafka_ports: BTreeSet<u16> = stack
-        .resources_of::<res::SecurityGroupIngress>()
-        .filter(|(_, r)| r.description.ends_with("to Kafka"))
-        .map(|(_, r)| r.from_port)
-        .collect();
-    assert_eq!(kafka_ports, BTreeSet::from([9094]));
-}
-
-#[test]
 fn production_requires_https_and_hardens_every_database_secret_and_log_group() {
     let err = Context::from_pairs([("profile", "production")]).expect_err("HTTPS required");
     assert_eq!(err.key, "certificate-arn");
@@ -535,9 +501,13 @@ fn production_requires_https_and_hardens_every_database_secret_and_log_group() {
 #[test]
 fn the_default_profile_stays_cheap() {
     let stack = stack(&[]);
-    assert_eq!(stack.resources_of::<res::KmsKey>().count() + stack.resources_of::<res::Bucket>().count(), 0);
+    // One customer-managed key: MSK accepts no login secret under the AWS-managed one.
+    let keys: Vec<_> = stack.resources_of::<res::KmsKey>().map(|(_, k)| k.description.as_str()).collect();
+    assert_eq!(keys, ["PulseTrack MSK logins"]);
+    assert_eq!(stack.resources_of::<res::Bucket>().count(), 0);
     assert!(stack.resources_of::<res::DbInstance>().all(|(_, db)| !db.multi_az && db.hardening == Default::default()));
-    assert!(stack.resources_of::<res::Secret>().all(|(_, s)| s.kms_key_id.is_none()));
+    let logins = |s: &res::Secret| format!("{:?}", s.name).contains("AmazonMSK_");
+    assert!(stack.resources_of::<res::Secret>().all(|(_, s)| s.kms_key_id.is_none() != logins(s)));
 }
 
 #[test]
@@ -550,48 +520,4 @@ fn every_service_has_one_container_with_its_ports() {
     // Read back from the rendered template: the same containers.
     let template = crate::ecs::Template::read(&stack.synth().expect("valid")).expect("template");
     assert_eq!(template.containers(), containers);
-}
-
-/// Every service's TLS identity comes from its own secret, named by a parameter; the
-/// gateway's listener (the ALB's target) asks for no client certificate, every other
-/// one does; the ALB reaches the gateway over HTTPS; no task can read another's key.
-#[test]
-fn every_service_gets_its_own_tls_identity_and_every_hop_is_https() {
-    use pulsetrack_settings::{TLS_CA, TLS_CERT, TLS_CLIENT_AUTH, TLS_KEY};
-    let stack = stack(&[]);
-    let template = stack.synth().expect("valid");
-    let containers = crate::ecs::containers(&stack);
-    for def in &SERVICES {
-        let (parameter, version) = super::tls::parameter_ids(def);
-        assert_eq!(template["Parameters"][&parameter]["Type"], "String", "{parameter}");
-        assert_eq!(template["Parameters"][&version]["Type"], "String", "{version}");
-        let container = &containers[def.name];
-        for (var, key) in [(TLS_CERT, "cert"), (TLS_KEY, "key"), (TLS_CA, "ca")] {
-            let secret = container.secrets.iter().find(|s| s.name == var.name()).expect("a TLS secret");
-            let want = Expr::Join(
-                ":".into(),
-                vec![Expr::Ref(parameter.clone()), key.into(), Expr::lit(""), Expr::Ref(version.clone())],
-            );
-            assert_eq!(secret.value_from, want, "{} {var}", def.name);
-        }
-        let auth = container.environment.iter().find(|v| v.name == TLS_CLIENT_AUTH.name()).expect("client auth");
-        let want = if def.http_port == GATEWAY_PORT { "none" } else { "required" };
-        assert_eq!(auth.value, Expr::lit(want), "{}", def.name);
-    }
-    // Each execution role may read its own TLS secret and no other service's.
-    let text = template.to_string();
-    for def in &SERVICES {
-        let own = format!("{{\"Ref\":\"{}\"}}", super::tls::parameter_ids(def).0);
-        let readers = template["Resources"]
-            .as_object()
-            .expect("resources")
-            .values()
-            .filter(|r| r["Type"] == "AWS::IAM::Policy" || r["Type"] == "AWS::IAM::Role")
-            .filter(|r| r.to_string().contains(&own))
-            .count();
-        assert_eq!(readers, 1, "{}'s TLS secret is readable by one role", def.name);
-    }
-    assert!(text.contains("TlsSecretApiGateway"));
-    let (_, group) = stack.resources_of::<res::TargetGroup>().next().expect("the ALB's target group");
-    assert_eq!((group.protocol.as_str(), group.health_check_protocol.as_str()), ("HTTPS", "HTTPS"));
 }
