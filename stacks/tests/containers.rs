@@ -3,14 +3,13 @@
 //! runs the services with the same environment variable names, ports and health checks.
 //!
 //! The checks return their findings as lists, so the tests at the end can show that a
-//! broken Dockerfile or compose file is caught. hadolint and `docker compose config` run
-//! when installed (scripts/ensure-python-tools.sh installs them); under CI they must be.
+//! broken Dockerfile or compose file is caught. hadolint runs when installed
+//! (scripts/ensure-python-tools.sh installs it); under CI it must be. `docker-compose
+//! config` runs in compose_secrets.rs.
 
-use std::{
-    collections::{BTreeMap, BTreeSet},
-    path::{Path, PathBuf},
-    process::Command,
-};
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use pulsetrack_stacks::{
     Context,
@@ -21,10 +20,7 @@ use pulsetrack_stacks::{
     rds::RDS_CA_BUNDLE_PATH,
 };
 use serde_json::Value;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
+use support::{missing, root, run};
 
 fn read(relative: &str) -> String {
     let path = root().join(relative);
@@ -338,7 +334,12 @@ fn compose_problems(doc: &Value, tasks: &BTreeMap<String, ContainerDefinition>) 
     for (name, service) in services {
         // The gateway is the only published entry.
         let ports = published(service);
-        let wanted: Vec<String> = if name == "api-gateway" { vec!["4004:4004".into()] } else { vec![] };
+        // On loopback unless told otherwise.
+        let wanted: Vec<String> = if name == "api-gateway" {
+            vec!["${PULSETRACK_PUBLISH_ADDRESS:-127.0.0.1}:4004:4004".into()]
+        } else {
+            vec![]
+        };
         if ports != wanted {
             problems.push(format!("{name}: publishes {ports:?}, expected {wanted:?}"));
         }
@@ -354,13 +355,14 @@ fn compose_problems(doc: &Value, tasks: &BTreeMap<String, ContainerDefinition>) 
                 Some(_) => {}
             }
         }
+        // A secret is required from the caller (no default: none is well known), or
+        // empty (not used here).
         for (variable, value) in environment(service) {
-            // Empty: not used here (compose's broker takes no login).
-            if (variable.contains("PASSWORD") || variable.contains("SECRET"))
-                && !value.is_empty()
-                && !value.starts_with("${")
-            {
-                problems.push(format!("{name}: {variable} is a literal; use ${{{variable}:-dev default}}"));
+            let secret = (variable.contains("PASSWORD") || variable.contains("SECRET") || variable.ends_with("_KEY"))
+                && variable != pulsetrack_settings::PASSWORD_POLICY.name();
+            let required = value.starts_with("${") && value.contains(":?");
+            if secret && !value.is_empty() && !required {
+                problems.push(format!("{name}: {variable} is a literal or has a default; use ${{{variable}:?…}}"));
             }
         }
     }
@@ -491,11 +493,16 @@ fn a_wrong_compose_file_is_caught() {
         ("KAFKA_PROCESS_ROLES: broker,controller", "KAFKA_PROCESS_ROLES: broker", "KRaft"),
         ("DATABASE_NAME: auth_service", "DATABASE_NAME: auth", "DATABASE_NAME"),
         (
-            "PULSETRACK_ADMIN_PASSWORD: ${PULSETRACK_ADMIN_PASSWORD:-change-me-admin}",
-            "PULSETRACK_ADMIN_PASSWORD: hunter22",
+            "PULSETRACK_ADMIN_PASSWORD: ${PULSETRACK_ADMIN_PASSWORD:?",
+            "PULSETRACK_ADMIN_PASSWORD: hunter22 #",
             "literal",
         ),
-        ("\"4004:4004\"", "\"8080:4004\"", "publishes"),
+        (
+            "JWT_SIGNING_SECRET: ${JWT_SIGNING_SECRET:?",
+            "JWT_SIGNING_SECRET: ${JWT_SIGNING_SECRET:-well-known #",
+            "default",
+        ),
+        ("\"${PULSETRACK_PUBLISH_ADDRESS:-127.0.0.1}:4004:4004\"", "\"4004:4004\"", "publishes"),
         (
             "      auth-service:\n        condition: service_healthy\n    healthcheck:\n      test: [\"CMD\", \"/usr/local/bin/patient-service\"",
             "    healthcheck:\n      test: [\"CMD\", \"/usr/local/bin/patient-service\"",
@@ -510,18 +517,6 @@ fn a_wrong_compose_file_is_caught() {
 
 // ---------------------------------------------------------------- external linters
 
-/// Whether `program args` can be started; `None` when it is not installed.
-fn run(program: &str, args: &[&str]) -> Option<std::process::Output> {
-    Command::new(program).args(args).current_dir(root()).output().ok()
-}
-
-/// A missing tool skips the check locally and fails it under CI.
-fn missing(tool: &str) {
-    let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false");
-    assert!(!ci, "{tool} is not installed, and CI is set: scripts/ensure-python-tools.sh installs it");
-    eprintln!("{tool} not installed: check skipped (scripts/ensure-python-tools.sh installs it)");
-}
-
 #[test]
 fn dockerfiles_pass_hadolint() {
     if run("hadolint", &["--version"]).is_none_or(|o| !o.status.success()) {
@@ -533,31 +528,6 @@ fn dockerfiles_pass_hadolint() {
     assert!(
         output.status.success(),
         "hadolint findings:\n{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
-#[test]
-fn docker_compose_accepts_the_compose_file() {
-    // Compose v2 as a docker plugin, else the standalone docker-compose (Debian's package).
-    let compose: Option<(&str, Vec<&str>)> =
-        if run("docker", &["compose", "version"]).is_some_and(|o| o.status.success()) {
-            Some(("docker", vec!["compose"]))
-        } else if run("docker-compose", &["version"]).is_some_and(|o| o.status.success()) {
-            Some(("docker-compose", vec![]))
-        } else {
-            None
-        };
-    let Some((program, mut args)) = compose else {
-        return missing("docker compose (or docker-compose)");
-    };
-    args.extend(["-f", "docker-compose.yml", "config", "--quiet"]);
-    let output = run(program, &args).expect("compose runs");
-    assert!(
-        output.status.success(),
-        "{program} {} failed:\n{}{}",
-        args.join(" "),
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );

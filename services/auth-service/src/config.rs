@@ -6,6 +6,7 @@ use pulsetrack_common::{
     config::{self, ConfigError, ListenConfig, Raw, Secret},
     db::DatabaseConfig,
     identity::Role,
+    published_secrets::refuse_published,
     settings::{
         Admin, AuthService, JWT_PRIVATE_KEY, JWT_SIGNING_SECRET, PULSETRACK_ADMIN_EMAIL, PULSETRACK_ADMIN_PASSWORD,
         PasswordPolicy, SignupMode,
@@ -55,6 +56,7 @@ impl MfaConfig {
             .collect::<Result<BTreeSet<_>, _>>()?;
         let encryption_key = settings.mfa_encryption_key.optional().map(Secret::new);
         if let Some(key) = &encryption_key {
+            refuse_published(key.expose()).map_err(|reason| settings.mfa_encryption_key.error(reason))?;
             crate::mfa::SealKey::from_secret(key.expose())
                 .map_err(|e| settings.mfa_encryption_key.error(e.to_string()))?;
         } else if !required_roles.is_empty() {
@@ -212,7 +214,8 @@ impl SigningKeySource {
         }
     }
 
-    /// A `JWT_SIGNING_SECRET` of at least [`MIN_SIGNING_SECRET_CHARS`] characters.
+    /// A `JWT_SIGNING_SECRET` of at least [`MIN_SIGNING_SECRET_CHARS`] characters, not
+    /// one PulseTrack ever published.
     pub fn secret(secret: String) -> Result<Self, ConfigError> {
         if secret.chars().count() < MIN_SIGNING_SECRET_CHARS {
             return Err(ConfigError::new(
@@ -220,6 +223,7 @@ impl SigningKeySource {
                 format!("must be at least {MIN_SIGNING_SECRET_CHARS} characters"),
             ));
         }
+        refuse_published(&secret).map_err(|reason| ConfigError::new(JWT_SIGNING_SECRET.name(), reason))?;
         Ok(Self::Secret(Secret::new(secret)))
     }
 }
@@ -273,6 +277,19 @@ mod tests {
         assert!(err.reason.contains("not both"), "{err}");
         let short = &long[1..];
         assert_eq!(jwt(&[(JWT_SIGNING_SECRET, short)]).expect_err("short").variable, "JWT_SIGNING_SECRET");
+    }
+
+    #[test]
+    fn secrets_published_with_pulsetrack_are_refused() {
+        use pulsetrack_common::{published_secrets::PUBLISHED_SECRETS, settings::MFA_ENCRYPTION_KEY};
+        for published in PUBLISHED_SECRETS {
+            let err = jwt(&[(JWT_SIGNING_SECRET, published)]).expect_err("published");
+            assert_eq!(err.variable, "JWT_SIGNING_SECRET");
+            assert!(err.reason.contains("published"), "{err}");
+            let err = MfaConfig::from_settings(&config::from_pairs(&[(MFA_ENCRYPTION_KEY, published)]))
+                .expect_err("published");
+            assert_eq!(err.variable, "MFA_ENCRYPTION_KEY");
+        }
     }
 
     #[test]

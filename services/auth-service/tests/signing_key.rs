@@ -30,11 +30,9 @@ fn auth_service(vars: &[(&str, &str)]) -> std::process::Child {
     command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("auth-service runs")
 }
 
-#[tokio::test]
-async fn without_a_signing_key_it_refuses_to_start_with_a_config_error() {
-    let db = TestDatabase::create("auth").await;
-    let port = free_port().to_string();
-    let mut child = auth_service(&[("DATABASE_URL", db.url()), ("PORT", &port)]);
+/// Runs auth-service with `vars` until it exits (it must, within 30 s): its stderr.
+async fn refused(vars: &[(&str, &str)]) -> String {
+    let mut child = auth_service(vars);
     let deadline = Instant::now() + Duration::from_secs(30);
     let status = loop {
         if let Some(status) = child.try_wait().expect("wait") {
@@ -42,13 +40,21 @@ async fn without_a_signing_key_it_refuses_to_start_with_a_config_error() {
         }
         if Instant::now() > deadline {
             let _ = child.kill();
-            panic!("auth-service started without a signing key");
+            panic!("auth-service started with {:?}", vars.iter().map(|(k, _)| k).collect::<Vec<_>>());
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     let output = child.wait_with_output().expect("output");
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     assert!(!status.success(), "{stderr}");
+    stderr
+}
+
+#[tokio::test]
+async fn without_a_signing_key_it_refuses_to_start_with_a_config_error() {
+    let db = TestDatabase::create("auth").await;
+    let port = free_port().to_string();
+    let stderr = refused(&[("DATABASE_URL", db.url()), ("PORT", &port)]).await;
     assert!(
         stderr.contains("invalid configuration: JWT_SIGNING_SECRET: required") && stderr.contains("JWT_PRIVATE_KEY"),
         "the error names the settings: {stderr}"
@@ -60,6 +66,19 @@ async fn without_a_signing_key_it_refuses_to_start_with_a_config_error() {
         .await
         .expect("count");
     assert_eq!(tables, 0);
+}
+
+#[tokio::test]
+async fn it_refuses_every_signing_secret_published_in_the_repository() {
+    let db = TestDatabase::create("auth").await;
+    let port = free_port().to_string();
+    for published in pulsetrack_common::published_secrets::PUBLISHED_SECRETS {
+        let stderr = refused(&[("DATABASE_URL", db.url()), ("PORT", &port), ("JWT_SIGNING_SECRET", published)]).await;
+        assert!(
+            stderr.contains("invalid configuration: JWT_SIGNING_SECRET: is a value published"),
+            "{published}: {stderr}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -75,6 +75,10 @@ mod tests {
     #[test]
     fn it_needs_the_grpc_secret_never_shows_it_and_serves_reflection_only_when_asked() {
         assert_eq!(config(&[]).expect_err("no secret").variable, "BILLING_GRPC_SECRET");
+        for published in pulsetrack_common::published_secrets::PUBLISHED_SECRETS {
+            let err = config(&[(BILLING_GRPC_SECRET, published)]).expect_err("published");
+            assert!(err.variable == "BILLING_GRPC_SECRET" && err.reason.contains("published"), "{err}");
+        }
         let secret = "b".repeat(40);
         let with = |pairs: &[(Var, &str)]| {
             let mut all = vec![(BILLING_GRPC_SECRET, secret.as_str())];

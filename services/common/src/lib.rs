@@ -19,6 +19,7 @@ pub mod kafka;
 pub mod metrics;
 pub mod openapi;
 pub mod pool_wait;
+pub mod published_secrets;
 pub mod rate_limit;
 pub mod request_id;
 pub mod revocation;

@@ -107,8 +107,8 @@ impl ServiceSecret {
         Ok(Self(Secret::new(secret)))
     }
 
-    /// The secret a setting holds (`BILLING_GRPC_SECRET`): required, and long enough;
-    /// the error names the variable.
+    /// The secret a setting holds (`BILLING_GRPC_SECRET`): required, long enough, and
+    /// not one PulseTrack ever published; the error names the variable.
     pub fn from_setting(raw: &Raw) -> Result<Self, ConfigError> {
         let secret = raw.optional().ok_or_else(|| {
             raw.error(format!(
@@ -116,6 +116,7 @@ impl ServiceSecret {
                  characters (the stack generates it; `deployer up` keeps it in its data folder)"
             ))
         })?;
+        crate::published_secrets::refuse_published(&secret).map_err(|reason| raw.error(reason))?;
         Self::new(secret).map_err(|e| raw.error(e.to_string()))
     }
 
