@@ -17,7 +17,9 @@ use std::fmt;
 
 mod values;
 
-pub use self::values::{KafkaSecurityProtocol, PasswordPolicy, SignupMode, TLS_LOCAL_NAME, TlsClientAuth};
+pub use self::values::{
+    KafkaSecurityProtocol, MigrationMode, PasswordPolicy, SignupMode, TLS_LOCAL_NAME, TlsClientAuth,
+};
 
 /// The name of one environment variable; only this crate makes them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -168,6 +170,9 @@ settings! {
         url = DATABASE_URL,
         max_connections = DATABASE_MAX_CONNECTIONS,
         acquire_timeout_ms = DATABASE_ACQUIRE_TIMEOUT_MS,
+        /// A [`MigrationMode`]: `run` (default: the service migrates at start-up) or
+        /// `check` (`<service> migrate` did; the service only checks).
+        migrations = DATABASE_MIGRATIONS,
     }
 
     pub struct Kafka {

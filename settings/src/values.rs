@@ -184,3 +184,44 @@ impl std::str::FromStr for TlsClientAuth {
             .ok_or_else(|| format!("{s:?} is not required or none"))
     }
 }
+
+/// Who brings a service's database schema up to date (`DATABASE_MIGRATIONS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MigrationMode {
+    /// The service migrates at start-up: as the admin role when it has one, else as its
+    /// own user (tests, a developer's database).
+    #[default]
+    Run,
+    /// A separate step (`<service> migrate`, with the admin role) has migrated: the
+    /// service, holding only its own role, checks that every migration it knows is
+    /// applied and refuses to start otherwise.
+    Check,
+}
+
+impl MigrationMode {
+    pub const ALL: [MigrationMode; 2] = [MigrationMode::Run, MigrationMode::Check];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Run => "run",
+            Self::Check => "check",
+        }
+    }
+}
+
+impl fmt::Display for MigrationMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for MigrationMode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|m| m.as_str().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| format!("{s:?} is not run or check"))
+    }
+}

@@ -26,15 +26,25 @@ impl Config {
         Self::from_settings(&config::from_env())
     }
 
+    /// The database alone, for `verify-audit` and `migrate` (which serve nothing).
+    pub fn database_from_env() -> Result<DatabaseConfig, ConfigError> {
+        database(&config::from_env::<AnalyticsService<Raw>>().database)
+    }
+
     pub fn from_settings(settings: &AnalyticsService<Raw>) -> Result<Self, ConfigError> {
         let listen = ListenConfig::from_settings(&settings.listen, DEFAULT_PORT)?;
         Ok(Self {
-            database: DatabaseConfig::from_settings(&settings.database, "analytics_service")?
-                .with_append_only(&[pulsetrack_common::audit::AUDIT_TABLE]),
+            database: database(&settings.database)?,
             kafka: KafkaConfig::from_settings(&settings.kafka)?,
             token_check: TokenCheckConfig::from_settings(&settings.token_check, listen.tls.is_some())?,
             group_id: settings.tuning.group_id.string_or("analytics-service"),
             listen,
         })
     }
+}
+
+/// analytics-service's database, its audit trail append-only.
+fn database(settings: &pulsetrack_common::settings::Database<Raw>) -> Result<DatabaseConfig, ConfigError> {
+    Ok(DatabaseConfig::from_settings(settings, "analytics_service")?
+        .with_append_only(&[pulsetrack_common::audit::AUDIT_TABLE]))
 }

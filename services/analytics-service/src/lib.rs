@@ -26,7 +26,8 @@ use crate::{
     repository::EventRepository,
 };
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+/// The service's migrations (`<service> migrate` runs them as a separate step).
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// The name this service signs its audit entries and logs with.
 pub const SERVICE: &str = "analytics-service";

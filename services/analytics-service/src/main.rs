@@ -3,10 +3,13 @@ use analytics_service::{Application, config::Config};
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     pulsetrack_common::healthcheck::exit_if_requested(4002);
-    pulsetrack_common::audit::exit_if_verify_requested(analytics_service::SERVICE, || {
-        Config::from_env().map(|c| c.database)
-    })
+    pulsetrack_common::db::exit_if_migrate_requested(
+        analytics_service::SERVICE,
+        Config::database_from_env,
+        &analytics_service::MIGRATOR,
+    )
     .await;
+    pulsetrack_common::audit::exit_if_verify_requested(analytics_service::SERVICE, Config::database_from_env).await;
     pulsetrack_common::telemetry::init(analytics_service::SERVICE);
     let app = Application::build(Config::from_env()?).await?;
     app.run().await

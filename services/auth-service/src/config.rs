@@ -154,6 +154,12 @@ impl Config {
         Self::from_settings(&config::from_env())
     }
 
+    /// The database alone, for `migrate` (which serves nothing, so it needs no signing
+    /// secret).
+    pub fn database_from_env() -> Result<DatabaseConfig, ConfigError> {
+        DatabaseConfig::from_settings(&config::from_env::<AuthService<Raw>>().database, "auth_service")
+    }
+
     pub fn from_settings(settings: &AuthService<Raw>) -> Result<Self, ConfigError> {
         Ok(Self {
             listen: ListenConfig::from_settings(&settings.listen, DEFAULT_PORT)?,

@@ -28,7 +28,8 @@ use crate::{
     tokens::TokenIssuer,
 };
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+/// The service's migrations (`<service> migrate` runs them as a separate step).
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// How often ended sessions whose tokens have all expired are forgotten.
 const PRUNE_INTERVAL: Duration = Duration::from_secs(60);

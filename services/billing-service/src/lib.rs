@@ -40,7 +40,8 @@ use crate::{
     repository::AccountRepository,
 };
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+/// The service's migrations (`<service> migrate` runs them as a separate step).
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// The name this service signs its audit entries and logs with, and the audience of
 /// the credentials its callers present.

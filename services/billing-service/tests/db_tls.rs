@@ -13,8 +13,8 @@ use pulsetrack_common::{
     service_auth::{self, BILLING_SERVICE, CredentialMinter, PATIENT_SERVICE},
     settings::{
         AUTH_SERVICE_URL, BILLING_GRPC_SECRET, DATABASE_ADMIN_PASSWORD, DATABASE_ADMIN_USER, DATABASE_HOST,
-        DATABASE_NAME, DATABASE_PASSWORD, DATABASE_PORT, DATABASE_SSL_MODE, DATABASE_SSL_ROOT_CERT, DATABASE_USER,
-        GRPC_PORT, PORT, Var,
+        DATABASE_MIGRATIONS, DATABASE_NAME, DATABASE_PASSWORD, DATABASE_PORT, DATABASE_SSL_MODE,
+        DATABASE_SSL_ROOT_CERT, DATABASE_USER, GRPC_PORT, PORT, Var,
     },
     testing_postgres::{MASTER, TlsPostgres},
 };
@@ -29,29 +29,34 @@ const ROLE_PASSWORD: &str = "app'pass\\word\"";
 /// `BILLING_GRPC_SECRET`, as the stack generates it.
 const GRPC_SECRET: &str = "GeneratedAlphanumericSecretOf64CharactersXXXXXXXXXXXXXXXXXXXXXXX";
 
-/// The service's settings as the stack gives them, with `overrides` replacing values.
-fn config(pg: &TlsPostgres, auth_url: &str, overrides: &[(Var, &str)]) -> Config {
-    let port = pg.port().to_string();
-    let ca = pg.ca_file().display().to_string();
-    let mut pairs: Vec<(Var, &str)> = vec![
-        (PORT, "0"),
-        (GRPC_PORT, "0"),
-        (DATABASE_HOST, "localhost"),
-        (DATABASE_PORT, &port),
-        (DATABASE_NAME, DB),
-        (DATABASE_USER, ROLE),
-        (DATABASE_PASSWORD, ROLE_PASSWORD),
-        (DATABASE_SSL_MODE, "verify-full"),
-        (DATABASE_SSL_ROOT_CERT, &ca),
-        (DATABASE_ADMIN_USER, MASTER),
-        (DATABASE_ADMIN_PASSWORD, pg.master_password()),
-        (AUTH_SERVICE_URL, auth_url),
-        (BILLING_GRPC_SECRET, GRPC_SECRET),
+/// The service's settings as the stack gives them, with `overrides` replacing values
+/// (an empty value leaves a variable unset).
+fn settings(pg: &TlsPostgres, auth_url: &str, overrides: &[(Var, &str)]) -> Vec<(Var, String)> {
+    let mut pairs: Vec<(Var, String)> = vec![
+        (PORT, "0".into()),
+        (GRPC_PORT, "0".into()),
+        (DATABASE_HOST, "localhost".into()),
+        (DATABASE_PORT, pg.port().to_string()),
+        (DATABASE_NAME, DB.into()),
+        (DATABASE_USER, ROLE.into()),
+        (DATABASE_PASSWORD, ROLE_PASSWORD.into()),
+        (DATABASE_SSL_MODE, "verify-full".into()),
+        (DATABASE_SSL_ROOT_CERT, pg.ca_file().display().to_string()),
+        (DATABASE_ADMIN_USER, MASTER.into()),
+        (DATABASE_ADMIN_PASSWORD, pg.master_password().into()),
+        (AUTH_SERVICE_URL, auth_url.into()),
+        (BILLING_GRPC_SECRET, GRPC_SECRET.into()),
     ];
     for (var, value) in overrides {
         pairs.retain(|(v, _)| v != var);
-        pairs.push((*var, value));
+        pairs.push((*var, value.to_string()));
     }
+    pairs
+}
+
+fn config(pg: &TlsPostgres, auth_url: &str, overrides: &[(Var, &str)]) -> Config {
+    let pairs = settings(pg, auth_url, overrides);
+    let pairs: Vec<(Var, &str)> = pairs.iter().map(|(v, s)| (*v, s.as_str())).collect();
     Config::from_settings(&from_pairs(&pairs)).expect("valid settings")
 }
 
@@ -196,7 +201,10 @@ async fn the_service_role_has_dml_only_and_concurrent_starts_agree() {
     assert_eq!(sqlstate(&pool, "DROP TABLE billing_accounts").await, "42501");
     assert_eq!(sqlstate(&pool, "TRUNCATE billing_accounts").await, "42501");
     assert_eq!(sqlstate(&pool, "ALTER TABLE billing_accounts ADD COLUMN x int").await, "42501");
-    assert_eq!(sqlstate(&pool, "SELECT * FROM _sqlx_migrations").await, "42501");
+    // The migrations' record: read only (`DATABASE_MIGRATIONS=check` reads it).
+    sqlx::query("SELECT version FROM _sqlx_migrations").execute(&pool).await.expect("readable");
+    assert_eq!(sqlstate(&pool, "DELETE FROM _sqlx_migrations").await, "42501");
+    assert_eq!(sqlstate(&pool, "UPDATE _sqlx_migrations SET success = false").await, "42501");
     assert_eq!(sqlstate(&pool, "CREATE ROLE intruder").await, "42501");
 
     // The audit trail: the role appends and reads entries, and its grants (checked
@@ -224,4 +232,55 @@ async fn the_service_role_has_dml_only_and_concurrent_starts_agree() {
     sqlx::query("ALTER ROLE billing_service_app CREATEDB").execute(&mut su).await.expect("alter");
     let err = connect_and_migrate(&config, &MIGRATOR).await.expect_err("refused");
     assert!(err.to_string().contains("not a least-privileged role"), "{err}");
+}
+
+/// `billing-service migrate` with the settings (and `overrides`): its exit code and output.
+fn migrate_step(pg: &TlsPostgres, overrides: &[(Var, &str)]) -> (Option<i32>, String) {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_billing-service"));
+    command.arg("migrate").env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+    for (var, value) in settings(pg, UNASKED_AUTH_URL, overrides) {
+        command.env(var.name(), value);
+    }
+    let out = command.output().expect("billing-service runs");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.code(), text)
+}
+
+/// The separate migration step: `migrate` (the admin role) prepares the database and the
+/// role and exits; the service then starts without the admin role, checking only.
+#[tokio::test]
+async fn the_migrate_step_prepares_what_the_service_then_only_checks() {
+    let pg = TlsPostgres::start().await;
+    let own_role_only = [(DATABASE_ADMIN_USER, ""), (DATABASE_ADMIN_PASSWORD, ""), (DATABASE_MIGRATIONS, "check")];
+    // Before the step (no database, no role): the service does not migrate, it refuses to start.
+    let err = refused(&pg, &own_role_only).await;
+    assert!(err.contains("cannot log in to the service's database as its role") && err.contains("migrate"), "{err}");
+
+    // The step needs the admin role.
+    let (code, text) = migrate_step(&pg, &[(DATABASE_ADMIN_USER, ""), (DATABASE_ADMIN_PASSWORD, "")]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("DATABASE_ADMIN_USER and DATABASE_ADMIN_PASSWORD"), "{text}");
+
+    let (code, text) = migrate_step(&pg, &[]);
+    assert_eq!(code, Some(0), "{text}");
+    let newest = MIGRATOR.iter().map(|m| m.version).max().expect("migrations");
+    let said = format!("database {DB} migrated (newest migration {newest}); role {ROLE} provisioned");
+    assert!(text.contains(&said), "{text}");
+
+    // Now it starts with its own role alone, and serves.
+    let app = Application::build(config(&pg, UNASKED_AUTH_URL, &own_role_only)).await.expect("checked, starts");
+    let mut su = pg.superuser(DB).await;
+    let owner: String =
+        sqlx::query_scalar("SELECT tableowner::text FROM pg_tables WHERE tablename = 'billing_accounts'")
+            .fetch_one(&mut su)
+            .await
+            .expect("owner");
+    assert_eq!(owner, MASTER, "the schema belongs to the admin role, not the service's");
+    drop(app);
+
+    // A migration this build knows but the database lacks (as after a failed step) is
+    // named, and the service does not start.
+    sqlx::query("DELETE FROM _sqlx_migrations WHERE version = $1").bind(newest).execute(&mut su).await.expect("delete");
+    let err = refused(&pg, &own_role_only).await;
+    assert!(err.contains(&format!("lacks migrations {newest} (")), "{err}");
 }

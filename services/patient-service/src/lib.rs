@@ -18,7 +18,8 @@ use pulsetrack_common::{
 
 use crate::{config::Config, repository::PatientRepository, service::PatientService};
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+/// The service's migrations (`<service> migrate` runs them as a separate step).
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// The name this service signs its audit entries and logs with, and the issuer of the
 /// service credentials its calls to billing-service carry.

@@ -9,7 +9,7 @@ use sqlx::{ConnectOptions, postgres::PgConnectOptions};
 use super::tls::{RootCert, SslMode, use_ring};
 use crate::{
     config::{ConfigError, Raw, Secret},
-    settings::Database,
+    settings::{Database, MigrationMode},
 };
 
 /// The role that owns the schema (the RDS master user on AWS).
@@ -29,6 +29,8 @@ pub struct DatabaseConfig {
     pub ssl_root_cert: Option<RootCert>,
     /// Set: admin mode (see the module docs); unset: the service's user migrates.
     pub admin: Option<AdminCredentials>,
+    /// Whether the service migrates at start-up or checks that a separate step did.
+    pub migrations: MigrationMode,
     pub max_connections: u32,
     pub acquire_timeout: Duration,
     /// Tables whose rows the service's role may add and read, never change or remove
@@ -91,6 +93,7 @@ impl DatabaseConfig {
             ssl_mode,
             ssl_root_cert,
             admin,
+            migrations: tuning.migrations.parse_or(MigrationMode::default())?,
             max_connections: tuning.max_connections.parse_or(10)?,
             acquire_timeout: Duration::from_millis(tuning.acquire_timeout_ms.parse_or(3000)?),
             append_only: &[],
@@ -103,6 +106,7 @@ impl DatabaseConfig {
             ssl_mode: None,
             ssl_root_cert: None,
             admin: None,
+            migrations: MigrationMode::Run,
             max_connections: 10,
             acquire_timeout: Duration::from_secs(3),
             append_only: &[],

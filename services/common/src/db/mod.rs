@@ -11,16 +11,22 @@
 //!   The admin connection is closed before the service serves, as that role.
 //! - **own-user mode** (no admin credentials: tests, a developer's `DATABASE_URL`): the
 //!   configured user runs the migrations itself.
+//! - **prepared mode** (no admin credentials, `DATABASE_MIGRATIONS=check`): a separate
+//!   step, `<service> migrate` ([`exit_if_migrate_requested`]), ran the admin mode's
+//!   work and exited; the service, holding only its own role, checks that every
+//!   migration it knows is applied and refuses to start otherwise.
 //!
 //! The service names its append-only tables (the audit trail) in its
 //! [`DatabaseConfig`]; this module knows nothing of what the tables are for.
 
 mod config;
+mod migrate_command;
 mod pool;
 mod setup;
 mod tls;
 
 pub use config::{AdminCredentials, DatabaseConfig};
+pub use migrate_command::exit_if_migrate_requested;
 pub use pool::{ping, pool};
-pub use setup::{SetupError, connect_and_migrate, quote_ident};
+pub use setup::{Migrated, SetupError, connect_and_migrate, migrate, quote_ident};
 pub use tls::{RootCert, SslMode};

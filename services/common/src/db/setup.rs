@@ -4,7 +4,11 @@
 
 use sqlx::{Connection, PgConnection, PgPool, postgres::PgConnectOptions};
 
-use super::{config::DatabaseConfig, pool::pool};
+use super::{
+    config::{AdminCredentials, DatabaseConfig},
+    pool::pool,
+};
+use crate::settings::MigrationMode;
 
 /// Why a database could not be prepared.
 #[derive(Debug, thiserror::Error)]
@@ -15,6 +19,18 @@ pub enum SetupError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("the service's role {role}: {reason}")]
     Role { role: String, reason: String },
+    #[error("the migration step needs the admin role: set DATABASE_ADMIN_USER and DATABASE_ADMIN_PASSWORD")]
+    NoAdmin,
+    #[error(
+        "the database lacks migrations {0}: run `<service> migrate` with the admin role first \
+         (DATABASE_MIGRATIONS=check: the service does not migrate)"
+    )]
+    NotMigrated(String),
+    #[error(
+        "cannot log in to the service's database as its role ({0}): run `<service> migrate` with the admin \
+         role first, which creates both (DATABASE_MIGRATIONS=check: the service does not migrate)"
+    )]
+    NotPrepared(String),
 }
 
 /// Creates the database of `options` when it does not exist yet (the server must be up).
@@ -42,7 +58,8 @@ async fn ensure_database(options: &PgConnectOptions) -> Result<(), sqlx::Error> 
 }
 
 /// Ensures the database, runs the service's migrations, and (admin mode) provisions the
-/// service's role; returns the service role's pool.
+/// service's role; or, with `DATABASE_MIGRATIONS=check` and no admin role, checks that a
+/// separate step did. Returns the service role's pool.
 pub async fn connect_and_migrate(
     config: &DatabaseConfig,
     migrator: &sqlx::migrate::Migrator,
@@ -53,23 +70,13 @@ pub async fn connect_and_migrate(
     let tls =
         config.ssl_mode.map_or_else(|| format!("{:?} (URL or default)", options.get_ssl_mode()), |m| m.to_string());
     let root_cert = config.ssl_root_cert.as_ref().map(|c| format!("{c:?}"));
-    match &config.admin {
-        Some(admin) => {
+    match (&config.admin, config.migrations) {
+        (Some(admin), _) => {
             tracing::info!(%database, admin = %admin.user, %role, sslmode = %tls, ?root_cert,
                 "database: migrations as the admin role, which provisions the service's role; serving as that role");
-            let admin_options = config.admin_options(admin)?;
-            ensure_database(&admin_options).await?;
-            let mut conn = PgConnection::connect_with(&admin_options).await?;
-            let prepared = async {
-                migrator.run(&mut conn).await?;
-                provision_role(&mut conn, &role, config.role_password()?.expose(), config.append_only).await
-            }
-            .await;
-            // Closed before the service serves, whatever happened.
-            let _ = conn.close().await;
-            prepared?;
+            migrate_as_admin(config, admin, migrator).await?;
         }
-        None => {
+        (None, MigrationMode::Run) => {
             tracing::info!(%database, %role, sslmode = %tls, ?root_cert,
                 "database: no DATABASE_ADMIN_USER: the service's own user runs the migrations (own-user mode)");
             ensure_database(&options).await?;
@@ -78,8 +85,82 @@ pub async fn connect_and_migrate(
             let _ = conn.close().await;
             migrated?;
         }
+        (None, MigrationMode::Check) => {
+            tracing::info!(%database, %role, sslmode = %tls, ?root_cert,
+                "database: migrated by a separate step (DATABASE_MIGRATIONS=check): checking, serving as the service's role");
+            check_migrated(&options, migrator).await?;
+        }
     }
     Ok(pool(config)?)
+}
+
+/// What the separate migration step did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Migrated {
+    pub database: String,
+    pub role: String,
+    /// The newest migration applied.
+    pub version: Option<i64>,
+}
+
+/// The separate migration step (`<service> migrate`): with the admin role, creates the
+/// database if missing, runs the migrations and provisions the service's role.
+pub async fn migrate(config: &DatabaseConfig, migrator: &sqlx::migrate::Migrator) -> Result<Migrated, SetupError> {
+    let admin = config.admin.as_ref().ok_or(SetupError::NoAdmin)?;
+    let options = config.options()?;
+    migrate_as_admin(config, admin, migrator).await?;
+    Ok(Migrated {
+        database: options.get_database().unwrap_or_default().to_string(),
+        role: options.get_username().to_string(),
+        version: migrator.iter().map(|m| m.version).max(),
+    })
+}
+
+/// As the admin role: the database ensured, the migrations run, the service's role
+/// provisioned; the admin connection closed whatever happened.
+async fn migrate_as_admin(
+    config: &DatabaseConfig,
+    admin: &AdminCredentials,
+    migrator: &sqlx::migrate::Migrator,
+) -> Result<(), SetupError> {
+    let role = config.options()?.get_username().to_string();
+    let admin_options = config.admin_options(admin)?;
+    ensure_database(&admin_options).await?;
+    let mut conn = PgConnection::connect_with(&admin_options).await?;
+    let prepared = async {
+        migrator.run(&mut conn).await?;
+        provision_role(&mut conn, &role, config.role_password()?.expose(), config.append_only).await
+    }
+    .await;
+    let _ = conn.close().await;
+    prepared
+}
+
+/// Every migration `migrator` knows is applied, successfully and unchanged (newer ones
+/// a later build applied are fine: a rolling deploy runs both).
+async fn check_migrated(options: &PgConnectOptions, migrator: &sqlx::migrate::Migrator) -> Result<(), SetupError> {
+    let mut conn = PgConnection::connect_with(options).await.map_err(|e| match &e {
+        // 28P01 invalid_password (also an unknown role), 3D000 invalid_catalog_name.
+        sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("28P01" | "3D000")) => {
+            SetupError::NotPrepared(e.to_string())
+        }
+        _ => SetupError::Sql(e),
+    })?;
+    let applied: Result<Vec<(i64, Vec<u8>, bool)>, sqlx::Error> =
+        sqlx::query_as("SELECT version, checksum, success FROM _sqlx_migrations").fetch_all(&mut conn).await;
+    let _ = conn.close().await;
+    let applied = match applied {
+        // No migration table: nothing was migrated.
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P01") => Vec::new(),
+        other => other?,
+    };
+    let missing: Vec<String> = migrator
+        .iter()
+        .filter(|m| !m.migration_type.is_down_migration())
+        .filter(|m| !applied.iter().any(|(v, sum, ok)| *v == m.version && *ok && sum[..] == m.checksum[..]))
+        .map(|m| format!("{} ({})", m.version, m.description))
+        .collect();
+    if missing.is_empty() { Ok(()) } else { Err(SetupError::NotMigrated(missing.join(", "))) }
 }
 
 /// Serialises role provisioning among replicas starting together (advisory locks are
@@ -137,7 +218,9 @@ async fn provision_role(
         format!("GRANT CONNECT ON DATABASE {database} TO {role}"),
         format!("GRANT USAGE ON SCHEMA {schema} TO {role}"),
         format!("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO {role}"),
+        // Read only: `DATABASE_MIGRATIONS=check` reads which migrations are applied.
         format!("REVOKE ALL ON TABLE {schema}._sqlx_migrations FROM {role}"),
+        format!("GRANT SELECT ON TABLE {schema}._sqlx_migrations TO {role}"),
         format!("GRANT USAGE ON ALL SEQUENCES IN SCHEMA {schema} TO {role}"),
     ] {
         // Every identifier is quoted by quote_ident, so the statements are safe.
