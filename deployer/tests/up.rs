@@ -47,6 +47,7 @@ fn up_runs_the_whole_system_and_keeps_its_data_across_restarts() {
     let Flow { email, id, patient_email, .. } = patient_flow(&client, &base, &admin_password, "up");
     the_seed_s_load_script_runs_without_errors(&base);
     services_use_their_own_roles_over_verified_tls(&data);
+    no_service_holds_the_admin_role(&data, &up);
     wal_segments_are_recycled_not_zero_filled(&data);
     top_shows_every_service_from_its_metrics(&client, &base, &data);
     // One consumer on one machine: the topic was made with one partition.
@@ -368,6 +369,26 @@ fn services_use_their_own_roles_over_verified_tls(data: &std::path::Path) {
         let file = data.join(format!("{role}-password"));
         let mode = std::fs::metadata(&file).expect("role password file").permissions().mode() & 0o777;
         assert_eq!(mode, 0o600, "{}", file.display());
+    }
+}
+
+/// Migrations ran as a step of their own (`<service> migrate`, whose line `up` prints);
+/// no service process has the admin role's credentials in its environment, and those
+/// with a database only check the migrations.
+fn no_service_holds_the_admin_role(data: &std::path::Path, up: &Up) {
+    let state = state(data);
+    for name in SERVICES {
+        let pid = state["processes"][name]["pid"].as_i64().unwrap_or_else(|| panic!("{name}'s pid"));
+        let environ = std::fs::read(format!("/proc/{pid}/environ")).expect("the process's environment");
+        let vars: Vec<String> = environ.split(|b| *b == 0).map(|v| String::from_utf8_lossy(v).into_owned()).collect();
+        let has = |prefix: &str| vars.iter().any(|v| v.starts_with(prefix));
+        assert!(!has("DATABASE_ADMIN_USER=") && !has("DATABASE_ADMIN_PASSWORD="), "{name} holds the admin role");
+        let database = name != "api-gateway";
+        assert_eq!(has("DATABASE_MIGRATIONS=check"), database, "{name}");
+        if database {
+            let said = format!("{name}: database {}", name.replace('-', "_"));
+            assert!(up.lines().iter().any(|l| l.contains(&said) && l.contains("migrated")), "{said}");
+        }
     }
 }
 

@@ -5,8 +5,8 @@ use std::path::Path;
 
 use anyhow::Context;
 use pulsetrack_stacks::settings::{
-    KAFKA_SASL_PASSWORD, KAFKA_SASL_USERNAME, KAFKA_SECURITY_PROTOCOL, KAFKA_TOPIC_PARTITIONS, KafkaSecurityProtocol,
-    LOG_FORMAT, RUST_LOG, Var,
+    DATABASE_ADMIN_PASSWORD, DATABASE_ADMIN_USER, DATABASE_MIGRATIONS, KAFKA_SASL_PASSWORD, KAFKA_SASL_USERNAME,
+    KAFKA_SECURITY_PROTOCOL, KAFKA_TOPIC_PARTITIONS, KafkaSecurityProtocol, LOG_FORMAT, MigrationMode, RUST_LOG, Var,
 };
 
 use super::Running;
@@ -48,8 +48,14 @@ impl Running {
         services: &[LocalService],
         options: &UpOptions,
     ) -> anyhow::Result<()> {
-        let env = self.local_env(service, options).await?;
+        let mut env = self.local_env(service, options).await?;
         let binary = options.bin_dir.join(&service.name);
+        if service.database.is_some() {
+            self.migrate(service, &env, services, options).await?;
+            // The service holds its own role only: the step above did the admin's part.
+            env.retain(|(k, _)| k != DATABASE_ADMIN_USER.name() && k != DATABASE_ADMIN_PASSWORD.name());
+            set(&mut env, DATABASE_MIGRATIONS, MigrationMode::Check.as_str().into());
+        }
         let (spec, container) = match &self.engine {
             Some(engine) => {
                 let container = container_name(&self.data_dir, &service.name);
@@ -82,6 +88,45 @@ impl Running {
             process.container = Some(container);
         }
         self.track(&service.name, process);
+        Ok(())
+    }
+
+    /// The separate migration step: `<service> migrate` (a process, or a container of
+    /// its image) with the task's environment, the admin role among it, run to its end.
+    /// Its output goes to `up`'s; a failure stops `up`.
+    async fn migrate(
+        &self,
+        service: &LocalService,
+        env: &[(String, String)],
+        services: &[LocalService],
+        options: &UpOptions,
+    ) -> anyhow::Result<()> {
+        let task = LocalService { env: env.to_vec(), ..service.clone() };
+        let mut spec = match &self.engine {
+            Some(engine) => {
+                let container = container_name(&self.data_dir, &format!("{}-migrate", service.name));
+                engine.remove(&container).await;
+                engine.run_spec(&task, &container, services)
+            }
+            None => ProcessSpec::new(service.name.clone(), options.bin_dir.join(&service.name), vec![], task.env),
+        };
+        spec.args.push("migrate".into());
+        let output = tokio::process::Command::new(&spec.program)
+            .args(&spec.args)
+            .env_clear()
+            .envs(spec.env.iter().map(|(k, v)| (k, v)))
+            .stdin(std::process::Stdio::null())
+            .output()
+            .await
+            .with_context(|| format!("cannot run {} migrate", service.name))?;
+        let said = String::from_utf8_lossy(&output.stdout);
+        if !output.status.success() {
+            let err = String::from_utf8_lossy(&output.stderr);
+            anyhow::bail!("{} migrate failed ({}): {}{}", service.name, output.status, said.trim(), err.trim());
+        }
+        for line in said.lines().filter(|l| l.contains(" migrated ")) {
+            self.say(line.to_string());
+        }
         Ok(())
     }
 
