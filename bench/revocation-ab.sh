@@ -16,15 +16,8 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/pulsetrack/target}"
 BASE="${1:-5f1f700}"
 ROUNDS="${ROUNDS:-5}"
 SECONDS_PER_ROUND="${SECONDS_PER_ROUND:-10}"
-. scripts/lib/apt.sh
-command -v wrk >/dev/null || apt_install wrk
-
-scripts/ensure-build-tools.sh
-TANSU_BIN="$(scripts/install-tansu.sh)"
-export TANSU_BIN
-OUT="$(mktemp -d /tmp/pulsetrack-revocation-ab.XXXXXX)"
-chmod 755 "$OUT"   # run as root, Postgres runs as the postgres user, which must enter it
-echo "revocation-ab: raw results in $OUT"
+. bench/lib/prepare.sh
+prepare_bench revocation-ab
 
 # BASE's gateway, in a target folder of its own (the workspace's path crates of two
 # revisions must not share one), copied aside; then this revision's workspace.
