@@ -521,3 +521,26 @@ fn every_service_has_one_container_with_its_ports() {
     let template = crate::ecs::Template::read(&stack.synth().expect("valid")).expect("template");
     assert_eq!(template.containers(), containers);
 }
+
+/// No service calls an AWS API (metrics go out as log lines), so every task role holds
+/// no permission at all: no policy names it, no managed or inline policy is on it.
+/// Whatever a service comes to need is added here, with its reason.
+#[test]
+fn task_roles_hold_no_permission() {
+    let t = synth(&[]);
+    let task_roles: BTreeSet<String> = of_type(&t, "AWS::ECS::TaskDefinition")
+        .iter()
+        .map(|task| {
+            task["Properties"]["TaskRoleArn"]["Fn::GetAtt"][0].as_str().expect("a role of the stack").to_string()
+        })
+        .collect();
+    assert_eq!(task_roles.len(), SERVICES.len(), "a task role each");
+    for role in &task_roles {
+        let properties = &t["Resources"][role]["Properties"];
+        assert!(properties["ManagedPolicyArns"].is_null() && properties["Policies"].is_null(), "{role}");
+        for policy in of_type(&t, "AWS::IAM::Policy") {
+            let roles = policy["Properties"]["Roles"].to_string();
+            assert!(!roles.contains(&format!("\"{role}\"")), "{role} is given {}", policy["Properties"]["PolicyName"]);
+        }
+    }
+}
