@@ -9,7 +9,7 @@ mod support;
 use std::{path::Path, process::Command};
 
 use serde_yaml_ng::Value;
-use support::{missing, root, run};
+use support::{missing, root, run, scratch};
 
 /// Every secret the compose file reads from the caller's environment or `.env`.
 const SECRETS: [&str; 9] = [
@@ -51,12 +51,6 @@ fn config(env_file: &Path, extra: &[(&str, &str)]) -> Option<std::process::Outpu
     Some(command.envs(extra.iter().copied()).current_dir(root()).output().expect("compose runs"))
 }
 
-fn scratch(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("pulsetrack-compose-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir
-}
-
 /// scripts/compose-secrets.sh's `.env`, written into `dir`.
 fn generated_env(dir: &Path) -> std::path::PathBuf {
     let file = dir.join("generated.env");
@@ -90,7 +84,7 @@ fn every_secret_is_required_and_none_has_a_default() {
 
 #[test]
 fn compose_refuses_to_start_without_each_secret() {
-    let dir = scratch("missing");
+    let dir = scratch("compose-missing");
     let all = values(&generated_env(&dir));
     assert_eq!(all.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(), SECRETS, "the script writes each secret");
     for (left_out, _) in &all {
@@ -122,7 +116,7 @@ fn published(doc: &Value, service: &str) -> Vec<String> {
 
 #[test]
 fn with_generated_secrets_the_gateway_is_published_on_loopback_unless_told_otherwise() {
-    let dir = scratch("generated");
+    let dir = scratch("compose-generated");
     let env = generated_env(&dir);
     let Some(out) = config(&env, &[]) else { return };
     assert!(out.status.success(), "config: {}", String::from_utf8_lossy(&out.stderr));

@@ -5,8 +5,11 @@
 
 use std::{collections::BTreeSet, path::Path, process::Command};
 
+mod support;
+
 use pulsetrack_stacks::{Context, pulsetrack_stack};
 use serde_json::Value;
+use support::{installed, scratch};
 
 /// The production template's accepted checkov findings (docs/src/deploying.md, "Accepted checkov findings").
 const ACCEPTED: [&str; 2] = ["CKV_AWS_18", "CKV_AWS_260"];
@@ -34,22 +37,6 @@ fn write(dir: &Path, name: &str, template: &Value) -> String {
     path.display().to_string()
 }
 
-fn installed(tool: &str) -> bool {
-    if Command::new(tool).arg("--version").output().is_ok_and(|o| o.status.success()) {
-        return true;
-    }
-    let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false");
-    assert!(!ci, "{tool} is not installed, and CI is set: scripts/ensure-python-tools.sh installs it");
-    eprintln!("{tool} not installed: check skipped (scripts/ensure-python-tools.sh installs it)");
-    false
-}
-
-fn scratch(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("pulsetrack-lint-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir
-}
-
 /// checkov's failed check ids (with the resources) on one template.
 fn checkov_failures(path: &str) -> Vec<(String, String)> {
     let output = Command::new("checkov")
@@ -75,7 +62,7 @@ fn cfn_lint_finds_nothing_in_either_profile() {
     if !installed("cfn-lint") {
         return;
     }
-    let dir = scratch("cfn");
+    let dir = scratch("lint-cfn");
     for (name, template) in templates() {
         let path = write(&dir, name, &template);
         let output = Command::new("cfn-lint").args(["--format", "parseable", "--", &path]).output().expect("cfn-lint");
@@ -94,7 +81,7 @@ fn checkov_fails_the_production_template_only_on_the_accepted_checks() {
     if !installed("checkov") {
         return;
     }
-    let dir = scratch("checkov");
+    let dir = scratch("lint-checkov");
     let mut counts = Vec::new();
     for (name, template) in templates() {
         let failures = checkov_failures(&write(&dir, name, &template));
