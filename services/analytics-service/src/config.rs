@@ -1,6 +1,7 @@
 //! analytics-service configuration, from the environment (docs/src/configuration.md has the table).
 
 use pulsetrack_common::{
+    audit::audited_database,
     config::{self, ConfigError, ListenConfig, Raw},
     db::DatabaseConfig,
     kafka::KafkaConfig,
@@ -28,23 +29,17 @@ impl Config {
 
     /// The database alone, for `verify-audit` and `migrate` (which serve nothing).
     pub fn database_from_env() -> Result<DatabaseConfig, ConfigError> {
-        database(&config::from_env::<AnalyticsService<Raw>>().database)
+        audited_database(&config::from_env::<AnalyticsService<Raw>>().database, "analytics_service")
     }
 
     pub fn from_settings(settings: &AnalyticsService<Raw>) -> Result<Self, ConfigError> {
         let listen = ListenConfig::from_settings(&settings.listen, DEFAULT_PORT)?;
         Ok(Self {
-            database: database(&settings.database)?,
+            database: audited_database(&settings.database, "analytics_service")?,
             kafka: KafkaConfig::from_settings(&settings.kafka)?,
             token_check: TokenCheckConfig::from_settings(&settings.token_check, listen.tls.is_some())?,
             group_id: settings.tuning.group_id.string_or("analytics-service"),
             listen,
         })
     }
-}
-
-/// analytics-service's database, its audit trail append-only.
-fn database(settings: &pulsetrack_common::settings::Database<Raw>) -> Result<DatabaseConfig, ConfigError> {
-    Ok(DatabaseConfig::from_settings(settings, "analytics_service")?
-        .with_append_only(&[pulsetrack_common::audit::AUDIT_TABLE]))
 }

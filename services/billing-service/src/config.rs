@@ -1,10 +1,11 @@
 //! billing-service configuration, from the environment (docs/src/configuration.md has the table).
 
 use pulsetrack_common::{
+    audit::audited_database,
     config::{self, ConfigError, ListenConfig, Raw},
     db::DatabaseConfig,
     service_auth::ServiceSecret,
-    settings::{BillingService, Database},
+    settings::BillingService,
     token_check::TokenCheckConfig,
 };
 
@@ -35,7 +36,7 @@ impl Config {
     /// The database alone, for `verify-audit` (which serves nothing, so it needs no
     /// `BILLING_GRPC_SECRET`).
     pub fn database_from_env() -> Result<DatabaseConfig, ConfigError> {
-        database(&config::from_env::<BillingService<Raw>>().database)
+        audited_database(&config::from_env::<BillingService<Raw>>().database, "billing_service")
     }
 
     pub fn from_settings(settings: &BillingService<Raw>) -> Result<Self, ConfigError> {
@@ -49,17 +50,11 @@ impl Config {
             token_check: TokenCheckConfig::from_settings(&settings.token_check, http.tls.is_some())?,
             http,
             grpc,
-            database: database(&settings.database)?,
+            database: audited_database(&settings.database, "billing_service")?,
             grpc_secret: ServiceSecret::from_setting(&settings.billing_caller.secret)?,
             grpc_reflection: settings.tuning.grpc_reflection.parse_or(false)?,
         })
     }
-}
-
-/// billing-service's database, its audit trail append-only.
-fn database(settings: &Database<Raw>) -> Result<DatabaseConfig, ConfigError> {
-    Ok(DatabaseConfig::from_settings(settings, "billing_service")?
-        .with_append_only(&[pulsetrack_common::audit::AUDIT_TABLE]))
 }
 
 #[cfg(test)]

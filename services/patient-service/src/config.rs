@@ -3,11 +3,12 @@
 use std::time::Duration;
 
 use pulsetrack_common::{
+    audit::audited_database,
     config::{self, ConfigError, ListenConfig, Raw},
     db::DatabaseConfig,
     kafka::KafkaConfig,
     service_auth::ServiceSecret,
-    settings::{Database, PatientService, PatientTuning},
+    settings::{PatientService, PatientTuning},
     token_check::TokenCheckConfig,
 };
 
@@ -107,13 +108,13 @@ impl Config {
     /// The database alone, for `verify-audit` (which serves nothing, so it needs no
     /// `BILLING_GRPC_SECRET`).
     pub fn database_from_env() -> Result<DatabaseConfig, ConfigError> {
-        database(&config::from_env::<PatientService<Raw>>().database)
+        audited_database(&config::from_env::<PatientService<Raw>>().database, "patient_service")
     }
 
     pub fn from_settings(settings: &PatientService<Raw>) -> Result<Self, ConfigError> {
         let listen = ListenConfig::from_settings(&settings.listen, DEFAULT_PORT)?;
         Ok(Self {
-            database: database(&settings.database)?,
+            database: audited_database(&settings.database, "patient_service")?,
             billing: BillingTarget {
                 url: config::http_base_url(&settings.billing_grpc_url, "http://127.0.0.1:9001", listen.tls.is_some())?
                     .to_string(),
@@ -127,12 +128,6 @@ impl Config {
             listen,
         })
     }
-}
-
-/// patient-service's database, its audit trail append-only.
-fn database(settings: &Database<Raw>) -> Result<DatabaseConfig, ConfigError> {
-    Ok(DatabaseConfig::from_settings(settings, "patient_service")?
-        .with_append_only(&[pulsetrack_common::audit::AUDIT_TABLE]))
 }
 
 #[cfg(test)]

@@ -38,3 +38,12 @@ pub use verify::{Verification, exit_if_verify_requested, verify};
 /// The table every audited service keeps; append-only (the services name it among
 /// their database's append-only tables, [`crate::db::DatabaseConfig::with_append_only`]).
 pub const AUDIT_TABLE: &str = "audit_log";
+
+/// An audited service's database (`default_db` unless the settings name another), its
+/// audit trail append-only for the service's role.
+pub fn audited_database(
+    settings: &crate::settings::Database<crate::config::Raw>,
+    default_db: &str,
+) -> Result<crate::db::DatabaseConfig, crate::config::ConfigError> {
+    Ok(crate::db::DatabaseConfig::from_settings(settings, default_db)?.with_append_only(&[AUDIT_TABLE]))
+}
