@@ -33,7 +33,8 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates=20250419~deb12u2 \
     && rm -rf /var/lib/apt/lists/*
 RUN groupadd --system --gid 10001 pulsetrack \
-    && useradd --system --uid 10001 --gid pulsetrack --no-create-home --shell /usr/sbin/nologin pulsetrack
+    && useradd --system --uid 10001 --gid pulsetrack --no-create-home --shell /usr/sbin/nologin pulsetrack \
+    && install -d -o pulsetrack -g pulsetrack -m 0700 /var/lib/pulsetrack/anchors
 COPY --from=builder /out/analytics-service /usr/local/bin/analytics-service
 # Amazon RDS's CA bundle: DATABASE_SSL_ROOT_CERT on AWS (Postgres TLS is rustls, no packages).
 COPY certs/rds-global-bundle.pem /etc/ssl/certs/rds-global-bundle.pem

@@ -28,7 +28,8 @@ RUN cargo build --release --locked --package billing-service --bin billing-servi
 # Runtime: the builder's glibc (bookworm); nothing speaks TLS, so no packages are added.
 FROM debian:bookworm-slim AS runtime
 RUN groupadd --system --gid 10001 pulsetrack \
-    && useradd --system --uid 10001 --gid pulsetrack --no-create-home --shell /usr/sbin/nologin pulsetrack
+    && useradd --system --uid 10001 --gid pulsetrack --no-create-home --shell /usr/sbin/nologin pulsetrack \
+    && install -d -o pulsetrack -g pulsetrack -m 0700 /var/lib/pulsetrack/anchors
 COPY --from=builder /out/billing-service /usr/local/bin/billing-service
 # Amazon RDS's CA bundle: DATABASE_SSL_ROOT_CERT on AWS (Postgres TLS is rustls, no packages).
 COPY certs/rds-global-bundle.pem /etc/ssl/certs/rds-global-bundle.pem

@@ -8,6 +8,8 @@
 #   unknown-many: emails no account has, every request from another address (each costs
 #                 a hash: an unknown email must take as long as a wrong password)
 # and prints the user's logins/s, p50, p99 and failures, and how the flood was answered.
+# Every attempt is an entry in auth-service's audit trail (issue 35): its key and
+# anchor file are made here. LOGIN_FLOOD_JSON=<file> also writes the numbers as JSON.
 # Not part of CI. Usage: bench/login-flood.sh AUTH_SERVICE_BIN [SECONDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +24,8 @@ psql -q "$PG/postgres" -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
 ADMIN_EMAIL=admin@bench.local ADMIN_PASSWORD="$(head -c 18 /dev/urandom | base64)"
 DATABASE_URL="$PG/$DB" PORT="$PORT" RUST_LOG=error SIGNUP_MODE=open \
   JWT_SIGNING_SECRET="$(head -c 48 /dev/urandom | base64)" \
+  AUDIT_KEY="$(head -c 48 /dev/urandom | base64)" AUDIT_ANCHORS="file:$OUT/anchors.jsonl" \
+  GATEWAY_AUDIT_SECRET="$(head -c 48 /dev/urandom | base64)" \
   PULSETRACK_ADMIN_EMAIL="$ADMIN_EMAIL" PULSETRACK_ADMIN_PASSWORD="$ADMIN_PASSWORD" \
   "$BIN" >"$OUT/auth.log" 2>&1 &
 AUTH=$!
@@ -53,3 +57,25 @@ for flood in brute-one brute-many unknown-many; do
   echo " $(awk '/Requests\/sec/ {printf "%s/s ", $2}' "$OUT/flood-$flood.txt")$(sed -n 's/^statuses: //p' "$OUT/flood-$flood.txt") |"
   sleep 2
 done
+if [ -n "${LOGIN_FLOOD_JSON:-}" ]; then
+  python3 - "$OUT" "$LOGIN_FLOOD_JSON" <<'PY'
+import json, re, sys
+out, dest = sys.argv[1], sys.argv[2]
+def ms(text):
+    value, unit = re.match(r"([\d.]+)(\w+)", text).groups()
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+def read(name):
+    text = open(f"{out}/{name}.txt").read()
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+    row = {"per_s": rate}
+    for label in ("50%", "99%"):
+        found = re.search(rf"^\s+{label}\s+(\S+)", text, re.M)
+        if found:
+            row[label] = ms(found.group(1))
+    return row
+runs = {"none": {"user": read("user-none")}}
+for flood in ("brute-one", "brute-many", "unknown-many"):
+    runs[flood] = {"user": read(f"user-{flood}"), "flood": read(f"flood-{flood}")}
+json.dump(runs, open(dest, "w"), indent=2)
+PY
+fi

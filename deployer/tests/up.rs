@@ -86,6 +86,13 @@ fn up_runs_the_whole_system_and_keeps_its_data_across_restarts() {
         let brokers = state["kafka_brokers"].as_str().expect("brokers").to_string();
         let second_data = data.with_extension("second");
         let second_offset = port_offset();
+        // Its trails are the first one's (the same tables): it must seal them with the
+        // same keys, as two deployments on one database would share their secrets.
+        std::fs::create_dir_all(&second_data).expect("second data folder");
+        for service in AUDITED {
+            let key = deployer::local::audit_key_file(service);
+            std::fs::copy(data.join(&key), second_data.join(&key)).expect("the audit key");
+        }
         // The given broker's login: the password only in the environment.
         let password = patient_login.password.expose().clone();
         let second = Up::start_with_env(
@@ -161,6 +168,7 @@ fn up_runs_the_whole_system_and_keeps_its_data_across_restarts() {
     );
     let again = patient_flow(&client, &base, &admin_password, "up-again");
     assert_ne!(again.id, id);
+    trails_are_sealed_and_anchored_across_restarts(&client, &base, &admin, &data);
 
     // Ctrl-C: only `up` gets it (the services have their own process groups) and stops
     // them in reverse dependency order, none of them seen as crashed.
@@ -389,6 +397,29 @@ fn no_service_holds_the_admin_role(data: &std::path::Path, up: &Up) {
             let said = format!("{name}: database {}", name.replace('-', "_"));
             assert!(up.lines().iter().any(|l| l.contains(&said) && l.contains("migrated")), "{said}");
         }
+    }
+}
+
+/// The services that keep an audit trail.
+const AUDITED: [&str; 4] = ["auth-service", "patient-service", "billing-service", "analytics-service"];
+
+/// Every trail verifies through the gateway after a restart (its key is kept in the
+/// data folder, 0600, and reused), and each service has anchored its head into its
+/// own append-only file there.
+fn trails_are_sealed_and_anchored_across_restarts(client: &Client, base: &str, admin: &str, data: &std::path::Path) {
+    for service in AUDITED {
+        let key = data.join(deployer::local::audit_key_file(service));
+        let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&key).expect("key").permissions());
+        assert_eq!(mode & 0o777, 0o600, "{service}'s audit key is private");
+    }
+    let anchors = data.join(deployer::local::AUDIT_ANCHORS_DIR);
+    eventually("every trail anchored", || {
+        AUDITED.iter().all(|s| anchors.join(format!("{s}.jsonl")).is_file()).then(|| json!(1))
+    });
+    let report = get(client, &format!("{base}/api/audit/verify"), admin).expect("the trails verified");
+    assert_eq!(report["intact"], true, "{report}");
+    for trail in report["trails"].as_array().expect("trails") {
+        assert!(trail["entries"].as_i64() > Some(0) && trail["anchor"]["seq"].as_i64() > Some(0), "{trail}");
     }
 }
 

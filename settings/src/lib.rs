@@ -199,6 +199,36 @@ settings! {
         sasl_password = KAFKA_SASL_PASSWORD,
     }
 
+    /// An audited service's trail: the key its entries are sealed with and where its
+    /// signed head is anchored, both outside the database.
+    pub struct Audit {
+        /// A secret (at least 32 characters) from which the trail's HMAC key and its
+        /// anchor signing key (Ed25519) are derived (HKDF-SHA256); never stored in the
+        /// database. The stack generates one per service in Secrets Manager, `up` keeps
+        /// them in its data folder.
+        key = AUDIT_KEY,
+        /// Where the trail's signed head is appended: `file:<path>` (an append-only
+        /// file; `up` keeps it in its data folder) or `s3://<bucket>/<prefix>` (a bucket
+        /// with Object Lock, which the stack creates).
+        anchors = AUDIT_ANCHORS,
+        tuning: AuditTuning,
+    }
+
+    pub struct AuditTuning {
+        /// Seconds between two anchors of the trail's head (default 30, 1 to 60).
+        anchor_interval_seconds = AUDIT_ANCHOR_INTERVAL_SECONDS,
+    }
+
+    /// The secret of the gateway's calls that record its refusals in auth-service's
+    /// trail: a group of its own, so that api-gateway (which mints the credentials) and
+    /// auth-service (which verifies them) read the one variable.
+    pub struct GatewayAuditCaller {
+        /// A secret (at least 32 characters) from which the key of those credentials is
+        /// derived (HKDF-SHA256); the stack generates it in Secrets Manager for these two
+        /// services only, `up` keeps it in its data folder.
+        secret = GATEWAY_AUDIT_SECRET,
+    }
+
     /// The admin account auth-service seeds (both or neither); the password is a secret.
     pub struct Admin {
         email = PULSETRACK_ADMIN_EMAIL,
@@ -244,6 +274,7 @@ settings! {
         /// billing-service's gRPC port.
         grpc_port = GRPC_PORT,
         database: Database,
+        audit: Audit,
         token_check: TokenCheck,
         billing_caller: BillingCaller,
         tuning: BillingTuning,
@@ -259,6 +290,7 @@ settings! {
         listen: Listen,
         logging: Logging,
         database: Database,
+        audit: Audit,
         kafka: Kafka,
         token_check: TokenCheck,
         tuning: AnalyticsTuning,
@@ -272,7 +304,9 @@ settings! {
         listen: Listen,
         logging: Logging,
         database: Database,
+        audit: Audit,
         admin: Admin,
+        gateway_audit_caller: GatewayAuditCaller,
         /// A secret (at least 32 characters) from which the token signing key is derived
         /// (HKDF-SHA256); the stack generates it in Secrets Manager.
         jwt_signing_secret = JWT_SIGNING_SECRET,
@@ -310,6 +344,7 @@ settings! {
         listen: Listen,
         logging: Logging,
         database: Database,
+        audit: Audit,
         kafka: Kafka,
         token_check: TokenCheck,
         billing_grpc_url = BILLING_GRPC_URL,
@@ -334,6 +369,7 @@ settings! {
         listen: Listen,
         logging: Logging,
         token_check: TokenCheck,
+        gateway_audit_caller: GatewayAuditCaller,
         patient_service_url = PATIENT_SERVICE_URL,
         billing_service_url = BILLING_SERVICE_URL,
         analytics_service_url = ANALYTICS_SERVICE_URL,
@@ -421,6 +457,7 @@ mod tests {
                 names::<Logging<Var>>(),
                 vec![GRPC_PORT],
                 names::<Database<Var>>(),
+                names::<Audit<Var>>(),
                 names::<TokenCheck<Var>>(),
                 vec![BILLING_GRPC_SECRET, GRPC_REFLECTION]
             ]
@@ -429,12 +466,19 @@ mod tests {
         // One variable, read by the service that mints the credentials and the one that
         // verifies them.
         assert!(names::<PatientService<Var>>().contains(&BILLING_GRPC_SECRET));
+        assert!(names::<ApiGateway<Var>>().contains(&GATEWAY_AUDIT_SECRET));
+        assert!(names::<AuthService<Var>>().contains(&GATEWAY_AUDIT_SECRET));
+        // Every service with a trail has its key and its anchors.
+        assert_eq!(names::<Audit<Var>>(), [AUDIT_KEY, AUDIT_ANCHORS, AUDIT_ANCHOR_INTERVAL_SECONDS]);
         assert_eq!(
             names::<TokenCheck<Var>>(),
             [AUTH_SERVICE_URL, JWT_ISSUER, JWT_AUDIENCE, AUTH_JWKS_URL, JWT_PUBLIC_KEY]
         );
         let urls = [PATIENT_SERVICE_URL, BILLING_SERVICE_URL, ANALYTICS_SERVICE_URL];
-        let after = names::<Listen<Var>>().len() + names::<Logging<Var>>().len() + names::<TokenCheck<Var>>().len();
+        let after = names::<Listen<Var>>().len()
+            + names::<Logging<Var>>().len()
+            + names::<TokenCheck<Var>>().len()
+            + names::<GatewayAuditCaller<Var>>().len();
         assert_eq!(names::<ApiGateway<Var>>()[after..after + 3], urls);
     }
 

@@ -28,7 +28,7 @@ pub fn render(def: &ServiceDef) -> String {
     env.extend(def.grpc_port.map(|grpc| format!("{}={grpc}", settings::GRPC_PORT.name())));
     let ports: Vec<String> = def.ports().iter().map(u16::to_string).collect();
     TEMPLATE
-        .replace("{runtime}", &runtime(def.kafka))
+        .replace("{runtime}", &runtime(def.kafka, def.database.is_some()))
         .replace("{listens}", &listens)
         .replace("{env}", &env.join(" \\\n    "))
         .replace("{ports}", &ports.join(" "))
@@ -37,9 +37,15 @@ pub fn render(def: &ServiceDef) -> String {
         .replace("{service}", service)
 }
 
+/// Where an audited service's image keeps the folder its trail's anchors go to when
+/// they are a file (docker-compose mounts a volume there; the folder's owner is the
+/// service's user, which a new volume takes on).
+pub const ANCHORS_DIR: &str = "/var/lib/pulsetrack/anchors";
+
 /// The runtime stage up to the binary: services that speak Kafka get the system trust
-/// store, which the Kafka clients verify MSK's brokers with.
-fn runtime(kafka: bool) -> String {
+/// store, which the Kafka clients verify MSK's brokers with; services that keep an
+/// audit trail (those with a database) a folder for its anchors.
+fn runtime(kafka: bool, audited: bool) -> String {
     let base = if kafka {
         "# Runtime: the builder's glibc (bookworm); librdkafka and zlib are linked in statically,
 # OpenSSL 3 (libssl3) comes with ca-certificates, the system trust store the Kafka
@@ -52,9 +58,14 @@ RUN apt-get update \\
         "# Runtime: the builder's glibc (bookworm); nothing speaks TLS, so no packages are added.
 FROM debian:bookworm-slim AS runtime"
     };
+    let anchors = if audited {
+        format!(" \\\n    && install -d -o pulsetrack -g pulsetrack -m 0700 {ANCHORS_DIR}")
+    } else {
+        String::new()
+    };
     format!(
         "{base}
 RUN groupadd --system --gid 10001 pulsetrack \\
-    && useradd --system --uid 10001 --gid pulsetrack --no-create-home --shell /usr/sbin/nologin pulsetrack"
+    && useradd --system --uid 10001 --gid pulsetrack --no-create-home --shell /usr/sbin/nologin pulsetrack{anchors}"
     )
 }

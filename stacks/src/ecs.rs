@@ -97,6 +97,9 @@ pub struct ContainerSpec {
     pub ecr_repository: String,
     pub desired_count: u32,
     pub log_retention_days: u32,
+    /// What the application itself may do with AWS (the task role's one policy); none:
+    /// the task role holds no permission.
+    pub task_statements: Vec<Statement>,
 }
 
 pub struct FargateService {
@@ -240,7 +243,7 @@ fn discovery(spec: &ContainerSpec, namespace: &Handle<res::PrivateDnsNamespace>)
 }
 
 /// The execution role (pull the image, write this log group, read these secrets) and
-/// the task role (the application calls no AWS API, so it is granted nothing).
+/// the task role (exactly the spec's task statements: the application's own AWS calls).
 fn roles(
     scope: &mut Scope<'_>,
     spec: &ContainerSpec,
@@ -287,6 +290,16 @@ fn roles(
         },
     );
     let task_role = scope.add("TaskRole", assumable_by("ecs-tasks.amazonaws.com"));
+    if !spec.task_statements.is_empty() {
+        scope.add(
+            "TaskPolicy",
+            res::IamPolicy {
+                policy_name: format!("{}-task", spec.name),
+                roles: vec![task_role.r#ref()],
+                policy_document: PolicyDocument::new(spec.task_statements.clone()),
+            },
+        );
+    }
     (execution_role, task_role)
 }
 

@@ -9,6 +9,7 @@
 //! the whole system (with [`production`], what its production profile adds), whose
 //! task definitions are rendered from the services' typed [`settings`].
 
+pub mod audit_anchors;
 pub mod core;
 pub mod dockerfile;
 pub mod ec2;

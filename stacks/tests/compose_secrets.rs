@@ -12,7 +12,7 @@ use serde_yaml_ng::Value;
 use support::{missing, root, run, scratch};
 
 /// Every secret the compose file reads from the caller's environment or `.env`.
-const SECRETS: [&str; 9] = [
+const SECRETS: [&str; 14] = [
     "POSTGRES_PASSWORD",
     "AUTH_DB_PASSWORD",
     "PATIENT_DB_PASSWORD",
@@ -22,6 +22,11 @@ const SECRETS: [&str; 9] = [
     "JWT_SIGNING_SECRET",
     "MFA_ENCRYPTION_KEY",
     "BILLING_GRPC_SECRET",
+    "GATEWAY_AUDIT_SECRET",
+    "AUTH_AUDIT_KEY",
+    "PATIENT_AUDIT_KEY",
+    "BILLING_AUDIT_KEY",
+    "ANALYTICS_AUDIT_KEY",
 ];
 
 const PUBLISH: &str = "PULSETRACK_PUBLISH_ADDRESS";

@@ -10,7 +10,11 @@ use std::{
 };
 
 use anyhow::{Context as _, bail};
-use pulsetrack_stacks::{ecs::HealthCheck, pulsetrack::NAMESPACE, settings::DATABASE_SSL_ROOT_CERT};
+use pulsetrack_stacks::{
+    ecs::HealthCheck,
+    pulsetrack::NAMESPACE,
+    settings::{AUDIT_ANCHORS, DATABASE_SSL_ROOT_CERT},
+};
 use tokio::process::Command;
 
 use super::{plan::LocalService, supervisor::ProcessSpec};
@@ -172,6 +176,23 @@ impl Engine {
             // The database's CA file, at the same path inside (a public certificate).
             if key == DATABASE_SSL_ROOT_CERT.name() {
                 args.extend(["--volume".into(), format!("{value}:{value}:ro")]);
+            }
+            // The trail's anchors: appended to from inside, kept outside. Podman gives
+            // the folder to the container's user (`U`); with Docker the folder lets any
+            // user add a file of its own and touch no other's (1733, as /tmp).
+            if key == AUDIT_ANCHORS.name()
+                && let Some(folder) = value.strip_prefix("file:").and_then(|f| Path::new(f).parent())
+            {
+                let owner = match self.kind {
+                    EngineKind::Podman => ",U",
+                    EngineKind::Docker => {
+                        use std::os::unix::fs::PermissionsExt;
+                        let _ = std::fs::set_permissions(folder, std::fs::Permissions::from_mode(0o1733));
+                        ""
+                    }
+                };
+                let folder = folder.display();
+                args.extend(["--volume".into(), format!("{folder}:{folder}:rw{owner}")]);
             }
         }
         args.push(service.image.clone());

@@ -42,7 +42,10 @@ pub use self::{
     net::wait_tcp,
     options::{ContainerOptions, KafkaLogin, UpOptions},
     process::{find_tansu, on_path},
-    running::{BILLING_GRPC_SECRET_FILE, JWT_SIGNING_SECRET_FILE, MFA_ENCRYPTION_KEY_FILE},
+    running::{
+        AUDIT_ANCHORS_DIR, BILLING_GRPC_SECRET_FILE, GATEWAY_AUDIT_SECRET_FILE, JWT_SIGNING_SECRET_FILE,
+        MFA_ENCRYPTION_KEY_FILE, audit_key_file,
+    },
     state::{ProcessState, State, read_state, state_file},
     status::{render_status, status},
 };

@@ -2,7 +2,10 @@
 //! process of the workspace binary of the same name, with the task's environment and
 //! secrets resolved against local endpoints. The same model `deployer synth` renders.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    path::PathBuf,
+};
 
 use pulsetrack_stacks::{
     Context, Expr,
@@ -11,9 +14,9 @@ use pulsetrack_stacks::{
     pulsetrack_stack,
     resources::{Attribute, DbInstance, DbInstanceAttr, Secret, SecretTargetAttachment},
     settings::{
-        BILLING_GRPC_SECRET, CLOUDWATCH_METRICS_NAMESPACE, DATABASE_NAME, DATABASE_SSL_MODE, DATABASE_SSL_ROOT_CERT,
-        GRPC_PORT, HOST, JWT_SIGNING_SECRET, KAFKA_BROKERS, MFA_ENCRYPTION_KEY, PORT, PULSETRACK_ADMIN_PASSWORD,
-        PasswordPolicy, SignupMode, TLS_CA, TLS_CERT, TLS_KEY,
+        AUDIT_ANCHORS, AUDIT_KEY, BILLING_GRPC_SECRET, CLOUDWATCH_METRICS_NAMESPACE, DATABASE_NAME, DATABASE_SSL_MODE,
+        DATABASE_SSL_ROOT_CERT, GATEWAY_AUDIT_SECRET, GRPC_PORT, HOST, JWT_SIGNING_SECRET, KAFKA_BROKERS,
+        MFA_ENCRYPTION_KEY, PORT, PULSETRACK_ADMIN_PASSWORD, PasswordPolicy, SignupMode, TLS_CA, TLS_CERT, TLS_KEY,
     },
 };
 use serde_json::Value;
@@ -46,6 +49,13 @@ pub struct Endpoints {
     /// patient-service's and billing-service's `BILLING_GRPC_SECRET` (the stack's
     /// generated secret).
     pub billing_grpc_secret: String,
+    /// api-gateway's and auth-service's `GATEWAY_AUDIT_SECRET` (the stack's generated secret).
+    pub gateway_audit_secret: String,
+    /// Each audited service's `AUDIT_KEY`, by service (the stack generates one each).
+    pub audit_keys: BTreeMap<String, String>,
+    /// The folder each trail's anchors are appended to (`<service>.jsonl`), where the
+    /// stack has its bucket with Object Lock.
+    pub audit_anchors: PathBuf,
     /// Added to every container port (lets a second system run beside the first).
     pub port_offset: u16,
     /// The gateway's port (the ALB listener's); `None` keeps 4004 + offset.
@@ -175,8 +185,8 @@ impl Planner<'_> {
             if LOCAL_PLAIN_TEXT.contains(&secret.name.as_str()) {
                 continue;
             }
-            let value =
-                resolve_secret(self.template, &secret.name, &secret.value_from, self.endpoints).ok_or_else(|| {
+            let value = resolve_secret(self.template, (&name, &secret.name), &secret.value_from, self.endpoints)
+                .ok_or_else(|| {
                     err(&secret.name, format!("no local value for the secret {}", secret.value_from.to_json()))
                 })?;
             local.env.push((secret.name.clone(), value));
@@ -225,6 +235,10 @@ impl Planner<'_> {
             // No CloudWatch on this machine: the outbox's gauges are on /metrics.
             (Some(_), _) if key == CLOUDWATCH_METRICS_NAMESPACE.name() => return Ok(None),
             (Some(_), _) if key == DATABASE_SSL_MODE.name() => endpoints.postgres_ssl_mode.clone(),
+            // The stack's bucket with Object Lock: here, an append-only file per trail.
+            (_, _) if key == AUDIT_ANCHORS.name() => {
+                format!("file:{}", endpoints.audit_anchors.join(format!("{name}.jsonl")).display())
+            }
             (Some(_), _) if key == DATABASE_SSL_ROOT_CERT.name() => match &endpoints.postgres_root_cert {
                 Some(path) => path.clone(),
                 None => return Ok(None),
@@ -299,12 +313,19 @@ fn resolve_intrinsic(template: &Template, value: &Expr, endpoints: &Endpoints) -
 /// role's secret → the role's name (from the secret's template) and its password from
 /// `role_passwords`; `Ref <generated secret>` → the local value of the variable (the
 /// admin password, the JWT signing secret, the MFA encryption key, the billing gRPC
-/// secret).
-fn resolve_secret(template: &Template, var: &str, value: &Expr, endpoints: &Endpoints) -> Option<String> {
+/// secret, the gateway's audit secret, the service's own audit key).
+fn resolve_secret(
+    template: &Template,
+    (service, var): (&str, &str),
+    value: &Expr,
+    endpoints: &Endpoints,
+) -> Option<String> {
     match value {
         Expr::Ref(id) => {
             template.resource::<Secret>(id)?.generate_secret_string.as_ref()?;
             match var {
+                v if v == AUDIT_KEY.name() => endpoints.audit_keys.get(service).cloned(),
+                v if v == GATEWAY_AUDIT_SECRET.name() => Some(endpoints.gateway_audit_secret.clone()),
                 v if v == PULSETRACK_ADMIN_PASSWORD.name() => Some(endpoints.admin_password.clone()),
                 v if v == JWT_SIGNING_SECRET.name() => Some(endpoints.jwt_signing_secret.clone()),
                 v if v == MFA_ENCRYPTION_KEY.name() => Some(endpoints.mfa_encryption_key.clone()),
@@ -349,6 +370,17 @@ pub fn database_roles(template: &Value) -> Result<Vec<String>, PlanError> {
         .filter_map(|(_, secret)| secret_username(secret))
         .collect();
     Ok(roles.into_iter().collect())
+}
+
+/// The services of `template` that keep an audit trail (their task reads an `AUDIT_KEY`).
+pub fn audited_services(template: &Value) -> Result<Vec<String>, PlanError> {
+    let template = read_template(template)?;
+    Ok(template
+        .containers()
+        .into_iter()
+        .filter(|(_, task)| task.secrets.iter().any(|s| s.name == AUDIT_KEY.name()))
+        .map(|(name, _)| name)
+        .collect())
 }
 
 /// Topological order (Kahn), ties by the model's order; a cycle is an error.
@@ -396,6 +428,11 @@ mod tests {
             jwt_signing_secret: "jwt-signing-secret".into(),
             mfa_encryption_key: "mfa-encryption-key".into(),
             billing_grpc_secret: "billing-grpc-secret".into(),
+            gateway_audit_secret: "gateway-audit-secret".into(),
+            audit_keys: ["auth-service", "patient-service", "billing-service", "analytics-service"]
+                .map(|s| (s.to_string(), format!("audit-key-of-{s}")))
+                .into(),
+            audit_anchors: PathBuf::from("/data/audit-anchors"),
             port_offset: 0,
             gateway_port: None,
             keep_service_names: false,

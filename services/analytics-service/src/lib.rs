@@ -47,7 +47,7 @@ impl Application {
             .context("cannot prepare the analytics database")?;
         let events = EventRepository::new(pool.clone());
         let membership = GroupMembership::default();
-        let audit = pulsetrack_common::audit::AuditLog::spawn(pool.clone(), SERVICE);
+        let audit = pulsetrack_common::audit::AuditLog::spawn(pool.clone(), SERVICE, &config.audit);
         let metrics = pulsetrack_common::metrics::Metrics::new();
         metrics.track_pool(pool.clone(), config.database.max_connections);
         let consumer_metrics = ConsumerMetrics::register(&metrics);

@@ -9,7 +9,7 @@ async fn main() -> anyhow::Result<()> {
         &analytics_service::MIGRATOR,
     )
     .await;
-    pulsetrack_common::audit::exit_if_verify_requested(analytics_service::SERVICE, Config::database_from_env).await;
+    pulsetrack_common::audit::exit_if_verify_requested(analytics_service::SERVICE, Config::trail_from_env).await;
     pulsetrack_common::telemetry::init(analytics_service::SERVICE);
     let app = Application::build(Config::from_env()?).await?;
     app.run().await

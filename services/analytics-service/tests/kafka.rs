@@ -57,6 +57,7 @@ impl Analytics {
         let config = Config {
             listen: ListenConfig::new("127.0.0.1", 0),
             database: DatabaseConfig::with_url(db.url()),
+            audit: pulsetrack_common::audit::AuditConfig::for_tests(),
             kafka,
             token_check: auth.token_check(),
             group_id: group_id.into(),

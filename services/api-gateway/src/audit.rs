@@ -1,5 +1,6 @@
-//! `GET /api/audit` and `GET /api/audit/verify`: every service that holds patient data
-//! keeps its own audit trail in its own database; the gateway asks each of them with
+//! `GET /api/audit` and `GET /api/audit/verify`: every audited service (auth-service's
+//! security events, and the three that hold patient data) keeps its own audit trail in
+//! its own database; the gateway asks each of them with
 //! the caller's token (each verifies it, checks `audit:read` again and records the read in its
 //! own trail) and merges the answers. A service that cannot answer fails the request:
 //! a partial trail is never presented as the whole.
@@ -30,7 +31,7 @@ const MAX_ANSWER_BYTES: usize = 8 * 1024 * 1024;
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    info(title = "PulseTrack audit", description = "The audit trails of patient-, billing- and analytics-service, merged by the gateway."),
+    info(title = "PulseTrack audit", description = "The audit trails of auth-, patient-, billing- and analytics-service, merged by the gateway."),
     servers((url = "/api", description = "through the gateway")),
     paths(entries, verify),
     components(schemas(Entry, Verification, AuditReport, ApiError, FieldError)),
@@ -86,8 +87,8 @@ fn query_limit(query: Option<&str>) -> usize {
 }
 
 impl Gateway {
-    fn audited(&self) -> [&Upstream; 3] {
-        [&self.patients, &self.billing, &self.analytics]
+    fn audited(&self) -> [&Upstream; 4] {
+        [&self.auth, &self.patients, &self.billing, &self.analytics]
     }
 
     /// Asks every audited service for `path` (with the request's query) as the caller,

@@ -7,6 +7,7 @@ use ipnet::IpNet;
 use pulsetrack_common::{
     config::{self, ConfigError, ListenConfig, Raw, http_base_url},
     rate_limit::Rate,
+    service_auth::ServiceSecret,
     settings::ApiGateway,
     token_check::TokenCheckConfig,
 };
@@ -29,6 +30,9 @@ pub struct Config {
     pub rate_limit: Rate,
     /// The proxies in front of the gateway whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<IpNet>,
+    /// `GATEWAY_AUDIT_SECRET`: what the credentials on the refusal reports to
+    /// auth-service's trail are minted with.
+    pub audit_secret: ServiceSecret,
 }
 
 /// Requests per second per caller when `RATE_LIMIT_PER_SECOND` is unset.
@@ -82,6 +86,7 @@ impl Config {
             max_body_bytes: tuning.max_body_bytes.parse_or(1024 * 1024)?,
             rate_limit: rate_limit(settings)?,
             trusted_proxies: trusted_proxies(&settings.trusted_proxies)?,
+            audit_secret: ServiceSecret::from_setting(&settings.gateway_audit_caller.secret)?,
         })
     }
 }
@@ -92,8 +97,19 @@ mod tests {
 
     use super::*;
 
+    /// The settings `pairs` and a gateway audit secret.
     fn config(pairs: &[(pulsetrack_common::settings::Var, &str)]) -> Result<Config, ConfigError> {
-        Config::from_settings(&pulsetrack_common::config::from_pairs(pairs))
+        let secret = "g".repeat(40);
+        let mut all = vec![(pulsetrack_common::settings::GATEWAY_AUDIT_SECRET, secret.as_str())];
+        all.extend_from_slice(pairs);
+        Config::from_settings(&pulsetrack_common::config::from_pairs(&all))
+    }
+
+    #[test]
+    fn it_needs_the_audit_secret_and_never_shows_it() {
+        let e = Config::from_settings(&pulsetrack_common::config::from_pairs(&[])).expect_err("no secret");
+        assert_eq!(e.variable, "GATEWAY_AUDIT_SECRET");
+        assert!(!format!("{:?}", config(&[]).expect("valid")).contains(&"g".repeat(40)));
     }
 
     #[test]

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use pulsetrack_common::{ApiError, identity::AccessError, rate_limit::retry_after_secs, token_check::TokenError};
 
+use crate::refusals::Refused;
+
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
     /// The bearer token is missing, invalid, of an ended session or restricted, or
@@ -61,7 +63,15 @@ impl From<GatewayError> for ApiError {
 }
 
 impl IntoResponse for GatewayError {
+    /// A refusal of the gateway's own (a token refused, a permission missing, a rate
+    /// limit) is marked [`Refused`], for the audit trail's counts.
     fn into_response(self) -> Response {
-        ApiError::from(self).into_response()
+        let refused =
+            matches!(self, GatewayError::Token(_) | GatewayError::Forbidden(_) | GatewayError::RateLimited(_));
+        let mut response = ApiError::from(self).into_response();
+        if refused {
+            response.extensions_mut().insert(Refused);
+        }
+        response
     }
 }

@@ -18,6 +18,7 @@ use crate::{
     client_addr::client_addr,
     error::GatewayError,
     proxy::{Forward, Upstream},
+    refusals::Refusals,
 };
 
 pub struct Gateway {
@@ -32,6 +33,8 @@ pub struct Gateway {
     pub(crate) max_body_bytes: usize,
     pub(crate) rate_limiter: RateLimiter<RateKey>,
     pub(crate) trusted_proxies: Vec<ipnet::IpNet>,
+    /// The gateway's own refusals, counted for auth-service's trail.
+    pub(crate) refusals: Arc<Refusals>,
 }
 
 /// Whom the rate limit counts a request against.

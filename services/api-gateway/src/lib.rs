@@ -11,6 +11,7 @@ pub mod error;
 pub mod gateway;
 pub mod policy;
 pub mod proxy;
+pub mod refusals;
 pub mod routes;
 
 use std::sync::Arc;
@@ -34,6 +35,9 @@ impl Application {
         let client = http_client(config.listen.tls.as_ref());
         let tokens = TokenCheck::new(&config.token_check, client.clone())?.start().await;
         let readiness = tokens.readiness(Readiness::new());
+        let refusals =
+            Arc::new(refusals::Refusals::new(client.clone(), &config.token_check.auth_url, &config.audit_secret)?);
+        tokio::spawn(refusals::report_every(refusals.clone()));
         let gateway = Arc::new(Gateway {
             tokens,
             client,
@@ -45,6 +49,7 @@ impl Application {
             max_body_bytes: config.max_body_bytes,
             rate_limiter: RateLimiter::new(config.rate_limit),
             trusted_proxies: config.trusted_proxies.clone(),
+            refusals,
         });
         let metrics = pulsetrack_common::metrics::Metrics::new();
         let router = metrics.instrument(json_fallbacks(routes::router(gateway).merge(readiness.routes())));

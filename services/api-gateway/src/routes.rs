@@ -36,6 +36,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/api/audit", get(audit::entries))
         .route("/api/audit/verify", get(audit::verify))
         .route("/api-docs/{api}", get(api_docs))
+        .route_layer(axum::middleware::from_fn_with_state(gateway.clone(), crate::refusals::count_refusals))
         .with_state(gateway)
         .merge(swagger_ui())
 }

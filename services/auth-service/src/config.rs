@@ -3,10 +3,12 @@
 use std::{collections::BTreeSet, time::Duration};
 
 use pulsetrack_common::{
+    audit::{AuditConfig, audited_database},
     config::{self, ConfigError, ListenConfig, Raw, Secret},
     db::DatabaseConfig,
     identity::Role,
     published_secrets::refuse_published,
+    service_auth::ServiceSecret,
     settings::{
         Admin, AuthService, JWT_PRIVATE_KEY, JWT_SIGNING_SECRET, PULSETRACK_ADMIN_EMAIL, PULSETRACK_ADMIN_PASSWORD,
         PasswordPolicy, SignupMode,
@@ -22,6 +24,10 @@ pub const DEFAULT_PORT: u16 = 4005;
 pub struct Config {
     pub listen: ListenConfig,
     pub database: DatabaseConfig,
+    /// The service's own audit trail's key and anchors.
+    pub audit: AuditConfig,
+    /// `GATEWAY_AUDIT_SECRET`: what the gateway's refusal reports are checked with.
+    pub gateway_audit: ServiceSecret,
     pub jwt: JwtConfig,
     pub admin: Option<AdminSeed>,
     /// What a self-signed-up account may do.
@@ -157,14 +163,22 @@ impl Config {
     /// The database alone, for `migrate` (which serves nothing, so it needs no signing
     /// secret).
     pub fn database_from_env() -> Result<DatabaseConfig, ConfigError> {
-        DatabaseConfig::from_settings(&config::from_env::<AuthService<Raw>>().database, "auth_service")
+        audited_database(&config::from_env::<AuthService<Raw>>().database, "auth_service")
+    }
+
+    /// The database and the trail's key and anchors, for `verify-audit`.
+    pub fn trail_from_env() -> Result<(DatabaseConfig, AuditConfig), ConfigError> {
+        let settings = config::from_env::<AuthService<Raw>>();
+        Ok((audited_database(&settings.database, "auth_service")?, AuditConfig::from_settings(&settings.audit)?))
     }
 
     pub fn from_settings(settings: &AuthService<Raw>) -> Result<Self, ConfigError> {
         Ok(Self {
             listen: ListenConfig::from_settings(&settings.listen, DEFAULT_PORT)?,
-            database: DatabaseConfig::from_settings(&settings.database, "auth_service")?,
+            database: audited_database(&settings.database, "auth_service")?,
             jwt: JwtConfig::from_settings(settings)?,
+            audit: AuditConfig::from_settings(&settings.audit)?,
+            gateway_audit: ServiceSecret::from_setting(&settings.gateway_audit_caller.secret)?,
             admin: AdminSeed::from_settings(&settings.admin)?,
             signup_mode: settings.signup_mode.parse_or(SignupMode::default())?,
             password_policy: settings.password_policy.parse_or(PasswordPolicy::default())?,

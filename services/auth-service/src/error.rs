@@ -59,6 +59,9 @@ pub enum Error {
     NotEnrolling,
     #[error("too many password operations in progress")]
     Busy,
+    /// A security event that cannot be recorded: the request is refused.
+    #[error("the audit trail cannot be written: {0}")]
+    Audit(String),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
     #[error(transparent)]
@@ -134,6 +137,10 @@ impl From<Error> for ApiError {
             Error::AlreadyEnrolled => ApiError::conflict("a second factor is enrolled already"),
             Error::NotEnrolling => ApiError::conflict("no enrolment was started: POST /auth/me/totp first"),
             Error::Busy => ApiError::service_unavailable("the service is busy, retry shortly"),
+            Error::Audit(reason) => {
+                tracing::error!(%reason, "refused: the security event could not be recorded");
+                ApiError::service_unavailable("the audit trail is unavailable, retry later").retry_after(1)
+            }
             Error::Database(e) => pulsetrack_common::error::database_error(&e),
             Error::Internal(e) => {
                 tracing::error!(error = %e, "internal error");

@@ -3,6 +3,7 @@
 //! revocation feed that the gateways follow.
 
 pub mod admin_seed;
+pub mod audit;
 pub mod authenticated;
 pub mod config;
 pub mod error;
@@ -18,8 +19,15 @@ pub mod tokens;
 use std::{sync::Arc, time::Duration};
 
 use anyhow::Context;
-use pulsetrack_common::{HttpServer, Readiness, error::json_fallbacks, request_id};
+use pulsetrack_common::{
+    HttpServer, Readiness,
+    audit::AuditLog,
+    error::json_fallbacks,
+    request_id,
+    service_auth::{REFUSAL_REPORTERS, ServiceVerifier},
+};
 
+pub use crate::audit::SERVICE;
 use crate::{
     admin_seed::Seeded,
     config::Config,
@@ -88,6 +96,8 @@ impl Application {
             },
             throttle: Arc::new(LoginThrottle::new(&config.login_throttle, LoginFailures::new(pool.clone()))),
             logins,
+            audit: AuditLog::spawn(pool.clone(), SERVICE, &config.audit),
+            refusal_reporters: Arc::new(ServiceVerifier::new(&config.gateway_audit, SERVICE, &REFUSAL_REPORTERS)),
         };
         let router = json_fallbacks(routes::router(state).merge(Readiness::new().postgres(pool).routes()));
         Ok(HttpServer::bind(&config.listen, request_id::layer(metrics.instrument(router))).await?)

@@ -3,8 +3,10 @@
 use std::{collections::BTreeSet, net::IpAddr, sync::Arc};
 
 use pulsetrack_common::{
+    audit::AuditLog,
     identity::Role,
     rate_limit::{Rate, RateLimiter},
+    service_auth::ServiceVerifier,
     settings::{PasswordPolicy, SignupMode},
 };
 
@@ -29,6 +31,10 @@ pub struct AppState {
     pub mfa: Mfa,
     pub throttle: Arc<LoginThrottle>,
     pub logins: LoginCounter,
+    /// The service's own trail: every security event.
+    pub audit: AuditLog,
+    /// Checks the gateway's credential on its refusal reports.
+    pub refusal_reporters: Arc<ServiceVerifier>,
 }
 
 /// The second factor: the stored secrets, the key they are sealed with (none when

@@ -3,9 +3,11 @@
 //! test verifies the tokens it issues with its JWKS and revocation feed, as deployed.
 
 use pulsetrack_common::{
+    audit::AuditConfig,
     config::ListenConfig,
     db::DatabaseConfig,
     identity::Role,
+    service_auth::ServiceSecret,
     settings::{PasswordPolicy, SignupMode},
     testing::TestDatabase,
     token_check::{DEFAULT_AUDIENCE, DEFAULT_ISSUER, TokenCheckConfig},
@@ -34,6 +36,8 @@ impl TestAuth {
         let config = Config {
             listen: ListenConfig::new("127.0.0.1", 0),
             database: DatabaseConfig::with_url(db.url()),
+            audit: AuditConfig::for_tests(),
+            gateway_audit: ServiceSecret::new(secret.clone()).expect("a long enough secret"),
             jwt: JwtConfig {
                 issuer: DEFAULT_ISSUER.into(),
                 audience: DEFAULT_AUDIENCE.into(),

@@ -20,10 +20,16 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
 }
 
-/// The auth-service binary with only `vars` (and `PATH`) in its environment.
+/// The auth-service binary with only `vars`, its audit trail's settings and `PATH` in
+/// its environment.
 fn auth_service(vars: &[(&str, &str)]) -> std::process::Child {
     let mut command = Command::new(env!("CARGO_BIN_EXE_auth-service"));
     command.env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+    let anchors = std::env::temp_dir().join(format!("pt-anchors-{}.jsonl", uuid::Uuid::new_v4().simple()));
+    command
+        .env("AUDIT_KEY", SECRET.to_uppercase())
+        .env("AUDIT_ANCHORS", format!("file:{}", anchors.display()))
+        .env("GATEWAY_AUDIT_SECRET", SECRET.to_lowercase());
     for (key, value) in vars {
         command.env(key, value);
     }
@@ -118,8 +124,9 @@ async fn no_key_table_exists_after_the_migrations() {
         .expect("migrations");
     assert_eq!(
         versions,
-        [1, 2, 3, 4, 5],
-        "0001 created the key table, 0002 dropped it, 0003 added roles and lockouts, 0004 sessions, 0005 TOTP"
+        [1, 2, 3, 4, 5, 6, 7, 8],
+        "0001 created the key table, 0002 dropped it, 0003 added roles and lockouts, 0004 sessions, 0005 TOTP, \
+         0006 to 0008 the audit trail"
     );
     let key_table: Option<String> =
         sqlx::query_scalar("SELECT to_regclass('signing_key')::text").fetch_one(&pool).await.expect("regclass");
@@ -133,6 +140,7 @@ async fn no_key_table_exists_after_the_migrations() {
         tables,
         [
             "_sqlx_migrations",
+            "audit_log",
             "login_failures",
             "password_resets",
             "recovery_codes",

@@ -1,7 +1,7 @@
 //! billing-service configuration, from the environment (docs/src/configuration.md has the table).
 
 use pulsetrack_common::{
-    audit::audited_database,
+    audit::{AuditConfig, audited_database},
     config::{self, ConfigError, ListenConfig, Raw},
     db::DatabaseConfig,
     service_auth::ServiceSecret,
@@ -19,6 +19,8 @@ pub struct Config {
     /// The `BillingService` gRPC server (`GRPC_PORT`).
     pub grpc: ListenConfig,
     pub database: DatabaseConfig,
+    /// The audit trail's key and anchors.
+    pub audit: AuditConfig,
     /// How the HTTP routes verify their callers' tokens.
     pub token_check: TokenCheckConfig,
     /// `BILLING_GRPC_SECRET`: what the callers' service credentials are verified with;
@@ -39,6 +41,12 @@ impl Config {
         audited_database(&config::from_env::<BillingService<Raw>>().database, "billing_service")
     }
 
+    /// The database and the trail's key and anchors, for `verify-audit`.
+    pub fn trail_from_env() -> Result<(DatabaseConfig, AuditConfig), ConfigError> {
+        let settings = config::from_env::<BillingService<Raw>>();
+        Ok((audited_database(&settings.database, "billing_service")?, AuditConfig::from_settings(&settings.audit)?))
+    }
+
     pub fn from_settings(settings: &BillingService<Raw>) -> Result<Self, ConfigError> {
         let http = ListenConfig::from_settings(&settings.listen, DEFAULT_HTTP_PORT)?;
         // The gRPC port has the HTTP listener's TLS identity.
@@ -51,6 +59,7 @@ impl Config {
             http,
             grpc,
             database: audited_database(&settings.database, "billing_service")?,
+            audit: AuditConfig::from_settings(&settings.audit)?,
             grpc_secret: ServiceSecret::from_setting(&settings.billing_caller.secret)?,
             grpc_reflection: settings.tuning.grpc_reflection.parse_or(false)?,
         })
@@ -59,12 +68,16 @@ impl Config {
 
 #[cfg(test)]
 mod tests {
-    use pulsetrack_common::settings::{BILLING_GRPC_SECRET, GRPC_REFLECTION, Var};
+    use pulsetrack_common::settings::{AUDIT_ANCHORS, AUDIT_KEY, BILLING_GRPC_SECRET, GRPC_REFLECTION, Var};
 
     use super::*;
 
+    /// The settings `pairs`, after an audit key and anchors.
     fn config(pairs: &[(Var, &str)]) -> Result<Config, ConfigError> {
-        Config::from_settings(&config::from_pairs(pairs))
+        let key = "k".repeat(40);
+        let mut all = vec![(AUDIT_KEY, key.as_str()), (AUDIT_ANCHORS, "file:/var/lib/pulsetrack/anchors.jsonl")];
+        all.extend_from_slice(pairs);
+        Config::from_settings(&config::from_pairs(&all))
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::{
     time::Instant,
 };
 
+use axum::http::StatusCode;
 use prometheus_client::{
     encoding::EncodeLabelSet,
     metrics::{
@@ -17,6 +18,7 @@ use prometheus_client::{
     },
 };
 use pulsetrack_common::{
+    audit::{Access, Action, AuditLog, SERVICE_ROLE},
     error::refused_data,
     identity::BearerError,
     metrics::Metrics,
@@ -36,11 +38,67 @@ use crate::repository::{AccountRepository, BillingAccount, NewAccount};
 pub struct BillingGrpc {
     accounts: AccountRepository,
     metrics: GrpcMetrics,
+    /// Every call is a disclosure of patients' names and emails by the calling
+    /// service: recorded before it is answered.
+    audit: AuditLog,
 }
 
 impl BillingGrpc {
-    pub fn new(accounts: AccountRepository, metrics: GrpcMetrics) -> Self {
-        Self { accounts, metrics }
+    pub fn new(accounts: AccountRepository, metrics: GrpcMetrics, audit: AuditLog) -> Self {
+        Self { accounts, metrics, audit }
+    }
+
+    /// Records `result` of a call of `caller` that disclosed `patients` (its action:
+    /// accounts opened or closed), and answers it only once the entry is committed;
+    /// when it cannot be, the call fails `UNAVAILABLE` and the caller retries.
+    async fn disclosed<T>(
+        &self,
+        caller: &CallingService,
+        action: Action,
+        patients: Vec<Uuid>,
+        result: Result<T, Status>,
+    ) -> Result<T, Status> {
+        let outcome = result.as_ref().map_or_else(|status| http_status(status.code()), |_| StatusCode::OK);
+        let entry = Access::by(&caller.0, SERVICE_ROLE, action, outcome)
+            .patients(patients)
+            .detail("name and email received over gRPC");
+        if let Err(e) = self.audit.record(entry).await {
+            tracing::error!(error = %e, "billing call refused: its audit entry could not be recorded");
+            return Err(Status::unavailable("the audit trail is unavailable, retry later"));
+        }
+        result
+    }
+}
+
+/// The service a call's credential names (its `iss`), which the credential check
+/// puts on the request.
+#[derive(Debug, Clone)]
+pub struct CallingService(pub String);
+
+impl CallingService {
+    fn of<T>(request: &Request<T>) -> Result<Self, Status> {
+        request.extensions().get::<Self>().cloned().ok_or_else(|| {
+            tracing::error!("a billing call reached its method without a checked credential");
+            Status::unauthenticated("a valid service credential is required")
+        })
+    }
+}
+
+/// The HTTP status of a gRPC code, for the trail's `outcome` (RFC: grpc-gateway's mapping).
+fn http_status(code: tonic::Code) -> StatusCode {
+    use tonic::Code;
+    match code {
+        Code::Ok => StatusCode::OK,
+        Code::InvalidArgument | Code::FailedPrecondition | Code::OutOfRange => StatusCode::BAD_REQUEST,
+        Code::Unauthenticated => StatusCode::UNAUTHORIZED,
+        Code::PermissionDenied => StatusCode::FORBIDDEN,
+        Code::NotFound => StatusCode::NOT_FOUND,
+        Code::AlreadyExists | Code::Aborted => StatusCode::CONFLICT,
+        Code::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
+        Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        Code::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
+        Code::Cancelled => StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST),
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
@@ -111,17 +169,20 @@ impl RequireCredential {
         Self { verifier: Arc::new(verifier), metrics }
     }
 
-    fn check(&self, metadata: &MetadataMap) -> Result<(), ServiceAuthError> {
+    fn check(&self, metadata: &MetadataMap) -> Result<CallingService, ServiceAuthError> {
         let value = metadata.get(service_auth::AUTHORIZATION).ok_or(ServiceAuthError::Missing)?;
         let value = value.to_str().map_err(|_| BearerError::NotAscii)?;
-        self.verifier.verify_authorization(value).map(drop)
+        self.verifier.verify_authorization(value).map(|claims| CallingService(claims.iss))
     }
 }
 
 impl Interceptor for RequireCredential {
-    fn call(&mut self, request: Request<()>) -> Result<Request<()>, Status> {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
         match self.check(request.metadata()) {
-            Ok(()) => Ok(request),
+            Ok(caller) => {
+                request.extensions_mut().insert(caller);
+                Ok(request)
+            }
             Err(reason) => {
                 let peer = request.remote_addr().map(|a| a.to_string()).unwrap_or_default();
                 tracing::info!(%reason, %peer, "gRPC call refused: no valid service credential");
@@ -171,11 +232,17 @@ impl BillingService for BillingGrpc {
         let metadata = request.metadata().clone();
         self.metrics
             .observe("CreateBillingAccount", &metadata, async {
+                let caller = CallingService::of(&request)?;
                 let request = request.into_inner();
-                let NewAccount { patient_id, name, email } = new_account(&request)?;
-                let account = self.accounts.open(patient_id, name, email).await.map_err(database_status)?;
-                tracing::debug!(%patient_id, account_id = %account.id, status = %account.status, "billing account opened");
-                Ok(Response::new(BillingResponse { account_id: account.id.to_string(), status: account.status }))
+                let patients = Uuid::parse_str(request.patient_id.trim()).into_iter().collect();
+                let result = async {
+                    let NewAccount { patient_id, name, email } = new_account(&request)?;
+                    let account = self.accounts.open(patient_id, name, email).await.map_err(database_status)?;
+                    tracing::debug!(%patient_id, account_id = %account.id, status = %account.status, "billing account opened");
+                    Ok(BillingResponse { account_id: account.id.to_string(), status: account.status })
+                }
+                .await;
+                self.disclosed(&caller, Action::BillingAccountOpen, patients, result).await.map(Response::new)
             })
             .await
     }
@@ -187,11 +254,17 @@ impl BillingService for BillingGrpc {
         let metadata = request.metadata().clone();
         self.metrics
             .observe("CloseBillingAccount", &metadata, async {
+                let caller = CallingService::of(&request)?;
                 let request = request.into_inner();
-                let NewAccount { patient_id, name, email } = new_account(&request)?;
-                let account = self.accounts.close(patient_id, name, email).await.map_err(database_status)?;
-                tracing::info!(%patient_id, account_id = %account.id, "billing account closed (patient deleted)");
-                Ok(Response::new(BillingResponse { account_id: account.id.to_string(), status: account.status }))
+                let patients = Uuid::parse_str(request.patient_id.trim()).into_iter().collect();
+                let result = async {
+                    let NewAccount { patient_id, name, email } = new_account(&request)?;
+                    let account = self.accounts.close(patient_id, name, email).await.map_err(database_status)?;
+                    tracing::info!(%patient_id, account_id = %account.id, "billing account closed (patient deleted)");
+                    Ok(BillingResponse { account_id: account.id.to_string(), status: account.status })
+                }
+                .await;
+                self.disclosed(&caller, Action::BillingAccountClose, patients, result).await.map(Response::new)
             })
             .await
     }
@@ -203,52 +276,67 @@ impl BillingService for BillingGrpc {
         let metadata = request.metadata().clone();
         self.metrics
             .observe("CreateBillingAccounts", &metadata, async {
+                let caller = CallingService::of(&request)?;
                 let items = request.into_inner().items;
                 if items.len() > MAX_BATCH {
                     return Err(Status::invalid_argument(format!("items: at most {MAX_BATCH}")));
                 }
-                let checked: Vec<Result<NewAccount<'_>, String>> = items
+                let patients: Vec<Uuid> = items
                     .iter()
-                    .map(|item| {
-                        let request = item.request.as_ref().ok_or_else(|| "request: missing".to_string())?;
-                        new_account(request).map_err(|status| status.message().to_string())
-                    })
+                    .filter_map(|item| Uuid::parse_str(item.request.as_ref()?.patient_id.trim()).ok())
                     .collect();
-                // One span per item, continuing the trace of the create that asked for it.
-                let spans: Vec<tracing::Span> = items
-                    .iter()
-                    .zip(&checked)
-                    .map(|(item, account)| {
-                        let patient_id = account.as_ref().map(|a| a.patient_id.to_string()).unwrap_or_default();
-                        let span =
-                            tracing::info_span!("billing.open_account", %patient_id, trace_id = tracing::field::Empty);
-                        trace_context::adopt(&span, trace_context::from_traceparent(Some(&item.traceparent)));
-                        span
-                    })
-                    .collect();
-                let accounts = self.open_many(&checked).await?;
-                drop(spans);
-                let results = checked
-                    .iter()
-                    .map(|account| {
-                        let outcome = match account {
-                            Ok(a) => match accounts.get(&a.patient_id) {
-                                Some(Ok(account)) => Outcome::Account(BillingResponse {
-                                    account_id: account.id.to_string(),
-                                    status: account.status.clone(),
-                                }),
-                                Some(Err(reason)) => Outcome::Invalid(reason.clone()),
-                                None => return Err(Status::internal("an account was not stored")),
-                            },
-                            Err(reason) => Outcome::Invalid(reason.clone()),
-                        };
-                        Ok(BillingBatchResult { outcome: Some(outcome) })
-                    })
-                    .collect::<Result<Vec<_>, Status>>()?;
-                tracing::debug!(items = items.len(), "billing accounts opened");
-                Ok(Response::new(BillingBatchResponse { results }))
+                let result = self.open_batch(&items).await;
+                self.disclosed(&caller, Action::BillingAccountOpen, patients, result).await.map(Response::new)
             })
             .await
+    }
+}
+
+impl BillingGrpc {
+    /// Opens the accounts of a batch: each item's account, or why it is invalid.
+    async fn open_batch(
+        &self,
+        items: &[pulsetrack_proto::billing::BillingBatchItem],
+    ) -> Result<BillingBatchResponse, Status> {
+        let checked: Vec<Result<NewAccount<'_>, String>> = items
+            .iter()
+            .map(|item| {
+                let request = item.request.as_ref().ok_or_else(|| "request: missing".to_string())?;
+                new_account(request).map_err(|status| status.message().to_string())
+            })
+            .collect();
+        // One span per item, continuing the trace of the create that asked for it.
+        let spans: Vec<tracing::Span> = items
+            .iter()
+            .zip(&checked)
+            .map(|(item, account)| {
+                let patient_id = account.as_ref().map(|a| a.patient_id.to_string()).unwrap_or_default();
+                let span = tracing::info_span!("billing.open_account", %patient_id, trace_id = tracing::field::Empty);
+                trace_context::adopt(&span, trace_context::from_traceparent(Some(&item.traceparent)));
+                span
+            })
+            .collect();
+        let accounts = self.open_many(&checked).await?;
+        drop(spans);
+        let results = checked
+            .iter()
+            .map(|account| {
+                let outcome = match account {
+                    Ok(a) => match accounts.get(&a.patient_id) {
+                        Some(Ok(account)) => Outcome::Account(BillingResponse {
+                            account_id: account.id.to_string(),
+                            status: account.status.clone(),
+                        }),
+                        Some(Err(reason)) => Outcome::Invalid(reason.clone()),
+                        None => return Err(Status::internal("an account was not stored")),
+                    },
+                    Err(reason) => Outcome::Invalid(reason.clone()),
+                };
+                Ok(BillingBatchResult { outcome: Some(outcome) })
+            })
+            .collect::<Result<Vec<_>, Status>>()?;
+        tracing::debug!(items = items.len(), "billing accounts opened");
+        Ok(BillingBatchResponse { results })
     }
 }
 

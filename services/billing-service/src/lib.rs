@@ -59,6 +59,8 @@ pub struct Application {
     accounts: AccountRepository,
     pool: PgPool,
     grpc_metrics: GrpcMetrics,
+    /// The trail the gRPC calls' disclosures are recorded in.
+    audit: pulsetrack_common::audit::AuditLog,
     /// Checks the callers' service credentials.
     credentials: ServiceVerifier,
     /// Whether gRPC server reflection is served.
@@ -74,14 +76,14 @@ impl Application {
             .await
             .context("cannot prepare the billing database")?;
         let accounts = AccountRepository::new(pool.clone());
-        let audit = pulsetrack_common::audit::AuditLog::spawn(pool.clone(), SERVICE);
+        let audit = pulsetrack_common::audit::AuditLog::spawn(pool.clone(), SERVICE, &config.audit);
         let metrics = Metrics::new();
         metrics.track_pool(pool.clone(), config.database.max_connections);
         let grpc_metrics = GrpcMetrics::register(&metrics);
         let tokens = TokenCheck::new(&config.token_check, http_client(config.http.tls.as_ref()))?.start().await;
         let readiness = tokens.readiness(Readiness::new()).postgres(pool.clone());
         let router = metrics.instrument(json_fallbacks(
-            http::router(accounts.clone(), audit).layer(tokens.layer()).merge(readiness.routes()),
+            http::router(accounts.clone(), audit.clone()).layer(tokens.layer()).merge(readiness.routes()),
         ));
         let http = HttpServer::bind(&config.http, request_id::layer(router)).await?;
         let grpc = TcpListener::bind((config.grpc.host.as_str(), config.grpc.port)).await?;
@@ -94,6 +96,7 @@ impl Application {
             accounts,
             pool,
             grpc_metrics,
+            audit,
             credentials,
             reflection: config.grpc_reflection,
             grpc_tls: config.grpc.tls.as_ref().map(grpc_tls),
@@ -124,7 +127,7 @@ impl Application {
         tracing::info!(addr = %self.grpc_addr, reflection = self.reflection, "gRPC listening");
         let incoming = TcpIncoming::from(self.grpc).with_nodelay(Some(true));
         let billing = BillingServiceServer::with_interceptor(
-            BillingGrpc::new(self.accounts, self.grpc_metrics.clone()),
+            BillingGrpc::new(self.accounts, self.grpc_metrics.clone(), self.audit),
             RequireCredential::new(self.credentials, self.grpc_metrics),
         );
         let mut server = tonic::transport::Server::builder();

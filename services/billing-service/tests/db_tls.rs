@@ -12,8 +12,8 @@ use pulsetrack_common::{
     db::{DatabaseConfig, connect_and_migrate},
     service_auth::{self, BILLING_SERVICE, CredentialMinter, PATIENT_SERVICE},
     settings::{
-        AUTH_SERVICE_URL, BILLING_GRPC_SECRET, DATABASE_ADMIN_PASSWORD, DATABASE_ADMIN_USER, DATABASE_HOST,
-        DATABASE_MIGRATIONS, DATABASE_NAME, DATABASE_PASSWORD, DATABASE_PORT, DATABASE_SSL_MODE,
+        AUDIT_ANCHORS, AUDIT_KEY, AUTH_SERVICE_URL, BILLING_GRPC_SECRET, DATABASE_ADMIN_PASSWORD, DATABASE_ADMIN_USER,
+        DATABASE_HOST, DATABASE_MIGRATIONS, DATABASE_NAME, DATABASE_PASSWORD, DATABASE_PORT, DATABASE_SSL_MODE,
         DATABASE_SSL_ROOT_CERT, DATABASE_USER, GRPC_PORT, PORT, Var,
     },
     testing_postgres::{MASTER, TlsPostgres},
@@ -46,6 +46,9 @@ fn settings(pg: &TlsPostgres, auth_url: &str, overrides: &[(Var, &str)]) -> Vec<
         (DATABASE_ADMIN_PASSWORD, pg.master_password().into()),
         (AUTH_SERVICE_URL, auth_url.into()),
         (BILLING_GRPC_SECRET, GRPC_SECRET.into()),
+        // The trail's key (as generated, another one) and a file for its anchors.
+        (AUDIT_KEY, GRPC_SECRET.to_lowercase()),
+        (AUDIT_ANCHORS, format!("file:{}", std::env::temp_dir().join("pt-billing-db-tls-anchors.jsonl").display())),
     ];
     for (var, value) in overrides {
         pairs.retain(|(v, _)| v != var);
@@ -209,22 +212,17 @@ async fn the_service_role_has_dml_only_and_concurrent_starts_agree() {
 
     // The audit trail: the role appends and reads entries, and its grants (checked
     // before the append-only triggers would be) refuse changing or removing one.
-    let audit = AuditLog::spawn(pool.clone(), "billing-service");
-    let access = Access {
-        actor_id: "u1".into(),
-        actor_role: "BILLING".into(),
-        action: Action::BillingRead,
-        patient_ids: vec![patient],
-        outcome: 200,
-        request_id: Some("r1".into()),
-        client_addr: None,
-    };
+    let trail = pulsetrack_common::audit::AuditConfig::for_tests();
+    let audit = AuditLog::spawn(pool.clone(), "billing-service", &trail);
+    let access = Access::by("u1", "BILLING", Action::BillingRead, axum::http::StatusCode::OK)
+        .patients(vec![patient])
+        .from_client(Some("r1".into()), None);
     audit.record(access).await.expect("an entry is appended");
     for sql in ["UPDATE audit_log SET actor_id = 'x'", "DELETE FROM audit_log", "TRUNCATE audit_log"] {
         let error = sqlx::query(sql).execute(&pool).await.expect_err(sql).to_string();
         assert!(error.contains("permission denied for table audit_log"), "{sql}: {error}");
     }
-    let report = verify(&pool, "billing-service").await.expect("verify");
+    let report = verify(&pool, "billing-service", &trail).await.expect("verify");
     assert_eq!((report.entries, report.intact), (1, true));
 
     // A role that is not least-privileged is refused, not used.

@@ -75,6 +75,7 @@ fn config(db: &TestDatabase, auth: &TestAuth, listen: ListenConfig, reflection: 
         http: listen.clone(),
         grpc: listen,
         database: DatabaseConfig::with_url(db.url()),
+        audit: pulsetrack_common::audit::AuditConfig::for_tests(),
         grpc_secret: secret(SECRET),
         grpc_reflection: reflection,
         token_check: auth.token_check(),

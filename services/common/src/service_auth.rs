@@ -1,8 +1,11 @@
 //! Service credentials on internal calls: the caller mints a short-lived credential
-//! for each call and the callee verifies it before the call runs. Today the one such
-//! hop is patient-service's outbox calling billing-service's gRPC `BillingService`
-//! (secret `BILLING_GRPC_SECRET`): without it, anything that reached billing's gRPC
-//! port could open and close accounts.
+//! for each call and the callee verifies it before the call runs. Two hops use them,
+//! each with a secret of its own:
+//! - patient-service's outbox calling billing-service's gRPC `BillingService` (secret
+//!   `BILLING_GRPC_SECRET`): without it, anything that reached billing's gRPC port
+//!   could open and close accounts;
+//! - api-gateway reporting its refusals into auth-service's audit trail (secret
+//!   `GATEWAY_AUDIT_SECRET`): without it, anything inside could write that trail.
 //!
 //! A credential is an HS256 JWT with `iss` = the calling service, `aud` = the called
 //! one, `iat`, and `exp` = `iat` + [`CREDENTIAL_LIFE`], sent as `authorization: Bearer
@@ -39,6 +42,13 @@ pub const BILLING_SERVICE: &str = "billing-service";
 pub const PATIENT_SERVICE: &str = "patient-service";
 /// The services that may call billing-service's gRPC methods: the outbox only.
 pub const BILLING_CALLERS: [&str; 1] = [PATIENT_SERVICE];
+/// auth-service's name in credentials (`aud` of the gateway's refusal reports).
+pub const AUTH_SERVICE: &str = "auth-service";
+/// api-gateway's name in credentials (`iss` of its refusal reports).
+pub const API_GATEWAY: &str = "api-gateway";
+/// The services that may report refusals into auth-service's trail (secret
+/// `GATEWAY_AUDIT_SECRET`): the gateway only.
+pub const REFUSAL_REPORTERS: [&str; 1] = [API_GATEWAY];
 
 /// The metadata key a credential travels in, as `Bearer <credential>`.
 pub const AUTHORIZATION: &str = "authorization";

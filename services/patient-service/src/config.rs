@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use pulsetrack_common::{
-    audit::audited_database,
+    audit::{AuditConfig, audited_database},
     config::{self, ConfigError, ListenConfig, Raw},
     db::DatabaseConfig,
     kafka::KafkaConfig,
@@ -18,6 +18,8 @@ pub const DEFAULT_PORT: u16 = 4000;
 pub struct Config {
     pub listen: ListenConfig,
     pub database: DatabaseConfig,
+    /// The audit trail's key and anchors.
+    pub audit: AuditConfig,
     /// billing-service, where the outbox opens and closes accounts.
     pub billing: BillingTarget,
     pub kafka: KafkaConfig,
@@ -111,10 +113,17 @@ impl Config {
         audited_database(&config::from_env::<PatientService<Raw>>().database, "patient_service")
     }
 
+    /// The database and the trail's key and anchors, for `verify-audit`.
+    pub fn trail_from_env() -> Result<(DatabaseConfig, AuditConfig), ConfigError> {
+        let settings = config::from_env::<PatientService<Raw>>();
+        Ok((audited_database(&settings.database, "patient_service")?, AuditConfig::from_settings(&settings.audit)?))
+    }
+
     pub fn from_settings(settings: &PatientService<Raw>) -> Result<Self, ConfigError> {
         let listen = ListenConfig::from_settings(&settings.listen, DEFAULT_PORT)?;
         Ok(Self {
             database: audited_database(&settings.database, "patient_service")?,
+            audit: AuditConfig::from_settings(&settings.audit)?,
             billing: BillingTarget {
                 url: config::http_base_url(&settings.billing_grpc_url, "http://127.0.0.1:9001", listen.tls.is_some())?
                     .to_string(),
@@ -132,12 +141,16 @@ impl Config {
 
 #[cfg(test)]
 mod tests {
-    use pulsetrack_common::settings::{BILLING_GRPC_SECRET, Var};
+    use pulsetrack_common::settings::{AUDIT_ANCHORS, AUDIT_KEY, BILLING_GRPC_SECRET, Var};
 
     use super::*;
 
+    /// The settings `pairs`, after an audit key and anchors.
     fn config(pairs: &[(Var, &str)]) -> Result<Config, ConfigError> {
-        Config::from_settings(&config::from_pairs(pairs))
+        let key = "k".repeat(40);
+        let mut all = vec![(AUDIT_KEY, key.as_str()), (AUDIT_ANCHORS, "file:/var/lib/pulsetrack/anchors.jsonl")];
+        all.extend_from_slice(pairs);
+        Config::from_settings(&config::from_pairs(&all))
     }
 
     #[test]

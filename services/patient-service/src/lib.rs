@@ -49,7 +49,7 @@ impl Application {
         let kafka = config.kafka.clone();
         tokio::spawn(async move { kafka.ensure_topics_until_ok(&[pulsetrack_common::kafka::PATIENT_TOPIC]).await });
         let service = PatientService::new(PatientRepository::new(pool.clone()), wakeup, backpressure.clone());
-        let audit = pulsetrack_common::audit::AuditLog::spawn(pool.clone(), SERVICE);
+        let audit = pulsetrack_common::audit::AuditLog::spawn(pool.clone(), SERVICE, &config.audit);
         // `/health` also tells how much the outbox holds, per destination (for operators
         // and `deployer status`): {"status": "UP", "outbox": {"billing": {"pending": n,
         // "dead": n}, "patient-event": {...}}}, `"outbox": null` when Postgres does not answer.

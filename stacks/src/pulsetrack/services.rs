@@ -56,12 +56,15 @@ impl Services {
             jwt_signing_secret: &shared.jwt_signing_secret,
             mfa_encryption_key: &shared.mfa_encryption_key,
             billing_grpc_secret: &shared.billing_grpc_secret,
+            gateway_audit_secret: &shared.gateway_audit_secret,
+            audit_anchors: &shared.audit_anchors,
             tls_secret: &tls_secret,
             public_cidrs: &vpc.public_cidrs,
             calls: &mut self.calls,
         };
         let task = task_environment(&mut wiring);
         let secrets_keys = wiring.secrets_keys(shared.secrets_key.as_ref());
+        let task_statements = wiring.task_statements();
         if let Some(db) = database {
             self.databases.insert(def.name, db);
         }
@@ -78,6 +81,7 @@ impl Services {
             ecr_repository: ecr_repository_name(scope.stack_name(), def),
             desired_count: ctx.desired_count,
             log_retention_days: 30,
+            task_statements,
         };
         let mut targets: Vec<_> =
             (def.http_port == GATEWAY_PORT).then(|| alb.target(GATEWAY_PORT)).into_iter().collect();

@@ -3,6 +3,7 @@
 use super::{context::Context, kafka_logins::KafkaLogins, task::TaskValue};
 use crate::resources as res;
 use crate::{
+    audit_anchors::{AnchorRetention, AuditAnchors},
     core::{Expr, Scope},
     msk::KafkaCluster,
     production::Production,
@@ -13,8 +14,9 @@ use crate::{
 pub const KAFKA_BOOTSTRAP_SECRET: &str = "KafkaBootstrapSecret";
 
 /// Settings several services share (or secrets the stack generates): where Kafka is
-/// and each client's login there, the admin's password, the JWT signing secret, the MFA encryption key, the secret of
-/// the credentials on billing-service's gRPC calls.
+/// and each client's login there, the admin's password, the JWT signing secret, the MFA
+/// encryption key, the secrets of the credentials on billing-service's gRPC calls and on
+/// the gateway's refusal reports, and the bucket the audit trails are anchored in.
 pub(super) struct SharedSettings {
     pub(super) kafka_brokers: TaskValue,
     /// With MSK: each Kafka client's SCRAM login.
@@ -28,6 +30,11 @@ pub(super) struct SharedSettings {
     /// `BILLING_GRPC_SECRET`: patient-service mints its credential for billing-service's
     /// gRPC calls with it, billing-service verifies it.
     pub(super) billing_grpc_secret: TaskValue,
+    /// `GATEWAY_AUDIT_SECRET`: api-gateway mints its credential for its refusal reports
+    /// with it, auth-service verifies it.
+    pub(super) gateway_audit_secret: TaskValue,
+    /// Where every audit trail's head is anchored.
+    pub(super) audit_anchors: AuditAnchors,
 }
 
 impl SharedSettings {
@@ -81,7 +88,19 @@ impl SharedSettings {
                 64,
             ),
         );
+        // api-gateway and auth-service derive the key of the credentials on the gateway's
+        // refusal reports from this (HKDF): a secret of its own for that hop.
+        let gateway_audit_secret = scope.add(
+            "GatewayAuditSecret",
+            alphanumeric_secret(
+                "Secret from which api-gateway and auth-service derive the key of the gateway's refusal reports",
+                64,
+            ),
+        );
+        let retention = if production.is_some() { AnchorRetention::PRODUCTION } else { AnchorRetention::DEFAULT };
         Self {
+            gateway_audit_secret: TaskValue::secret(&gateway_audit_secret),
+            audit_anchors: AuditAnchors::new(scope, "AuditAnchors", retention),
             kafka_brokers,
             kafka_logins: kafka.map(|kafka| KafkaLogins::new(scope, kafka, production)),
             admin_password: TaskValue::secret(&admin_secret),
@@ -94,7 +113,7 @@ impl SharedSettings {
 }
 
 /// A secret Secrets Manager generates: `length` letters and digits.
-fn alphanumeric_secret(description: &str, length: u32) -> res::Secret {
+pub(super) fn alphanumeric_secret(description: &str, length: u32) -> res::Secret {
     res::Secret {
         description: description.into(),
         generate_secret_string: Some(res::GenerateSecretString {

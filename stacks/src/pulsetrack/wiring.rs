@@ -10,11 +10,13 @@ use super::{
     catalog::{CALLS, GATEWAY_IDLE_TIMEOUT_MS, ServiceDef},
     context::Context,
     kafka_logins::KafkaLogins,
+    shared::alphanumeric_secret,
     task::{TaskValue, unset},
     tls,
 };
 use crate::resources as res;
 use crate::{
+    audit_anchors::AuditAnchors,
     core::{Expr, Scope},
     rds::{self, Database},
 };
@@ -34,6 +36,8 @@ pub(super) struct Wiring<'w, 'a> {
     pub(super) jwt_signing_secret: &'w TaskValue,
     pub(super) mfa_encryption_key: &'w TaskValue,
     pub(super) billing_grpc_secret: &'w TaskValue,
+    pub(super) gateway_audit_secret: &'w TaskValue,
+    pub(super) audit_anchors: &'w AuditAnchors,
     /// The service's TLS secret (template parameters).
     pub(super) tls_secret: &'w tls::TlsSecret,
     pub(super) public_cidrs: &'w [String],
@@ -132,6 +136,34 @@ impl Wiring<'_, '_> {
         settings::BillingCaller { secret: self.billing_grpc_secret.clone() }
     }
 
+    /// The secret of the credentials on the gateway's refusal reports: in the settings
+    /// of api-gateway, which mints them, and of auth-service, which verifies them.
+    pub(super) fn gateway_audit_caller(&self) -> settings::GatewayAuditCaller<TaskValue> {
+        settings::GatewayAuditCaller { secret: self.gateway_audit_secret.clone() }
+    }
+
+    /// The service's audit trail: its own key (a secret generated for it alone, which
+    /// only its task reads) and the anchors bucket. Every service with a database is
+    /// audited.
+    pub(super) fn audit(&mut self) -> settings::Audit<TaskValue> {
+        if self.def.database.is_none() {
+            self.missing(settings::AUDIT_KEY, "no database (only services with one keep a trail)");
+            return unset();
+        }
+        let description = format!("Secret from which {} derives its audit trail's keys", self.def.name);
+        let key = self.scope.add(&format!("{}AuditKey", self.def.construct), alphanumeric_secret(&description, 64));
+        settings::Audit {
+            key: TaskValue::secret(&key),
+            anchors: TaskValue::Plain(self.audit_anchors.setting()),
+            tuning: unset(),
+        }
+    }
+
+    /// What the service's task role may do: anchor its trail, when it keeps one.
+    pub(super) fn task_statements(&self) -> Vec<res::Statement> {
+        if self.def.database.is_some() { self.audit_anchors.task_statements(self.def.name) } else { Vec::new() }
+    }
+
     /// The URL of `callee` on the port of the [`CALLS`] entry (whose rule lets the call through).
     pub(super) fn call(&mut self, callee: &'static str) -> TaskValue {
         let from = self.def.name;
@@ -179,6 +211,12 @@ mod tests {
             jwt_signing_secret: &TaskValue::Unset,
             mfa_encryption_key: &TaskValue::Unset,
             billing_grpc_secret: &TaskValue::Unset,
+            gateway_audit_secret: &TaskValue::Unset,
+            audit_anchors: &AuditAnchors::new(
+                &mut Stack::new("A", "anchors").scope(),
+                "Anchors",
+                crate::audit_anchors::AnchorRetention::DEFAULT,
+            ),
             tls_secret: &tls::declare(
                 &mut Stack::new("P", "parameters").scope(),
                 service("auth-service").expect("auth"),

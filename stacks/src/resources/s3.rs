@@ -1,4 +1,5 @@
-//! `AWS::S3::*`: the bucket the production ALB writes its access logs to, and its policy.
+//! `AWS::S3::*`: the bucket the production ALB writes its access logs to, the bucket
+//! with Object Lock the audit trails' anchors go to, and their policies.
 
 use serde::{Deserialize, Serialize};
 
@@ -13,6 +14,35 @@ pub struct Bucket {
     pub public_access_block_configuration: PublicAccessBlockConfiguration,
     pub ownership_controls: OwnershipControls,
     pub lifecycle_configuration: LifecycleConfiguration,
+    /// Object Lock (set at creation only; it needs versioning).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_lock_enabled: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_lock_configuration: Option<ObjectLockConfiguration>,
+}
+
+/// Every new object locked for `rule`'s retention.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ObjectLockConfiguration {
+    /// `Enabled`.
+    pub object_lock_enabled: String,
+    pub rule: ObjectLockRule,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ObjectLockRule {
+    pub default_retention: DefaultRetention,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DefaultRetention {
+    /// `COMPLIANCE` (nobody, not even the account's root, may shorten it or delete a
+    /// locked object) or `GOVERNANCE` (a principal with `s3:BypassGovernanceRetention` may).
+    pub mode: String,
+    pub days: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -37,6 +37,19 @@ pub const MFA_ENCRYPTION_KEY_FILE: &str = "mfa-encryption-key";
 /// credentials from, in the data folder (mode 0600).
 pub const BILLING_GRPC_SECRET_FILE: &str = "billing-grpc-secret";
 
+/// The secret api-gateway and auth-service derive the key of the gateway's refusal
+/// reports from, in the data folder (mode 0600).
+pub const GATEWAY_AUDIT_SECRET_FILE: &str = "gateway-audit-secret";
+
+/// Each audited service's `AUDIT_KEY`, in the data folder (mode 0600): `audit-key-<service>`.
+pub fn audit_key_file(service: &str) -> String {
+    format!("audit-key-{service}")
+}
+
+/// The folder of the audit trails' anchors (`<service>.jsonl`, appended to), in the
+/// data folder.
+pub const AUDIT_ANCHORS_DIR: &str = "audit-anchors";
+
 /// What `up` started (stopped in reverse), how it starts more, and the state file's
 /// contents, filled in as things start.
 pub(super) struct Running {
@@ -240,6 +253,16 @@ impl Running {
         let jwt_signing_secret = secret(JWT_SIGNING_SECRET_FILE)?;
         let mfa_encryption_key = secret(MFA_ENCRYPTION_KEY_FILE)?;
         let billing_grpc_secret = secret(BILLING_GRPC_SECRET_FILE)?;
+        let gateway_audit_secret = secret(GATEWAY_AUDIT_SECRET_FILE)?;
+        // Each trail's key, and its anchors: kept apart from the databases, as the
+        // stack keeps them in Secrets Manager and S3.
+        let audit_keys = plan::audited_services(template)?
+            .into_iter()
+            .map(|service| Ok((service.clone(), secret(&audit_key_file(&service))?)))
+            .collect::<anyhow::Result<BTreeMap<_, _>>>()?;
+        let audit_anchors = self.data_dir.join(AUDIT_ANCHORS_DIR);
+        std::fs::create_dir_all(&audit_anchors)?;
+        std::fs::set_permissions(&audit_anchors, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
         Ok(Endpoints {
             bind_host: "127.0.0.1".into(),
             postgres_host: server.host.clone(),
@@ -254,6 +277,9 @@ impl Running {
             jwt_signing_secret,
             mfa_encryption_key,
             billing_grpc_secret,
+            gateway_audit_secret,
+            audit_keys,
+            audit_anchors,
             port_offset: options.port_offset,
             gateway_port: options.gateway_port,
             keep_service_names: options.containers.is_some(),

@@ -6,6 +6,7 @@ use std::{net::SocketAddr, time::Duration};
 
 use auth_service::config::{AdminSeed, JwtConfig as AuthJwt, SigningKeySource};
 use patient_service::config::OutboxConfig;
+use pulsetrack_common::audit::AuditConfig;
 use pulsetrack_common::{
     config::{ListenConfig, ServerLimits},
     db::DatabaseConfig,
@@ -79,6 +80,8 @@ pub struct TestStack {
     pub analytics_config: Option<analytics_service::config::Config>,
     /// The gateway's settings, for a second copy ([`TestStack::spawn_gateway_process`]).
     pub gateway_config: api_gateway::config::Config,
+    /// `GATEWAY_AUDIT_SECRET`, for a gateway process of its own.
+    pub gateway_audit_secret: String,
     /// auth-service's settings, for a restart ([`TestStack::restart_auth`]).
     pub auth_config: auth_service::config::Config,
     /// With [`GatewayOverrides::tls`]: the CA every certificate chains to.
@@ -176,10 +179,16 @@ pub async fn spawn_stack_with(overrides: GatewayOverrides) -> TestStack {
     let signing_secret = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
     let private_key_pem =
         auth_service::tokens::private_key_pem(&auth_service::tokens::derive_signing_key(&signing_secret)).expect("key");
+    // As deployed: the gateway reports its refusals to auth-service with credentials
+    // of a secret both hold.
+    let gateway_audit_secret = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+    let service_secret = |s: &str| pulsetrack_common::service_auth::ServiceSecret::new(s.into()).expect("long enough");
 
     let auth_config = auth_service::config::Config {
         listen: listen(TlsClientAuth::Required),
         database: DatabaseConfig::with_url(auth_db.url()),
+        audit: AuditConfig::for_tests(),
+        gateway_audit: service_secret(&gateway_audit_secret),
         jwt: AuthJwt {
             issuer: ISSUER.into(),
             audience: AUDIENCE.into(),
@@ -214,6 +223,7 @@ pub async fn spawn_stack_with(overrides: GatewayOverrides) -> TestStack {
         http: listen(TlsClientAuth::Required),
         grpc: listen(TlsClientAuth::Required),
         database: DatabaseConfig::with_url(billing_db.url()),
+        audit: AuditConfig::for_tests(),
         token_check: token_check.clone(),
         grpc_secret: billing_grpc_secret.clone(),
         grpc_reflection: false,
@@ -244,6 +254,7 @@ pub async fn spawn_stack_with(overrides: GatewayOverrides) -> TestStack {
         let mut config = analytics_service::config::Config {
             listen: listen(TlsClientAuth::Required),
             database: DatabaseConfig::with_url(analytics_db.url()),
+            audit: AuditConfig::for_tests(),
             kafka: kafka.clone(),
             token_check: token_check.clone(),
             group_id: "analytics-service".into(),
@@ -267,6 +278,7 @@ pub async fn spawn_stack_with(overrides: GatewayOverrides) -> TestStack {
         },
         listen: patient_listen,
         database: DatabaseConfig::with_url(patient_db.url()),
+        audit: AuditConfig::for_tests(),
         kafka,
         token_check: token_check.clone(),
         outbox: test_outbox(),
@@ -289,6 +301,7 @@ pub async fn spawn_stack_with(overrides: GatewayOverrides) -> TestStack {
         max_body_bytes: overrides.max_body_bytes,
         rate_limit: overrides.rate_limit,
         trusted_proxies: overrides.trusted_proxies,
+        audit_secret: service_secret(&gateway_audit_secret),
     };
     let gateway = api_gateway::Application::build(gateway_config.clone()).await.expect("gateway starts");
     let gateway_addr = gateway.local_addr();
@@ -311,6 +324,7 @@ pub async fn spawn_stack_with(overrides: GatewayOverrides) -> TestStack {
         analytics,
         analytics_config,
         gateway_config,
+        gateway_audit_secret,
         auth_config,
         ca,
         _dbs: dbs,
@@ -323,8 +337,8 @@ impl TestStack {
     /// returns it (killed when dropped) and its URL.
     pub async fn spawn_gateway_process(&self) -> (GatewayProcess, String) {
         use pulsetrack_common::settings::{
-            ANALYTICS_SERVICE_URL, AUTH_SERVICE_URL, BILLING_SERVICE_URL, HOST, JWT_AUDIENCE, JWT_ISSUER,
-            PATIENT_SERVICE_URL, PORT, RATE_LIMIT_PER_SECOND,
+            ANALYTICS_SERVICE_URL, AUTH_SERVICE_URL, BILLING_SERVICE_URL, GATEWAY_AUDIT_SECRET, HOST, JWT_AUDIENCE,
+            JWT_ISSUER, PATIENT_SERVICE_URL, PORT, RATE_LIMIT_PER_SECOND,
         };
         let c = &self.gateway_config;
         let port = closed_port_addr().port().to_string();
@@ -339,6 +353,7 @@ impl TestStack {
             (JWT_ISSUER, c.token_check.issuer.clone()),
             (JWT_AUDIENCE, c.token_check.audience.clone()),
             (RATE_LIMIT_PER_SECOND, "1000000".to_string()),
+            (GATEWAY_AUDIT_SECRET, self.gateway_audit_secret.clone()),
         ];
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_api-gateway"))
             .env_clear()

@@ -13,6 +13,7 @@ mod openapi;
 mod patients;
 mod pipeline;
 mod proxy;
+mod security_events;
 mod sessions;
 mod tls;
 mod traces;

@@ -2,22 +2,24 @@
 //! unknown address takes as long), failures counted per address whether or not an
 //! account has it, and a new session on success.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 
 use axum::{
     Extension, Json,
     extract::{ConnectInfo, State},
-    http::HeaderMap,
+    http::{HeaderMap, StatusCode},
 };
 use pulsetrack_common::{
     ApiError, JsonBody,
-    identity::{self, TokenScope},
+    audit::Action,
+    identity::TokenScope,
     validate::{self, Validator},
 };
 use serde::{Deserialize, Serialize};
 
 use super::{missing_field, session, totp};
 use crate::{
+    audit::Client,
     error::Error,
     password,
     repository::{AccountStatus, User},
@@ -61,66 +63,89 @@ pub struct LoginResponse {
     pub scope: TokenScope,
 }
 
-/// The client as the gateway reported it, else the peer (a direct call).
-fn client_addr(headers: &HeaderMap, peer: Option<SocketAddr>) -> Option<IpAddr> {
-    identity::client_addr(headers).or(peer.map(|p| p.ip()))
+/// What a login attempt found, for its entry in the trail: the account the email
+/// belongs to, and why the attempt failed.
+#[derive(Default)]
+struct Attempt {
+    account: Option<User>,
+    reason: Option<&'static str>,
 }
 
 #[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = LoginResponse), (status = 400, body = ApiError), (status = 401, body = ApiError),
         (status = 429, body = ApiError), (status = "default", description = "Any other error (503 ...), with the same body", body = ApiError)))]
-/// Counted by outcome (`auth_logins_total`).
+/// Counted by outcome (`auth_logins_total`) and recorded in the trail, success or
+/// failure, with the reason and the client's address.
 pub(super) async fn login(
     State(state): State<AppState>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     JsonBody(body): JsonBody<LoginRequest>,
-) -> Result<Json<LoginResponse>, Error> {
-    let address = client_addr(&headers, peer.map(|Extension(ConnectInfo(p))| p));
-    let result = attempt_login(&state, address, body).await;
-    let outcome = match &result {
-        Ok(_) => "success",
-        Err(Error::InvalidCredentials) => "invalid_credentials",
-        Err(Error::Throttled(_)) => "throttled",
-        Err(Error::Validation(_)) => "invalid_request",
-        Err(_) => "error",
+) -> Result<Json<LoginResponse>, ApiError> {
+    let client = Client::of(&headers, peer.map(|Extension(ConnectInfo(p))| p));
+    let mut attempt = Attempt::default();
+    let result = attempt_login(&state, &client, body, &mut attempt).await;
+    let (outcome, reason) = match &result {
+        Ok(_) => ("success", None),
+        Err(Error::InvalidCredentials) => ("invalid_credentials", attempt.reason),
+        Err(Error::MfaRequired) => ("invalid_credentials", Some("a second factor is required and none was sent")),
+        Err(Error::Throttled(_)) => ("throttled", attempt.reason),
+        Err(Error::Validation(_)) => ("invalid_request", Some("invalid request")),
+        Err(_) => ("error", Some("the attempt could not be checked")),
     };
     state.logins.get_or_create(&LoginOutcome { outcome }).inc();
-    result.map(Json)
+    let access = match (&result, reason) {
+        (Ok(_), _) => client.did(Action::LoginSuccess, attempt.account.as_ref()),
+        (Err(_), reason) => {
+            client.did(Action::LoginFailure, attempt.account.as_ref()).detail(reason.unwrap_or(outcome))
+        }
+    };
+    state.recorded(access, StatusCode::OK, result).await.map(Json)
 }
 
 /// Order matters: the throttles are checked before any hashing, so that a flood of bad
 /// logins costs a lookup each, not an argon2 slot.
 async fn attempt_login(
     state: &AppState,
-    address: Option<IpAddr>,
+    client: &Client,
     mut body: LoginRequest,
+    attempt: &mut Attempt,
 ) -> Result<LoginResponse, Error> {
+    let address = client.addr;
     let mut v = Validator::new();
     let email = v.field("email", validate::required(body.email.take()));
     let password = v.field("password", validate::required(body.password.take()).and_then(bounded));
     v.finish().map_err(Error::Validation)?;
     let (Some(email), Some(password)) = (email, password) else { return Err(missing_field()) };
     if let Some(address) = address {
+        attempt.reason = Some("too many failed logins from this client address");
         state.throttle.per_address.check(&address).map_err(Error::Throttled)?;
     }
     // A malformed email cannot belong to an account: the same 401, and no row counted.
     let email = validate::email(Some(email)).ok();
     let throttle = &state.throttle;
-    if let Some(email) = &email {
-        throttle.check_email(email).await?;
-    }
     let account = match &email {
         Some(email) => state.users.find_by_email(email).await?,
         None => None,
     };
+    attempt.account = account.clone();
+    if let Some(email) = &email {
+        attempt.reason = Some("the email address is locked after failed logins");
+        throttle.check_email(email).await?;
+    }
     let verified = password::verify(password, account.as_ref().map(|a| a.password_hash.clone())).await?;
+    attempt.reason = Some(match &account {
+        None => "no account has this email address",
+        Some(_) if !verified => "wrong password",
+        Some(_) => "the account is not active",
+    });
     let user = match (account, email) {
         (Some(user), Some(email)) if verified && user.status == AccountStatus::Active => {
             match totp::second_factor(state, &user, body.totp, body.recovery_code).await {
                 Ok(()) => {}
                 Err(Error::InvalidCredentials) => {
-                    failed(state, address, Some(&email), Some(&user)).await?;
+                    attempt.reason = Some("wrong second factor");
+                    failed(state, client, Some(&email), Some(&user)).await?;
                     return Err(Error::InvalidCredentials);
                 }
                 Err(e) => return Err(e),
@@ -129,27 +154,30 @@ async fn attempt_login(
             user
         }
         (account, email) => {
-            failed(state, address, email.as_deref(), account.as_ref()).await?;
+            failed(state, client, email.as_deref(), account.as_ref()).await?;
             return Err(Error::InvalidCredentials);
         }
     };
+    attempt.reason = Some("the account changed while the login was checked");
     session::start(state, &user, address).await
 }
 
-/// Counts a failed login against the client address and the email address.
-async fn failed(
-    state: &AppState,
-    address: Option<IpAddr>,
-    email: Option<&str>,
-    account: Option<&User>,
-) -> Result<(), Error> {
-    if let Some(address) = address {
+/// Counts a failed login against the client address and the email address; a lockout
+/// it causes is recorded in the trail.
+async fn failed(state: &AppState, client: &Client, email: Option<&str>, account: Option<&User>) -> Result<(), Error> {
+    if let Some(address) = client.addr {
         state.throttle.per_address.consume(&address);
     }
     if let Some(email) = email
         && let Some(until) = state.throttle.failures.record(email, &state.throttle.lockout).await?
     {
         tracing::warn!(user_id = ?account.map(|a| a.id), %until, "address locked after failed logins");
+        let mut lockout = client.did(Action::Lockout, account).detail(format!("locked until {until}"));
+        if let Some(user) = account {
+            lockout = lockout.subject(user.id);
+        }
+        lockout.outcome = StatusCode::TOO_MANY_REQUESTS.as_u16();
+        state.record(lockout).await?;
     }
     Ok(())
 }

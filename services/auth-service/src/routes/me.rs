@@ -3,13 +3,14 @@
 use axum::{Json, extract::State, http::StatusCode};
 use pulsetrack_common::{
     ApiError, JsonBody,
+    audit::{Access, Action},
     validate::{self, Validator},
 };
 use serde::Deserialize;
 
 use super::{UserResponse, missing_field, new_password_grade, session};
 use crate::{
-    authenticated::AnyScope,
+    authenticated::{AnyScope, Authenticated},
     error::Error,
     password,
     repository::{EndReason, PasswordUpdate},
@@ -46,6 +47,17 @@ pub(super) async fn change_password(
     State(state): State<AppState>,
     AnyScope(caller): AnyScope,
     JsonBody(body): JsonBody<PasswordChange>,
+) -> Result<StatusCode, ApiError> {
+    let mut access = caller.did(Action::PasswordChange);
+    let result = change(&state, &caller, body, &mut access).await;
+    state.recorded(access, StatusCode::NO_CONTENT, result).await
+}
+
+async fn change(
+    state: &AppState,
+    caller: &Authenticated,
+    body: PasswordChange,
+    access: &mut Access,
 ) -> Result<StatusCode, Error> {
     let user = &caller.user;
     if user.managed_by_secret {
@@ -56,16 +68,20 @@ pub(super) async fn change_password(
     let new = v.field("newPassword", validate::required(body.new_password));
     v.finish().map_err(Error::Validation)?;
     let (Some(current), Some(new)) = (current, new) else { return Err(missing_field()) };
-    let grade = new_password_grade(&state, user.role, &new, [&user.email, &user.username], "newPassword").await?;
+    let grade = new_password_grade(state, user.role, &new, [&user.email, &user.username], "newPassword").await?;
     let throttle = &state.throttle;
     throttle.check_email(&user.email).await?;
     if !password::verify(current, Some(user.password_hash.clone())).await? {
-        throttle.failures.record(&user.email, &throttle.lockout).await?;
+        access.detail = Some("the current password did not match".into());
+        if let Some(until) = throttle.failures.record(&user.email, &throttle.lockout).await? {
+            state.record(caller.did(Action::Lockout).subject(user.id).detail(format!("locked until {until}"))).await?;
+        }
         return Err(Error::WrongPassword);
     }
     let hash = password::hash(new).await?;
     state.users.set_password(user.id, &PasswordUpdate { hash: &hash, grade }).await?.ok_or(Error::UserNotFound)?;
-    let ended = session::end_all(&state, user.id, Some(caller.session.id), EndReason::PasswordChanged).await?;
+    let ended = session::end_all(state, user.id, Some(caller.session.id), EndReason::PasswordChanged).await?;
     tracing::info!(user_id = %user.id, other_sessions_ended = ended, "password changed");
+    access.detail = Some(format!("{ended} other sessions ended"));
     Ok(StatusCode::NO_CONTENT)
 }

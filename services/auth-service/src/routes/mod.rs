@@ -2,6 +2,7 @@
 //! (refresh, logout), the account itself (`/auth/me`), accounts managed by an ADMIN
 //! (`/auth/users`), password resets, and the keys and revocations the gateways follow.
 
+mod audit;
 mod feed;
 mod login;
 mod me;
@@ -71,6 +72,9 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/users/{id}/sessions", delete(users::end_sessions))
         .route("/.well-known/jwks.json", get(feed::jwks))
         .route(pulsetrack_common::revocation::FEED_PATH, get(feed::revocations))
+        .route("/audit", get(audit::list))
+        .route("/audit/verify", get(audit::verify))
+        .route(pulsetrack_common::audit::REFUSALS_PATH, post(audit::refusals))
         .with_state(state)
         .merge(openapi::docs_route(<ApiDoc as utoipa::OpenApi>::openapi()))
 }

@@ -2,13 +2,18 @@
 //! again ends the session), the idle and absolute limits (checked at refresh, so no
 //! request writes), and logout.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
-use axum::{Json, extract::State, http::StatusCode};
+use axum::{
+    Extension, Json,
+    extract::{ConnectInfo, State},
+    http::{HeaderMap, StatusCode},
+};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::Utc;
 use pulsetrack_common::{
     ApiError, JsonBody,
+    audit::{Access, Action},
     identity::TokenScope,
     validate::{self, Validator},
 };
@@ -17,6 +22,7 @@ use serde::Deserialize;
 
 use super::{LoginResponse, missing_field};
 use crate::{
+    audit::Client,
     authenticated::AnyScope,
     error::Error,
     repository::{AccountStatus, EndReason, SessionRow, User, digest},
@@ -90,8 +96,11 @@ pub struct RefreshRequest {
 /// A new pair for a live session; the refresh token presented is spent.
 pub(super) async fn refresh(
     State(state): State<AppState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
     JsonBody(body): JsonBody<RefreshRequest>,
 ) -> Result<Json<LoginResponse>, Error> {
+    let client = Client::of(&headers, peer.map(|Extension(ConnectInfo(p))| p));
     let mut v = Validator::new();
     let presented = v.field("refreshToken", validate::required(body.refresh_token));
     v.finish().map_err(Error::Validation)?;
@@ -115,26 +124,37 @@ pub(super) async fn refresh(
     } else {
         None
     };
+    let by = client.did(Action::SessionEnd, Some(&found.user));
     if let Some(reason) = ending {
-        end(&state, session, reason).await?;
+        end(&state, session, reason, by).await?;
         return Err(Error::InvalidRefreshToken);
     }
     let next = new_secret();
     if !state.sessions.rotate(session.id, &old, &digest(&next)).await? {
         // Spent by a concurrent refresh between the lookup and now: a reuse too.
-        end(&state, session, EndReason::RefreshReused).await?;
+        end(&state, session, EndReason::RefreshReused, by).await?;
         return Err(Error::InvalidRefreshToken);
     }
     Ok(Json(pair(&state, &found.user, session, next)?))
 }
 
-async fn end(state: &AppState, session: &SessionRow, reason: EndReason) -> Result<(), Error> {
+/// Ends `session` for `reason` and records it as done `by` (its action set by the
+/// reason: a logout, a refresh token reused, or another end).
+async fn end(state: &AppState, session: &SessionRow, reason: EndReason, mut by: Access) -> Result<(), Error> {
     if state.sessions.end(session.id, reason).await? {
         if reason == EndReason::RefreshReused {
             tracing::warn!(user_id = %session.user_id, session_id = %session.id, %reason, "session ended");
         } else {
             tracing::info!(user_id = %session.user_id, session_id = %session.id, %reason, "session ended");
         }
+        by.action = match reason {
+            EndReason::Logout => Action::Logout,
+            EndReason::RefreshReused => Action::RefreshReuse,
+            _ => Action::SessionEnd,
+        };
+        let outcome = if reason == EndReason::Logout { StatusCode::NO_CONTENT } else { StatusCode::UNAUTHORIZED };
+        by.outcome = outcome.as_u16();
+        state.record(by.subject(session.user_id).detail(format!("session {} ended: {reason}", session.id))).await?;
     }
     Ok(())
 }
@@ -144,7 +164,7 @@ async fn end(state: &AppState, session: &SessionRow, reason: EndReason) -> Resul
         (status = 401, body = ApiError), (status = "default", description = "Any other error (429, 503 ...), with the same body", body = ApiError)))]
 /// Ends the caller's session: its access and refresh tokens are refused from now on.
 pub(super) async fn logout(State(state): State<AppState>, AnyScope(caller): AnyScope) -> Result<StatusCode, Error> {
-    end(&state, &caller.session, EndReason::Logout).await?;
+    end(&state, &caller.session, EndReason::Logout, caller.did(Action::Logout)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -1,14 +1,17 @@
 //! Signup: open, by approval or closed ([`SignupMode`]); an ADMIN creates accounts of
 //! any role. A public signup answers a taken address and a free one alike.
 
+use std::net::SocketAddr;
+
 use axum::{
-    Json,
-    extract::State,
+    Extension, Json,
+    extract::{ConnectInfo, State},
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
 };
 use pulsetrack_common::{
     ApiError, JsonBody,
+    audit::{Access, Action},
     identity::{Permission, Role},
     openapi,
     settings::SignupMode,
@@ -18,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{UserResponse, missing_field, new_password_grade, parse_role};
 use crate::{
+    audit::Client,
     authenticated::{Authenticated, bearer},
     error::Error,
     password,
@@ -83,8 +87,24 @@ fn public_role(asked: Option<Role>, granted: Role) -> Result<Role, Error> {
         (status = "default", description = "Any other error (429, 503 ...), with the same body", body = ApiError)))]
 pub(super) async fn signup(
     State(state): State<AppState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     JsonBody(body): JsonBody<SignupRequest>,
+) -> Result<Response, ApiError> {
+    let client = Client::of(&headers, peer.map(|Extension(ConnectInfo(p))| p));
+    let mut access = client.did(Action::Signup, None);
+    let result = create(&state, &headers, body, &mut access).await;
+    let ok = result.as_ref().map_or(StatusCode::OK, Response::status);
+    state.recorded(access, ok, result).await
+}
+
+/// Creates the account; `access` becomes the ADMIN's when one asked, and names the
+/// account created.
+async fn create(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: SignupRequest,
+    access: &mut Access,
 ) -> Result<Response, Error> {
     let mut v = Validator::new();
     let email = v.field("email", validate::email(body.email));
@@ -97,17 +117,21 @@ pub(super) async fn signup(
     };
     // An ADMIN's token (its account's current role decides); any other valid token
     // signs up as anyone would, and an invalid one is refused.
-    let by_admin = match bearer(&headers)? {
-        Some(_) => Some(Authenticated::from_headers(&state, &headers).await?)
+    let by_admin = match bearer(headers)? {
+        Some(_) => Some(Authenticated::from_headers(state, headers).await?)
             .filter(|caller| caller.claims.scope.is_full() && caller.user.role.may(Permission::UsersManage)),
         None => None,
     };
+    if let Some(admin) = &by_admin {
+        *access = Access { subject: access.subject.take(), ..admin.did(Action::Signup) };
+    }
     let role = match (&by_admin, self_signup_role(state.signup_mode)) {
         (Some(_), _) => requested.unwrap_or(Role::User),
         (None, None) => return Err(Error::SignupClosed),
         (None, Some(granted)) => public_role(requested, granted)?,
     };
-    let grade = new_password_grade(&state, role, &password, [&email, &username], "password").await?;
+    access.detail = Some(format!("role {role}"));
+    let grade = new_password_grade(state, role, &password, [&email, &username], "password").await?;
     let hash = password::hash(password).await?;
     let new = NewUser {
         email: &email,
@@ -117,7 +141,13 @@ pub(super) async fn signup(
         role,
         managed_by_secret: false,
     };
-    match (state.users.insert(&new).await, by_admin) {
+    let inserted = state.users.insert(&new).await;
+    match &inserted {
+        Ok(user) => access.subject = Some(user.id.to_string()),
+        Err(RepoError::EmailTaken) => access.detail = Some(format!("role {role}: the address has an account already")),
+        Err(_) => {}
+    }
+    match (inserted, by_admin) {
         (Ok(user), Some(admin)) => {
             tracing::info!(user_id = %user.id, role = %user.role, created_by = %admin.user.id, "account created");
             Ok((StatusCode::CREATED, Json(UserResponse::from(user))).into_response())

@@ -1,16 +1,17 @@
 //! The second factor: TOTP enrolment (a secret, then a first code that confirms it and
 //! earns ten recovery codes), and the check a login of an enrolled account must pass.
 
-use axum::{Json, extract::State};
+use axum::{Json, extract::State, http::StatusCode};
 use pulsetrack_common::{
     ApiError, FieldError, JsonBody,
+    audit::Action,
     validate::{self, Validator},
 };
 use serde::{Deserialize, Serialize};
 
 use super::missing_field;
 use crate::{
-    authenticated::AnyScope,
+    authenticated::{AnyScope, Authenticated},
     error::Error,
     mfa::{self, TotpSecret, recovery},
     repository::User,
@@ -39,7 +40,13 @@ pub struct TotpEnrolment {
 pub(super) async fn enrol(
     State(state): State<AppState>,
     AnyScope(caller): AnyScope,
-) -> Result<Json<TotpEnrolment>, Error> {
+) -> Result<Json<TotpEnrolment>, ApiError> {
+    let result = start(&state, &caller).await;
+    let access = caller.did(Action::TotpEnrol).detail("enrolment started");
+    state.recorded(access, StatusCode::OK, result).await.map(Json)
+}
+
+async fn start(state: &AppState, caller: &Authenticated) -> Result<TotpEnrolment, Error> {
     let seal = state.mfa.seal.as_ref().ok_or(Error::MfaUnavailable)?;
     let user = &caller.user;
     if user.totp_enrolled {
@@ -50,7 +57,7 @@ pub(super) async fn enrol(
         return Err(Error::AlreadyEnrolled);
     }
     tracing::info!(user_id = %user.id, "TOTP enrolment started");
-    Ok(Json(TotpEnrolment { secret: secret.base32(), otpauth_uri: mfa::otpauth_uri(&secret, ISSUER, &user.email) }))
+    Ok(TotpEnrolment { secret: secret.base32(), otpauth_uri: mfa::otpauth_uri(&secret, ISSUER, &user.email) })
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -76,7 +83,13 @@ pub(super) async fn verify(
     State(state): State<AppState>,
     AnyScope(caller): AnyScope,
     JsonBody(body): JsonBody<TotpCode>,
-) -> Result<Json<RecoveryCodes>, Error> {
+) -> Result<Json<RecoveryCodes>, ApiError> {
+    let result = confirm(&state, &caller, body).await;
+    let access = caller.did(Action::TotpEnrol).detail("enrolment confirmed with a first code");
+    state.recorded(access, StatusCode::OK, result).await.map(Json)
+}
+
+async fn confirm(state: &AppState, caller: &Authenticated, body: TotpCode) -> Result<RecoveryCodes, Error> {
     let mut v = Validator::new();
     let code = v.field("code", validate::required(body.code));
     v.finish().map_err(Error::Validation)?;
@@ -85,7 +98,7 @@ pub(super) async fn verify(
     if user.totp_enrolled {
         return Err(Error::AlreadyEnrolled);
     }
-    let (secret, sealed) = secret_of(&state, user).await?.ok_or(Error::NotEnrolling)?;
+    let (secret, sealed) = secret_of(state, user).await?.ok_or(Error::NotEnrolling)?;
     let wrong = || Error::Validation(vec![FieldError::new("code", "does not match the authenticator's current code")]);
     let step = mfa::matching_step(&secret, &code, now()).ok_or_else(wrong)?;
     let codes = recovery::generate();
@@ -95,7 +108,7 @@ pub(super) async fn verify(
         return Err(wrong());
     }
     tracing::info!(user_id = %user.id, "TOTP enrolled");
-    Ok(Json(RecoveryCodes { recovery_codes: codes.iter().map(|c| c.as_str().to_string()).collect() }))
+    Ok(RecoveryCodes { recovery_codes: codes.iter().map(|c| c.as_str().to_string()).collect() })
 }
 
 /// The account's TOTP secret, opened, with its sealed bytes; `None` before any enrolment.

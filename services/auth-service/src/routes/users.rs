@@ -7,10 +7,12 @@ use std::time::Duration;
 use axum::{
     Json,
     extract::{Path, Query, State, rejection::QueryRejection},
+    http::StatusCode,
 };
 use chrono::{DateTime, Utc};
 use pulsetrack_common::{
     ApiError, FieldError, JsonBody,
+    audit::{Access, Action},
     identity::{Permission, Role},
     validate::{self, Validator},
 };
@@ -52,7 +54,18 @@ pub(super) async fn list_users(
     State(state): State<AppState>,
     caller: Authenticated,
     query: Result<Query<ListQuery>, QueryRejection>,
-) -> Result<Json<Vec<UserResponse>>, Error> {
+) -> Result<Json<Vec<UserResponse>>, ApiError> {
+    let mut access = caller.did(Action::UserList);
+    let result = list(&state, &caller, query, &mut access).await;
+    state.recorded(access, StatusCode::OK, result).await.map(Json)
+}
+
+async fn list(
+    state: &AppState,
+    caller: &Authenticated,
+    query: Result<Query<ListQuery>, QueryRejection>,
+    access: &mut Access,
+) -> Result<Vec<UserResponse>, Error> {
     caller.require(Permission::UsersManage)?;
     let Query(query) = query.map_err(|e| Error::Validation(vec![FieldError::new("query", e.body_text())]))?;
     let mut v = Validator::new();
@@ -69,19 +82,28 @@ pub(super) async fn list_users(
     v.finish().map_err(Error::Validation)?;
     let (Some(role), Some(limit)) = (role, limit) else { return Err(missing_field()) };
     let users = state.users.list(role, limit).await?;
-    Ok(Json(users.into_iter().map(UserResponse::from).collect()))
+    let filter = role.map_or("every role".to_string(), |r| format!("role {r}"));
+    access.detail = Some(format!("{filter}, at most {limit}: {} accounts shown", users.len()));
+    Ok(users.into_iter().map(UserResponse::from).collect())
 }
 
 /// The account `raw_id` names, other than the caller's own (`own` is the error then).
-async fn target(state: &AppState, caller: &Authenticated, raw_id: &str, own: Error) -> Result<User, Error> {
-    let user = account(state, caller, raw_id).await?;
+async fn target(
+    state: &AppState,
+    caller: &Authenticated,
+    raw_id: &str,
+    own: Error,
+    access: &mut Access,
+) -> Result<User, Error> {
+    let user = account(state, caller, raw_id, access).await?;
     if user.id == caller.user.id { Err(own) } else { Ok(user) }
 }
 
-/// The account `raw_id` names, the caller's own included.
-async fn account(state: &AppState, caller: &Authenticated, raw_id: &str) -> Result<User, Error> {
+/// The account `raw_id` names, the caller's own included; the entry names it as its subject.
+async fn account(state: &AppState, caller: &Authenticated, raw_id: &str, access: &mut Access) -> Result<User, Error> {
     caller.require(Permission::UsersManage)?;
     let id = parse_id(raw_id).map_err(|reason| Error::Validation(vec![FieldError::new("id", reason)]))?;
+    access.subject = Some(id.to_string());
     state.users.find(id).await?.ok_or(Error::UserNotFound)
 }
 
@@ -104,19 +126,33 @@ pub(super) async fn set_role(
     caller: Authenticated,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<RoleRequest>,
-) -> Result<Json<UserResponse>, Error> {
+) -> Result<Json<UserResponse>, ApiError> {
+    let mut access = caller.did(Action::RoleChange);
+    let result = grant(&state, &caller, &id, body, &mut access).await;
+    state.recorded(access, StatusCode::OK, result).await.map(Json)
+}
+
+async fn grant(
+    state: &AppState,
+    caller: &Authenticated,
+    id: &str,
+    body: RoleRequest,
+    access: &mut Access,
+) -> Result<UserResponse, Error> {
     let role = validate::required(body.role)
         .and_then(parse_role)
         .map_err(|reason| Error::Validation(vec![FieldError::new("role", reason)]))?;
     // An ADMIN cannot demote itself: the last one would lock everyone out.
-    let user = target(&state, &caller, &id, Error::OwnRole).await?;
+    let user = target(state, caller, id, Error::OwnRole, access).await?;
+    access.detail = Some(format!("{} to {role}", user.role));
     let must_change = user.password_grade < password::required_grade(state.password_policy, role);
     let updated = state.users.set_role(user.id, role, caller.user.id, must_change).await?.ok_or(Error::UserNotFound)?;
     // Every grant ends the sessions (even one that seemed to change nothing: a
     // concurrent grant may have changed the role in between).
-    session::end_all(&state, user.id, None, EndReason::RoleChanged).await?;
+    let ended = session::end_all(state, user.id, None, EndReason::RoleChanged).await?;
     tracing::info!(user_id = %user.id, %role, from = %user.role, changed_by = %caller.user.id, must_change, "role changed");
-    Ok(Json(updated.into()))
+    access.detail = Some(format!("{} to {role}; {ended} sessions ended", user.role));
+    Ok(updated.into())
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -136,17 +172,33 @@ pub(super) async fn set_status(
     caller: Authenticated,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<StatusRequest>,
-) -> Result<Json<UserResponse>, Error> {
+) -> Result<Json<UserResponse>, ApiError> {
+    let mut access = caller.did(Action::StatusChange);
+    let result = change_status(&state, &caller, &id, body, &mut access).await;
+    state.recorded(access, StatusCode::OK, result).await.map(Json)
+}
+
+async fn change_status(
+    state: &AppState,
+    caller: &Authenticated,
+    id: &str,
+    body: StatusRequest,
+    access: &mut Access,
+) -> Result<UserResponse, Error> {
     let status: AccountStatus = validate::required(body.status)
         .and_then(|s| s.trim().to_uppercase().parse())
         .map_err(|reason| Error::Validation(vec![FieldError::new("status", reason)]))?;
-    let user = target(&state, &caller, &id, Error::OwnStatus).await?;
+    let user = target(state, caller, id, Error::OwnStatus, access).await?;
+    access.detail = Some(format!("{} to {status}", user.status));
     let updated = state.users.set_status(user.id, status).await?.ok_or(Error::UserNotFound)?;
-    if status == AccountStatus::Disabled {
-        session::end_all(&state, user.id, None, EndReason::AccountDisabled).await?;
-    }
+    let ended = if status == AccountStatus::Disabled {
+        session::end_all(state, user.id, None, EndReason::AccountDisabled).await?
+    } else {
+        0
+    };
     tracing::info!(user_id = %user.id, %status, changed_by = %caller.user.id, "account status changed");
-    Ok(Json(updated.into()))
+    access.detail = Some(format!("{} to {status}; {ended} sessions ended", user.status));
+    Ok(updated.into())
 }
 
 /// A reset token to hand to the account's owner.
@@ -169,16 +221,28 @@ pub(super) async fn create_reset(
     State(state): State<AppState>,
     caller: Authenticated,
     Path(id): Path<String>,
-) -> Result<Json<ResetCreated>, Error> {
+) -> Result<Json<ResetCreated>, ApiError> {
+    let mut access = caller.did(Action::PasswordResetIssue);
+    let result = issue_reset(&state, &caller, &id, &mut access).await;
+    state.recorded(access, StatusCode::OK, result).await.map(Json)
+}
+
+async fn issue_reset(
+    state: &AppState,
+    caller: &Authenticated,
+    id: &str,
+    access: &mut Access,
+) -> Result<ResetCreated, Error> {
     // An ADMIN changes its own password with its current one.
-    let user = target(&state, &caller, &id, Error::OwnPassword).await?;
+    let user = target(state, caller, id, Error::OwnPassword, access).await?;
     if user.managed_by_secret {
         return Err(Error::ManagedBySecret);
     }
     let token = session::new_secret();
     let expires_at = state.resets.create(user.id, caller.user.id, &digest(&token), RESET_LIFE).await?;
     tracing::info!(user_id = %user.id, created_by = %caller.user.id, %expires_at, "password reset token created");
-    Ok(Json(ResetCreated { reset_token: token, expires_at }))
+    access.detail = Some(format!("valid until {expires_at}"));
+    Ok(ResetCreated { reset_token: token, expires_at })
 }
 
 /// A live session of an account.
@@ -213,10 +277,15 @@ pub(super) async fn list_sessions(
     State(state): State<AppState>,
     caller: Authenticated,
     Path(id): Path<String>,
-) -> Result<Json<Vec<SessionResponse>>, Error> {
-    let user = account(&state, &caller, &id).await?;
-    let sessions = state.sessions.live_of(user.id).await?;
-    Ok(Json(sessions.into_iter().map(SessionResponse::from).collect()))
+) -> Result<Json<Vec<SessionResponse>>, ApiError> {
+    let mut access = caller.did(Action::SessionList);
+    let result = async {
+        let user = account(&state, &caller, &id, &mut access).await?;
+        let sessions = state.sessions.live_of(user.id).await?;
+        Ok(sessions.into_iter().map(SessionResponse::from).collect())
+    }
+    .await;
+    state.recorded(access, StatusCode::OK, result).await.map(Json)
 }
 
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
@@ -234,9 +303,15 @@ pub(super) async fn end_sessions(
     State(state): State<AppState>,
     caller: Authenticated,
     Path(id): Path<String>,
-) -> Result<Json<SessionsEnded>, Error> {
-    let user = account(&state, &caller, &id).await?;
-    let ended = session::end_all(&state, user.id, None, EndReason::EndedByAdmin).await?;
-    tracing::info!(user_id = %user.id, ended, ended_by = %caller.user.id, "sessions ended by an ADMIN");
-    Ok(Json(SessionsEnded { ended }))
+) -> Result<Json<SessionsEnded>, ApiError> {
+    let mut access = caller.did(Action::SessionEnd);
+    let result = async {
+        let user = account(&state, &caller, &id, &mut access).await?;
+        let ended = session::end_all(&state, user.id, None, EndReason::EndedByAdmin).await?;
+        tracing::info!(user_id = %user.id, ended, ended_by = %caller.user.id, "sessions ended by an ADMIN");
+        access.detail = Some(format!("{}: {ended} sessions", EndReason::EndedByAdmin));
+        Ok(SessionsEnded { ended })
+    }
+    .await;
+    state.recorded(access, StatusCode::OK, result).await.map(Json)
 }

@@ -8,10 +8,16 @@ use axum::http::StatusCode;
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use tokio::sync::watch;
+
 use super::{
+    anchor::anchor_every,
+    config::AuditConfig,
     entry::{Access, Action, Entry},
+    key::AuditKey,
     query::AuditQuery,
     store::{self, Head},
+    verify::{Verification, verify},
 };
 use crate::{
     ApiError,
@@ -43,28 +49,39 @@ impl From<AuditError> for ApiError {
     }
 }
 
-/// A service's audit trail: the writer's queue and the pool it reads from.
+/// A service's audit trail: the writer's queue, the pool it reads from, and its key
+/// and anchors.
 #[derive(Clone)]
 pub struct AuditLog {
     service: &'static str,
     writer: GroupCommit<Writer>,
     pool: PgPool,
+    config: AuditConfig,
 }
 
 impl AuditLog {
-    /// Starts the writer for `service`'s trail on `pool`.
-    pub fn spawn(pool: PgPool, service: &'static str) -> Self {
-        let writer = Writer { pool: pool.clone(), service, head: None };
-        Self { service, writer: GroupCommit::spawn(writer, BATCH_MAX, QUEUE), pool }
+    /// Starts the writer for `service`'s trail on `pool`, and the task that anchors
+    /// the head it writes.
+    pub fn spawn(pool: PgPool, service: &'static str, config: &AuditConfig) -> Self {
+        let (heads, watching) = watch::channel(None);
+        let writer = Writer { pool: pool.clone(), service, key: config.key.clone(), head: None, heads };
+        tokio::spawn(anchor_every(
+            config.anchor_interval,
+            service,
+            config.key.clone(),
+            config.anchors.clone(),
+            watching,
+        ));
+        Self { service, writer: GroupCommit::spawn(writer, BATCH_MAX, QUEUE), pool, config: config.clone() }
     }
 
     pub fn service(&self) -> &'static str {
         self.service
     }
 
-    /// The pool the trail is read from, for `GET /audit/verify` to walk it.
-    pub(super) fn pool(&self) -> &PgPool {
-        &self.pool
+    /// Walks the trail against its newest anchor.
+    pub async fn verify(&self) -> Result<Verification, super::verify::VerifyError> {
+        verify(&self.pool, self.service, &self.config).await
     }
 
     /// Records `access`; returns once it is committed.
@@ -83,11 +100,23 @@ impl AuditLog {
         patient_ids: Vec<Uuid>,
         result: Result<T, ApiError>,
     ) -> Result<T, ApiError> {
-        let outcome = match &result {
+        self.recorded_as(Access::new(caller, action, patient_ids, ok), ok, result).await
+    }
+
+    /// Records `access` with the outcome of `result` (`ok` when it succeeded, the
+    /// error's status otherwise), and returns the result once the entry is committed.
+    pub async fn recorded_as<T>(
+        &self,
+        mut access: Access,
+        ok: StatusCode,
+        result: Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        access.outcome = match &result {
             Ok(_) => ok,
             Err(e) => e.status,
-        };
-        self.record(Access::new(caller, action, patient_ids, outcome)).await?;
+        }
+        .as_u16();
+        self.record(access).await?;
         result
     }
 
@@ -102,8 +131,11 @@ impl AuditLog {
 struct Writer {
     pool: PgPool,
     service: &'static str,
+    key: AuditKey,
     /// The chain's last entry as this writer knows it; `None`: read it before appending.
     head: Option<Head>,
+    /// The head this writer last committed, for the anchoring task.
+    heads: watch::Sender<Option<Head>>,
 }
 
 impl Batch for Writer {
@@ -112,7 +144,11 @@ impl Batch for Writer {
 
     async fn commit(&mut self, accesses: Vec<Access>) -> Vec<Self::Outcome> {
         let entries: Vec<&Access> = accesses.iter().collect();
-        let result = store::append(&self.pool, self.service, &mut self.head, &entries).await.map_err(|e| {
+        let result = store::append(&self.pool, self.service, &self.key, &mut self.head, &entries).await;
+        if result.is_ok() {
+            self.heads.send_replace(self.head.clone());
+        }
+        let result = result.map_err(|e| {
             for a in &accesses {
                 tracing::error!(error = %e, actor_id = %a.actor_id, action = %a.action, patient_ids = ?a.patient_ids,
                     outcome = a.outcome, request_id = ?a.request_id, "audit entry not written");

@@ -13,7 +13,7 @@ use super::{
     entry::{Action, Entry},
     query::AuditQueryParams,
     recorder::AuditLog,
-    verify::{Verification, verify},
+    verify::{Verification, VerifyError},
 };
 use crate::{
     ApiError,
@@ -32,6 +32,20 @@ async fn list(
     caller: Caller,
     query: Result<Query<AuditQueryParams>, QueryRejection>,
 ) -> Result<Json<Vec<Entry>>, ApiError> {
+    list_as(&audit, &caller, query).await.map(Json)
+}
+
+async fn check(State(audit): State<AuditLog>, caller: Caller) -> Result<Json<Verification>, ApiError> {
+    verify_as(&audit, &caller).await.map(Json)
+}
+
+/// `GET /audit` for `caller` (auth-service, which checks its callers itself, calls
+/// this with the caller it found): the entries, and the read recorded.
+pub async fn list_as(
+    audit: &AuditLog,
+    caller: &Caller,
+    query: Result<Query<AuditQueryParams>, QueryRejection>,
+) -> Result<Vec<Entry>, ApiError> {
     let mut patients = Vec::new();
     let result = async {
         caller.require(Permission::AuditRead)?;
@@ -41,14 +55,21 @@ async fn list(
         audit.query(&query).await.map_err(|e| database_error(&e))
     }
     .await;
-    audit.recorded(&caller, Action::AuditRead, StatusCode::OK, patients, result).await.map(Json)
+    audit.recorded(caller, Action::AuditRead, StatusCode::OK, patients, result).await
 }
 
-async fn check(State(audit): State<AuditLog>, caller: Caller) -> Result<Json<Verification>, ApiError> {
+/// `GET /audit/verify` for `caller`: the trail walked, and the walk recorded.
+pub async fn verify_as(audit: &AuditLog, caller: &Caller) -> Result<Verification, ApiError> {
     let result = async {
         caller.require(Permission::AuditRead)?;
-        verify(audit.pool(), audit.service()).await.map_err(|e| database_error(&e))
+        audit.verify().await.map_err(|e| match e {
+            VerifyError::Database(e) => database_error(&e),
+            VerifyError::Anchors(e) => {
+                tracing::error!(error = %e, "the audit trail's anchors cannot be read");
+                ApiError::service_unavailable("the audit trail's anchors cannot be read, retry later").retry_after(5)
+            }
+        })
     }
     .await;
-    audit.recorded(&caller, Action::AuditVerify, StatusCode::OK, Vec::new(), result).await.map(Json)
+    audit.recorded(caller, Action::AuditVerify, StatusCode::OK, Vec::new(), result).await
 }

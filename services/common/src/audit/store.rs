@@ -7,15 +7,16 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::{
-    entry::{Access, Entry, GENESIS},
+    entry::{Access, Entry, GENESIS, SEALED_WITH_HMAC},
+    key::AuditKey,
     query::AuditQuery,
 };
 
 /// The last entry of the chain: its sequence number and hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Head {
-    seq: i64,
-    hash: Vec<u8>,
+    pub(super) seq: i64,
+    pub(super) hash: Vec<u8>,
 }
 
 async fn read_head(pool: &PgPool) -> Result<Head, sqlx::Error> {
@@ -36,6 +37,7 @@ const APPEND_TRIES: usize = 8;
 pub(super) async fn append(
     pool: &PgPool,
     service: &str,
+    key: &AuditKey,
     head: &mut Option<Head>,
     accesses: &[&Access],
 ) -> Result<(), sqlx::Error> {
@@ -46,7 +48,7 @@ pub(super) async fn append(
             Some(known) => known,
             None => read_head(pool).await?,
         };
-        let (columns, at, last) = chain(service, &base, accesses);
+        let (columns, at, last) = chain(service, key, &base, accesses);
         match insert(pool, service, &columns, at).await {
             Ok(()) => {
                 *head = Some(last);
@@ -66,7 +68,7 @@ fn taken_sequence(e: &sqlx::Error) -> bool {
 }
 
 /// The batch's entries chained onto `base`, as columns, with their time and the new head.
-fn chain(service: &str, base: &Head, accesses: &[&Access]) -> (Columns, DateTime<Utc>, Head) {
+fn chain(service: &str, key: &AuditKey, base: &Head, accesses: &[&Access]) -> (Columns, DateTime<Utc>, Head) {
     // Microseconds, as Postgres stores them, so that the hash verifies after a read.
     let at = DateTime::<Utc>::from_timestamp_micros(Utc::now().timestamp_micros()).unwrap_or_default();
     let mut columns = Columns::default();
@@ -84,10 +86,14 @@ fn chain(service: &str, base: &Head, accesses: &[&Access]) -> (Columns, DateTime
             outcome: i16::try_from(access.outcome).unwrap_or(i16::MAX),
             request_id: access.request_id.clone(),
             client_addr: access.client_addr.map(|a| a.to_string()),
+            subject: access.subject.clone(),
+            detail: access.detail.clone(),
+            count: access.count,
+            version: SEALED_WITH_HMAC,
             prev_hash: prev,
             hash: Vec::new(),
         };
-        prev = entry.compute_hash().to_vec();
+        prev = entry.seal(key).map(|seal| seal.to_vec()).unwrap_or_default();
         columns.push(entry, prev.clone());
     }
     (columns, at, Head { seq, hash: prev })
@@ -96,13 +102,14 @@ fn chain(service: &str, base: &Head, accesses: &[&Access]) -> (Columns, DateTime
 async fn insert(pool: &PgPool, service: &str, columns: &Columns, at: DateTime<Utc>) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO audit_log (seq, at, service, actor_id, actor_role, action, patient_ids, outcome, request_id, \
-                                client_addr, prev_hash, hash) \
+                                client_addr, subject, detail, count, version, prev_hash, hash) \
          SELECT seq, $2, $3, actor_id, actor_role, action, \
                 CASE WHEN ids = '' THEN '{}'::uuid[] ELSE string_to_array(ids, ',')::uuid[] END, \
-                outcome, request_id, client_addr, prev_hash, hash \
+                outcome, request_id, client_addr, subject, detail, count, $16, prev_hash, hash \
          FROM unnest($1::int8[], $4::text[], $5::text[], $6::text[], $7::text[], $8::int2[], $9::text[], \
-                     $10::text[], $11::bytea[], $12::bytea[]) \
-              AS e(seq, actor_id, actor_role, action, ids, outcome, request_id, client_addr, prev_hash, hash)",
+                     $10::text[], $13::text[], $14::text[], $15::int4[], $11::bytea[], $12::bytea[]) \
+              AS e(seq, actor_id, actor_role, action, ids, outcome, request_id, client_addr, subject, detail, count, \
+                   prev_hash, hash)",
     )
     .bind(&columns.seq)
     .bind(at)
@@ -116,6 +123,10 @@ async fn insert(pool: &PgPool, service: &str, columns: &Columns, at: DateTime<Ut
     .bind(&columns.client_addr)
     .bind(&columns.prev_hash)
     .bind(&columns.hash)
+    .bind(&columns.subject)
+    .bind(&columns.detail)
+    .bind(&columns.count)
+    .bind(SEALED_WITH_HMAC)
     .execute(pool)
     .await
     .map(|_| ())
@@ -132,6 +143,9 @@ struct Columns {
     outcome: Vec<i16>,
     request_id: Vec<Option<String>>,
     client_addr: Vec<Option<String>>,
+    subject: Vec<Option<String>>,
+    detail: Vec<Option<String>>,
+    count: Vec<i32>,
     prev_hash: Vec<Vec<u8>>,
     hash: Vec<Vec<u8>>,
 }
@@ -146,23 +160,34 @@ impl Columns {
         self.outcome.push(entry.outcome);
         self.request_id.push(entry.request_id);
         self.client_addr.push(entry.client_addr);
+        self.subject.push(entry.subject);
+        self.detail.push(entry.detail);
+        self.count.push(entry.count);
         self.prev_hash.push(entry.prev_hash);
         self.hash.push(hash);
     }
 }
 
+/// The columns of an [`Entry`], for the queries that read them.
+macro_rules! entry_columns {
+    () => {
+        "seq, at, service, actor_id, actor_role, action, patient_ids, outcome, request_id, client_addr, subject, \
+         detail, count, version, prev_hash, hash"
+    };
+}
+
 /// The entries matching `query`, newest first.
 pub(super) async fn entries(pool: &PgPool, query: &AuditQuery) -> Result<Vec<Entry>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT seq, at, service, actor_id, actor_role, action, patient_ids, outcome, request_id, \
-                client_addr, prev_hash, hash \
-         FROM audit_log \
+    sqlx::query_as(concat!(
+        "SELECT ",
+        entry_columns!(),
+        " FROM audit_log \
          WHERE ($1::uuid IS NULL OR patient_ids @> ARRAY[$1::uuid]) \
            AND ($2::text IS NULL OR actor_id = $2) \
            AND ($3::timestamptz IS NULL OR at >= $3) \
            AND ($4::timestamptz IS NULL OR at < $4) \
-         ORDER BY seq DESC LIMIT $5",
-    )
+         ORDER BY seq DESC LIMIT $5"
+    ))
     .bind(query.patient_id)
     .bind(&query.actor)
     .bind(query.from)
@@ -174,13 +199,9 @@ pub(super) async fn entries(pool: &PgPool, query: &AuditQuery) -> Result<Vec<Ent
 
 /// At most `limit` entries from sequence number `from` on, in chain order.
 pub(super) async fn page(pool: &PgPool, from: i64, limit: i64) -> Result<Vec<Entry>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT seq, at, service, actor_id, actor_role, action, patient_ids, outcome, request_id, \
-                client_addr, prev_hash, hash \
-         FROM audit_log WHERE seq >= $1 ORDER BY seq LIMIT $2",
-    )
-    .bind(from)
-    .bind(limit)
-    .fetch_all(pool)
-    .await
+    sqlx::query_as(concat!("SELECT ", entry_columns!(), " FROM audit_log WHERE seq >= $1 ORDER BY seq LIMIT $2"))
+        .bind(from)
+        .bind(limit)
+        .fetch_all(pool)
+        .await
 }

@@ -1,0 +1,1 @@
+../../common/sql/audit_log_patients_direct.sql
