@@ -79,7 +79,7 @@ fn stderr(o: &Output) -> String {
 }
 
 fn template_body(moto: &Moto, stack: &str) -> String {
-    moto.cloudformation(&[("Action", "GetTemplate"), ("StackName", stack)])
+    support::cloudformation(moto, &[("Action", "GetTemplate"), ("StackName", stack)])
 }
 
 #[test]
@@ -223,7 +223,7 @@ fn without_a_registry_deploy_declares_ecr_repositories_and_names_moto_s_gap() {
     let template = template_body(&moto, "PulseTrackImages");
     assert_eq!(template.matches("AWS::ECR::Repository").count(), system::SERVICES.len(), "{template}");
     assert!(template.contains("IMMUTABLE") && template.contains("ScanOnPush"));
-    let described = moto.cloudformation(&[("Action", "DescribeStacks"), ("StackName", "PulseTrack")]);
+    let described = support::cloudformation(&moto, &[("Action", "DescribeStacks"), ("StackName", "PulseTrack")]);
     assert!(described.contains("does not exist"), "no main stack without images: {described}");
     assert!(!err.contains("via S3") && !err.contains("assets bucket"), "a small template goes inline: {err}");
 }
@@ -370,7 +370,7 @@ fn after_a_failed_deploy_the_next_reports_only_its_own_events() {
     assert!(!err.contains("FAILED") && !err.contains("undefined resource"), "no earlier failure: {err}");
     // The earlier operations' events are there to be misreported: the failed update's
     // UPDATE_IN_PROGRESS (without an end) and the create's.
-    let all = moto.cloudformation(&[("Action", "DescribeStackEvents"), ("StackName", "PulseTrack")]);
+    let all = support::cloudformation(&moto, &[("Action", "DescribeStackEvents"), ("StackName", "PulseTrack")]);
     assert!(all.matches("<ResourceStatus>UPDATE_IN_PROGRESS</ResourceStatus>").count() >= 3, "{all}");
 }
 

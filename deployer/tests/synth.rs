@@ -133,11 +133,11 @@ fn the_template_deploys_to_create_complete_on_moto() {
         ("Capabilities.member.1", "CAPABILITY_IAM"),
     ];
     request.extend(keys.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    let created = moto.cloudformation(&request);
+    let created = support::cloudformation(&moto, &request);
     assert!(created.contains("<StackId>"), "CreateStack failed: {created}");
     let deadline = Instant::now() + Duration::from_secs(120);
     let described = loop {
-        let described = moto.cloudformation(&[("Action", "DescribeStacks"), ("StackName", "PulseTrack")]);
+        let described = support::cloudformation(&moto, &[("Action", "DescribeStacks"), ("StackName", "PulseTrack")]);
         let status = xml_value(&described, "StackStatus").unwrap_or_default().to_string();
         if !status.ends_with("IN_PROGRESS") {
             break described;

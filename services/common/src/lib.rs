@@ -35,6 +35,8 @@ pub mod validate;
 #[cfg(feature = "testing")]
 pub mod testing;
 #[cfg(feature = "testing")]
+pub mod testing_moto;
+#[cfg(feature = "testing")]
 pub mod testing_postgres;
 
 pub use error::{ApiError, FieldError};

@@ -36,6 +36,11 @@ impl S3Anchors {
         Ok(Self { bucket: bucket.into(), prefix: prefix.trim_matches('/').into(), client: OnceCell::new() })
     }
 
+    /// These anchors through `client` instead of the default chain's (tests and tools).
+    pub fn with_client(self, client: Client) -> Self {
+        Self { client: OnceCell::new_with(Some(client)), ..self }
+    }
+
     /// The client, from the default credential chain (the task role on ECS). An
     /// endpoint set in the environment (an emulator) is reached by path.
     async fn client(&self) -> &Client {

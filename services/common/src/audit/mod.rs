@@ -46,6 +46,7 @@ mod verify;
 
 pub use anchor::Anchor;
 pub use anchors::{AnchorError, Anchors, NewestAnchor};
+pub use anchors_s3::S3Anchors;
 pub use config::{AuditConfig, MAX_ANCHOR_INTERVAL};
 pub use entry::{ANONYMOUS, Access, Action, Entry, NO_ROLE, SERVICE_ROLE, hex};
 pub use key::AuditKey;
