@@ -10,9 +10,13 @@
 //! trail holds; it is the one service every deployment has, and the gateway already
 //! depends on it.
 //!
-//! A report that fails is kept and sent again (the counts stay bounded: past
-//! [`MAX_COUNTS`] distinct counts, new clients are counted together, with no address).
-//! A gateway stopped loses the counts of its unfinished minute.
+//! A report that fails to arrive is kept and sent again; one auth-service refuses (a
+//! 4xx, which a retry would not change) is logged and dropped. The counts stay bounded:
+//! a route is named by its standard method (any other is `OTHER`) and its matched
+//! path, and past [`MAX_COUNTS`] distinct counts new ones are counted together, with
+//! no address and route `(overflow)`. Reports carry at most
+//! [`MAX_REFUSALS_PER_REPORT`] counts each. A gateway stopped loses the counts of its
+//! unfinished minute.
 
 use std::{
     collections::HashMap,
@@ -23,26 +27,40 @@ use std::{
 
 use axum::{
     body::Body,
-    extract::{MatchedPath, Request, State},
     http::{self, StatusCode, Uri, header},
-    middleware::Next,
-    response::Response,
 };
 use chrono::{DateTime, Utc};
 use pulsetrack_common::{
-    audit::{REFUSAL_STATUSES, REFUSALS_PATH, RefusalCount, RefusalReport, minute_of},
+    audit::{MAX_REFUSALS_PER_REPORT, REFUSAL_STATUSES, REFUSALS_PATH, RefusalCount, RefusalReport, minute_of},
     http_client::HttpClient,
     service_auth::{API_GATEWAY, AUTH_SERVICE, CredentialMinter, ServiceSecret},
 };
 use std::sync::Arc;
-
-use crate::gateway::Gateway;
 
 /// How often finished minutes are reported.
 pub const REPORT_EVERY: Duration = Duration::from_secs(10);
 /// The most distinct counts held (a minute of a flood from this many addresses).
 pub const MAX_COUNTS: usize = 50_000;
 const REPORT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The route of the counts past [`MAX_COUNTS`].
+const OVERFLOW_ROUTE: &str = "(overflow)";
+
+/// Why a report did not land: it may arrive if sent again, or it was refused.
+enum Undelivered {
+    Failed(String),
+    Refused(String),
+}
+
+/// A request's method as a route names it: the standard ones, else `OTHER` (a method
+/// is any token a client makes up).
+pub fn method_name(method: &http::Method) -> &'static str {
+    use http::Method as M;
+    [M::GET, M::HEAD, M::POST, M::PUT, M::DELETE, M::PATCH, M::OPTIONS, M::CONNECT, M::TRACE]
+        .iter()
+        .find(|m| *m == method)
+        .map_or("OTHER", |m| m.as_str())
+}
 
 /// On a response the gateway itself refused (not one an upstream answered).
 #[derive(Debug, Clone, Copy)]
@@ -76,13 +94,18 @@ impl Refusals {
         })
     }
 
-    /// Counts one refusal of `client` on `route` with `status`, now.
+    /// Counts one refusal of `client` on `route` with `status` (401, 403 or 429; any
+    /// other is not a refusal and not counted), now.
     pub fn count(&self, client: IpAddr, route: String, status: StatusCode) {
+        if !REFUSAL_STATUSES.contains(&status) {
+            return;
+        }
         let minute = minute_of(Utc::now());
         let mut counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
         let mut key = Key { client: Some(client), route, status: status.as_u16(), minute };
         if counts.len() >= MAX_COUNTS && !counts.contains_key(&key) {
             key.client = None;
+            key.route = OVERFLOW_ROUTE.into();
         }
         let n = counts.entry(key).or_insert(0);
         *n = n.saturating_add(1);
@@ -118,39 +141,48 @@ impl Refusals {
         }
     }
 
-    /// Sends the finished minutes' counts to auth-service; kept for the next try when
-    /// it does not take them.
+    /// Sends the finished minutes' counts to auth-service, in reports of at most
+    /// [`MAX_REFUSALS_PER_REPORT`]: those that do not arrive are kept for the next try,
+    /// those it refuses are dropped (logged). Returns how many it took.
     pub async fn report_finished(&self) -> Result<usize, String> {
-        let finished = self.take_finished(Utc::now());
-        if finished.is_empty() {
-            return Ok(0);
-        }
-        let sent = finished.len();
-        let report = RefusalReport { refusals: finished };
-        match self.send(&report).await {
-            Ok(()) => Ok(sent),
-            Err(e) => {
-                self.put_back(report.refusals);
-                Err(e)
+        let mut finished = self.take_finished(Utc::now());
+        let mut taken = 0;
+        while !finished.is_empty() {
+            let rest = finished.split_off(finished.len().min(MAX_REFUSALS_PER_REPORT));
+            let report = RefusalReport { refusals: finished };
+            match self.send(&report).await {
+                Ok(()) => taken += report.refusals.len(),
+                Err(Undelivered::Refused(why)) => {
+                    tracing::error!(counts = report.refusals.len(), %why, "auth-service refused a refusal report: dropped");
+                }
+                Err(Undelivered::Failed(why)) => {
+                    self.put_back(report.refusals);
+                    self.put_back(rest);
+                    return Err(why);
+                }
             }
+            finished = rest;
         }
+        Ok(taken)
     }
 
-    async fn send(&self, report: &RefusalReport) -> Result<(), String> {
-        let body = serde_json::to_vec(report).map_err(|e| e.to_string())?;
-        let authorization = self.minter.authorization().map_err(|e| e.to_string())?;
+    async fn send(&self, report: &RefusalReport) -> Result<(), Undelivered> {
+        let failed = |e: &dyn std::fmt::Display| Undelivered::Failed(e.to_string());
+        let body = serde_json::to_vec(report).map_err(|e| failed(&e))?;
+        let authorization = self.minter.authorization().map_err(|e| failed(&e))?;
         let request = http::Request::post(self.report_url.clone())
             .header(header::CONTENT_TYPE, "application/json")
             .header(header::AUTHORIZATION, authorization)
             .body(Body::from(body))
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| failed(&e))?;
         let response = tokio::time::timeout(REPORT_TIMEOUT, self.client.request(request))
             .await
-            .map_err(|_| "auth-service did not answer in time".to_string())?
-            .map_err(|e| e.to_string())?;
+            .map_err(|_| failed(&"auth-service did not answer in time"))?
+            .map_err(|e| failed(&e))?;
         match response.status() {
             StatusCode::NO_CONTENT => Ok(()),
-            status => Err(format!("auth-service answered {status}")),
+            status if status.is_client_error() => Err(Undelivered::Refused(format!("auth-service answered {status}"))),
+            status => Err(failed(&format!("auth-service answered {status}"))),
         }
     }
 }
@@ -167,21 +199,6 @@ pub async fn report_every(refusals: Arc<Refusals>) {
             Err(e) => tracing::error!(error = %e, "the gateway's refusals cannot be reported to the audit trail; kept"),
         }
     }
-}
-
-/// Counts the responses the gateway itself refused with 401, 403 or 429.
-pub async fn count_refusals(State(gw): State<Arc<Gateway>>, request: Request, next: Next) -> Response {
-    let client = gw.client(&request);
-    let route = format!(
-        "{} {}",
-        request.method(),
-        request.extensions().get::<MatchedPath>().map_or("(unmatched)", MatchedPath::as_str)
-    );
-    let response = next.run(request).await;
-    if response.extensions().get::<Refused>().is_some() && REFUSAL_STATUSES.contains(&response.status()) {
-        gw.refusals.count(client, route, response.status());
-    }
-    response
 }
 
 #[cfg(test)]
@@ -214,6 +231,13 @@ mod tests {
     }
 
     #[test]
+    fn methods_are_named_from_a_fixed_set() {
+        assert_eq!(method_name(&http::Method::GET), "GET");
+        let made_up = http::Method::from_bytes("X".repeat(300).as_bytes()).expect("a token");
+        assert_eq!(method_name(&made_up), "OTHER");
+    }
+
+    #[test]
     fn past_the_limit_new_clients_are_counted_together() {
         let r = refusals();
         for i in 0..MAX_COUNTS as u32 + 10 {
@@ -221,6 +245,7 @@ mod tests {
         }
         let counts = r.take_finished(Utc::now() + chrono::Duration::minutes(1));
         assert_eq!(counts.len(), MAX_COUNTS + 1);
-        assert_eq!(counts.iter().find(|c| c.client.is_none()).map(|c| c.count), Some(10));
+        let overflow = counts.iter().find(|c| c.client.is_none()).expect("the overflow count");
+        assert_eq!((overflow.route.as_str(), overflow.count), (OVERFLOW_ROUTE, 10));
     }
 }

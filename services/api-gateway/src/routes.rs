@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use axum::{
     Router,
-    extract::{Request, State},
+    extract::{MatchedPath, Request, State},
     http::Method,
+    middleware::Next,
     response::Response,
     routing::{any, get},
 };
@@ -19,6 +20,7 @@ use crate::{
     error::GatewayError,
     gateway::{Gateway, RateKey},
     proxy::Upstream,
+    refusals::{Refused, method_name},
 };
 
 pub fn router(gateway: Arc<Gateway>) -> Router {
@@ -36,9 +38,25 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/api/audit", get(audit::entries))
         .route("/api/audit/verify", get(audit::verify))
         .route("/api-docs/{api}", get(api_docs))
-        .route_layer(axum::middleware::from_fn_with_state(gateway.clone(), crate::refusals::count_refusals))
+        .route_layer(axum::middleware::from_fn_with_state(gateway.clone(), count_refusals))
         .with_state(gateway)
         .merge(swagger_ui())
+}
+
+/// Counts the responses the gateway itself refused with 401, 403 or 429 for the audit
+/// trail ([`crate::refusals`]). What it keeps of each request until the answer is cheap
+/// (the method, the matched route's shared name, the client); the route's text is
+/// made only for a refusal.
+async fn count_refusals(State(gw): State<Arc<Gateway>>, request: Request, next: Next) -> Response {
+    let client = gw.client(&request);
+    let method = method_name(request.method());
+    let matched = request.extensions().get::<MatchedPath>().cloned();
+    let response = next.run(request).await;
+    if response.extensions().get::<Refused>().is_some() {
+        let route = format!("{method} {}", matched.as_ref().map_or("(unmatched)", MatchedPath::as_str));
+        gw.refusals.count(client, route, response.status());
+    }
+    response
 }
 
 /// Public: signup, login, refresh, password reset, keys; limited per client address.

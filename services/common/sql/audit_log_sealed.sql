@@ -13,3 +13,7 @@ ALTER TABLE audit_log
     ADD COLUMN version SMALLINT NOT NULL DEFAULT 1;
 -- Every new entry names both itself.
 ALTER TABLE audit_log ALTER COLUMN count DROP DEFAULT, ALTER COLUMN version DROP DEFAULT;
+-- From now on only keyed entries are written: whoever can insert (the service's role)
+-- cannot slip in an unkeyed one that verify would take as part of the legacy prefix.
+-- NOT VALID: the entries already there keep their version 1.
+ALTER TABLE audit_log ADD CONSTRAINT audit_log_keyed CHECK (version = 2) NOT VALID;

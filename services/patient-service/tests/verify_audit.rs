@@ -186,8 +186,10 @@ async fn entries_removed_from_the_end_are_truncated() {
 async fn a_chain_replaced_by_one_that_verifies_on_its_own_is_rewritten() {
     let trail = Trail::written(10).await;
     // The owner rewrites history as unkeyed (version 1) entries, each chained and hashed
-    // correctly: a chain that holds together, but not the one that was anchored.
+    // correctly: a chain that holds together, but not the one that was anchored. (The
+    // table takes only keyed entries; its owner drops that check first.)
     let mut owner = trail.owner().await;
+    sqlx::query("ALTER TABLE audit_log DROP CONSTRAINT audit_log_keyed").execute(&mut owner).await.expect("drop");
     let mut prev = vec![0u8; 32];
     for entry in trail.entries().await {
         let mut rewritten = Entry {
@@ -235,6 +237,38 @@ async fn entries_no_anchor_covers_in_time_are_anchor_missing() {
     let (code, report) = trail.verify().await;
     assert_eq!(code, Some(1), "{report}");
     assert!(report["anchorsRejected"].as_u64() >= Some(1), "{report}");
+}
+
+#[tokio::test]
+async fn an_anchor_its_service_did_not_sign_is_anchor_forged_and_unkeyed_entries_are_refused() {
+    let trail = Trail::written(3).await;
+    let head = trail.entries().await.pop().expect("the head");
+    let forged = pulsetrack_common::audit::Anchor {
+        service: "patient-service".into(),
+        seq: head.seq,
+        hash: head.hash.clone(),
+        at: Utc::now(),
+        signature: vec![7; 64],
+    };
+    let line = format!("{}\n", serde_json::to_string(&forged).expect("json"));
+    std::fs::write(&trail.anchors, [std::fs::read(&trail.anchors).expect("anchors"), line.into_bytes()].concat())
+        .expect("appended");
+    let (code, report) = trail.verify().await;
+    assert_eq!((code, report["breach"].as_str()), (Some(1), Some("anchor-forged")), "{report}");
+    // The service's role may append, but not an unkeyed entry.
+    let mut legacy = Entry { seq: head.seq + 1, version: 1, prev_hash: head.hash.clone(), ..head };
+    legacy.hash = legacy.seal(&AuditKey::generate()).expect("v1").to_vec();
+    let refused = sqlx::query(
+        "INSERT INTO audit_log (seq, at, service, actor_id, actor_role, action, patient_ids, outcome, count, version, \
+         prev_hash, hash) VALUES ($1, now(), 'patient-service', 'x', 'ADMIN', 'PATIENT_READ', '{}', 200, 1, 1, $2, $3)",
+    )
+    .bind(legacy.seq)
+    .bind(&legacy.prev_hash)
+    .bind(&legacy.hash)
+    .execute(&trail.pool)
+    .await
+    .expect_err("only keyed entries are taken");
+    assert!(refused.to_string().contains("audit_log_keyed"), "{refused}");
 }
 
 /// Two replicas of a service write to one database at once: every entry is recorded

@@ -74,7 +74,9 @@ async fn change(
     if !password::verify(current, Some(user.password_hash.clone())).await? {
         access.detail = Some("the current password did not match".into());
         if let Some(until) = throttle.failures.record(&user.email, &throttle.lockout).await? {
-            state.record(caller.did(Action::Lockout).subject(user.id).detail(format!("locked until {until}"))).await?;
+            let mut lockout = caller.did(Action::Lockout).subject(user.id).detail(format!("locked until {until}"));
+            lockout.outcome = StatusCode::TOO_MANY_REQUESTS.as_u16();
+            state.record(lockout).await?;
         }
         return Err(Error::WrongPassword);
     }

@@ -51,11 +51,14 @@ pub(super) async fn reset_password(
     if let Some(user) = &account {
         access = access.subject(user.id);
     }
-    state.recorded(access, StatusCode::NO_CONTENT, result).await
+    if let Ok(ended) = &result {
+        access = access.detail(format!("{ended} sessions ended"));
+    }
+    state.recorded(access, StatusCode::NO_CONTENT, result).await.map(|_| StatusCode::NO_CONTENT)
 }
 
 /// Sets the password of the account the reset token names (put in `account` once known).
-async fn reset(state: &AppState, body: PasswordReset, account: &mut Option<User>) -> Result<StatusCode, Error> {
+async fn reset(state: &AppState, body: PasswordReset, account: &mut Option<User>) -> Result<u64, Error> {
     let mut v = Validator::new();
     let token = v.field("resetToken", validate::required(body.reset_token));
     let new = v.field("newPassword", validate::required(body.new_password));
@@ -74,5 +77,5 @@ async fn reset(state: &AppState, body: PasswordReset, account: &mut Option<User>
     state.users.set_password(user.id, &PasswordUpdate { hash: &hash, grade }).await?.ok_or(Error::UserNotFound)?;
     let ended = session::end_all(state, user.id, None, EndReason::PasswordReset).await?;
     tracing::info!(user_id = %user.id, sessions_ended = ended, "password reset");
-    Ok(StatusCode::NO_CONTENT)
+    Ok(ended)
 }

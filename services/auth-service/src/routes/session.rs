@@ -108,7 +108,14 @@ pub(super) async fn refresh(
     let old = digest(&presented);
     let found = state.sessions.lookup_refresh(&old).await?.ok_or(Error::InvalidRefreshToken)?;
     let session = &found.session;
-    if session.ended_at.is_some() {
+    if let Some(ended_at) = session.ended_at {
+        // A spent token of an ended session is a reuse still: someone holds a copy.
+        if found.spent {
+            let reuse = client.did(Action::RefreshReuse, Some(&found.user)).subject(session.user_id);
+            let mut reuse = reuse.detail(format!("session {} (ended at {ended_at})", session.id));
+            reuse.outcome = StatusCode::UNAUTHORIZED.as_u16();
+            state.record(reuse).await?;
+        }
         return Err(Error::InvalidRefreshToken);
     }
     let now = Utc::now();

@@ -1,23 +1,30 @@
 //! The trail's head kept outside its database: every interval the writer signs the
 //! head it last committed (sequence number and seal) and appends it where the
-//! service may only add ([`Anchors`]). `verify` then checks the chain against the
+//! service may only add (`anchors`, the task in `anchoring`). `verify` then checks the chain against the
 //! newest anchor, so that removing entries from the end, or replacing the chain with
 //! one that verifies on its own, no longer goes unnoticed (Certificate Transparency's
 //! signed tree heads, RFC 9162, on a chain).
 
-use std::{sync::Arc, time::Duration};
-
 use chrono::{DateTime, Utc};
 use ed25519_dalek::{Signature, VerifyingKey};
 use serde::{Deserialize, Serialize};
-use tokio::sync::watch;
 
 use super::{
-    anchors::Anchors,
-    entry::{hex, hex_bytes},
+    hex::{hex, hex_bytes},
     key::AuditKey,
     store::Head,
 };
+
+/// Why anchors cannot be written or read.
+#[derive(Debug, thiserror::Error)]
+pub enum AnchorError {
+    #[error("anchor file {path}: {source}")]
+    File { path: String, source: std::io::Error },
+    #[error("anchor bucket: {0}")]
+    S3(String),
+    #[error("the anchoring task failed: {0}")]
+    Task(String),
+}
 
 /// A trail's head as its service signed it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -64,51 +71,6 @@ impl Anchor {
 
     pub fn describe(&self) -> String {
         format!("entry {} ({}…) anchored at {}", self.seq, &hex(&self.hash)[..12.min(self.hash.len() * 2)], self.at)
-    }
-}
-
-/// The writer's head as it changes: what the anchoring task signs.
-pub(super) type HeadWatch = watch::Receiver<Option<Head>>;
-
-/// Anchors the head `heads` shows every `interval`, when it moved since the last
-/// anchor. A failure is logged and tried again at the next tick: the entries stay
-/// sealed meanwhile, and `verify` names an anchor that is overdue (`anchor-missing`).
-pub(super) async fn anchor_every(
-    interval: Duration,
-    service: &'static str,
-    key: AuditKey,
-    anchors: Arc<Anchors>,
-    mut heads: HeadWatch,
-) {
-    let mut tick = tokio::time::interval(interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut anchored: Option<i64> = None;
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            changed = heads.changed() => {
-                // The writer is gone: anchor what it last wrote, then stop.
-                if changed.is_err() {
-                    let last = heads.borrow().clone();
-                    if let Some(head) = last.filter(|h| Some(h.seq) != anchored) {
-                        let _ = anchors.append(&Anchor::sign(&key, service, &head)).await;
-                    }
-                    return;
-                }
-                continue;
-            }
-        }
-        let Some(head) = heads.borrow().clone() else { continue };
-        if Some(head.seq) == anchored {
-            continue;
-        }
-        match anchors.append(&Anchor::sign(&key, service, &head)).await {
-            Ok(()) => {
-                tracing::debug!(seq = head.seq, "audit head anchored");
-                anchored = Some(head.seq);
-            }
-            Err(e) => tracing::error!(error = %e, seq = head.seq, "the audit trail's head cannot be anchored"),
-        }
     }
 }
 

@@ -10,19 +10,11 @@ use std::{io::Write, path::PathBuf};
 
 use ed25519_dalek::VerifyingKey;
 
-use super::{anchor::Anchor, anchors_s3::S3Anchors};
+use super::{
+    anchor::{Anchor, AnchorError},
+    anchors_s3::S3Anchors,
+};
 use crate::config::{ConfigError, Raw};
-
-/// Why anchors cannot be written or read.
-#[derive(Debug, thiserror::Error)]
-pub enum AnchorError {
-    #[error("anchor file {path}: {source}")]
-    File { path: String, source: std::io::Error },
-    #[error("anchor bucket: {0}")]
-    S3(String),
-    #[error("the anchoring task failed: {0}")]
-    Task(String),
-}
 
 /// The newest anchor of a trail that its service signed, and how many were refused.
 #[derive(Debug, Clone, Default)]

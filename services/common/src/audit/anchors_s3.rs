@@ -7,7 +7,7 @@
 use aws_sdk_s3::{Client, primitives::ByteStream, types::ChecksumAlgorithm};
 use tokio::sync::OnceCell;
 
-use super::{anchor::Anchor, anchors::AnchorError};
+use super::anchor::{Anchor, AnchorError};
 
 /// How many of the newest anchors `verify` reads (replicas anchor side by side: the
 /// newest by sequence number is among the last few written).
@@ -81,7 +81,8 @@ impl S3Anchors {
         Ok(())
     }
 
-    /// The newest anchors of `service`, parsed (`None`: an object that is no anchor).
+    /// The newest anchors of `service`, parsed (`None`: an object that is no anchor, or
+    /// one under a name that is not its own).
     pub async fn newest_candidates(&self, service: &str) -> Result<Vec<Option<Anchor>>, AnchorError> {
         let client = self.client().await;
         let listed = client
@@ -102,7 +103,10 @@ impl S3Anchors {
                 .await
                 .map_err(|e| failed("GetObject")(&aws_sdk_s3::error::DisplayErrorContext(e)))?;
             let bytes = object.body.collect().await.map_err(|e| failed("GetObject body")(&e))?.into_bytes();
-            out.push(serde_json::from_slice::<Anchor>(&bytes).ok());
+            // An anchor counts only under the name its own time and sequence number
+            // give it: an old anchor copied under a name that sorts first is refused.
+            let anchor = serde_json::from_slice::<Anchor>(&bytes).ok().filter(|a| self.key(a) == key);
+            out.push(anchor);
         }
         Ok(out)
     }

@@ -25,7 +25,7 @@ pub struct AuditKey {
 
 impl std::fmt::Debug for AuditKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AuditKey").field("anchor_public_key", &super::entry::hex(self.verifying().as_bytes())).finish()
+        f.debug_struct("AuditKey").field("anchor_public_key", &super::hex::hex(self.verifying().as_bytes())).finish()
     }
 }
 
@@ -65,7 +65,7 @@ impl AuditKey {
         use rand::RngCore;
         let mut bytes = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut bytes);
-        Self::from_secret(&super::entry::hex(&bytes)).unwrap_or_else(|_| unreachable!("64 hex digits are long enough"))
+        Self::from_secret(&super::hex::hex(&bytes)).unwrap_or_else(|_| unreachable!("64 hex digits are long enough"))
     }
 
     /// A new HMAC-SHA256 of the entry keys.
@@ -108,6 +108,6 @@ mod tests {
         assert_eq!(a.mac, b.mac);
         assert_eq!(a.verifying(), b.verifying());
         assert_ne!(a.mac, AuditKey::generate().mac);
-        assert!(!format!("{a:?}").contains(&super::super::entry::hex(&a.mac)));
+        assert!(!format!("{a:?}").contains(&super::super::hex::hex(&a.mac)));
     }
 }

@@ -25,17 +25,19 @@
 //!   database on one chain (a batch that loses the race is chained again).
 //!
 //! One layer per file: `entry` (what is recorded and how it is sealed), `key` (the
-//! keys), `recorder` (the handle handlers record through, and its batching writer),
-//! `store` (the SQL), `anchor` (signed heads, and the task that writes them),
+//! keys), `hex`, `recorder` (the handle handlers record through, and its batching writer),
+//! `store` (the SQL), `anchor` (signed heads), `anchoring` (the task that writes them),
 //! `anchors` and `anchors_s3` (where they are kept), `query` (the `GET /audit`
 //! filter), `verify` (the chain walked), `config` (the settings) and `routes` (the
 //! HTTP endpoints).
 
 mod anchor;
+mod anchoring;
 mod anchors;
 mod anchors_s3;
 mod config;
 mod entry;
+mod hex;
 mod key;
 mod query;
 mod recorder;
@@ -44,11 +46,12 @@ mod routes;
 mod store;
 mod verify;
 
-pub use anchor::Anchor;
-pub use anchors::{AnchorError, Anchors, NewestAnchor};
+pub use anchor::{Anchor, AnchorError};
+pub use anchors::{Anchors, NewestAnchor};
 pub use anchors_s3::S3Anchors;
 pub use config::{AuditConfig, MAX_ANCHOR_INTERVAL};
-pub use entry::{ANONYMOUS, Access, Action, Entry, NO_ROLE, SERVICE_ROLE, hex};
+pub use entry::{ANONYMOUS, Access, Action, Entry, NO_ROLE, SERVICE_ROLE};
+pub use hex::hex;
 pub use key::AuditKey;
 pub use query::{AuditQuery, AuditQueryParams, QUERY_LIMIT_MAX};
 pub use recorder::{AuditError, AuditLog};

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use tokio::sync::watch;
 
 use super::{
-    anchor::anchor_every,
+    anchoring::anchor_every,
     config::AuditConfig,
     entry::{Access, Action, Entry},
     key::AuditKey,
@@ -67,7 +67,7 @@ impl AuditLog {
         let writer = Writer { pool: pool.clone(), service, key: config.key.clone(), head: None, heads };
         tokio::spawn(anchor_every(
             config.anchor_interval,
-            service,
+            (service, pool.clone()),
             config.key.clone(),
             config.anchors.clone(),
             watching,

@@ -19,7 +19,7 @@ pub(super) struct Head {
     pub(super) hash: Vec<u8>,
 }
 
-async fn read_head(pool: &PgPool) -> Result<Head, sqlx::Error> {
+pub(super) async fn read_head(pool: &PgPool) -> Result<Head, sqlx::Error> {
     let head: Option<(i64, Vec<u8>)> =
         sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetch_optional(pool).await?;
     Ok(head.map_or(Head { seq: 0, hash: GENESIS.to_vec() }, |(seq, hash)| Head { seq, hash }))

@@ -9,17 +9,19 @@
 //! - `rewritten`: entries missing from the middle, or an anchored entry that is not
 //!   the one anchored (the chain was replaced);
 //! - `truncated`: the chain ends before the newest anchor;
-//! - `anchor-missing`: entries older than the anchoring deadline that no anchor covers.
+//! - `anchor-missing`: entries older than the anchoring deadline that no anchor covers;
+//! - `anchor-forged`: anchors where only the service adds that it did not sign (or, in
+//!   S3, under a name that is not their own): someone else writes there.
 
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 
 use super::{
-    anchor::Anchor,
-    anchors::AnchorError,
+    anchor::{Anchor, AnchorError},
     config::AuditConfig,
-    entry::{Entry, GENESIS, SEALED_WITH_HASH, SEALED_WITH_HMAC, hex},
+    entry::{Entry, GENESIS, SEALED_WITH_HASH, SEALED_WITH_HMAC},
+    hex::hex,
     store,
 };
 use crate::{
@@ -35,6 +37,7 @@ pub enum Breach {
     Rewritten,
     Truncated,
     AnchorMissing,
+    AnchorForged,
 }
 
 /// Why a trail could not be walked.
@@ -173,6 +176,13 @@ pub async fn verify(pool: &PgPool, service: &str, config: &AuditConfig) -> Resul
         return Ok(report);
     }
     report.head = (report.entries > 0).then(|| hex(&prev));
+    if report.anchors_rejected > 0 {
+        let reason = format!(
+            "{} of the newest anchors were not signed by this service's key (or not stored under their own name)",
+            report.anchors_rejected
+        );
+        report.broken(Breach::AnchorForged, report.entries, reason);
+    }
     Ok(report)
 }
 
